@@ -1,0 +1,215 @@
+//! The configuration a session is built from, set key by key as strings (the C ABI's model).
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::url_policy::parse_http_url;
+use std::time::Duration;
+
+pub const DEFAULT_TOKEN_URL: &str = "https://api.aspose.cloud/connect/token";
+pub const DEFAULT_BASE_URL: &str = "https://api.aspose.cloud";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// id and secret in the form body (RFC 6749 §2.3.1, the Aspose default).
+    ClientSecretPost,
+    /// HTTP Basic with the form-encoded id and secret.
+    ClientSecretBasic,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub token_url: String,
+    pub base_url: String,
+    pub scope: Option<String>,
+    pub auth_method: AuthMethod,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub refresh_skew: Duration,
+    pub max_retries: u32,
+    pub max_retry_wait: Duration,
+    pub default_expires_in: Duration,
+    pub max_response_bytes: usize,
+    pub user_agent: String,
+    pub ca_file: Option<String>,
+    pub proxy: Option<String>,
+    pub allow_insecure_http: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            client_id: None,
+            client_secret: None,
+            token_url: DEFAULT_TOKEN_URL.into(),
+            base_url: DEFAULT_BASE_URL.into(),
+            scope: None,
+            auth_method: AuthMethod::ClientSecretPost,
+            timeout: Duration::from_millis(30_000),
+            connect_timeout: Duration::from_millis(10_000),
+            refresh_skew: Duration::from_secs(60),
+            max_retries: 2,
+            max_retry_wait: Duration::from_millis(10_000),
+            default_expires_in: Duration::from_secs(3600),
+            max_response_bytes: 64 << 20,
+            user_agent: concat!("cloudauth/", env!("CARGO_PKG_VERSION")).into(),
+            ca_file: None,
+            proxy: None,
+            allow_insecure_http: false,
+        }
+    }
+}
+
+/// Every key `set` accepts, for the "unknown key" message.
+pub const KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "token_url",
+    "base_url",
+    "scope",
+    "auth_method",
+    "timeout_ms",
+    "connect_timeout_ms",
+    "refresh_skew_s",
+    "max_retries",
+    "max_retry_wait_ms",
+    "default_expires_in_s",
+    "max_response_bytes",
+    "user_agent",
+    "ca_file",
+    "proxy",
+    "allow_insecure_http",
+];
+
+impl Config {
+    /// Sets one key. Unknown keys and malformed values are errors naming the key; the secret's
+    /// value never appears in a message.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "client_id" => self.client_id = Some(non_empty(key, value)?.to_owned()),
+            "client_secret" => {
+                if value.is_empty() {
+                    return Err(Error::invalid("client_secret must not be empty"));
+                }
+                self.client_secret = Some(Secret::new(value));
+            }
+            "token_url" => self.token_url = parse_http_url(key, value)?.into(),
+            "base_url" => self.base_url = parse_http_url(key, value)?.into(),
+            "scope" => self.scope = (!value.is_empty()).then(|| value.to_owned()),
+            "auth_method" => {
+                self.auth_method = match value {
+                    "client_secret_post" => AuthMethod::ClientSecretPost,
+                    "client_secret_basic" => AuthMethod::ClientSecretBasic,
+                    _ => return Err(bad_value(key, value, "client_secret_post or client_secret_basic")),
+                }
+            }
+            "timeout_ms" => self.timeout = millis(key, value)?,
+            "connect_timeout_ms" => self.connect_timeout = millis(key, value)?,
+            "refresh_skew_s" => self.refresh_skew = Duration::from_secs(number(key, value, 0, 86_400)?),
+            "max_retries" => self.max_retries = number(key, value, 0, 10)? as u32,
+            "max_retry_wait_ms" => {
+                self.max_retry_wait = Duration::from_millis(number(key, value, 0, 600_000)?)
+            }
+            "default_expires_in_s" => {
+                self.default_expires_in = Duration::from_secs(number(key, value, 1, 86_400 * 365)?)
+            }
+            "max_response_bytes" => self.max_response_bytes = number(key, value, 1, 1 << 40)? as usize,
+            "user_agent" => self.user_agent = header_safe(key, value)?.to_owned(),
+            "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
+            "proxy" => self.proxy = Some(value.to_owned()),
+            "allow_insecure_http" => self.allow_insecure_http = boolean(key, value)?,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown configuration key '{}'; known keys: {}",
+                    shown(key),
+                    KEYS.join(", ")
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+fn shown(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
+fn bad_value(key: &str, value: &str, expected: &str) -> Error {
+    Error::invalid(format!("{key}: '{}' is not valid; expected {expected}", shown(value)))
+}
+
+fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str> {
+    if value.is_empty() {
+        return Err(Error::invalid(format!("{key} must not be empty")));
+    }
+    Ok(value)
+}
+
+fn header_safe<'a>(key: &str, value: &'a str) -> Result<&'a str> {
+    if value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+        return Err(Error::invalid(format!("{key} must not contain control characters")));
+    }
+    Ok(value)
+}
+
+fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
+    match value.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(bad_value(key, value, &format!("a whole number from {min} to {max}"))),
+    }
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration> {
+    Ok(Duration::from_millis(number(key, value, 1, 3_600_000)?))
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(bad_value(key, value, "true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::default().set("timeout", "5").unwrap_err();
+        assert!(err.message.contains("'timeout'"), "{}", err.message);
+    }
+
+    #[test]
+    fn malformed_values_name_the_key() {
+        let mut c = Config::default();
+        for (k, v) in [
+            ("timeout_ms", "abc"),
+            ("timeout_ms", "0"),
+            ("max_retries", "-1"),
+            ("auth_method", "nope"),
+            ("allow_insecure_http", "maybe"),
+            ("token_url", "not a url"),
+            ("base_url", "ftp://x/"),
+            ("user_agent", "a\r\nb"),
+        ] {
+            let err = c.set(k, v).unwrap_err();
+            assert!(err.message.starts_with(k), "{k}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn values_are_applied() {
+        let mut c = Config::default();
+        c.set("timeout_ms", "1500").unwrap();
+        c.set("auth_method", "client_secret_basic").unwrap();
+        c.set("allow_insecure_http", "TRUE").unwrap();
+        c.set("client_secret", "s").unwrap();
+        assert_eq!(c.timeout, Duration::from_millis(1500));
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert!(c.allow_insecure_http);
+        assert!(!format!("{c:?}").contains("client_secret: Some(s"));
+    }
+}

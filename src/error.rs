@@ -1,0 +1,90 @@
+//! Result codes (ABI values) and the error type every fallible step returns.
+
+/// The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum cloudauth_result {
+    /// Success.
+    CLOUDAUTH_OK = 0,
+    /// A NULL pointer, invalid UTF-8, an unknown configuration key, a malformed value, or CR/LF
+    /// in a header.
+    CLOUDAUTH_ERR_INVALID_ARGUMENT = 1,
+    /// The caller's buffer is NULL or too small; the length needed has been written.
+    CLOUDAUTH_ERR_BUFFER_TOO_SMALL = 2,
+    /// Credentials or a token would travel over plain http to a non-loopback host. Nothing was sent.
+    CLOUDAUTH_ERR_INSECURE_URL = 3,
+    /// DNS, connect, TLS, or a connection reset.
+    CLOUDAUTH_ERR_NETWORK = 4,
+    /// A connect or total timeout expired.
+    CLOUDAUTH_ERR_TIMEOUT = 5,
+    /// The token endpoint refused the credentials (an RFC 6749 §5.2 error, HTTP 400/401, or an
+    /// `error` field in a 200 answer).
+    CLOUDAUTH_ERR_AUTH_REJECTED = 6,
+    /// The token endpoint kept failing (5xx, 429, other status) after the allowed retries.
+    CLOUDAUTH_ERR_TOKEN_ENDPOINT = 7,
+    /// The token response is not JSON, lacks `access_token`, has an unusable `expires_in` or a
+    /// `token_type` other than Bearer.
+    CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE = 8,
+    /// A response exceeded its size cap (1 MiB for tokens, `max_response_bytes` for requests).
+    CLOUDAUTH_ERR_TOO_LARGE = 9,
+    /// A bug in cloudauth, caught at the boundary. The host process is unharmed.
+    CLOUDAUTH_ERR_INTERNAL = 10,
+}
+
+pub use cloudauth_result as Code;
+
+impl Code {
+    /// The code's name as C spells it, e.g. `CLOUDAUTH_ERR_TIMEOUT`.
+    pub fn name(self) -> &'static str {
+        self.c_name().trim_end_matches('\0')
+    }
+
+    /// The code's name as C spells it, NUL-terminated for the ABI.
+    pub fn c_name(self) -> &'static str {
+        match self {
+            Code::CLOUDAUTH_OK => "CLOUDAUTH_OK\0",
+            Code::CLOUDAUTH_ERR_INVALID_ARGUMENT => "CLOUDAUTH_ERR_INVALID_ARGUMENT\0",
+            Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL => "CLOUDAUTH_ERR_BUFFER_TOO_SMALL\0",
+            Code::CLOUDAUTH_ERR_INSECURE_URL => "CLOUDAUTH_ERR_INSECURE_URL\0",
+            Code::CLOUDAUTH_ERR_NETWORK => "CLOUDAUTH_ERR_NETWORK\0",
+            Code::CLOUDAUTH_ERR_TIMEOUT => "CLOUDAUTH_ERR_TIMEOUT\0",
+            Code::CLOUDAUTH_ERR_AUTH_REJECTED => "CLOUDAUTH_ERR_AUTH_REJECTED\0",
+            Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT => "CLOUDAUTH_ERR_TOKEN_ENDPOINT\0",
+            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE => "CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE\0",
+            Code::CLOUDAUTH_ERR_TOO_LARGE => "CLOUDAUTH_ERR_TOO_LARGE\0",
+            Code::CLOUDAUTH_ERR_INTERNAL => "CLOUDAUTH_ERR_INTERNAL\0",
+        }
+    }
+}
+
+/// A failure: a code for programs and a one-line message for people. Messages never carry a
+/// secret or a token; the code building them only ever has redacted URLs and server-sent fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(Code::CLOUDAUTH_ERR_INVALID_ARGUMENT, message)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,60 @@
+use super::{arg_out, arg_str, boundary, free_box};
+use crate::config::Config;
+use crate::error::cloudauth_result;
+use std::ffi::c_char;
+
+/// A configuration builder: a set of string keys and values from which sessions are made.
+///
+/// Thread-safety: single owner; do not use one config from two threads at once.
+/// Ownership: created by `cloudauth_config_new`, freed by `cloudauth_config_free`.
+pub struct cloudauth_config {
+    pub(super) inner: Config,
+}
+
+/// Creates a configuration with every key at its default. Never returns NULL (on allocation
+/// failure the process aborts, as Rust does).
+///
+/// The caller owns the result and must free it with `cloudauth_config_free`, also after it
+/// has been used to create sessions (`cloudauth_session_new` copies it).
+#[no_mangle]
+pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
+    Box::into_raw(Box::new(cloudauth_config { inner: Config::default() }))
+}
+
+/// Sets one configuration key to a value given as a string (numbers in decimal, booleans as
+/// "true"/"false"). Both strings are copied; the caller keeps ownership of them.
+///
+/// Keys: client_id, client_secret, token_url, base_url, scope, auth_method
+/// (client_secret_post | client_secret_basic), timeout_ms, connect_timeout_ms, refresh_skew_s,
+/// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
+/// ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
+///
+/// Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL argument, invalid UTF-8, an unknown key
+/// or a malformed value; the message names the key (never the secret's value). On failure the
+/// configuration is unchanged.
+///
+/// # Safety
+/// `cfg` is NULL or a live config; `key` and `value` are NULL or NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_config_set(
+    cfg: *mut cloudauth_config,
+    key: *const c_char,
+    value: *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let cfg = arg_out(cfg, "cfg")?;
+        let key = arg_str(key, "key")?;
+        let value = arg_str(value, "value")?;
+        cfg.inner.set(key, value)
+    })
+}
+
+/// Frees a configuration; the secret it held is zeroed. NULL is a no-op. Sessions created from
+/// it are not affected.
+///
+/// # Safety
+/// `cfg` is NULL or a config from `cloudauth_config_new` that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_config_free(cfg: *mut cloudauth_config) {
+    free_box(cfg)
+}

@@ -1,0 +1,45 @@
+use super::LAST_ERROR;
+use crate::error::Code;
+use std::ffi::{c_char, c_int};
+
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// The library version, e.g. "0.1.0". Static storage: never free it.
+#[no_mangle]
+pub extern "C" fn cloudauth_version() -> *const c_char {
+    VERSION.as_ptr().cast()
+}
+
+/// The name of a result code, e.g. "CLOUDAUTH_ERR_TIMEOUT"; "CLOUDAUTH_UNKNOWN_RESULT" for a
+/// value that is not a code. Static storage: never free it. (Declared in the header's trailer
+/// with a `cloudauth_result` parameter; it takes an int so that any value is safe to pass.)
+#[no_mangle]
+pub extern "C" fn cloudauth_result_name(result: c_int) -> *const c_char {
+    const CODES: [Code; 11] = [
+        Code::CLOUDAUTH_OK,
+        Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+        Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL,
+        Code::CLOUDAUTH_ERR_INSECURE_URL,
+        Code::CLOUDAUTH_ERR_NETWORK,
+        Code::CLOUDAUTH_ERR_TIMEOUT,
+        Code::CLOUDAUTH_ERR_AUTH_REJECTED,
+        Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT,
+        Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+        Code::CLOUDAUTH_ERR_TOO_LARGE,
+        Code::CLOUDAUTH_ERR_INTERNAL,
+    ];
+    let name: &'static str = match CODES.iter().find(|c| **c as c_int == result) {
+        Some(code) => code.c_name(),
+        None => "CLOUDAUTH_UNKNOWN_RESULT\0",
+    };
+    name.as_ptr().cast()
+}
+
+/// The message of the last failed call on this thread, one line, or "" if the last call
+/// succeeded. It says which step failed and why, and never contains a secret or a token.
+/// The pointer is owned by the library and stays valid until the next cloudauth call on this
+/// thread; copy the text if you need it longer. Never NULL.
+#[no_mangle]
+pub extern "C" fn cloudauth_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}

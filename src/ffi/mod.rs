@@ -1,0 +1,119 @@
+//! The C ABI: every `extern "C"` function and nothing else. Each body runs inside [`boundary`],
+//! which turns errors into a result code plus the thread's last-error message and catches
+//! panics, so nothing unwinds into C. Pointers are checked by the `arg_*` helpers.
+
+#![allow(non_camel_case_types)]
+
+mod config;
+mod info;
+mod response;
+mod session;
+
+pub use config::*;
+pub use info::*;
+pub use response::*;
+pub use session::*;
+
+use crate::error::{cloudauth_result, Code, Error, Result};
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+const PANIC_MESSAGE: &str = "internal error: a bug in cloudauth was caught at the API boundary; please report it";
+
+fn set_last_error(message: &str) {
+    // A message with an interior NUL would be cut short in C; replace rather than lose it.
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+fn clear_last_error() {
+    LAST_ERROR.with(|e| {
+        if !e.borrow().is_empty() {
+            *e.borrow_mut() = CString::default();
+        }
+    });
+}
+
+/// Runs a fallible body: `Ok` clears the last error, `Err` records it, a panic becomes
+/// `CLOUDAUTH_ERR_INTERNAL`.
+fn boundary(body: impl FnOnce() -> Result<()>) -> cloudauth_result {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => {
+            clear_last_error();
+            Code::CLOUDAUTH_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            e.code
+        }
+        Err(_) => {
+            set_last_error(PANIC_MESSAGE);
+            Code::CLOUDAUTH_ERR_INTERNAL
+        }
+    }
+}
+
+/// Like [`boundary`] for functions that return a value: `fallback` on error or panic.
+fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            fallback
+        }
+        Err(_) => {
+            set_last_error(PANIC_MESSAGE);
+            fallback
+        }
+    }
+}
+
+fn null(name: &str) -> Error {
+    Error::invalid(format!("{name} is NULL"))
+}
+
+/// # Safety
+/// `p` is NULL or points to a live `T` for `'a`.
+unsafe fn arg_ref<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
+    p.as_ref().ok_or_else(|| null(name))
+}
+
+/// # Safety
+/// `p` is NULL or points to writable memory for a `T`.
+unsafe fn arg_out<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
+    p.as_mut().ok_or_else(|| null(name))
+}
+
+/// # Safety
+/// `p` is NULL or points to a NUL-terminated string that lives for `'a`.
+unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
+    if p.is_null() {
+        return Err(null(name));
+    }
+    CStr::from_ptr(p).to_str().map_err(|e| Error::invalid(format!("{name} is not valid UTF-8 (bad byte at offset {})", e.valid_up_to())))
+}
+
+/// # Safety
+/// `p` is NULL (allowed only when `len` is 0) or points to `len` readable bytes.
+unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    match (p.is_null(), len) {
+        (true, 0) => Ok(&[]),
+        (true, _) => Err(Error::invalid(format!("{name} is NULL but its length is {len}"))),
+        (false, _) => Ok(std::slice::from_raw_parts(p, len)),
+    }
+}
+
+/// Takes ownership back from a pointer handed out by `Box::into_raw`; NULL is a no-op.
+///
+/// # Safety
+/// `p` is NULL or came from `Box::into_raw` and has not been freed.
+unsafe fn free_box<T>(p: *mut T) {
+    if !p.is_null() {
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(p))));
+    }
+}

@@ -1,0 +1,99 @@
+use super::{arg_out, arg_ref, arg_str, boundary, boundary_value};
+use crate::error::{cloudauth_result, Error};
+use crate::request::Response;
+use std::ffi::c_char;
+
+/// A complete HTTP response: status, headers and body, all in memory.
+///
+/// Thread-safety: immutable; may be read from several threads.
+/// Ownership: returned by `cloudauth_session_request`, owned by the caller until
+/// `cloudauth_response_free`. Pointers obtained from it are valid until then.
+pub struct cloudauth_response {
+    pub(super) inner: Response,
+}
+
+/// The HTTP status code, e.g. 200 or 404. 0 for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live response.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_status(r: *const cloudauth_response) -> u16 {
+    r.as_ref().map_or(0, |r| r.inner.status)
+}
+
+/// The body and, in `*len` (if `len` is not NULL), its length in bytes. The body may contain
+/// NUL bytes and is not NUL-terminated. Owned by the response: valid until
+/// `cloudauth_response_free`. NULL with `*len` = 0 for a NULL response.
+///
+/// # Safety
+/// `r` is NULL or a live response; `len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_body(r: *const cloudauth_response, len: *mut usize) -> *const u8 {
+    let body = r.as_ref().map(|r| r.inner.body.as_slice());
+    if let Some(len) = len.as_mut() {
+        *len = body.map_or(0, <[u8]>::len);
+    }
+    body.map_or(std::ptr::null(), <[u8]>::as_ptr)
+}
+
+/// The first value of header `name`, matched case-insensitively, as a NUL-terminated string
+/// owned by the response (valid until `cloudauth_response_free`). NULL when the header is
+/// absent, or when `r` or `name` is NULL or `name` is not UTF-8.
+///
+/// # Safety
+/// `r` is NULL or a live response; `name` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_header(r: *const cloudauth_response, name: *const c_char) -> *const c_char {
+    boundary_value(std::ptr::null(), || {
+        let r = arg_ref(r, "response")?;
+        let name = arg_str(name, "name")?;
+        Ok(r.inner.header(name).map_or(std::ptr::null(), |v| v.as_ptr()))
+    })
+}
+
+/// The number of headers in the response (repeated headers count once per value). 0 for NULL.
+///
+/// # Safety
+/// `r` is NULL or a live response.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_header_count(r: *const cloudauth_response) -> usize {
+    r.as_ref().map_or(0, |r| r.inner.headers.len())
+}
+
+/// The header at `index` (0-based, in the order received): its lower-case name in `*name` and
+/// its value in `*value`, both NUL-terminated and owned by the response (valid until
+/// `cloudauth_response_free`). For iterating all headers; see
+/// `cloudauth_response_header_count`. An index out of range is CLOUDAUTH_ERR_INVALID_ARGUMENT,
+/// and the outputs are untouched on failure.
+///
+/// # Safety
+/// `r` is NULL or a live response; `name` and `value` are NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_header_at(
+    r: *const cloudauth_response,
+    index: usize,
+    name: *mut *const c_char,
+    value: *mut *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let r = arg_ref(r, "response")?;
+        let name = arg_out(name, "name")?;
+        let value = arg_out(value, "value")?;
+        let headers = &r.inner.headers;
+        let (n, v) = headers
+            .get(index)
+            .ok_or_else(|| Error::invalid(format!("header index {index} is out of range (the response has {})", headers.len())))?;
+        *name = n.as_ptr();
+        *value = v.as_ptr();
+        Ok(())
+    })
+}
+
+/// Frees a response and everything it owns. NULL is a no-op.
+///
+/// # Safety
+/// `r` is NULL or a response from `cloudauth_session_request` that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_response_free(r: *mut cloudauth_response) {
+    super::free_box(r)
+}

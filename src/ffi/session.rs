@@ -1,0 +1,162 @@
+use super::{arg_bytes, arg_out, arg_ref, arg_str, boundary, free_box, cloudauth_config, cloudauth_response};
+use crate::error::{cloudauth_result, Code, Error, Result};
+use crate::session::Session;
+use std::ffi::c_char;
+
+/// A session: credentials, the cached token and a connection pool.
+///
+/// Thread-safety: thread-safe. Share one session across all threads; concurrent callers
+/// cause at most one token request at a time.
+/// Ownership: created by `cloudauth_session_new`, freed by `cloudauth_session_free` once no
+/// other thread is using it.
+pub struct cloudauth_session {
+    inner: Session,
+}
+
+/// Creates a session from a configuration. `cfg` is copied: the caller still owns and frees it.
+/// client_id and client_secret must be set. No network traffic happens here; the first
+/// token is fetched on first use.
+///
+/// On success writes a new session to `*out`, which the caller frees with
+/// `cloudauth_session_free`. On failure `*out` is left untouched. Errors:
+/// CLOUDAUTH_ERR_INVALID_ARGUMENT (NULL, missing credentials, unreadable ca_file, bad proxy),
+/// CLOUDAUTH_ERR_INSECURE_URL (token_url is plain http to a non-loopback host and
+/// allow_insecure_http is not set).
+///
+/// # Safety
+/// `cfg` is NULL or a live config; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_new(cfg: *const cloudauth_config, out: *mut *mut cloudauth_session) -> cloudauth_result {
+    boundary(|| {
+        let cfg = arg_ref(cfg, "cfg")?;
+        let out = arg_out(out, "out")?;
+        let session = Session::new(&cfg.inner)?;
+        *out = Box::into_raw(Box::new(cloudauth_session { inner: session }));
+        Ok(())
+    })
+}
+
+/// Copies the current valid access token into `buf` as a NUL-terminated string, fetching or
+/// refreshing it first when needed (a cached token costs no network traffic and no lock).
+///
+/// `*token_len` receives the token's length without the NUL. If `buf` is NULL or `buf_len`
+/// is not at least that length + 1, returns CLOUDAUTH_ERR_BUFFER_TOO_SMALL with `*token_len`
+/// set and `buf` untouched: call again with a larger buffer. `token_len` must not be NULL.
+///
+/// The token is a credential: do not log it. Other errors are those of the token request:
+/// CLOUDAUTH_ERR_NETWORK, _TIMEOUT, _AUTH_REJECTED, _TOKEN_ENDPOINT, _BAD_TOKEN_RESPONSE,
+/// _TOO_LARGE.
+///
+/// # Safety
+/// `s` is NULL or a live session; `buf` is NULL or has `buf_len` writable bytes; `token_len`
+/// is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_token(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        let token_len = arg_out(token_len, "token_len")?;
+        s.inner.with_token(|token| {
+            let len = token.len();
+            *token_len = len;
+            if buf.is_null() || buf_len <= len {
+                return Err(Error::new(
+                    Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL,
+                    format!("the token needs a buffer of {} bytes (length {len} plus the NUL); got {buf_len}", len + 1),
+                ));
+            }
+            std::ptr::copy_nonoverlapping(token.as_ptr(), buf.cast::<u8>(), len);
+            *buf.add(len) = 0;
+            Ok(())
+        })?
+    })
+}
+
+/// Drops the cached token: the next call fetches a new one. Use it when you learn by other
+/// means that the token was revoked. Thread-safe.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_invalidate(s: *mut cloudauth_session) -> cloudauth_result {
+    boundary(|| {
+        arg_ref(s, "session")?.inner.invalidate();
+        Ok(())
+    })
+}
+
+/// Sends an authorized HTTP request and reads the whole response.
+///
+/// - `method`: "GET", "POST", ...
+/// - `url`: an absolute http(s) URL, or a path joined to the `base_url` key.
+/// - `headers`: `n_headers` strings "Name: value"; NULL when `n_headers` is 0. CR or LF in a
+///   header, a line without a colon, or an Authorization header (the session sets it) is
+///   CLOUDAUTH_ERR_INVALID_ARGUMENT.
+/// - `body`: `body_len` bytes, binary-safe; NULL when `body_len` is 0.
+///
+/// Every argument is copied; the caller keeps ownership. The session adds
+/// `Authorization: Bearer <token>`. On a 401 it drops that token (if it is still the current
+/// one), fetches a new one and sends the request once more. Redirects are followed (at most
+/// 10); one to another host or port never carries the token.
+///
+/// Any HTTP status, 404 or 500 included, is CLOUDAUTH_OK with a response in `*out`, which the
+/// caller frees with `cloudauth_response_free`. On failure `*out` is untouched. Errors:
+/// CLOUDAUTH_ERR_INVALID_ARGUMENT, _INSECURE_URL (plain http to a non-loopback host), _NETWORK,
+/// _TIMEOUT, _TOO_LARGE (body over `max_response_bytes`), and the token errors.
+///
+/// # Safety
+/// `s` is NULL or a live session; strings are NULL or NUL-terminated; `headers` is NULL or
+/// has `n_headers` entries; `body` is NULL or has `body_len` readable bytes; `out` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_request(
+    s: *mut cloudauth_session,
+    method: *const c_char,
+    url: *const c_char,
+    headers: *const *const c_char,
+    n_headers: usize,
+    body: *const u8,
+    body_len: usize,
+    out: *mut *mut cloudauth_response,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        let method = arg_str(method, "method")?;
+        let url = arg_str(url, "url")?;
+        let header_ptrs = arg_bytes_of(headers, n_headers)?;
+        let header_lines = header_ptrs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
+            .collect::<Result<Vec<&str>>>()?;
+        let body = arg_bytes(body, body_len, "body")?;
+        let out = arg_out(out, "out")?;
+        let response = s.inner.request(method, url, header_lines, body)?;
+        *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `p` is NULL (allowed only when `n` is 0) or points to `n` pointers.
+unsafe fn arg_bytes_of<'a>(p: *const *const c_char, n: usize) -> Result<&'a [*const c_char]> {
+    match (p.is_null(), n) {
+        (true, 0) => Ok(&[]),
+        (true, _) => Err(Error::invalid(format!("headers is NULL but n_headers is {n}"))),
+        (false, _) => Ok(std::slice::from_raw_parts(p, n)),
+    }
+}
+
+/// Frees a session: its token is forgotten and its connections closed. NULL is a no-op.
+/// No other thread may be using the session.
+///
+/// # Safety
+/// `s` is NULL or a session from `cloudauth_session_new` that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_free(s: *mut cloudauth_session) {
+    free_box(s)
+}

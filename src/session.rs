@@ -1,0 +1,94 @@
+//! A session: the credentials, the token cache and the HTTP client, shared by every thread.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::request::{ApiRequest, Response};
+use crate::token::Token;
+use crate::token_cache::TokenCache;
+use crate::token_endpoint::TokenEndpoint;
+use crate::transport::{build_client, read_body, send_error};
+use crate::url_policy::{check_secure, parse_http_url};
+use reqwest::blocking::Client;
+use reqwest::header::AUTHORIZATION;
+use reqwest::StatusCode;
+use std::sync::Arc;
+
+const STEP: &str = "request to";
+
+pub struct Session {
+    endpoint: TokenEndpoint,
+    cache: TokenCache,
+    api: Client,
+    base_url: String,
+    allow_insecure_http: bool,
+    max_response_bytes: usize,
+}
+
+impl Session {
+    /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
+    /// is sent yet: the first token is fetched on first use.
+    pub fn new(cfg: &Config) -> Result<Session> {
+        let client_id = cfg.client_id.as_deref().ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let secret = cfg.client_secret.as_ref().ok_or_else(|| Error::invalid("client_secret is not set"))?;
+        let token_url = parse_http_url("token_url", &cfg.token_url)?;
+        check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
+        let endpoint = TokenEndpoint::new(cfg, build_client(cfg, false)?, token_url, client_id, secret);
+        Ok(Session {
+            endpoint,
+            cache: TokenCache::default(),
+            api: build_client(cfg, true)?,
+            base_url: cfg.base_url.clone(),
+            allow_insecure_http: cfg.allow_insecure_http,
+            max_response_bytes: cfg.max_response_bytes,
+        })
+    }
+
+    /// Runs `f` on the current valid token, fetching or refreshing it first when needed.
+    pub fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
+        self.cache.with_token(|| self.endpoint.fetch(), |t| f(t.value()))
+    }
+
+    pub fn invalidate(&self) {
+        self.cache.invalidate();
+    }
+
+    /// Sends an authorized request. Any HTTP status is a response; on a 401 the token used is
+    /// dropped (if still current) and the request is sent once more with a fresh one.
+    pub fn request<'a>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = &'a str>,
+        body: &[u8],
+    ) -> Result<Response> {
+        let request = ApiRequest::new(method, target, &self.base_url, self.allow_insecure_http, headers, body)?;
+        let token = self.current_token()?;
+        let response = self.send(&request, &token)?;
+        if response.status != StatusCode::UNAUTHORIZED {
+            return Ok(response);
+        }
+        self.cache.invalidate_if_current(&token);
+        let fresh = self.current_token()?;
+        self.send(&request, &fresh)
+    }
+
+    fn current_token(&self) -> Result<Arc<Token>> {
+        self.cache.with_token(|| self.endpoint.fetch(), Arc::clone)
+    }
+
+    fn send(&self, request: &ApiRequest, token: &Token) -> Result<Response> {
+        let mut headers = request.headers.clone();
+        headers.insert(AUTHORIZATION, token.bearer().clone());
+        let response = self
+            .api
+            .request(request.method.clone(), request.url.clone())
+            .headers(headers)
+            .body(request.body.clone())
+            .send()
+            .map_err(|e| send_error(&e, STEP, &request.url))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = read_body(response, self.max_response_bytes, STEP, &request.url)?;
+        Ok(Response::new(status, &headers, body))
+    }
+}

@@ -1,0 +1,184 @@
+//! An access token with its deadlines, and the lenient-but-sound reading of a token response.
+
+use crate::error::{Code, Error, Result};
+use reqwest::header::HeaderValue;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Refused above this size: a token response is a few KiB at most.
+pub(crate) const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
+
+/// Lifetimes above this are clamped, so deadline arithmetic can never overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
+
+pub struct Token {
+    value: Box<str>,
+    /// `Bearer <value>`, built once and marked sensitive so it is never logged.
+    bearer: HeaderValue,
+    /// From here on the token counts as expired and one caller refreshes it.
+    pub refresh_at: Instant,
+    /// After this the token is not used at all.
+    pub expires_at: Instant,
+}
+
+impl Token {
+    /// `obtained` is taken before the request was sent, so network time shortens the lifetime
+    /// rather than stretching it. The skew is capped at half the lifetime so that a short-lived
+    /// token is not refetched on every call.
+    pub fn new(value: String, lifetime: Duration, skew: Duration, obtained: Instant) -> Result<Token> {
+        let mut bearer = HeaderValue::try_from(format!("Bearer {value}")).map_err(|_| {
+            Error::new(Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "access_token holds characters not allowed in an HTTP header")
+        })?;
+        bearer.set_sensitive(true);
+        let lifetime = lifetime.min(MAX_LIFETIME);
+        let skew = skew.min(lifetime / 2);
+        Ok(Token {
+            value: value.into_boxed_str(),
+            bearer,
+            refresh_at: obtained + (lifetime - skew),
+            expires_at: obtained + lifetime,
+        })
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    pub fn bearer(&self) -> &HeaderValue {
+        &self.bearer
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token").field("value", &"***").field("expires_at", &self.expires_at).finish()
+    }
+}
+
+/// What a successful token response carries.
+#[derive(Debug, PartialEq)]
+pub struct Grant {
+    pub access_token: String,
+    pub expires_in: Duration,
+}
+
+/// Reads a 200 answer of the token endpoint (RFC 6749 §5.1). Numeric strings, floats and a
+/// lowercase `bearer` are accepted; an `error` field makes it a refusal even with status 200.
+pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
+    let bad = |why: String| Error::new(Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, why);
+    let json: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON ({e})")))?;
+    let obj = json.as_object().ok_or_else(|| bad("the body is JSON but not an object".into()))?;
+    if obj.contains_key("error") {
+        return Err(Error::new(Code::CLOUDAUTH_ERR_AUTH_REJECTED, oauth_error_text(&json)));
+    }
+    let access_token = match obj.get("access_token") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(_)) => return Err(bad("access_token is empty".into())),
+        Some(_) => return Err(bad("access_token is not a string".into())),
+        None => return Err(bad("there is no access_token".into())),
+    };
+    match obj.get("token_type") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        Some(other) => return Err(bad(format!("token_type is {}, not Bearer", shorten(&other.to_string())))),
+    }
+    let expires_in = match obj.get("expires_in") {
+        None | Some(Value::Null) => default_expires_in,
+        Some(v) => seconds(v).ok_or_else(|| {
+            bad(format!("expires_in is {}, not a positive number of seconds", shorten(&v.to_string())))
+        })?,
+    };
+    Ok(Grant { access_token, expires_in })
+}
+
+fn seconds(v: &Value) -> Option<Duration> {
+    let n = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (n.is_finite() && n > 0.0).then(|| Duration::from_secs_f64(n.min(MAX_LIFETIME.as_secs_f64())))
+}
+
+/// `error=<code>: <description>` from an RFC 6749 §5.2 body, or a note that there was none.
+pub fn oauth_error_text(json: &Value) -> String {
+    let field = |k: &str| json.get(k).and_then(Value::as_str).map(shorten);
+    match (field("error"), field("error_description")) {
+        (Some(e), Some(d)) => format!("error={e}: {d}"),
+        (Some(e), None) => format!("error={e}"),
+        _ => "no OAuth error in the body".into(),
+    }
+}
+
+/// Server text goes into one-line messages: printable, and not too long.
+pub fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn parse(body: &str) -> Result<Grant> {
+        parse_grant(body.as_bytes(), HOUR)
+    }
+
+    #[test]
+    fn accepts_the_lenient_forms() {
+        let g = parse(r#"{"access_token":"a","expires_in":"120","token_type":"bearer"}"#).unwrap();
+        assert_eq!(g.expires_in, Duration::from_secs(120));
+        let g = parse(r#"{"access_token":"a","expires_in":59.5,"token_type":"Bearer"}"#).unwrap();
+        assert_eq!(g.expires_in, Duration::from_millis(59_500));
+        let g = parse(r#"{"access_token":"a"}"#).unwrap();
+        assert_eq!(g.expires_in, HOUR);
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_used() {
+        for body in [
+            "not json",
+            "[1]",
+            r#"{"expires_in":3600}"#,
+            r#"{"access_token":""}"#,
+            r#"{"access_token":7}"#,
+            r#"{"access_token":"a","expires_in":-1}"#,
+            r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","expires_in":"soon"}"#,
+            r#"{"access_token":"a","expires_in":{}}"#,
+            r#"{"access_token":"a","token_type":"mac"}"#,
+        ] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "{body}");
+        }
+    }
+
+    #[test]
+    fn an_error_field_is_a_refusal_even_with_200() {
+        let err = parse(r#"{"access_token":"a","error":"invalid_scope","error_description":"no"}"#).unwrap_err();
+        assert_eq!(err.code, Code::CLOUDAUTH_ERR_AUTH_REJECTED);
+        assert_eq!(err.message, "error=invalid_scope: no");
+    }
+
+    #[test]
+    fn skew_is_capped_at_half_the_lifetime() {
+        let t0 = Instant::now();
+        let t = Token::new("x".into(), Duration::from_secs(120), Duration::from_secs(600), t0).unwrap();
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(60));
+        assert_eq!(t.expires_at - t0, Duration::from_secs(120));
+        let t = Token::new("x".into(), HOUR, Duration::from_secs(60), t0).unwrap();
+        assert_eq!(t.refresh_at - t0, Duration::from_secs(3540));
+    }
+
+    #[test]
+    fn token_debug_hides_the_value() {
+        let t = Token::new("eyJsecret".into(), HOUR, Duration::ZERO, Instant::now()).unwrap();
+        assert!(!format!("{t:?}").contains("eyJ"));
+        assert!(Token::new("a\nb".into(), HOUR, Duration::ZERO, Instant::now()).is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! The client-credentials grant (RFC 6749 §4.4) against the token endpoint, with bounded retries
+//! of transient failures.
+
+use crate::config::{AuthMethod, Config};
+use crate::error::{Code, Error, Result};
+use crate::secret::Secret;
+use crate::token::{oauth_error_text, parse_grant, Token, MAX_TOKEN_RESPONSE_BYTES};
+use crate::transport::{read_body, send_error};
+use crate::url_policy::redact;
+use reqwest::blocking::Client;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+use std::time::{Duration, Instant, SystemTime};
+use url::Url;
+
+const STEP: &str = "token request to";
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+pub struct TokenEndpoint {
+    client: Client,
+    url: Url,
+    /// The form body, built once; it holds the secret under client_secret_post.
+    form: Secret,
+    /// `Basic …` under client_secret_basic.
+    basic: Option<HeaderValue>,
+    /// Scrubbed from every message, in case a server echoes it back.
+    secret: Secret,
+    max_retries: u32,
+    max_retry_wait: Duration,
+    refresh_skew: Duration,
+    default_expires_in: Duration,
+}
+
+/// One attempt's failure, and whether another attempt may help (with the server's wish).
+struct Failure {
+    error: Error,
+    transient: bool,
+    retry_after: Option<Duration>,
+}
+
+impl TokenEndpoint {
+    pub fn new(cfg: &Config, client: Client, url: Url, client_id: &str, secret: &Secret) -> TokenEndpoint {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if let Some(scope) = &cfg.scope {
+            form.append_pair("scope", scope);
+        }
+        let basic = match cfg.auth_method {
+            AuthMethod::ClientSecretPost => {
+                form.append_pair("client_id", client_id);
+                form.append_pair("client_secret", secret.expose());
+                None
+            }
+            AuthMethod::ClientSecretBasic => Some(basic_auth(client_id, secret)),
+        };
+        TokenEndpoint {
+            client,
+            url,
+            form: Secret::new(&form.finish()),
+            basic,
+            secret: secret.clone(),
+            max_retries: cfg.max_retries,
+            max_retry_wait: cfg.max_retry_wait,
+            refresh_skew: cfg.refresh_skew,
+            default_expires_in: cfg.default_expires_in,
+        }
+    }
+
+    /// Fetches a new token, retrying connection failures, 5xx and 429 with exponential backoff
+    /// and jitter, honouring `Retry-After` up to `max_retry_wait`.
+    pub fn fetch(&self) -> Result<Token> {
+        let attempts = self.max_retries + 1;
+        for attempt in 1..=attempts {
+            let failure = match self.attempt() {
+                Ok(token) => return Ok(token),
+                Err(f) => f,
+            };
+            if !failure.transient || attempt == attempts {
+                let mut error = failure.error;
+                if failure.transient && attempts > 1 {
+                    error.message = format!("{} (gave up after {attempts} attempts)", error.message);
+                }
+                error.message = error.message.replace(self.secret.expose(), "***");
+                return Err(error);
+            }
+            std::thread::sleep(self.wait_before_retry(attempt, failure.retry_after));
+        }
+        unreachable!("the last attempt always returns")
+    }
+
+    fn attempt(&self) -> std::result::Result<Token, Failure> {
+        let obtained = Instant::now();
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(ACCEPT, "application/json")
+            .body(self.form.expose().to_owned());
+        if let Some(basic) = &self.basic {
+            request = request.header(AUTHORIZATION, basic.clone());
+        }
+        let response = request.send().map_err(|e| {
+            let error = send_error(&e, STEP, &self.url);
+            // A timeout already spent the caller's budget; anything else may be a blip.
+            let transient = error.code == Code::CLOUDAUTH_ERR_NETWORK;
+            Failure { error, transient, retry_after: None }
+        })?;
+        let status = response.status();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url)
+            .map_err(|error| Failure { transient: error.code == Code::CLOUDAUTH_ERR_NETWORK, error, retry_after: None })?;
+        let shown = redact(&self.url);
+        if status == StatusCode::OK {
+            let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
+                error: Error::new(e.code, format!("{STEP} {shown}: HTTP 200 but {}", e.message)),
+                transient: false,
+                retry_after: None,
+            })?;
+            return Token::new(grant.access_token, grant.expires_in, self.refresh_skew, obtained).map_err(|e| Failure {
+                error: Error::new(e.code, format!("{STEP} {shown}: {}", e.message)),
+                transient: false,
+                retry_after: None,
+            });
+        }
+        let oauth = serde_json::from_slice(&body).map(|j| oauth_error_text(&j)).unwrap_or_else(|_| "no OAuth error in the body".into());
+        let (code, transient, what) = match status.as_u16() {
+            400 | 401 => (Code::CLOUDAUTH_ERR_AUTH_REJECTED, false, "the server refused the client credentials"),
+            429 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "rate limited"),
+            500..=599 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "server error"),
+            _ => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, false, "unexpected status"),
+        };
+        Err(Failure {
+            error: Error::new(code, format!("{STEP} {shown} failed: HTTP {} ({what}), {oauth}", status.as_u16())),
+            transient,
+            retry_after,
+        })
+    }
+
+    fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let wait = retry_after.unwrap_or_else(|| {
+            let base = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16));
+            // "Equal jitter": at least half the backoff, so retries never bunch at zero.
+            base / 2 + base.mul_f64(fastrand::f64() / 2.0)
+        });
+        wait.min(self.max_retry_wait)
+    }
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined and base64-encoded,
+/// so `:`, `+` and `%` in a secret survive.
+fn basic_auth(client_id: &str, secret: &Secret) -> HeaderValue {
+    use base64::Engine as _;
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = Secret::new(&format!("{}:{}", encode(client_id), encode(secret.expose())));
+    let mut value = HeaderValue::try_from(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.expose())))
+        .expect("base64 is always a valid header value");
+    value.set_sensitive(true);
+    value
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(text).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_form_encodes_before_base64() {
+        use base64::Engine as _;
+        let value = basic_auth("odd+id:%", &Secret::new("s3cr+t:with%odd chars&="));
+        let b64 = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "odd%2Bid%3A%25:s3cr%2Bt%3Awith%25odd+chars%26%3D");
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);
+    }
+}

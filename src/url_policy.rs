@@ -1,0 +1,97 @@
+//! Which URLs may carry credentials, and how URLs appear in messages.
+
+use crate::error::{Code, Error, Result};
+use url::{Host, Url};
+
+/// Parses an absolute http(s) URL; `what` names it in the message ("token_url", "request URL").
+pub fn parse_http_url(what: &str, value: &str) -> Result<Url> {
+    let url = Url::parse(value).map_err(|e| Error::invalid(format!("{what} '{}' is not an absolute URL: {e}", redact_str(value))))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(url),
+        "http" | "https" => Err(Error::invalid(format!("{what} '{}' has no host", redact(&url)))),
+        other => Err(Error::invalid(format!(
+            "{what} '{}' uses scheme '{other}'; only http and https are supported",
+            redact(&url)
+        ))),
+    }
+}
+
+/// Plain http is fine to loopback; anywhere else only when the user opted in.
+pub fn check_secure(what: &str, url: &Url, allow_insecure_http: bool) -> Result<()> {
+    if url.scheme() == "https" || allow_insecure_http || is_loopback(url) {
+        return Ok(());
+    }
+    Err(Error::new(
+        Code::CLOUDAUTH_ERR_INSECURE_URL,
+        format!(
+            "{what} '{}' is plain http to a non-loopback host, so credentials would travel unencrypted; \
+             use https, or set allow_insecure_http=true if you really mean it",
+            redact(url)
+        ),
+    ))
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The URL as messages show it: no user info, no query, no fragment (they may hold secrets).
+pub fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// Like [`redact`] for text that did not parse: cut at the first `?` or `#`, and drop user info.
+pub fn redact_str(value: &str) -> String {
+    let cut = value.find(['?', '#']).map_or(value, |i| &value[..i]);
+    match (cut.find("://"), cut.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &cut[..s + 3], &cut[at + 1..]),
+        _ => cut.to_owned(),
+    }
+    .chars()
+    .take(200)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_http_is_allowed_remote_is_not() {
+        let local = parse_http_url("u", "http://127.0.0.1:8080/x").unwrap();
+        assert!(check_secure("u", &local, false).is_ok());
+        let local6 = parse_http_url("u", "http://[::1]/x").unwrap();
+        assert!(check_secure("u", &local6, false).is_ok());
+        let named = parse_http_url("u", "http://LOCALHOST/x").unwrap();
+        assert!(check_secure("u", &named, false).is_ok());
+        let remote = parse_http_url("u", "http://example.com/x").unwrap();
+        let err = check_secure("u", &remote, false).unwrap_err();
+        assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
+        assert!(check_secure("u", &remote, true).is_ok());
+        let tls = parse_http_url("u", "https://example.com/x").unwrap();
+        assert!(check_secure("u", &tls, false).is_ok());
+    }
+
+    #[test]
+    fn redaction_drops_query_and_userinfo() {
+        let url = Url::parse("https://user:pw@host/p?client_secret=s#f").unwrap();
+        assert_eq!(redact(&url), "https://host/p");
+        assert_eq!(redact_str("https://u:pw@h/p?secret=1"), "https://h/p");
+    }
+
+    #[test]
+    fn rejects_other_schemes() {
+        assert!(parse_http_url("u", "ftp://h/").is_err());
+        assert!(parse_http_url("u", "/relative").is_err());
+    }
+}
