@@ -7,6 +7,7 @@ use reqwest::Method;
 use std::ffi::CString;
 use url::Url;
 
+#[derive(Debug)]
 pub struct ApiRequest {
     pub method: Method,
     pub url: Url,

@@ -1,0 +1,71 @@
+# cloudauth — the two commands of the quick start are `make demo` and `make test`.
+SHELL := /bin/bash
+PREFIX ?= /usr/local
+CARGO ?= cargo
+
+.PHONY: all build deps demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
+        test-cpp test-cpp-valgrind test-python test-dotnet test-install install bench clean
+
+all: build
+
+deps:
+	scripts/ensure-deps.sh
+
+# Builds target/release/libcloudauth.{so,a} and regenerates include/cloudauth.h.
+build:
+	$(CARGO) build --release
+
+# The main job: a C program gets a token and makes authorized OCR calls against the local stand-in.
+demo: deps build
+	tests/run_demo.sh
+
+# Every suite, in order of what builds on what. Stops at the first failure.
+test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
+      test-python test-dotnet test-install
+	@echo "make test: all suites passed"
+
+test-header: build
+	tests/check_header.sh
+
+test-lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+test-rust:
+	$(CARGO) test
+
+test-standin:
+	python3 tests/standin/test_server.py
+
+test-c: build
+	tests/run_c.sh
+
+test-c-valgrind: build
+	tests/run_c.sh --valgrind
+
+test-cpp: build
+	tests/run_cpp.sh
+
+test-cpp-valgrind: build
+	tests/run_cpp.sh --valgrind
+
+test-python: build
+	tests/run_python.sh
+
+test-dotnet: build
+	tests/run_dotnet.sh
+
+test-install: build
+	tests/run_install.sh
+
+# Installs the shared library (with soname), the static library, the headers, cloudauth.pc
+# and the CMake package into $(PREFIX).
+install: build
+	packaging/install.sh "$(PREFIX)"
+
+bench: build
+	scripts/ensure-deps.sh bench
+	bench/run.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests (and, with "bench", the benchmarks) need, when missing.
+# Idempotent and quiet when everything is there; runs apt-get update only if it must install.
+set -euo pipefail
+
+need=()
+want() { # want <command-or-path> <package>
+  if [[ $1 == /* ]]; then [[ -e $1 ]] || need+=("$2"); else command -v "$1" >/dev/null 2>&1 || need+=("$2"); fi
+}
+want cc gcc
+want c++ g++
+want make make
+want valgrind valgrind
+want pkg-config pkg-config
+want cmake cmake
+want mcs mono-mcs
+want mono mono-runtime
+want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
+want python3 python3
+want openssl openssl
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+if [[ ${1:-} == bench ]]; then
+  want /usr/sbin/nginx nginx-light
+  want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
+  want gnuplot gnuplot-nox
+fi
+
+if ((${#need[@]})); then
+  echo "ensure-deps: installing ${need[*]}"
+  sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

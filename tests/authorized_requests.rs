@@ -1,0 +1,186 @@
+//! Authorized requests against the stand-in: the Bearer header, 401 refresh-and-retry,
+//! redirects, binary bodies, keep-alive, caps and timeouts.
+
+mod common;
+
+use cloudauth::Code;
+use common::*;
+use serde_json::{json, Value};
+
+fn json_body(r: &cloudauth::request::Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+#[test]
+fn requests_carry_the_bearer_token() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let r = get(&s, "/headers").unwrap();
+    assert_eq!(r.status, 200);
+    let sent = json_body(&r)["headers"]["authorization"].as_str().unwrap().to_owned();
+    assert_eq!(sent, format!("Bearer {}", token(&s).unwrap()));
+    assert!(json_body(&r)["headers"]["user-agent"].as_str().unwrap().starts_with("cloudauth/"));
+}
+
+#[test]
+fn relative_paths_join_base_url_and_absolute_urls_stand() {
+    let server = StandIn::start();
+    let s = server.session(&[("base_url", &format!("{}/", server.url))]);
+    assert_eq!(get(&s, "status/204").unwrap().status, 204);
+    assert_eq!(get(&s, &format!("{}/status/202", server.url)).unwrap().status, 202);
+}
+
+#[test]
+fn any_status_is_a_response() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    for code in [404, 500, 503] {
+        assert_eq!(get(&s, &format!("/status/{code}")).unwrap().status, code);
+    }
+}
+
+#[test]
+fn a_revoked_token_is_replaced_and_the_request_retried_once() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let before = token(&s).unwrap();
+    server.revoke();
+    let r = get(&s, "/headers").unwrap();
+    assert_eq!(r.status, 200);
+    assert_ne!(token(&s).unwrap(), before);
+    assert_eq!(server.token_requests(), 2);
+}
+
+#[test]
+fn a_persistent_401_comes_back_after_one_retry() {
+    let server = StandIn::start();
+    server.configure(json!({"api_script": [{"status": 401}, {"status": 401}]}));
+    let s = server.session(&[]);
+    assert_eq!(get(&s, "/echo").unwrap().status, 401);
+    assert_eq!(server.token_requests(), 2, "one refresh, not a loop");
+}
+
+#[test]
+fn a_403_does_not_refresh() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    assert_eq!(get(&s, "/status/403").unwrap().status, 403);
+    assert_eq!(server.token_requests(), 1);
+}
+
+#[test]
+fn binary_bodies_round_trip() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let body: Vec<u8> = (0..256 * 1024).map(|i| (i % 256) as u8).collect();
+    let r = s.request("POST", "/echo?x=1", ["Content-Type: application/octet-stream", "X-Trace: abc"], &body).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, body);
+    assert_eq!(r.header("x-echo-method").unwrap().to_str().unwrap(), "POST");
+    assert_eq!(r.header("X-ECHO-QUERY").unwrap().to_str().unwrap(), "x=1");
+    assert!(r.header("x-absent").is_none());
+}
+
+#[test]
+fn connections_are_reused() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    for _ in 0..20 {
+        assert_eq!(get(&s, "/echo").unwrap().status, 200);
+    }
+    // One for the token endpoint, one for the API.
+    assert!(server.stats()["connections"].as_u64().unwrap() <= 2, "{}", server.stats());
+}
+
+#[test]
+fn a_redirect_to_another_origin_drops_the_token() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let other = format!("http://localhost:{}/public/headers", server.port());
+    let r = get(&s, &format!("/redirect?to={other}")).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(json_body(&r)["headers"].get("authorization").is_none(), "{}", json_body(&r));
+
+    let same = format!("{}/public/headers", server.url);
+    let r = get(&s, &format!("/redirect?to={same}")).unwrap();
+    assert!(json_body(&r)["headers"].get("authorization").is_some());
+}
+
+#[test]
+fn a_redirect_to_remote_plain_http_is_refused() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let err = get(&s, "/redirect?to=http://api.example.invalid/x").unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL, "{}", err.message);
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_refused_before_sending() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let err = get(&s, "http://api.example.invalid/v5.0/ocr").unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
+    assert_eq!(server.token_requests(), 0, "checked before even fetching a token");
+}
+
+#[test]
+fn bad_caller_input_is_an_invalid_argument() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    for (method, url, header) in [
+        ("GET", "/echo", "X-Bad: a\r\nX-Injected: b"),
+        ("GET", "/echo", "no-colon"),
+        ("GET", "/echo", "Authorization: Bearer mine"),
+        ("G ET", "/echo", "X-Ok: 1"),
+        ("GET", "ftp://127.0.0.1/x", "X-Ok: 1"),
+    ] {
+        let err = s.request(method, url, [header], b"").unwrap_err();
+        assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT, "{method} {url} {header:?}");
+    }
+}
+
+#[test]
+fn responses_over_the_cap_are_refused() {
+    let server = StandIn::start();
+    let s = server.session(&[("max_response_bytes", "1000")]);
+    assert_eq!(get(&s, "/big?bytes=1000").unwrap().body.len(), 1000);
+    let err = get(&s, "/big?bytes=1001").unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_TOO_LARGE);
+}
+
+#[test]
+fn a_slow_api_times_out() {
+    let server = StandIn::start();
+    let s = server.session(&[("timeout_ms", "300")]);
+    let err = get(&s, "/delay/3000").unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_TIMEOUT, "{}", err.message);
+    assert!(err.message.contains("/delay/3000"));
+}
+
+#[test]
+fn query_strings_stay_out_of_messages() {
+    let server = StandIn::start();
+    let s = server.session(&[("timeout_ms", "200")]);
+    let err = get(&s, "/delay/2000?sig=topsecret").unwrap_err();
+    assert!(!err.message.contains("topsecret"), "{}", err.message);
+}
+
+#[test]
+fn the_ocr_task_flow_works() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let submit = json!({"image": "iVBORw0KGgo=", "settings": {"language": "English"}}).to_string();
+    let r = s.request("POST", "/v5.0/ocr/RecognizeImage", ["Content-Type: application/json"], submit.as_bytes()).unwrap();
+    assert_eq!(r.status, 200);
+    let id = String::from_utf8(r.body).unwrap();
+    let mut status = String::new();
+    for _ in 0..5 {
+        let poll = json_body(&get(&s, &format!("/v5.0/ocr/RecognizeImage?id={id}")).unwrap());
+        status = poll["taskStatus"].as_str().unwrap().to_owned();
+        if status == "Completed" {
+            assert_eq!(poll["results"][0]["type"], "Text");
+            return;
+        }
+    }
+    panic!("task never completed, last status {status}");
+}
