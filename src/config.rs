@@ -101,12 +101,20 @@ impl Config {
                 self.auth_method = match value {
                     "client_secret_post" => AuthMethod::ClientSecretPost,
                     "client_secret_basic" => AuthMethod::ClientSecretBasic,
-                    _ => return Err(bad_value(key, value, "client_secret_post or client_secret_basic")),
+                    _ => {
+                        return Err(bad_value(
+                            key,
+                            value,
+                            "client_secret_post or client_secret_basic",
+                        ))
+                    }
                 }
             }
             "timeout_ms" => self.timeout = millis(key, value)?,
             "connect_timeout_ms" => self.connect_timeout = millis(key, value)?,
-            "refresh_skew_s" => self.refresh_skew = Duration::from_secs(number(key, value, 0, 86_400)?),
+            "refresh_skew_s" => {
+                self.refresh_skew = Duration::from_secs(number(key, value, 0, 86_400)?)
+            }
             "max_retries" => self.max_retries = number(key, value, 0, 10)? as u32,
             "max_retry_wait_ms" => {
                 self.max_retry_wait = Duration::from_millis(number(key, value, 0, 600_000)?)
@@ -114,7 +122,9 @@ impl Config {
             "default_expires_in_s" => {
                 self.default_expires_in = Duration::from_secs(number(key, value, 1, 86_400 * 365)?)
             }
-            "max_response_bytes" => self.max_response_bytes = number(key, value, 1, 1 << 40)? as usize,
+            "max_response_bytes" => {
+                self.max_response_bytes = number(key, value, 1, 1 << 40)? as usize
+            }
             "user_agent" => self.user_agent = header_safe(key, value)?.to_owned(),
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
             "proxy" => self.proxy = Some(value.to_owned()),
@@ -136,7 +146,10 @@ fn shown(value: &str) -> String {
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {
-    Error::invalid(format!("{key}: '{}' is not valid; expected {expected}", shown(value)))
+    Error::invalid(format!(
+        "{key}: '{}' is not valid; expected {expected}",
+        shown(value)
+    ))
 }
 
 fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str> {
@@ -148,7 +161,9 @@ fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str> {
 
 fn header_safe<'a>(key: &str, value: &'a str) -> Result<&'a str> {
     if value.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
-        return Err(Error::invalid(format!("{key} must not contain control characters")));
+        return Err(Error::invalid(format!(
+            "{key} must not contain control characters"
+        )));
     }
     Ok(value)
 }
@@ -156,7 +171,11 @@ fn header_safe<'a>(key: &str, value: &'a str) -> Result<&'a str> {
 fn number(key: &str, value: &str, min: u64, max: u64) -> Result<u64> {
     match value.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(bad_value(key, value, &format!("a whole number from {min} to {max}"))),
+        _ => Err(bad_value(
+            key,
+            value,
+            &format!("a whole number from {min} to {max}"),
+        )),
     }
 }
 

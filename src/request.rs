@@ -26,8 +26,12 @@ impl ApiRequest {
         header_lines: impl IntoIterator<Item = &'a str>,
         body: &[u8],
     ) -> Result<ApiRequest> {
-        let method = Method::from_bytes(method.as_bytes())
-            .map_err(|_| Error::invalid(format!("method '{}' is not a valid HTTP method", crate::token::shorten(method))))?;
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+            Error::invalid(format!(
+                "method '{}' is not a valid HTTP method",
+                crate::token::shorten(method)
+            ))
+        })?;
         let url = resolve(target, base_url)?;
         check_secure("request URL", &url, allow_insecure_http)?;
         let mut headers = HeaderMap::new();
@@ -35,7 +39,12 @@ impl ApiRequest {
             let (name, value) = parse_header(line)?;
             headers.append(name, value);
         }
-        Ok(ApiRequest { method, url, headers, body: body.to_vec() })
+        Ok(ApiRequest {
+            method,
+            url,
+            headers,
+            body: body.to_vec(),
+        })
     }
 }
 
@@ -47,29 +56,48 @@ fn resolve(target: &str, base_url: &str) -> Result<Url> {
     if target.contains("://") {
         return parse_http_url("request URL", target);
     }
-    let joined = format!("{}/{}", base_url.trim_end_matches('/'), target.trim_start_matches('/'));
+    let joined = format!(
+        "{}/{}",
+        base_url.trim_end_matches('/'),
+        target.trim_start_matches('/')
+    );
     parse_http_url("request URL", &joined)
 }
 
 fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue)> {
     if line.contains(['\r', '\n']) {
-        return Err(Error::invalid("a header contains CR or LF, which would split the request"));
+        return Err(Error::invalid(
+            "a header contains CR or LF, which would split the request",
+        ));
     }
-    let (name, value) = line
-        .split_once(':')
-        .ok_or_else(|| Error::invalid(format!("header '{}' is not of the form 'Name: value'", crate::token::shorten(line))))?;
-    let name = HeaderName::from_bytes(name.trim().as_bytes())
-        .map_err(|_| Error::invalid(format!("header name '{}' is not a valid token", crate::token::shorten(name))))?;
+    let (name, value) = line.split_once(':').ok_or_else(|| {
+        Error::invalid(format!(
+            "header '{}' is not of the form 'Name: value'",
+            crate::token::shorten(line)
+        ))
+    })?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+        Error::invalid(format!(
+            "header name '{}' is not a valid token",
+            crate::token::shorten(name)
+        ))
+    })?;
     if name == AUTHORIZATION {
-        return Err(Error::invalid("the Authorization header is set by the session; do not pass one"));
+        return Err(Error::invalid(
+            "the Authorization header is set by the session; do not pass one",
+        ));
     }
-    let value = HeaderValue::from_str(value.trim())
-        .map_err(|_| Error::invalid(format!("the value of header '{name}' holds characters not allowed in a header")))?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|_| {
+        Error::invalid(format!(
+            "the value of header '{name}' holds characters not allowed in a header"
+        ))
+    })?;
     Ok((name, value))
 }
 
 /// A complete response: status, headers (lower-case names and values, NUL-terminated for C)
 /// and the whole body.
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub headers: Vec<(CString, CString)>,
@@ -81,14 +109,26 @@ impl Response {
         let headers = headers
             .iter()
             // Header values cannot hold NUL (hyper refuses them), so this never drops one.
-            .filter_map(|(n, v)| Some((CString::new(n.as_str()).ok()?, CString::new(v.as_bytes()).ok()?)))
+            .filter_map(|(n, v)| {
+                Some((
+                    CString::new(n.as_str()).ok()?,
+                    CString::new(v.as_bytes()).ok()?,
+                ))
+            })
             .collect();
-        Response { status, headers, body }
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// The first value of `name`, matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&CString> {
-        self.headers.iter().find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        self.headers
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|(_, v)| v)
     }
 }
 
@@ -97,19 +137,41 @@ mod tests {
     use super::*;
 
     fn req(target: &str, headers: &[&str]) -> Result<ApiRequest> {
-        ApiRequest::new("GET", target, "http://127.0.0.1:9/api/", false, headers.iter().copied(), b"")
+        ApiRequest::new(
+            "GET",
+            target,
+            "http://127.0.0.1:9/api/",
+            false,
+            headers.iter().copied(),
+            b"",
+        )
     }
 
     #[test]
     fn paths_join_the_base_and_absolute_urls_stand() {
-        assert_eq!(req("/v5.0/ocr", &[]).unwrap().url.as_str(), "http://127.0.0.1:9/api/v5.0/ocr");
-        assert_eq!(req("v5.0/ocr?id=1", &[]).unwrap().url.as_str(), "http://127.0.0.1:9/api/v5.0/ocr?id=1");
-        assert_eq!(req("https://other.example/x", &[]).unwrap().url.as_str(), "https://other.example/x");
+        assert_eq!(
+            req("/v5.0/ocr", &[]).unwrap().url.as_str(),
+            "http://127.0.0.1:9/api/v5.0/ocr"
+        );
+        assert_eq!(
+            req("v5.0/ocr?id=1", &[]).unwrap().url.as_str(),
+            "http://127.0.0.1:9/api/v5.0/ocr?id=1"
+        );
+        assert_eq!(
+            req("https://other.example/x", &[]).unwrap().url.as_str(),
+            "https://other.example/x"
+        );
     }
 
     #[test]
     fn bad_headers_are_refused() {
-        for h in ["X-A: b\r\nX-Evil: 1", "no colon", "bad name: v", "Authorization: Bearer x", "X: \u{1}"] {
+        for h in [
+            "X-A: b\r\nX-Evil: 1",
+            "no colon",
+            "bad name: v",
+            "Authorization: Bearer x",
+            "X: \u{1}",
+        ] {
             assert!(req("/x", &[h]).is_err(), "{h:?}");
         }
         let ok = req("/x", &["Content-Type: application/json", "X-Empty:"]).unwrap();

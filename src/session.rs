@@ -28,11 +28,18 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
-        let client_id = cfg.client_id.as_deref().ok_or_else(|| Error::invalid("client_id is not set"))?;
-        let secret = cfg.client_secret.as_ref().ok_or_else(|| Error::invalid("client_secret is not set"))?;
+        let client_id = cfg
+            .client_id
+            .as_deref()
+            .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let secret = cfg
+            .client_secret
+            .as_ref()
+            .ok_or_else(|| Error::invalid("client_secret is not set"))?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let endpoint = TokenEndpoint::new(cfg, build_client(cfg, false)?, token_url, client_id, secret);
+        let endpoint =
+            TokenEndpoint::new(cfg, build_client(cfg, false)?, token_url, client_id, secret);
         Ok(Session {
             endpoint,
             cache: TokenCache::default(),
@@ -45,7 +52,8 @@ impl Session {
 
     /// Runs `f` on the current valid token, fetching or refreshing it first when needed.
     pub fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        self.cache.with_token(|| self.endpoint.fetch(), |t| f(t.value()))
+        self.cache
+            .with_token(|| self.endpoint.fetch(), |t| f(t.value()))
     }
 
     pub fn invalidate(&self) {
@@ -61,7 +69,14 @@ impl Session {
         headers: impl IntoIterator<Item = &'a str>,
         body: &[u8],
     ) -> Result<Response> {
-        let request = ApiRequest::new(method, target, &self.base_url, self.allow_insecure_http, headers, body)?;
+        let request = ApiRequest::new(
+            method,
+            target,
+            &self.base_url,
+            self.allow_insecure_http,
+            headers,
+            body,
+        )?;
         let token = self.current_token()?;
         let response = self.send(&request, &token)?;
         if response.status != StatusCode::UNAUTHORIZED {

@@ -25,9 +25,17 @@ impl Token {
     /// `obtained` is taken before the request was sent, so network time shortens the lifetime
     /// rather than stretching it. The skew is capped at half the lifetime so that a short-lived
     /// token is not refetched on every call.
-    pub fn new(value: String, lifetime: Duration, skew: Duration, obtained: Instant) -> Result<Token> {
+    pub fn new(
+        value: String,
+        lifetime: Duration,
+        skew: Duration,
+        obtained: Instant,
+    ) -> Result<Token> {
         let mut bearer = HeaderValue::try_from(format!("Bearer {value}")).map_err(|_| {
-            Error::new(Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "access_token holds characters not allowed in an HTTP header")
+            Error::new(
+                Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+                "access_token holds characters not allowed in an HTTP header",
+            )
         })?;
         bearer.set_sensitive(true);
         let lifetime = lifetime.min(MAX_LIFETIME);
@@ -51,7 +59,10 @@ impl Token {
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Token").field("value", &"***").field("expires_at", &self.expires_at).finish()
+        f.debug_struct("Token")
+            .field("value", &"***")
+            .field("expires_at", &self.expires_at)
+            .finish()
     }
 }
 
@@ -66,10 +77,16 @@ pub struct Grant {
 /// lowercase `bearer` are accepted; an `error` field makes it a refusal even with status 200.
 pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
     let bad = |why: String| Error::new(Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, why);
-    let json: Value = serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON ({e})")))?;
-    let obj = json.as_object().ok_or_else(|| bad("the body is JSON but not an object".into()))?;
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON ({e})")))?;
+    let obj = json
+        .as_object()
+        .ok_or_else(|| bad("the body is JSON but not an object".into()))?;
     if obj.contains_key("error") {
-        return Err(Error::new(Code::CLOUDAUTH_ERR_AUTH_REJECTED, oauth_error_text(&json)));
+        return Err(Error::new(
+            Code::CLOUDAUTH_ERR_AUTH_REJECTED,
+            oauth_error_text(&json),
+        ));
     }
     let access_token = match obj.get("access_token") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -80,15 +97,26 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
     match obj.get("token_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
-        Some(other) => return Err(bad(format!("token_type is {}, not Bearer", shorten(&other.to_string())))),
+        Some(other) => {
+            return Err(bad(format!(
+                "token_type is {}, not Bearer",
+                shorten(&other.to_string())
+            )))
+        }
     }
     let expires_in = match obj.get("expires_in") {
         None | Some(Value::Null) => default_expires_in,
         Some(v) => seconds(v).ok_or_else(|| {
-            bad(format!("expires_in is {}, not a positive number of seconds", shorten(&v.to_string())))
+            bad(format!(
+                "expires_in is {}, not a positive number of seconds",
+                shorten(&v.to_string())
+            ))
         })?,
     };
-    Ok(Grant { access_token, expires_in })
+    Ok(Grant {
+        access_token,
+        expires_in,
+    })
 }
 
 fn seconds(v: &Value) -> Option<Duration> {
@@ -112,7 +140,11 @@ pub fn oauth_error_text(json: &Value) -> String {
 
 /// Server text goes into one-line messages: printable, and not too long.
 pub fn shorten(s: &str) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    let mut out: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
     if s.chars().count() > 200 {
         out.push('…');
     }
@@ -160,7 +192,8 @@ mod tests {
 
     #[test]
     fn an_error_field_is_a_refusal_even_with_200() {
-        let err = parse(r#"{"access_token":"a","error":"invalid_scope","error_description":"no"}"#).unwrap_err();
+        let err = parse(r#"{"access_token":"a","error":"invalid_scope","error_description":"no"}"#)
+            .unwrap_err();
         assert_eq!(err.code, Code::CLOUDAUTH_ERR_AUTH_REJECTED);
         assert_eq!(err.message, "error=invalid_scope: no");
     }
@@ -168,7 +201,13 @@ mod tests {
     #[test]
     fn skew_is_capped_at_half_the_lifetime() {
         let t0 = Instant::now();
-        let t = Token::new("x".into(), Duration::from_secs(120), Duration::from_secs(600), t0).unwrap();
+        let t = Token::new(
+            "x".into(),
+            Duration::from_secs(120),
+            Duration::from_secs(600),
+            t0,
+        )
+        .unwrap();
         assert_eq!(t.refresh_at - t0, Duration::from_secs(60));
         assert_eq!(t.expires_at - t0, Duration::from_secs(120));
         let t = Token::new("x".into(), HOUR, Duration::from_secs(60), t0).unwrap();

@@ -63,7 +63,11 @@ impl TokenCache {
         self.fetch_and_store(&mut last, fetch)
     }
 
-    fn fetch_and_store(&self, last: &mut MutexGuard<'_, Option<Error>>, fetch: impl FnOnce() -> Result<Token>) -> Result<Arc<Token>> {
+    fn fetch_and_store(
+        &self,
+        last: &mut MutexGuard<'_, Option<Error>>,
+        fetch: impl FnOnce() -> Result<Token>,
+    ) -> Result<Arc<Token>> {
         let result = fetch().map(Arc::new);
         match &result {
             Ok(token) => {
@@ -78,12 +82,16 @@ impl TokenCache {
 
     /// A token that has not reached its refresh point.
     fn fresh(&self) -> Option<Arc<Token>> {
-        self.current.load_full().filter(|t| Instant::now() < t.refresh_at)
+        self.current
+            .load_full()
+            .filter(|t| Instant::now() < t.refresh_at)
     }
 
     /// A token that has not expired, though it may be due for refresh.
     fn usable(&self) -> Option<Arc<Token>> {
-        self.current.load_full().filter(|t| Instant::now() < t.expires_at)
+        self.current
+            .load_full()
+            .filter(|t| Instant::now() < t.expires_at)
     }
 
     /// Forgets the token, whichever it is.
@@ -114,7 +122,13 @@ mod tests {
     use std::time::Duration;
 
     fn token(value: &str, lifetime_ms: u64, skew_ms: u64) -> Token {
-        Token::new(value.into(), Duration::from_millis(lifetime_ms), Duration::from_millis(skew_ms), Instant::now()).unwrap()
+        Token::new(
+            value.into(),
+            Duration::from_millis(lifetime_ms),
+            Duration::from_millis(skew_ms),
+            Instant::now(),
+        )
+        .unwrap()
     }
 
     fn value(cache: &TokenCache, fetch: impl FnOnce() -> Result<Token>) -> Result<String> {
@@ -168,7 +182,10 @@ mod tests {
             })
             .collect();
         for t in threads {
-            assert_eq!(t.join().unwrap().unwrap_err().code, Code::CLOUDAUTH_ERR_NETWORK);
+            assert_eq!(
+                t.join().unwrap().unwrap_err().code,
+                Code::CLOUDAUTH_ERR_NETWORK
+            );
         }
         // Threads that arrive after a failed fetch try again; those that waited for it do not.
         assert!(fetches.load(Ordering::SeqCst) < 8);
@@ -179,19 +196,35 @@ mod tests {
         let cache = TokenCache::default();
         // skew is capped at half the lifetime: refresh after 1 s, expire after 2 s... use a
         // token already inside its window: lifetime 10 s, skew 10 s -> refresh at 5 s.
-        let t = Token::new("old".into(), Duration::from_secs(10), Duration::from_secs(10), Instant::now() - Duration::from_secs(6)).unwrap();
+        let t = Token::new(
+            "old".into(),
+            Duration::from_secs(10),
+            Duration::from_secs(10),
+            Instant::now() - Duration::from_secs(6),
+        )
+        .unwrap();
         assert_eq!(value(&cache, || Ok(t)).unwrap(), "old");
-        let got = value(&cache, || Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down"))).unwrap();
+        let got = value(&cache, || {
+            Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down"))
+        })
+        .unwrap();
         assert_eq!(got, "old");
-        assert_eq!(value(&cache, || Ok(token("new", 60_000, 0))).unwrap(), "new");
+        assert_eq!(
+            value(&cache, || Ok(token("new", 60_000, 0))).unwrap(),
+            "new"
+        );
     }
 
     #[test]
     fn invalidate_if_current_spares_a_newer_token() {
         let cache = TokenCache::default();
-        let first = cache.with_token(|| Ok(token("a", 60_000, 0)), Arc::clone).unwrap();
+        let first = cache
+            .with_token(|| Ok(token("a", 60_000, 0)), Arc::clone)
+            .unwrap();
         cache.invalidate();
-        let _second = cache.with_token(|| Ok(token("b", 60_000, 0)), Arc::clone).unwrap();
+        let _second = cache
+            .with_token(|| Ok(token("b", 60_000, 0)), Arc::clone)
+            .unwrap();
         cache.invalidate_if_current(&first);
         assert_eq!(value(&cache, || panic!("b must survive")).unwrap(), "b");
         let second = cache.with_token(|| unreachable!(), Arc::clone).unwrap();

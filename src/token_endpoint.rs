@@ -39,7 +39,13 @@ struct Failure {
 }
 
 impl TokenEndpoint {
-    pub fn new(cfg: &Config, client: Client, url: Url, client_id: &str, secret: &Secret) -> TokenEndpoint {
+    pub fn new(
+        cfg: &Config,
+        client: Client,
+        url: Url,
+        client_id: &str,
+        secret: &Secret,
+    ) -> TokenEndpoint {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "client_credentials");
         if let Some(scope) = &cfg.scope {
@@ -78,7 +84,8 @@ impl TokenEndpoint {
             if !failure.transient || attempt == attempts {
                 let mut error = failure.error;
                 if failure.transient && attempts > 1 {
-                    error.message = format!("{} (gave up after {attempts} attempts)", error.message);
+                    error.message =
+                        format!("{} (gave up after {attempts} attempts)", error.message);
                 }
                 error.message = error.message.replace(self.secret.expose(), "***");
                 return Err(error);
@@ -103,34 +110,72 @@ impl TokenEndpoint {
             let error = send_error(&e, STEP, &self.url);
             // A timeout already spent the caller's budget; anything else may be a blip.
             let transient = error.code == Code::CLOUDAUTH_ERR_NETWORK;
-            Failure { error, transient, retry_after: None }
+            Failure {
+                error,
+                transient,
+                retry_after: None,
+            }
         })?;
         let status = response.status();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
-        let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url)
-            .map_err(|error| Failure { transient: error.code == Code::CLOUDAUTH_ERR_NETWORK, error, retry_after: None })?;
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(parse_retry_after);
+        let body =
+            read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url).map_err(|error| {
+                Failure {
+                    transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
+                    error,
+                    retry_after: None,
+                }
+            })?;
         let shown = redact(&self.url);
         if status == StatusCode::OK {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
-                error: Error::new(e.code, format!("{STEP} {shown}: HTTP 200 but {}", e.message)),
+                error: Error::new(
+                    e.code,
+                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                ),
                 transient: false,
                 retry_after: None,
             })?;
-            return Token::new(grant.access_token, grant.expires_in, self.refresh_skew, obtained).map_err(|e| Failure {
+            return Token::new(
+                grant.access_token,
+                grant.expires_in,
+                self.refresh_skew,
+                obtained,
+            )
+            .map_err(|e| Failure {
                 error: Error::new(e.code, format!("{STEP} {shown}: {}", e.message)),
                 transient: false,
                 retry_after: None,
             });
         }
-        let oauth = serde_json::from_slice(&body).map(|j| oauth_error_text(&j)).unwrap_or_else(|_| "no OAuth error in the body".into());
+        let oauth = serde_json::from_slice(&body)
+            .map(|j| oauth_error_text(&j))
+            .unwrap_or_else(|_| "no OAuth error in the body".into());
         let (code, transient, what) = match status.as_u16() {
-            400 | 401 => (Code::CLOUDAUTH_ERR_AUTH_REJECTED, false, "the server refused the client credentials"),
+            400 | 401 => (
+                Code::CLOUDAUTH_ERR_AUTH_REJECTED,
+                false,
+                "the server refused the client credentials",
+            ),
             429 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "rate limited"),
             500..=599 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "server error"),
-            _ => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, false, "unexpected status"),
+            _ => (
+                Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT,
+                false,
+                "unexpected status",
+            ),
         };
         Err(Failure {
-            error: Error::new(code, format!("{STEP} {shown} failed: HTTP {} ({what}), {oauth}", status.as_u16())),
+            error: Error::new(
+                code,
+                format!(
+                    "{STEP} {shown} failed: HTTP {} ({what}), {oauth}",
+                    status.as_u16()
+                ),
+            ),
             transient,
             retry_after,
         })
@@ -151,9 +196,16 @@ impl TokenEndpoint {
 fn basic_auth(client_id: &str, secret: &Secret) -> HeaderValue {
     use base64::Engine as _;
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let pair = Secret::new(&format!("{}:{}", encode(client_id), encode(secret.expose())));
-    let mut value = HeaderValue::try_from(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.expose())))
-        .expect("base64 is always a valid header value");
+    let pair = Secret::new(&format!(
+        "{}:{}",
+        encode(client_id),
+        encode(secret.expose())
+    ));
+    let mut value = HeaderValue::try_from(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair.expose())
+    ))
+    .expect("base64 is always a valid header value");
     value.set_sensitive(true);
     value
 }
@@ -165,7 +217,10 @@ fn parse_retry_after(value: &HeaderValue) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate::parse_http_date(text).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 #[cfg(test)]
@@ -177,13 +232,21 @@ mod tests {
         use base64::Engine as _;
         let value = basic_auth("odd+id:%", &Secret::new("s3cr+t:with%odd chars&="));
         let b64 = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), "odd%2Bid%3A%25:s3cr%2Bt%3Awith%25odd+chars%26%3D");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "odd%2Bid%3A%25:s3cr%2Bt%3Awith%25odd+chars%26%3D"
+        );
     }
 
     #[test]
     fn retry_after_seconds_and_dates() {
-        assert_eq!(parse_retry_after(&HeaderValue::from_static("7")), Some(Duration::from_secs(7)));
+        assert_eq!(
+            parse_retry_after(&HeaderValue::from_static("7")),
+            Some(Duration::from_secs(7))
+        );
         let past = HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT");
         assert_eq!(parse_retry_after(&past), Some(Duration::ZERO));
         assert_eq!(parse_retry_after(&HeaderValue::from_static("soon")), None);

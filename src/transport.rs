@@ -51,7 +51,9 @@ pub fn build_client(cfg: &Config, follow_redirects: bool) -> Result<Client> {
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
             .map_err(|e| Error::invalid(format!("ca_file: '{path}' is not a PEM bundle: {e}")))?;
         if certs.is_empty() {
-            return Err(Error::invalid(format!("ca_file: '{path}' holds no PEM certificate")));
+            return Err(Error::invalid(format!(
+                "ca_file: '{path}' holds no PEM certificate"
+            )));
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -62,26 +64,41 @@ pub fn build_client(cfg: &Config, follow_redirects: bool) -> Result<Client> {
         Some("" | "none") => builder = builder.no_proxy(),
         Some(url) => {
             let proxy = reqwest::Proxy::all(url).map_err(|e| {
-                Error::invalid(format!("proxy: '{}' is not a usable proxy URL: {e}", crate::url_policy::redact_str(url)))
+                Error::invalid(format!(
+                    "proxy: '{}' is not a usable proxy URL: {e}",
+                    crate::url_policy::redact_str(url)
+                ))
             })?;
             builder = builder.proxy(proxy);
         }
     }
-    builder
-        .build()
-        .map_err(|e| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, format!("cannot build the HTTP client: {}", chain(&e))))
+    builder.build().map_err(|e| {
+        Error::new(
+            Code::CLOUDAUTH_ERR_INTERNAL,
+            format!("cannot build the HTTP client: {}", chain(&e)),
+        )
+    })
 }
 
 /// A failed send, as a result code and a message naming the step and the (redacted) URL.
 pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
     let shown = redact(url);
     if let Some(insecure) = find_source::<InsecureRedirect>(err) {
-        return Error::new(Code::CLOUDAUTH_ERR_INSECURE_URL, format!("{step} {shown}: {insecure}"));
+        return Error::new(
+            Code::CLOUDAUTH_ERR_INSECURE_URL,
+            format!("{step} {shown}: {insecure}"),
+        );
     }
     if err.is_timeout() {
-        return Error::new(Code::CLOUDAUTH_ERR_TIMEOUT, format!("{step} {shown} timed out ({})", chain(err)));
+        return Error::new(
+            Code::CLOUDAUTH_ERR_TIMEOUT,
+            format!("{step} {shown} timed out ({})", chain(err)),
+        );
     }
-    Error::new(Code::CLOUDAUTH_ERR_NETWORK, format!("{step} {shown} failed: {}", chain(err)))
+    Error::new(
+        Code::CLOUDAUTH_ERR_NETWORK,
+        format!("{step} {shown} failed: {}", chain(err)),
+    )
 }
 
 /// Reads the whole body, refusing more than `cap` bytes.
@@ -89,7 +106,10 @@ pub fn read_body(resp: Response, cap: usize, step: &str, url: &url::Url) -> Resu
     let too_large = || {
         Error::new(
             Code::CLOUDAUTH_ERR_TOO_LARGE,
-            format!("{step} {}: the response body exceeds the cap of {cap} bytes", redact(url)),
+            format!(
+                "{step} {}: the response body exceeds the cap of {cap} bytes",
+                redact(url)
+            ),
         )
     };
     let declared = resp.content_length();
@@ -97,15 +117,19 @@ pub fn read_body(resp: Response, cap: usize, step: &str, url: &url::Url) -> Resu
         return Err(too_large());
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    resp.take(cap as u64 + 1).read_to_end(&mut body).map_err(|e| {
-        match find_source::<reqwest::Error>(&e) {
+    resp.take(cap as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| match find_source::<reqwest::Error>(&e) {
             Some(inner) => send_error(inner, step, url),
-            None if e.kind() == std::io::ErrorKind::TimedOut => {
-                Error::new(Code::CLOUDAUTH_ERR_TIMEOUT, format!("{step} {}: timed out reading the body", redact(url)))
-            }
-            None => Error::new(Code::CLOUDAUTH_ERR_NETWORK, format!("{step} {}: reading the body failed: {e}", redact(url))),
-        }
-    })?;
+            None if e.kind() == std::io::ErrorKind::TimedOut => Error::new(
+                Code::CLOUDAUTH_ERR_TIMEOUT,
+                format!("{step} {}: timed out reading the body", redact(url)),
+            ),
+            None => Error::new(
+                Code::CLOUDAUTH_ERR_NETWORK,
+                format!("{step} {}: reading the body failed: {e}", redact(url)),
+            ),
+        })?;
     if body.len() > cap {
         return Err(too_large());
     }
@@ -131,7 +155,9 @@ fn chain(err: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-fn find_source<'a, T: std::error::Error + 'static>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a T> {
+fn find_source<'a, T: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(found) = e.downcast_ref::<T>() {

@@ -5,10 +5,18 @@ use url::{Host, Url};
 
 /// Parses an absolute http(s) URL; `what` names it in the message ("token_url", "request URL").
 pub fn parse_http_url(what: &str, value: &str) -> Result<Url> {
-    let url = Url::parse(value).map_err(|e| Error::invalid(format!("{what} '{}' is not an absolute URL: {e}", redact_str(value))))?;
+    let url = Url::parse(value).map_err(|e| {
+        Error::invalid(format!(
+            "{what} '{}' is not an absolute URL: {e}",
+            redact_str(value)
+        ))
+    })?;
     match url.scheme() {
         "http" | "https" if url.host().is_some() => Ok(url),
-        "http" | "https" => Err(Error::invalid(format!("{what} '{}' has no host", redact(&url)))),
+        "http" | "https" => Err(Error::invalid(format!(
+            "{what} '{}' has no host",
+            redact(&url)
+        ))),
         other => Err(Error::invalid(format!(
             "{what} '{}' uses scheme '{other}'; only http and https are supported",
             redact(&url)

@@ -17,9 +17,15 @@ fn requests_carry_the_bearer_token() {
     let s = server.session(&[]);
     let r = get(&s, "/headers").unwrap();
     assert_eq!(r.status, 200);
-    let sent = json_body(&r)["headers"]["authorization"].as_str().unwrap().to_owned();
+    let sent = json_body(&r)["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(sent, format!("Bearer {}", token(&s).unwrap()));
-    assert!(json_body(&r)["headers"]["user-agent"].as_str().unwrap().starts_with("cloudauth/"));
+    assert!(json_body(&r)["headers"]["user-agent"]
+        .as_str()
+        .unwrap()
+        .starts_with("cloudauth/"));
 }
 
 #[test]
@@ -27,7 +33,12 @@ fn relative_paths_join_base_url_and_absolute_urls_stand() {
     let server = StandIn::start();
     let s = server.session(&[("base_url", &format!("{}/", server.url))]);
     assert_eq!(get(&s, "status/204").unwrap().status, 204);
-    assert_eq!(get(&s, &format!("{}/status/202", server.url)).unwrap().status, 202);
+    assert_eq!(
+        get(&s, &format!("{}/status/202", server.url))
+            .unwrap()
+            .status,
+        202
+    );
 }
 
 #[test]
@@ -73,7 +84,14 @@ fn binary_bodies_round_trip() {
     let server = StandIn::start();
     let s = server.session(&[]);
     let body: Vec<u8> = (0..256 * 1024).map(|i| (i % 256) as u8).collect();
-    let r = s.request("POST", "/echo?x=1", ["Content-Type: application/octet-stream", "X-Trace: abc"], &body).unwrap();
+    let r = s
+        .request(
+            "POST",
+            "/echo?x=1",
+            ["Content-Type: application/octet-stream", "X-Trace: abc"],
+            &body,
+        )
+        .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, body);
     assert_eq!(r.header("x-echo-method").unwrap().to_str().unwrap(), "POST");
@@ -89,7 +107,11 @@ fn connections_are_reused() {
         assert_eq!(get(&s, "/echo").unwrap().status, 200);
     }
     // One for the token endpoint, one for the API.
-    assert!(server.stats()["connections"].as_u64().unwrap() <= 2, "{}", server.stats());
+    assert!(
+        server.stats()["connections"].as_u64().unwrap() <= 2,
+        "{}",
+        server.stats()
+    );
 }
 
 #[test]
@@ -99,7 +121,11 @@ fn a_redirect_to_another_origin_drops_the_token() {
     let other = format!("http://localhost:{}/public/headers", server.port());
     let r = get(&s, &format!("/redirect?to={other}")).unwrap();
     assert_eq!(r.status, 200);
-    assert!(json_body(&r)["headers"].get("authorization").is_none(), "{}", json_body(&r));
+    assert!(
+        json_body(&r)["headers"].get("authorization").is_none(),
+        "{}",
+        json_body(&r)
+    );
 
     let same = format!("{}/public/headers", server.url);
     let r = get(&s, &format!("/redirect?to={same}")).unwrap();
@@ -111,7 +137,12 @@ fn a_redirect_to_remote_plain_http_is_refused() {
     let server = StandIn::start();
     let s = server.session(&[]);
     let err = get(&s, "/redirect?to=http://api.example.invalid/x").unwrap_err();
-    assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL, "{}", err.message);
+    assert_eq!(
+        err.code,
+        Code::CLOUDAUTH_ERR_INSECURE_URL,
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -120,7 +151,11 @@ fn plain_http_to_a_remote_host_is_refused_before_sending() {
     let s = server.session(&[]);
     let err = get(&s, "http://api.example.invalid/v5.0/ocr").unwrap_err();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
-    assert_eq!(server.token_requests(), 0, "checked before even fetching a token");
+    assert_eq!(
+        server.token_requests(),
+        0,
+        "checked before even fetching a token"
+    );
 }
 
 #[test]
@@ -135,7 +170,11 @@ fn bad_caller_input_is_an_invalid_argument() {
         ("GET", "ftp://127.0.0.1/x", "X-Ok: 1"),
     ] {
         let err = s.request(method, url, [header], b"").unwrap_err();
-        assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT, "{method} {url} {header:?}");
+        assert_eq!(
+            err.code,
+            Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+            "{method} {url} {header:?}"
+        );
     }
 }
 
@@ -170,7 +209,14 @@ fn the_ocr_task_flow_works() {
     let server = StandIn::start();
     let s = server.session(&[]);
     let submit = json!({"image": "iVBORw0KGgo=", "settings": {"language": "English"}}).to_string();
-    let r = s.request("POST", "/v5.0/ocr/RecognizeImage", ["Content-Type: application/json"], submit.as_bytes()).unwrap();
+    let r = s
+        .request(
+            "POST",
+            "/v5.0/ocr/RecognizeImage",
+            ["Content-Type: application/json"],
+            submit.as_bytes(),
+        )
+        .unwrap();
     assert_eq!(r.status, 200);
     let id = String::from_utf8(r.body).unwrap();
     let mut status = String::new();

@@ -30,7 +30,10 @@ fn the_grant_is_a_form_post_with_scope() {
     assert_eq!(last["form"]["grant_type"], "client_credentials");
     assert_eq!(last["form"]["scope"], "ocr read");
     assert_eq!(last["form"]["client_id"], CLIENT_ID);
-    assert_eq!(last["headers"]["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(
+        last["headers"]["content-type"],
+        "application/x-www-form-urlencoded"
+    );
 }
 
 #[test]
@@ -43,7 +46,10 @@ fn client_secret_basic_survives_odd_characters() {
     token(&s).unwrap();
     let last = &server.stats()["last_token_request"];
     assert_eq!(last["basic"]["client_id"], "odd+id:%");
-    assert!(last["form"].get("client_secret").is_none(), "basic must not also post the secret");
+    assert!(
+        last["form"].get("client_secret").is_none(),
+        "basic must not also post the secret"
+    );
 }
 
 #[test]
@@ -54,7 +60,11 @@ fn refreshes_ahead_of_expiry() {
     server.configure(json!({"token_expires_in": "2"}));
     let s = server.session(&[]);
     let first = token(&s).unwrap();
-    assert_eq!(token(&s).unwrap(), first, "a 2-minute-style short token must not be refetched at once");
+    assert_eq!(
+        token(&s).unwrap(),
+        first,
+        "a 2-minute-style short token must not be refetched at once"
+    );
     std::thread::sleep(Duration::from_millis(1100));
     let second = token(&s).unwrap();
     assert_ne!(second, first);
@@ -99,20 +109,52 @@ fn lenient_token_responses_are_accepted() {
 fn bad_token_responses_are_refused_with_reasons() {
     let server = StandIn::start();
     let cases = [
-        (json!({"status": 200, "body": "<html>oops</html>"}), Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "not JSON"),
-        (json!({"status": 200, "body": "{\"expires_in\": 5}"}), Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "no access_token"),
-        (json!({"status": 200, "body": "{\"access_token\":\"t\",\"expires_in\":-5}"}), Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "expires_in"),
-        (json!({"status": 200, "body": "{\"access_token\":\"t\",\"token_type\":\"mac\"}"}), Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "token_type"),
-        (json!({"status": 200, "body": "{\"error\":\"invalid_scope\",\"error_description\":\"no such scope\"}"}), Code::CLOUDAUTH_ERR_AUTH_REJECTED, "invalid_scope"),
-        (json!({"status": 200, "pad_bytes": 2 << 20}), Code::CLOUDAUTH_ERR_TOO_LARGE, "exceeds"),
-        (json!({"status": 302, "headers": {"Location": "http://127.0.0.1:1/"}}), Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 302"),
+        (
+            json!({"status": 200, "body": "<html>oops</html>"}),
+            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+            "not JSON",
+        ),
+        (
+            json!({"status": 200, "body": "{\"expires_in\": 5}"}),
+            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+            "no access_token",
+        ),
+        (
+            json!({"status": 200, "body": "{\"access_token\":\"t\",\"expires_in\":-5}"}),
+            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+            "expires_in",
+        ),
+        (
+            json!({"status": 200, "body": "{\"access_token\":\"t\",\"token_type\":\"mac\"}"}),
+            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+            "token_type",
+        ),
+        (
+            json!({"status": 200, "body": "{\"error\":\"invalid_scope\",\"error_description\":\"no such scope\"}"}),
+            Code::CLOUDAUTH_ERR_AUTH_REJECTED,
+            "invalid_scope",
+        ),
+        (
+            json!({"status": 200, "pad_bytes": 2 << 20}),
+            Code::CLOUDAUTH_ERR_TOO_LARGE,
+            "exceeds",
+        ),
+        (
+            json!({"status": 302, "headers": {"Location": "http://127.0.0.1:1/"}}),
+            Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT,
+            "HTTP 302",
+        ),
     ];
     for (entry, code, words) in cases {
         server.configure(json!({"token_default": entry}));
         let err = token(&server.session(&[])).unwrap_err();
         assert_eq!(err.code, code, "{entry}: {}", err.message);
         assert!(err.message.contains(words), "{entry}: {}", err.message);
-        assert!(err.message.contains("/connect/token"), "the step names the URL: {}", err.message);
+        assert!(
+            err.message.contains("/connect/token"),
+            "the step names the URL: {}",
+            err.message
+        );
     }
 }
 
@@ -123,7 +165,11 @@ fn wrong_credentials_say_why_without_the_secret() {
     cfg.set("client_secret", "not-the-secret").unwrap();
     let err = token(&cloudauth::Session::new(&cfg).unwrap()).unwrap_err();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_AUTH_REJECTED);
-    assert!(err.message.contains("HTTP 401") && err.message.contains("invalid_client"), "{}", err.message);
+    assert!(
+        err.message.contains("HTTP 401") && err.message.contains("invalid_client"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("not-the-secret"));
     assert_eq!(server.token_requests(), 1, "a refusal is not retried");
 }
@@ -131,7 +177,9 @@ fn wrong_credentials_say_why_without_the_secret() {
 #[test]
 fn a_secret_echoed_by_the_server_is_scrubbed() {
     let server = StandIn::start();
-    let body = format!("{{\"error\":\"invalid_request\",\"error_description\":\"secret {SECRET} is weak\"}}");
+    let body = format!(
+        "{{\"error\":\"invalid_request\",\"error_description\":\"secret {SECRET} is weak\"}}"
+    );
     server.configure(json!({"token_default": {"status": 400, "body": body}}));
     let err = token(&server.session(&[])).unwrap_err();
     assert!(!err.message.contains(SECRET), "{}", err.message);
@@ -146,7 +194,9 @@ fn transient_failures_are_retried() {
     assert_eq!(server.token_requests(), 3);
 
     let server = StandIn::start();
-    server.configure(script(json!([{"status": 429, "headers": {"Retry-After": "1"}}, {"close": true}])));
+    server.configure(script(
+        json!([{"status": 429, "headers": {"Retry-After": "1"}}, {"close": true}]),
+    ));
     assert!(token(&server.session(&[("max_retries", "2")])).is_ok());
     assert_eq!(server.token_requests(), 3);
 }
@@ -157,7 +207,11 @@ fn persistent_failures_give_up_after_max_retries() {
     server.configure(json!({"token_default": {"status": 503, "body": "{\"error\":\"temporarily_unavailable\"}"}}));
     let err = token(&server.session(&[("max_retries", "1")])).unwrap_err();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT);
-    assert!(err.message.contains("HTTP 503") && err.message.contains("2 attempts"), "{}", err.message);
+    assert!(
+        err.message.contains("HTTP 503") && err.message.contains("2 attempts"),
+        "{}",
+        err.message
+    );
     assert_eq!(server.token_requests(), 2);
 }
 
@@ -165,7 +219,9 @@ fn persistent_failures_give_up_after_max_retries() {
 fn retry_after_is_capped() {
     let server = StandIn::start();
     // Asks for an hour; the cap (50 ms here) wins, so the test finishes at once.
-    server.configure(script(json!([{"status": 503, "headers": {"Retry-After": "3600"}}])));
+    server.configure(script(
+        json!([{"status": 503, "headers": {"Retry-After": "3600"}}]),
+    ));
     assert!(token(&server.session(&[("max_retry_wait_ms", "50")])).is_ok());
 }
 
@@ -180,15 +236,27 @@ fn a_slow_token_endpoint_times_out() {
 
 #[test]
 fn nothing_listening_is_a_network_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cfg = cloudauth::Config::default();
     cfg.set("client_id", CLIENT_ID).unwrap();
     cfg.set("client_secret", SECRET).unwrap();
-    cfg.set("token_url", &format!("http://127.0.0.1:{port}/connect/token")).unwrap();
+    cfg.set(
+        "token_url",
+        &format!("http://127.0.0.1:{port}/connect/token"),
+    )
+    .unwrap();
     cfg.set("max_retries", "0").unwrap();
     let err = token(&cloudauth::Session::new(&cfg).unwrap()).unwrap_err();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_NETWORK);
-    assert!(err.message.contains("token request to http://127.0.0.1"), "{}", err.message);
+    assert!(
+        err.message.contains("token request to http://127.0.0.1"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
@@ -196,9 +264,13 @@ fn an_insecure_token_url_is_refused_before_any_traffic() {
     let mut cfg = cloudauth::Config::default();
     cfg.set("client_id", CLIENT_ID).unwrap();
     cfg.set("client_secret", SECRET).unwrap();
-    cfg.set("token_url", "http://auth.example.invalid/connect/token").unwrap();
+    cfg.set("token_url", "http://auth.example.invalid/connect/token")
+        .unwrap();
     let err = cloudauth::Session::new(&cfg).err().unwrap();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
     cfg.set("allow_insecure_http", "true").unwrap();
-    assert!(cloudauth::Session::new(&cfg).is_ok(), "the opt-in is honoured (nothing is sent here)");
+    assert!(
+        cloudauth::Session::new(&cfg).is_ok(),
+        "the opt-in is honoured (nothing is sent here)"
+    );
 }

@@ -18,7 +18,9 @@ pub struct cloudauth_config {
 /// has been used to create sessions (`cloudauth_session_new` copies it).
 #[no_mangle]
 pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
-    Box::into_raw(Box::new(cloudauth_config { inner: Config::default() }))
+    Box::into_raw(Box::new(cloudauth_config {
+        inner: Config::default(),
+    }))
 }
 
 /// Sets one configuration key to a value given as a string (numbers in decimal, booleans as

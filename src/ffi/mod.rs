@@ -23,7 +23,8 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-const PANIC_MESSAGE: &str = "internal error: a bug in cloudauth was caught at the API boundary; please report it";
+const PANIC_MESSAGE: &str =
+    "internal error: a bug in cloudauth was caught at the API boundary; please report it";
 
 fn set_last_error(message: &str) {
     // A message with an interior NUL would be cut short in C; replace rather than lose it.
@@ -95,7 +96,12 @@ unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
     if p.is_null() {
         return Err(null(name));
     }
-    CStr::from_ptr(p).to_str().map_err(|e| Error::invalid(format!("{name} is not valid UTF-8 (bad byte at offset {})", e.valid_up_to())))
+    CStr::from_ptr(p).to_str().map_err(|e| {
+        Error::invalid(format!(
+            "{name} is not valid UTF-8 (bad byte at offset {})",
+            e.valid_up_to()
+        ))
+    })
 }
 
 /// # Safety
@@ -103,7 +109,9 @@ unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
 unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
     match (p.is_null(), len) {
         (true, 0) => Ok(&[]),
-        (true, _) => Err(Error::invalid(format!("{name} is NULL but its length is {len}"))),
+        (true, _) => Err(Error::invalid(format!(
+            "{name} is NULL but its length is {len}"
+        ))),
         (false, _) => Ok(std::slice::from_raw_parts(p, len)),
     }
 }

@@ -28,7 +28,10 @@ pub unsafe extern "C" fn cloudauth_response_status(r: *const cloudauth_response)
 /// # Safety
 /// `r` is NULL or a live response; `len` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn cloudauth_response_body(r: *const cloudauth_response, len: *mut usize) -> *const u8 {
+pub unsafe extern "C" fn cloudauth_response_body(
+    r: *const cloudauth_response,
+    len: *mut usize,
+) -> *const u8 {
     let body = r.as_ref().map(|r| r.inner.body.as_slice());
     if let Some(len) = len.as_mut() {
         *len = body.map_or(0, <[u8]>::len);
@@ -43,11 +46,16 @@ pub unsafe extern "C" fn cloudauth_response_body(r: *const cloudauth_response, l
 /// # Safety
 /// `r` is NULL or a live response; `name` is NULL or a NUL-terminated string.
 #[no_mangle]
-pub unsafe extern "C" fn cloudauth_response_header(r: *const cloudauth_response, name: *const c_char) -> *const c_char {
+pub unsafe extern "C" fn cloudauth_response_header(
+    r: *const cloudauth_response,
+    name: *const c_char,
+) -> *const c_char {
     boundary_value(std::ptr::null(), || {
         let r = arg_ref(r, "response")?;
         let name = arg_str(name, "name")?;
-        Ok(r.inner.header(name).map_or(std::ptr::null(), |v| v.as_ptr()))
+        Ok(r.inner
+            .header(name)
+            .map_or(std::ptr::null(), |v| v.as_ptr()))
     })
 }
 
@@ -80,9 +88,12 @@ pub unsafe extern "C" fn cloudauth_response_header_at(
         let name = arg_out(name, "name")?;
         let value = arg_out(value, "value")?;
         let headers = &r.inner.headers;
-        let (n, v) = headers
-            .get(index)
-            .ok_or_else(|| Error::invalid(format!("header index {index} is out of range (the response has {})", headers.len())))?;
+        let (n, v) = headers.get(index).ok_or_else(|| {
+            Error::invalid(format!(
+                "header index {index} is out of range (the response has {})",
+                headers.len()
+            ))
+        })?;
         *name = n.as_ptr();
         *value = v.as_ptr();
         Ok(())

@@ -1,4 +1,6 @@
-use super::{arg_bytes, arg_out, arg_ref, arg_str, boundary, free_box, cloudauth_config, cloudauth_response};
+use super::{
+    arg_bytes, arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box,
+};
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
 use std::ffi::c_char;
@@ -26,7 +28,10 @@ pub struct cloudauth_session {
 /// # Safety
 /// `cfg` is NULL or a live config; `out` is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn cloudauth_session_new(cfg: *const cloudauth_config, out: *mut *mut cloudauth_session) -> cloudauth_result {
+pub unsafe extern "C" fn cloudauth_session_new(
+    cfg: *const cloudauth_config,
+    out: *mut *mut cloudauth_session,
+) -> cloudauth_result {
     boundary(|| {
         let cfg = arg_ref(cfg, "cfg")?;
         let out = arg_out(out, "out")?;
@@ -82,7 +87,9 @@ pub unsafe extern "C" fn cloudauth_session_token(
 /// # Safety
 /// `s` is NULL or a live session.
 #[no_mangle]
-pub unsafe extern "C" fn cloudauth_session_invalidate(s: *mut cloudauth_session) -> cloudauth_result {
+pub unsafe extern "C" fn cloudauth_session_invalidate(
+    s: *mut cloudauth_session,
+) -> cloudauth_result {
     boundary(|| {
         arg_ref(s, "session")?.inner.invalidate();
         Ok(())
@@ -146,7 +153,9 @@ pub unsafe extern "C" fn cloudauth_session_request(
 unsafe fn arg_bytes_of<'a>(p: *const *const c_char, n: usize) -> Result<&'a [*const c_char]> {
     match (p.is_null(), n) {
         (true, 0) => Ok(&[]),
-        (true, _) => Err(Error::invalid(format!("headers is NULL but n_headers is {n}"))),
+        (true, _) => Err(Error::invalid(format!(
+            "headers is NULL but n_headers is {n}"
+        ))),
         (false, _) => Ok(std::slice::from_raw_parts(p, n)),
     }
 }

@@ -24,9 +24,19 @@ impl StandIn {
             .spawn()
             .expect("python3 runs the stand-in");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("stand-in said {line:?}"));
-        StandIn { child, url: format!("http://127.0.0.1:{port}"), control: reqwest::blocking::Client::new() }
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("stand-in said {line:?}"));
+        StandIn {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            control: reqwest::blocking::Client::new(),
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -34,16 +44,29 @@ impl StandIn {
     }
 
     pub fn configure(&self, knobs: Value) {
-        let r = self.control.post(format!("{}/_control/config", self.url)).json(&knobs).send().unwrap();
+        let r = self
+            .control
+            .post(format!("{}/_control/config", self.url))
+            .json(&knobs)
+            .send()
+            .unwrap();
         assert!(r.status().is_success(), "config {knobs}: {}", r.status());
     }
 
     pub fn revoke(&self) {
-        self.control.post(format!("{}/_control/revoke", self.url)).send().unwrap();
+        self.control
+            .post(format!("{}/_control/revoke", self.url))
+            .send()
+            .unwrap();
     }
 
     pub fn stats(&self) -> Value {
-        self.control.get(format!("{}/_control/stats", self.url)).send().unwrap().json().unwrap()
+        self.control
+            .get(format!("{}/_control/stats", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
     }
 
     pub fn token_requests(&self) -> u64 {
@@ -55,7 +78,8 @@ impl StandIn {
         let mut cfg = cloudauth::Config::default();
         cfg.set("client_id", CLIENT_ID).unwrap();
         cfg.set("client_secret", SECRET).unwrap();
-        cfg.set("token_url", &format!("{}/connect/token", self.url)).unwrap();
+        cfg.set("token_url", &format!("{}/connect/token", self.url))
+            .unwrap();
         cfg.set("base_url", &self.url).unwrap();
         for (k, v) in extra {
             cfg.set(k, v).unwrap();
