@@ -12,7 +12,8 @@ pub struct ApiRequest {
     pub method: Method,
     pub url: Url,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    /// Shared, so sending it again after a 401 copies nothing.
+    pub body: bytes::Bytes,
 }
 
 impl ApiRequest {
@@ -43,7 +44,7 @@ impl ApiRequest {
             method,
             url,
             headers,
-            body: body.to_vec(),
+            body: bytes::Bytes::copy_from_slice(body),
         })
     }
 }

@@ -6,9 +6,8 @@ use crate::request::{ApiRequest, Response};
 use crate::token::Token;
 use crate::token_cache::TokenCache;
 use crate::token_endpoint::TokenEndpoint;
-use crate::transport::{build_client, read_body, send_error};
+use crate::transport::{read_body, send_error, Transport};
 use crate::url_policy::{check_secure, parse_http_url};
-use reqwest::blocking::Client;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ const STEP: &str = "request to";
 pub struct Session {
     endpoint: TokenEndpoint,
     cache: TokenCache,
-    api: Client,
+    api: Transport,
     base_url: String,
     allow_insecure_http: bool,
     max_response_bytes: usize,
@@ -38,12 +37,17 @@ impl Session {
             .ok_or_else(|| Error::invalid("client_secret is not set"))?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let endpoint =
-            TokenEndpoint::new(cfg, build_client(cfg, false)?, token_url, client_id, secret);
+        let endpoint = TokenEndpoint::new(
+            cfg,
+            Transport::new(cfg, false)?,
+            token_url,
+            client_id,
+            secret,
+        );
         Ok(Session {
             endpoint,
             cache: TokenCache::default(),
-            api: build_client(cfg, true)?,
+            api: Transport::new(cfg, true)?,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,
@@ -94,16 +98,18 @@ impl Session {
     fn send(&self, request: &ApiRequest, token: &Token) -> Result<Response> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
-        let response = self
-            .api
-            .request(request.method.clone(), request.url.clone())
-            .headers(headers)
-            .body(request.body.clone())
-            .send()
-            .map_err(|e| send_error(&e, STEP, &request.url))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = read_body(response, self.max_response_bytes, STEP, &request.url)?;
-        Ok(Response::new(status, &headers, body))
+        self.api.run(|client| async move {
+            let response = client
+                .request(request.method.clone(), request.url.clone())
+                .headers(headers)
+                .body(request.body.clone())
+                .send()
+                .await
+                .map_err(|e| send_error(&e, STEP, &request.url))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
+            Ok(Response::new(status, &headers, body))
+        })
     }
 }

@@ -5,9 +5,8 @@ use crate::config::{AuthMethod, Config};
 use crate::error::{Code, Error, Result};
 use crate::secret::Secret;
 use crate::token::{oauth_error_text, parse_grant, Token, MAX_TOKEN_RESPONSE_BYTES};
-use crate::transport::{read_body, send_error};
+use crate::transport::{read_body, send_error, Transport};
 use crate::url_policy::redact;
-use reqwest::blocking::Client;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,7 +16,7 @@ const STEP: &str = "token request to";
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 pub struct TokenEndpoint {
-    client: Client,
+    transport: Transport,
     url: Url,
     /// The form body, built once; it holds the secret under client_secret_post.
     form: Secret,
@@ -41,7 +40,7 @@ struct Failure {
 impl TokenEndpoint {
     pub fn new(
         cfg: &Config,
-        client: Client,
+        transport: Transport,
         url: Url,
         client_id: &str,
         secret: &Secret,
@@ -60,7 +59,7 @@ impl TokenEndpoint {
             AuthMethod::ClientSecretBasic => Some(basic_auth(client_id, secret)),
         };
         TokenEndpoint {
-            client,
+            transport,
             url,
             form: Secret::new(&form.finish()),
             basic,
@@ -97,38 +96,12 @@ impl TokenEndpoint {
 
     fn attempt(&self) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
-        let mut request = self
-            .client
-            .post(self.url.clone())
-            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(ACCEPT, "application/json")
-            .body(self.form.expose().to_owned());
-        if let Some(basic) = &self.basic {
-            request = request.header(AUTHORIZATION, basic.clone());
-        }
-        let response = request.send().map_err(|e| {
-            let error = send_error(&e, STEP, &self.url);
-            // A timeout already spent the caller's budget; anything else may be a blip.
-            let transient = error.code == Code::CLOUDAUTH_ERR_NETWORK;
-            Failure {
-                error,
-                transient,
-                retry_after: None,
-            }
+        let (status, retry_after, body) = self.exchange().map_err(|error| Failure {
+            // A timeout already spent the caller's budget; a connection failure may be a blip.
+            transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
+            error,
+            retry_after: None,
         })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(parse_retry_after);
-        let body =
-            read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url).map_err(|error| {
-                Failure {
-                    transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
-                    error,
-                    retry_after: None,
-                }
-            })?;
         let shown = redact(&self.url);
         if status == StatusCode::OK {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
@@ -178,6 +151,31 @@ impl TokenEndpoint {
             ),
             transient,
             retry_after,
+        })
+    }
+
+    /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
+    fn exchange(&self) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
+        self.transport.run(|client| async move {
+            let mut request = client
+                .post(self.url.clone())
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(ACCEPT, "application/json")
+                .body(self.form.expose().to_owned());
+            if let Some(basic) = &self.basic {
+                request = request.header(AUTHORIZATION, basic.clone());
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|e| send_error(&e, STEP, &self.url))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(parse_retry_after);
+            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url).await?;
+            Ok((status, retry_after, body))
         })
     }
 

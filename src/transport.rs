@@ -1,12 +1,53 @@
-//! The HTTP client underneath: built once per session from the config, plus the mapping of
-//! transport failures to result codes and the size-capped body read.
+//! The HTTP client underneath, driven from the calling thread.
+//!
+//! `reqwest::blocking` hands every request to a runtime thread and back, which costs about a
+//! quarter of the throughput on loopback (DESIGN.md, "Measured facts"). Instead each calling
+//! thread owns a current-thread Tokio runtime and runs the request on it with `block_on`.
+//! Connections belong to the runtime that opened them, so each thread also keeps its own
+//! `reqwest::Client` (and connection pool) per transport, built on first use.
 
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
-use crate::url_policy::{check_secure, redact};
-use reqwest::blocking::{Client, Response};
-use reqwest::redirect;
-use std::io::Read;
+use crate::url_policy::{check_secure, redact, redact_str};
+use reqwest::{redirect, Certificate, Client, Response};
+use std::cell::{OnceCell, RefCell};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use tokio::runtime::Runtime;
+
+/// One kind of client (token endpoint, or API) of one session.
+pub struct Transport {
+    id: u64,
+    /// Per-thread clients hold a `Weak` of this, so they can tell when their session is gone.
+    alive: Arc<()>,
+    settings: Settings,
+}
+
+/// What a per-thread client is built from. Files are read once, when the session is made.
+#[derive(Clone)]
+struct Settings {
+    user_agent: String,
+    timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+    roots: Vec<Certificate>,
+    proxy: Option<String>,
+    allow_insecure_http: bool,
+    follow_redirects: bool,
+}
+
+struct CachedClient {
+    transport: u64,
+    alive: Weak<()>,
+    client: Client,
+}
+
+thread_local! {
+    static RUNTIME: OnceCell<std::result::Result<Runtime, String>> = const { OnceCell::new() };
+    static CLIENTS: RefCell<Vec<CachedClient>> = const { RefCell::new(Vec::new()) };
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Raised by the redirect policy, recognised again in [`send_error`].
 #[derive(Debug)]
@@ -20,64 +61,146 @@ impl std::fmt::Display for InsecureRedirect {
 
 impl std::error::Error for InsecureRedirect {}
 
-/// `follow_redirects` is false for the token endpoint: a POST carrying the secret goes to the
-/// configured URL and nowhere else. API requests follow up to 10 redirects; reqwest drops
-/// `Authorization` when the host or port changes, and the policy refuses a hop to plain http.
-pub fn build_client(cfg: &Config, follow_redirects: bool) -> Result<Client> {
-    let allow_insecure = cfg.allow_insecure_http;
-    let policy = if follow_redirects {
-        redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 10 {
-                return attempt.error("more than 10 redirects");
+impl Transport {
+    /// `follow_redirects` is false for the token endpoint: a POST carrying the secret goes to
+    /// the configured URL and nowhere else. API requests follow up to 10 redirects; reqwest
+    /// drops `Authorization` when the host or port changes, and the policy refuses a hop to
+    /// plain http on a remote host.
+    pub fn new(cfg: &Config, follow_redirects: bool) -> Result<Transport> {
+        let mut roots = Vec::new();
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
+            roots = Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::invalid(format!("ca_file: '{path}' is not a PEM bundle: {e}"))
+            })?;
+            if roots.is_empty() {
+                return Err(Error::invalid(format!(
+                    "ca_file: '{path}' holds no PEM certificate"
+                )));
             }
-            match check_secure("redirect target", attempt.url(), allow_insecure) {
-                Ok(()) => attempt.follow(),
-                Err(e) => attempt.error(InsecureRedirect(e.message)),
+        }
+        let settings = Settings {
+            user_agent: cfg.user_agent.clone(),
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            roots,
+            proxy: cfg.proxy.clone(),
+            allow_insecure_http: cfg.allow_insecure_http,
+            follow_redirects,
+        };
+        settings.build()?; // surface a bad proxy or TLS setup now, not on first use
+        Ok(Transport {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+            settings,
+        })
+    }
+
+    /// Runs `work` with this thread's client on this thread's runtime.
+    pub fn run<T, F: Future<Output = Result<T>>>(
+        &self,
+        work: impl FnOnce(Client) -> F,
+    ) -> Result<T> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::new(
+                Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+                "cloudauth's blocking calls cannot run inside an async runtime; call them from a plain thread",
+            ));
+        }
+        let client = self.client()?;
+        RUNTIME.with(|cell| {
+            let runtime = cell.get_or_init(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+            });
+            match runtime {
+                Ok(rt) => rt.block_on(work(client)),
+                Err(e) => Err(Error::new(
+                    Code::CLOUDAUTH_ERR_INTERNAL,
+                    format!("cannot start the I/O runtime: {e}"),
+                )),
             }
         })
-    } else {
-        redirect::Policy::none()
-    };
-    let mut builder = Client::builder()
-        .user_agent(cfg.user_agent.clone())
-        .timeout(cfg.timeout)
-        .connect_timeout(cfg.connect_timeout)
-        .tcp_nodelay(true)
-        .redirect(policy)
-        .https_only(false);
-    if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| Error::invalid(format!("ca_file: '{path}' is not a PEM bundle: {e}")))?;
-        if certs.is_empty() {
-            return Err(Error::invalid(format!(
-                "ca_file: '{path}' holds no PEM certificate"
-            )));
-        }
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
     }
-    match cfg.proxy.as_deref() {
-        None => {}
-        Some("" | "none") => builder = builder.no_proxy(),
-        Some(url) => {
-            let proxy = reqwest::Proxy::all(url).map_err(|e| {
-                Error::invalid(format!(
-                    "proxy: '{}' is not a usable proxy URL: {e}",
-                    crate::url_policy::redact_str(url)
-                ))
-            })?;
-            builder = builder.proxy(proxy);
-        }
+
+    fn client(&self) -> Result<Client> {
+        CLIENTS.with(|cell| {
+            let mut clients = cell.borrow_mut();
+            if let Some(c) = clients.iter().find(|c| c.transport == self.id) {
+                return Ok(c.client.clone());
+            }
+            // Drop the clients (and idle connections) of sessions freed since.
+            clients.retain(|c| c.alive.strong_count() > 0);
+            let client = self.settings.build()?;
+            clients.push(CachedClient {
+                transport: self.id,
+                alive: Arc::downgrade(&self.alive),
+                client: client.clone(),
+            });
+            Ok(client)
+        })
     }
-    builder.build().map_err(|e| {
-        Error::new(
-            Code::CLOUDAUTH_ERR_INTERNAL,
-            format!("cannot build the HTTP client: {}", chain(&e)),
-        )
-    })
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        // The freeing thread's own connections close now; other threads' on their next call.
+        let _ = CLIENTS.try_with(|cell| {
+            if let Ok(mut clients) = cell.try_borrow_mut() {
+                clients.retain(|c| c.transport != self.id);
+            }
+        });
+    }
+}
+
+impl Settings {
+    fn build(&self) -> Result<Client> {
+        let allow_insecure = self.allow_insecure_http;
+        let policy = if self.follow_redirects {
+            redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 10 {
+                    return attempt.error("more than 10 redirects");
+                }
+                match check_secure("redirect target", attempt.url(), allow_insecure) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(InsecureRedirect(e.message)),
+                }
+            })
+        } else {
+            redirect::Policy::none()
+        };
+        let mut builder = Client::builder()
+            .user_agent(self.user_agent.clone())
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .tcp_nodelay(true)
+            .redirect(policy);
+        for cert in &self.roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        match self.proxy.as_deref() {
+            None => {}
+            Some("" | "none") => builder = builder.no_proxy(),
+            Some(url) => {
+                let proxy = reqwest::Proxy::all(url).map_err(|e| {
+                    Error::invalid(format!(
+                        "proxy: '{}' is not a usable proxy URL: {e}",
+                        redact_str(url)
+                    ))
+                })?;
+                builder = builder.proxy(proxy);
+            }
+        }
+        builder.build().map_err(|e| {
+            Error::new(
+                Code::CLOUDAUTH_ERR_INTERNAL,
+                format!("cannot build the HTTP client: {}", chain(&e)),
+            )
+        })
+    }
 }
 
 /// A failed send, as a result code and a message naming the step and the (redacted) URL.
@@ -102,7 +225,12 @@ pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
 }
 
 /// Reads the whole body, refusing more than `cap` bytes.
-pub fn read_body(resp: Response, cap: usize, step: &str, url: &url::Url) -> Result<Vec<u8>> {
+pub async fn read_body(
+    mut resp: Response,
+    cap: usize,
+    step: &str,
+    url: &url::Url,
+) -> Result<Vec<u8>> {
     let too_large = || {
         Error::new(
             Code::CLOUDAUTH_ERR_TOO_LARGE,
@@ -117,21 +245,11 @@ pub fn read_body(resp: Response, cap: usize, step: &str, url: &url::Url) -> Resu
         return Err(too_large());
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    resp.take(cap as u64 + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| match find_source::<reqwest::Error>(&e) {
-            Some(inner) => send_error(inner, step, url),
-            None if e.kind() == std::io::ErrorKind::TimedOut => Error::new(
-                Code::CLOUDAUTH_ERR_TIMEOUT,
-                format!("{step} {}: timed out reading the body", redact(url)),
-            ),
-            None => Error::new(
-                Code::CLOUDAUTH_ERR_NETWORK,
-                format!("{step} {}: reading the body failed: {e}", redact(url)),
-            ),
-        })?;
-    if body.len() > cap {
-        return Err(too_large());
+    while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e, step, url))? {
+        if body.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
     }
     Ok(body)
 }

@@ -1,0 +1,212 @@
+"""The native library: where it is found, and one table of ctypes declarations.
+
+Nothing here is public. The library is loaded on first use (not at import), from, in order:
+
+1. the file named by the ``CLOUDAUTH_LIBRARY`` environment variable, when it is set;
+2. the copy bundled inside this package by ``pip install`` (``libcloudauth*.so``);
+3. the system's library search path (``ctypes.util.find_library("cloudauth")``), e.g. after
+   ``make install``.
+
+Every function returning ``cloudauth_result`` gets an ``errcheck`` that raises the exception
+class for the code, carrying ``cloudauth_last_error()``, read on the same thread right after the
+call. ctypes releases the GIL for the duration of every call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int,
+    c_size_t,
+    c_uint16,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
+
+from ._errors import LibraryNotFoundError, error_for_code
+
+ENV_VAR = "CLOUDAUTH_LIBRARY"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+if sys.platform == "win32":  # pragma: no cover - the project builds for Linux first
+    _PATTERNS: Tuple[str, ...] = ("cloudauth*.dll", "libcloudauth*.dll")
+elif sys.platform == "darwin":  # pragma: no cover
+    _PATTERNS = ("libcloudauth*.dylib", "libcloudauth*.so")
+else:
+    _PATTERNS = ("libcloudauth*.so",)
+
+
+# Opaque handle types: a pointer to one cannot be passed where another is expected.
+class Config(Structure):
+    pass
+
+
+class Session(Structure):
+    pass
+
+
+class Response(Structure):
+    pass
+
+
+ConfigPtr = POINTER(Config)
+SessionPtr = POINTER(Session)
+ResponsePtr = POINTER(Response)
+
+
+def _check_result(result: int, func: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """errcheck for every function returning cloudauth_result."""
+    if result != 0:
+        raw = _lib_unchecked().cloudauth_last_error()
+        message = raw.decode("utf-8", "replace") if raw else ""
+        raise error_for_code(result, message, func.__name__)
+    return args
+
+
+def _check_not_null(result: Any, func: Any, args: Tuple[Any, ...]) -> Any:
+    if not result:
+        raise MemoryError(f"{func.__name__} returned NULL")
+    return result
+
+
+_Decl = Tuple[str, Sequence[Any], Any, Optional[Callable[..., Any]]]
+
+# name, argtypes, restype, errcheck. The whole C ABI the binding uses, in header order.
+FUNCTIONS: Tuple[_Decl, ...] = (
+    ("cloudauth_version", (), c_char_p, None),
+    ("cloudauth_result_name", (c_int,), c_char_p, None),
+    ("cloudauth_last_error", (), c_char_p, None),
+    ("cloudauth_config_new", (), ConfigPtr, _check_not_null),
+    ("cloudauth_config_set", (ConfigPtr, c_char_p, c_char_p), c_int, _check_result),
+    ("cloudauth_config_free", (ConfigPtr,), None, None),
+    ("cloudauth_session_new", (ConfigPtr, POINTER(SessionPtr)), c_int, _check_result),
+    (
+        "cloudauth_session_token",
+        (SessionPtr, c_void_p, c_size_t, POINTER(c_size_t)),
+        c_int,
+        _check_result,
+    ),
+    ("cloudauth_session_invalidate", (SessionPtr,), c_int, _check_result),
+    (
+        "cloudauth_session_request",
+        (
+            SessionPtr,
+            c_char_p,  # method
+            c_char_p,  # url
+            POINTER(c_char_p),  # headers
+            c_size_t,  # n_headers
+            c_char_p,  # body: binary-safe, its length is passed separately
+            c_size_t,  # body_len
+            POINTER(ResponsePtr),
+        ),
+        c_int,
+        _check_result,
+    ),
+    ("cloudauth_session_free", (SessionPtr,), None, None),
+    ("cloudauth_response_status", (ResponsePtr,), c_uint16, None),
+    ("cloudauth_response_body", (ResponsePtr, POINTER(c_size_t)), c_void_p, None),
+    ("cloudauth_response_header", (ResponsePtr, c_char_p), c_char_p, None),
+    ("cloudauth_response_header_count", (ResponsePtr,), c_size_t, None),
+    (
+        "cloudauth_response_header_at",
+        (ResponsePtr, c_size_t, POINTER(c_char_p), POINTER(c_char_p)),
+        c_int,
+        _check_result,
+    ),
+    ("cloudauth_response_free", (ResponsePtr,), None, None),
+)
+
+
+def candidates(
+    environ: Mapping[str, str], package_dir: Path, use_system: bool = True
+) -> Tuple[Iterable[str], Sequence[str]]:
+    """The library files to try, in order, and a description of every place looked at."""
+    looked: list = []
+    found: list = []
+    override = environ.get(ENV_VAR)
+    if override:
+        looked.append(f"{ENV_VAR}={override}")
+        return [override], looked
+    looked.append(f"{ENV_VAR} (not set)")
+    looked.append(f"{package_dir}/{' or '.join(_PATTERNS)} (the copy bundled by pip install)")
+    for pattern in _PATTERNS:
+        found.extend(str(p) for p in sorted(package_dir.glob(pattern)))
+    if use_system:
+        looked.append('the system library path (ctypes.util.find_library("cloudauth"))')
+        system = ctypes.util.find_library("cloudauth")
+        if system:
+            found.append(system)
+    return found, looked
+
+
+def load(
+    environ: Mapping[str, str] = os.environ,
+    package_dir: Path = PACKAGE_DIR,
+    use_system: bool = True,
+) -> Tuple[ctypes.CDLL, str]:
+    """Finds, loads and declares the library; raises LibraryNotFoundError saying where it looked."""
+    paths, looked = candidates(environ, package_dir, use_system)
+    errors = []
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError as e:
+            errors.append(f"{path}: {e}")
+            continue
+        missing = [name for name, *_ in FUNCTIONS if not hasattr(lib, name)]
+        if missing:
+            errors.append(f"{path}: not a cloudauth library of this version (missing {', '.join(missing)})")
+            continue
+        for name, argtypes, restype, errcheck in FUNCTIONS:
+            fn = getattr(lib, name)
+            fn.argtypes = list(argtypes)
+            fn.restype = restype
+            if errcheck is not None:
+                fn.errcheck = errcheck
+        return lib, path
+    lines = ["cannot load the cloudauth native library (libcloudauth)."]
+    lines.append("Looked in: " + "; ".join(looked) + ".")
+    if errors:
+        lines.append("Failed: " + "; ".join(errors) + ".")
+    lines.append(
+        "Fix: install the package with `pip install ./bindings/python` from the cloudauth "
+        "repository (it builds and bundles the library; needs cargo), or build it with "
+        f"`cargo build --release` and set {ENV_VAR}=/path/to/target/release/libcloudauth.so."
+    )
+    raise LibraryNotFoundError(" ".join(lines))
+
+
+_lock = threading.Lock()
+_loaded: Optional[Tuple[ctypes.CDLL, str]] = None
+
+
+def _lib_unchecked() -> ctypes.CDLL:
+    assert _loaded is not None
+    return _loaded[0]
+
+
+def lib() -> ctypes.CDLL:
+    """The loaded library, loading it on first use."""
+    global _loaded
+    loaded = _loaded
+    if loaded is None:
+        with _lock:
+            if _loaded is None:
+                _loaded = load()
+            loaded = _loaded
+    return loaded[0]
+
+
+def library_path() -> str:
+    """The path of the loaded library file."""
+    lib()
+    assert _loaded is not None
+    return _loaded[1]
