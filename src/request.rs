@@ -50,11 +50,11 @@ impl ApiRequest {
 }
 
 fn resolve(target: &str, base_url: &str) -> Result<Url> {
-    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
-        return parse_http_url("request URL", target);
-    }
-    if target.contains("://") {
+    // Absolute when a scheme comes before any '/', '?' or '#' (RFC 3986 §3.1); a path's query
+    // may itself hold "://" (e.g. "/redirect?to=https://...").
+    let scheme_end = target.find(':');
+    let path_start = target.find(['/', '?', '#']).unwrap_or(target.len());
+    if scheme_end.is_some_and(|i| i > 0 && i < path_start) {
         return parse_http_url("request URL", target);
     }
     let joined = format!(

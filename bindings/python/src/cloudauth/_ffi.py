@@ -21,6 +21,7 @@ import sys
 import threading
 from ctypes import (
     POINTER,
+    c_char,
     Structure,
     c_char_p,
     c_int,
@@ -29,7 +30,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ._errors import LibraryNotFoundError, error_for_code
 
@@ -62,13 +63,21 @@ SessionPtr = POINTER(Session)
 ResponsePtr = POINTER(Response)
 
 
-def _check_result(result: int, func: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
-    """errcheck for every function returning cloudauth_result."""
-    if result != 0:
-        raw = _lib_unchecked().cloudauth_last_error()
-        message = raw.decode("utf-8", "replace") if raw else ""
-        raise error_for_code(result, message, func.__name__)
-    return args
+def _result_checker(lib: ctypes.CDLL) -> Callable[..., Tuple[Any, ...]]:
+    """errcheck for every function returning cloudauth_result in ``lib``."""
+    last_error = lib.cloudauth_last_error
+    last_error.argtypes = []
+    last_error.restype = c_char_p
+
+    def check(result: int, func: Any, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+        if result != 0:
+            # Same thread, right after the call: the message is this call's.
+            raw = last_error()
+            message = raw.decode("utf-8", "replace") if raw else ""
+            raise error_for_code(result, message, func.__name__)
+        return args
+
+    return check
 
 
 def _check_not_null(result: Any, func: Any, args: Tuple[Any, ...]) -> Any:
@@ -77,24 +86,25 @@ def _check_not_null(result: Any, func: Any, args: Tuple[Any, ...]) -> Any:
     return result
 
 
-_Decl = Tuple[str, Sequence[Any], Any, Optional[Callable[..., Any]]]
+_Decl = Tuple[str, Sequence[Any], Any, Optional[str]]
 
-# name, argtypes, restype, errcheck. The whole C ABI the binding uses, in header order.
+# name, argtypes, restype, errcheck ("result": raise for a non-OK cloudauth_result; "not_null").
+# The whole C ABI the binding uses, in header order.
 FUNCTIONS: Tuple[_Decl, ...] = (
     ("cloudauth_version", (), c_char_p, None),
     ("cloudauth_result_name", (c_int,), c_char_p, None),
     ("cloudauth_last_error", (), c_char_p, None),
-    ("cloudauth_config_new", (), ConfigPtr, _check_not_null),
-    ("cloudauth_config_set", (ConfigPtr, c_char_p, c_char_p), c_int, _check_result),
+    ("cloudauth_config_new", (), ConfigPtr, "not_null"),
+    ("cloudauth_config_set", (ConfigPtr, c_char_p, c_char_p), c_int, "result"),
     ("cloudauth_config_free", (ConfigPtr,), None, None),
-    ("cloudauth_session_new", (ConfigPtr, POINTER(SessionPtr)), c_int, _check_result),
+    ("cloudauth_session_new", (ConfigPtr, POINTER(SessionPtr)), c_int, "result"),
     (
         "cloudauth_session_token",
-        (SessionPtr, c_void_p, c_size_t, POINTER(c_size_t)),
+        (SessionPtr, POINTER(c_char), c_size_t, POINTER(c_size_t)),
         c_int,
-        _check_result,
+        "result",
     ),
-    ("cloudauth_session_invalidate", (SessionPtr,), c_int, _check_result),
+    ("cloudauth_session_invalidate", (SessionPtr,), c_int, "result"),
     (
         "cloudauth_session_request",
         (
@@ -108,7 +118,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
             POINTER(ResponsePtr),
         ),
         c_int,
-        _check_result,
+        "result",
     ),
     ("cloudauth_session_free", (SessionPtr,), None, None),
     ("cloudauth_response_status", (ResponsePtr,), c_uint16, None),
@@ -119,7 +129,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "cloudauth_response_header_at",
         (ResponsePtr, c_size_t, POINTER(c_char_p), POINTER(c_char_p)),
         c_int,
-        _check_result,
+        "result",
     ),
     ("cloudauth_response_free", (ResponsePtr,), None, None),
 )
@@ -129,8 +139,8 @@ def candidates(
     environ: Mapping[str, str], package_dir: Path, use_system: bool = True
 ) -> Tuple[Iterable[str], Sequence[str]]:
     """The library files to try, in order, and a description of every place looked at."""
-    looked: list = []
-    found: list = []
+    looked: List[str] = []
+    found: List[str] = []
     override = environ.get(ENV_VAR)
     if override:
         looked.append(f"{ENV_VAR}={override}")
@@ -165,12 +175,13 @@ def load(
         if missing:
             errors.append(f"{path}: not a cloudauth library of this version (missing {', '.join(missing)})")
             continue
+        checkers = {"result": _result_checker(lib), "not_null": _check_not_null}
         for name, argtypes, restype, errcheck in FUNCTIONS:
             fn = getattr(lib, name)
             fn.argtypes = list(argtypes)
             fn.restype = restype
             if errcheck is not None:
-                fn.errcheck = errcheck
+                fn.errcheck = checkers[errcheck]
         return lib, path
     lines = ["cannot load the cloudauth native library (libcloudauth)."]
     lines.append("Looked in: " + "; ".join(looked) + ".")
@@ -186,11 +197,6 @@ def load(
 
 _lock = threading.Lock()
 _loaded: Optional[Tuple[ctypes.CDLL, str]] = None
-
-
-def _lib_unchecked() -> ctypes.CDLL:
-    assert _loaded is not None
-    return _loaded[0]
 
 
 def lib() -> ctypes.CDLL:

@@ -1,0 +1,543 @@
+/*
+ * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
+ *
+ *   bench check | token | seq | threads | herd | rss
+ *
+ * Settings come from the environment (run.sh sets them):
+ *   BENCH_BASE       http://127.0.0.1:<port>
+ *   BENCH_TOKEN      the token nginx hands out and checks
+ *   BENCH_TOKEN_LOG  nginx's access log of /connect/token only (herd counts its lines)
+ *   BENCH_QUICK=1    fewer rounds and iterations (a smoke run)
+ *
+ * Every result is one line "R <key> <value>" on stdout, for bench/report.py; progress goes to
+ * stderr. Every HTTP exchange is checked (status 200 and the exact body): any other outcome
+ * aborts the run with a message, so a bench never silently measures 401s.
+ */
+#define _GNU_SOURCE
+#include <cloudauth.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PING_BODY "{\"ok\":true}\n"
+#define MAX_THREADS 64
+
+static const char *base;     /* http://127.0.0.1:PORT */
+static const char *token;    /* the expected token */
+static size_t token_len;
+static char ping_url[256];
+static char token_url[256];
+static char auth_header[4096];
+static int quick;
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "bench: FAILED: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n) {
+    double tmp[64];
+    memcpy(tmp, v, sizeof(double) * (size_t)n);
+    qsort(tmp, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
+}
+
+/* Prints the rounds (for the record) and returns their median. */
+static double report(const char *key, const double *v, int n) {
+    printf("R %s.rounds", key);
+    for (int i = 0; i < n; i++) printf("%s%.6g", i ? "," : " ", v[i]);
+    printf("\n");
+    double m = median(v, n);
+    printf("R %s %.6g\n", key, m);
+    fflush(stdout);
+    return m;
+}
+
+static const char *env(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) die("environment variable %s is not set (run bench/run.sh)", name);
+    return v;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* cloudauth                                                                                 */
+
+static void ca_check(cloudauth_result rc, const char *what) {
+    if (rc != CLOUDAUTH_OK)
+        die("%s: %s: %s", what, cloudauth_result_name(rc), cloudauth_last_error());
+}
+
+static cloudauth_session *ca_session(void) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    ca_check(cloudauth_config_set(cfg, "client_id", "bench-client"), "config_set client_id");
+    ca_check(cloudauth_config_set(cfg, "client_secret", "bench-secret"), "config_set client_secret");
+    ca_check(cloudauth_config_set(cfg, "token_url", token_url), "config_set token_url");
+    ca_check(cloudauth_config_set(cfg, "base_url", base), "config_set base_url");
+    ca_check(cloudauth_config_set(cfg, "proxy", "none"), "config_set proxy");
+    cloudauth_session *s = NULL;
+    ca_check(cloudauth_session_new(cfg, &s), "session_new");
+    cloudauth_config_free(cfg);
+    return s;
+}
+
+/* One authorized GET of /api/ping, checked. */
+static void ca_get(cloudauth_session *s) {
+    cloudauth_response *r = NULL;
+    ca_check(cloudauth_session_request(s, "GET", ping_url, NULL, 0, NULL, 0, &r), "session_request");
+    uint16_t status = cloudauth_response_status(r);
+    size_t len = 0;
+    const uint8_t *body = cloudauth_response_body(r, &len);
+    if (status != 200 || len != strlen(PING_BODY) || memcmp(body, PING_BODY, len) != 0)
+        die("cloudauth GET %s: status %u, %zu body bytes (want 200 and %s)", ping_url, status, len,
+            PING_BODY);
+    cloudauth_response_free(r);
+}
+
+/* One cached-token read, checked cheaply (length and last byte). */
+static inline void ca_token(cloudauth_session *s, char *buf, size_t cap) {
+    size_t n = 0;
+    cloudauth_result rc = cloudauth_session_token(s, buf, cap, &n);
+    if (__builtin_expect(rc != CLOUDAUTH_OK || n != token_len || buf[n - 1] != token[n - 1], 0)) {
+        ca_check(rc, "session_token");
+        die("session_token returned a token of length %zu (want %zu)", n, token_len);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* libcurl: one reused easy handle per thread, the same Bearer header, body into memory.     */
+
+typedef struct {
+    CURL *h;
+    struct curl_slist *headers;
+    char body[4096];
+    size_t len;
+    int overflow;
+} curl_client;
+
+static size_t curl_write(char *data, size_t size, size_t n, void *user) {
+    curl_client *c = user;
+    size_t bytes = size * n;
+    if (c->len + bytes > sizeof c->body) {
+        c->overflow = 1;
+        return bytes;
+    }
+    memcpy(c->body + c->len, data, bytes);
+    c->len += bytes;
+    return bytes;
+}
+
+static void curl_open(curl_client *c, const char *auth) {
+    memset(c, 0, sizeof *c);
+    c->h = curl_easy_init();
+    if (!c->h) die("curl_easy_init");
+    c->headers = curl_slist_append(NULL, auth);
+    curl_easy_setopt(c->h, CURLOPT_URL, ping_url);
+    curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, curl_write);
+    curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->h, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+}
+
+static long curl_get_status(curl_client *c) {
+    c->len = 0;
+    c->overflow = 0;
+    CURLcode rc = curl_easy_perform(c->h);
+    if (rc != CURLE_OK) die("curl GET %s: %s", ping_url, curl_easy_strerror(rc));
+    long status = 0;
+    curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+static void curl_get(curl_client *c) {
+    long status = curl_get_status(c);
+    if (status != 200 || c->overflow || c->len != strlen(PING_BODY) ||
+        memcmp(c->body, PING_BODY, c->len) != 0)
+        die("curl GET %s: status %ld, %zu body bytes (want 200 and %s)", ping_url, status, c->len,
+            PING_BODY);
+}
+
+static void curl_close(curl_client *c) {
+    curl_easy_cleanup(c->h);
+    curl_slist_free_all(c->headers);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The floor: what a hand-written C token cache does per call.                               */
+
+typedef struct {
+    pthread_mutex_t lock;
+    struct timespec refresh_at;
+    char value[4096];
+    size_t len;
+} floor_cache;
+
+static floor_cache the_floor = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+__attribute__((noinline)) static int floor_token(floor_cache *c, char *buf, size_t cap,
+                                                 size_t *out_len) {
+    pthread_mutex_lock(&c->lock);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int fresh = now.tv_sec < c->refresh_at.tv_sec ||
+                (now.tv_sec == c->refresh_at.tv_sec && now.tv_nsec < c->refresh_at.tv_nsec);
+    int rc = 1;
+    if (fresh && cap > c->len) {
+        memcpy(buf, c->value, c->len);
+        buf[c->len] = 0;
+        *out_len = c->len;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+static inline void floor_call(char *buf, size_t cap) {
+    size_t n = 0;
+    if (__builtin_expect(floor_token(&the_floor, buf, cap, &n) != 0 || n != token_len ||
+                             buf[n - 1] != token[n - 1],
+                         0))
+        die("floor token");
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* A generic timed run: T threads, each does setup, waits, does its share, waits.            */
+
+enum job { JOB_FLOOR_TOKEN, JOB_CA_TOKEN, JOB_CA_GET, JOB_CURL_GET };
+
+typedef struct {
+    enum job job;
+    int iterations;
+    int warmup;
+    cloudauth_session *session;
+    pthread_barrier_t *start, *end;
+} worker_arg;
+
+static void *worker(void *p) {
+    worker_arg *a = p;
+    char buf[4096];
+    curl_client c;
+    if (a->job == JOB_CURL_GET) curl_open(&c, auth_header);
+    /* Warm-up outside the timed window: opens this thread's connection (each cloudauth thread
+       has its own runtime and keep-alive connection, each curl handle its own). */
+    for (int i = 0; i < a->warmup; i++) {
+        if (a->job == JOB_CA_GET) ca_get(a->session);
+        else if (a->job == JOB_CURL_GET) curl_get(&c);
+        else if (a->job == JOB_CA_TOKEN) ca_token(a->session, buf, sizeof buf);
+        else floor_call(buf, sizeof buf);
+    }
+    pthread_barrier_wait(a->start);
+    switch (a->job) {
+    case JOB_FLOOR_TOKEN:
+        for (int i = 0; i < a->iterations; i++) floor_call(buf, sizeof buf);
+        break;
+    case JOB_CA_TOKEN:
+        for (int i = 0; i < a->iterations; i++) ca_token(a->session, buf, sizeof buf);
+        break;
+    case JOB_CA_GET:
+        for (int i = 0; i < a->iterations; i++) ca_get(a->session);
+        break;
+    case JOB_CURL_GET:
+        for (int i = 0; i < a->iterations; i++) curl_get(&c);
+        break;
+    }
+    pthread_barrier_wait(a->end);
+    if (a->job == JOB_CURL_GET) curl_close(&c);
+    return NULL;
+}
+
+/* Returns the wall time in ns of `threads` threads doing `per_thread` operations each. */
+static double timed_run(enum job job, int threads, int per_thread, int warmup,
+                        cloudauth_session *s) {
+    pthread_t tid[MAX_THREADS];
+    worker_arg args[MAX_THREADS];
+    pthread_barrier_t start, end;
+    pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
+    pthread_barrier_init(&end, NULL, (unsigned)threads + 1);
+    for (int i = 0; i < threads; i++) {
+        args[i] = (worker_arg){job, per_thread, warmup, s, &start, &end};
+        int rc = pthread_create(&tid[i], NULL, worker, &args[i]);
+        if (rc) die("pthread_create: %s", strerror(rc));
+    }
+    pthread_barrier_wait(&start);
+    uint64_t t0 = now_ns();
+    pthread_barrier_wait(&end);
+    uint64_t t1 = now_ns();
+    for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&end);
+    return (double)(t1 - t0);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Modes                                                                                     */
+
+/* Sanity: nginx answers 200 to the right token, 401 to a wrong one, and cloudauth gets 200. */
+static void mode_check(void) {
+    curl_client c;
+    curl_open(&c, "Authorization: Bearer not-the-token");
+    long st = curl_get_status(&c);
+    if (st != 401) die("nginx answered %ld to a wrong token (want 401): check bench/run.sh", st);
+    curl_close(&c);
+    curl_open(&c, auth_header);
+    curl_get(&c);
+    curl_close(&c);
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    char buf[4096];
+    size_t n = 0;
+    ca_check(cloudauth_session_token(s, buf, sizeof buf, &n), "session_token");
+    if (n != token_len || memcmp(buf, token, n) != 0) die("cloudauth got another token than nginx's");
+    cloudauth_session_free(s);
+    printf("R check.ok 1\n");
+    fprintf(stderr, "check: nginx 401 on a wrong token, 200 on the right one; cloudauth gets 200\n");
+}
+
+/* 1. Cached token: ns/call vs the floor, one thread; throughput with two threads. */
+static void mode_token(void) {
+    int rounds = quick ? 3 : 7, n = quick ? 200000 : 2000000;
+    cloudauth_session *s = ca_session();
+    char buf[4096];
+    ca_token(s, buf, sizeof buf); /* fetch once: every later call is a cache hit */
+    memcpy(the_floor.value, token, token_len);
+    the_floor.len = token_len;
+    clock_gettime(CLOCK_MONOTONIC, &the_floor.refresh_at);
+    the_floor.refresh_at.tv_sec += 3600;
+
+    double f1[32], c1[32], f2[32], c2[32];
+    for (int r = 0; r < rounds; r++) {
+        /* Interleaved, order alternating per round. */
+        if (r % 2 == 0) {
+            f1[r] = timed_run(JOB_FLOOR_TOKEN, 1, n, 1000, s) / n;
+            c1[r] = timed_run(JOB_CA_TOKEN, 1, n, 1000, s) / n;
+        } else {
+            c1[r] = timed_run(JOB_CA_TOKEN, 1, n, 1000, s) / n;
+            f1[r] = timed_run(JOB_FLOOR_TOKEN, 1, n, 1000, s) / n;
+        }
+        /* Two threads: calls per second (both threads' calls over the wall time). */
+        f2[r] = 2.0 * n / (timed_run(JOB_FLOOR_TOKEN, 2, n, 1000, s) / 1e9);
+        c2[r] = 2.0 * n / (timed_run(JOB_CA_TOKEN, 2, n, 1000, s) / 1e9);
+        fprintf(stderr, "token round %d: floor %.1f ns, cloudauth %.1f ns; 2 threads: floor %.1f M/s, cloudauth %.1f M/s\n",
+                r + 1, f1[r], c1[r], f2[r] / 1e6, c2[r] / 1e6);
+    }
+    printf("R token.len %zu\n", token_len);
+    double mf1 = report("token.floor.ns", f1, rounds);
+    double mc1 = report("token.cloudauth.ns", c1, rounds);
+    double mf2 = report("token.floor.2t_per_s", f2, rounds);
+    double mc2 = report("token.cloudauth.2t_per_s", c2, rounds);
+    printf("R token.ratio %.4g\n", mc1 / mf1);
+    printf("R token.floor.2t_scaling %.4g\n", mf2 / (1e9 / mf1));
+    printf("R token.cloudauth.2t_scaling %.4g\n", mc2 / (1e9 / mc1));
+    cloudauth_session_free(s);
+}
+
+/* 2. Sequential GETs over one kept-alive connection: cloudauth vs libcurl. */
+static void mode_seq(void) {
+    int rounds = quick ? 3 : 7, n = quick ? 1000 : 5000;
+    cloudauth_session *s = ca_session();
+    curl_client c;
+    curl_open(&c, auth_header);
+    for (int i = 0; i < 200; i++) { ca_get(s); curl_get(&c); }
+    double ca[32], cu[32];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 2; k++) {
+            int ca_turn = (r + k) % 2 == 0;
+            uint64_t t0 = now_ns();
+            if (ca_turn) for (int i = 0; i < n; i++) ca_get(s);
+            else for (int i = 0; i < n; i++) curl_get(&c);
+            double per_s = n / ((now_ns() - t0) / 1e9);
+            if (ca_turn) ca[r] = per_s; else cu[r] = per_s;
+        }
+        fprintf(stderr, "seq round %d: cloudauth %.0f req/s, libcurl %.0f req/s\n", r + 1, ca[r], cu[r]);
+    }
+    double mca = report("seq.cloudauth.per_s", ca, rounds);
+    double mcu = report("seq.curl.per_s", cu, rounds);
+    printf("R seq.ratio %.4g\n", mca / mcu);
+    printf("R seq.n %d\n", n);
+    curl_close(&c);
+    cloudauth_session_free(s);
+}
+
+/* 3. Concurrent requests: 1, 2, 4, 8 threads; one shared session vs one curl handle each. */
+static void mode_threads(void) {
+    static const int counts[] = {1, 2, 4, 8};
+    int rounds = quick ? 2 : 5, total = quick ? 1600 : 4000;
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    double ca[4][32], cu[4][32];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 4; k++) {
+            int t = counts[k], per = total / t;
+            for (int j = 0; j < 2; j++) {
+                int ca_turn = (r + j) % 2 == 0;
+                double ns = timed_run(ca_turn ? JOB_CA_GET : JOB_CURL_GET, t, per, 20, s);
+                double per_s = (double)per * t / (ns / 1e9);
+                if (ca_turn) ca[k][r] = per_s; else cu[k][r] = per_s;
+            }
+            fprintf(stderr, "threads round %d, %d thread(s): cloudauth %.0f req/s, libcurl %.0f req/s\n",
+                    r + 1, t, ca[k][r], cu[k][r]);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "threads.%d.cloudauth.per_s", counts[k]);
+        double a = report(key, ca[k], rounds);
+        snprintf(key, sizeof key, "threads.%d.curl.per_s", counts[k]);
+        double b = report(key, cu[k], rounds);
+        printf("R threads.%d.ratio %.4g\n", counts[k], a / b);
+    }
+    cloudauth_session_free(s);
+}
+
+/* 5. Thundering herd: 64 threads ask for a token the session does not have. */
+static long count_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) die("cannot open %s: %s", path, strerror(errno));
+    long n = 0;
+    int ch;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+typedef struct {
+    cloudauth_session *s;
+    pthread_barrier_t *start;
+    double wait_us;
+} herd_arg;
+
+static void *herd_worker(void *p) {
+    herd_arg *a = p;
+    char buf[4096];
+    size_t n = 0;
+    pthread_barrier_wait(a->start);
+    uint64_t t0 = now_ns();
+    cloudauth_result rc = cloudauth_session_token(a->s, buf, sizeof buf, &n);
+    a->wait_us = (now_ns() - t0) / 1e3;
+    ca_check(rc, "session_token (herd)");
+    if (n != token_len || memcmp(buf, token, n) != 0) die("herd: wrong token");
+    return NULL;
+}
+
+static void mode_herd(void) {
+    const char *log = env("BENCH_TOKEN_LOG");
+    enum { T = 64 };
+    int rounds = quick ? 3 : 9;
+    cloudauth_session *s = ca_session();
+    char buf[4096];
+    ca_token(s, buf, sizeof buf);
+    static double waits[32 * T];
+    double fetches[32];
+    int nw = 0, bad = 0;
+    for (int r = 0; r < rounds; r++) {
+        ca_check(cloudauth_session_invalidate(s), "session_invalidate");
+        usleep(20000);
+        long before = count_lines(log);
+        pthread_t tid[T];
+        herd_arg args[T];
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, T);
+        for (int i = 0; i < T; i++) {
+            args[i] = (herd_arg){s, &start, 0};
+            int rc = pthread_create(&tid[i], NULL, herd_worker, &args[i]);
+            if (rc) die("pthread_create: %s", strerror(rc));
+        }
+        for (int i = 0; i < T; i++) pthread_join(tid[i], NULL);
+        pthread_barrier_destroy(&start);
+        usleep(50000); /* let nginx finish writing its log line */
+        long got = count_lines(log) - before;
+        fetches[r] = (double)got;
+        bad += got != 1;
+        for (int i = 0; i < T; i++) waits[nw++] = args[i].wait_us;
+        fprintf(stderr, "herd round %d: %d threads, %ld token request(s)\n", r + 1, T, got);
+    }
+    qsort(waits, (size_t)nw, sizeof(double), cmp_double);
+    printf("R herd.threads %d\n", T);
+    report("herd.token_requests", fetches, rounds);
+    double maxf = 0;
+    for (int r = 0; r < rounds; r++) maxf = fetches[r] > maxf ? fetches[r] : maxf;
+    printf("R herd.token_requests_max %g\n", maxf);
+    printf("R herd.wait_p50_us %.4g\n", waits[nw / 2]);
+    printf("R herd.wait_p99_us %.4g\n", waits[(int)(nw * 0.99)]);
+    printf("R herd.wait_max_us %.4g\n", waits[nw - 1]);
+    cloudauth_session_free(s);
+    if (bad) die("herd: %d round(s) caused more or fewer than 1 token request", bad);
+}
+
+/* 6. RSS of a process holding one session, after 10,000 and 50,000 requests. */
+static long rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) die("/proc/self/status: %s", strerror(errno));
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+static void mode_rss(void) {
+    int first = quick ? 2000 : 10000, second = quick ? 10000 : 50000;
+    cloudauth_session *s = ca_session();
+    printf("R rss.start_kib %ld\n", rss_kib());
+    int i = 0;
+    for (; i < first; i++) ca_get(s);
+    long a = rss_kib();
+    for (; i < second; i++) ca_get(s);
+    long b = rss_kib();
+    printf("R rss.first_n %d\nR rss.second_n %d\n", first, second);
+    printf("R rss.first_kib %ld\nR rss.second_kib %ld\nR rss.growth_kib %ld\n", a, b, b - a);
+    fprintf(stderr, "rss: %ld KiB after %d requests, %ld KiB after %d\n", a, first, b, second);
+    cloudauth_session_free(s);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss\n", argv[0]);
+        return 2;
+    }
+    base = env("BENCH_BASE");
+    token = env("BENCH_TOKEN");
+    token_len = strlen(token);
+    if (token_len + 32 > sizeof auth_header) die("token too long");
+    quick = getenv("BENCH_QUICK") && strcmp(getenv("BENCH_QUICK"), "1") == 0;
+    snprintf(ping_url, sizeof ping_url, "%s/api/ping", base);
+    snprintf(token_url, sizeof token_url, "%s/connect/token", base);
+    snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s", token);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) die("curl_global_init");
+
+    const char *m = argv[1];
+    if (!strcmp(m, "check")) mode_check();
+    else if (!strcmp(m, "token")) mode_token();
+    else if (!strcmp(m, "seq")) mode_seq();
+    else if (!strcmp(m, "threads")) mode_threads();
+    else if (!strcmp(m, "herd")) mode_herd();
+    else if (!strcmp(m, "rss")) mode_rss();
+    else die("unknown mode %s", m);
+    curl_global_cleanup();
+    return 0;
+}

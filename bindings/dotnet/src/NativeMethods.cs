@@ -1,0 +1,86 @@
+using System;
+using System.Runtime.InteropServices;
+
+namespace CloudAuth
+{
+    /// <summary>
+    /// The C ABI of libcloudauth (include/cloudauth.h), one declaration per function and nothing
+    /// else. Strings go in as NUL-terminated UTF-8 byte arrays (see <see cref="Utf8"/>); strings
+    /// coming out are <c>IntPtr</c>s that <see cref="Utf8.FromNative"/> decodes. <c>size_t</c> is
+    /// <see cref="UIntPtr"/>. Handles are <see cref="SafeHandle"/>s, so a handle cannot be freed
+    /// while a call that uses it is still running on another thread.
+    /// </summary>
+    internal static class NativeMethods
+    {
+        // "cloudauth" resolves to libcloudauth.so (Linux), libcloudauth.dylib (macOS) and
+        // cloudauth.dll (Windows) on both Mono and .NET.
+        private const string Lib = "cloudauth";
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_version();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_result_name(int result);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_last_error();
+
+        // --- config ---------------------------------------------------------------------
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern ConfigHandle cloudauth_config_new();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_config_set(ConfigHandle cfg, byte[] key, byte[] value);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_config_free(IntPtr cfg);
+
+        // --- session --------------------------------------------------------------------
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_new(ConfigHandle cfg, out SessionHandle session);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_token(
+            SessionHandle session, byte[] buf, UIntPtr bufLen, out UIntPtr tokenLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_invalidate(SessionHandle session);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request(
+            SessionHandle session,
+            byte[] method,
+            byte[] url,
+            IntPtr[] headers,
+            UIntPtr nHeaders,
+            byte[] body,
+            UIntPtr bodyLen,
+            out ResponseHandle response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_session_free(IntPtr session);
+
+        // --- response -------------------------------------------------------------------
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern ushort cloudauth_response_status(ResponseHandle response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_response_body(ResponseHandle response, out UIntPtr len);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_response_header(ResponseHandle response, byte[] name);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern UIntPtr cloudauth_response_header_count(ResponseHandle response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_response_header_at(
+            ResponseHandle response, UIntPtr index, out IntPtr name, out IntPtr value);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_response_free(IntPtr response);
+    }
+}

@@ -1,0 +1,250 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+
+namespace CloudAuth
+{
+    /// <summary>
+    /// OAuth2 client credentials, the cached access token and a connection pool
+    /// (<c>cloudauth_session</c>). Thread-safe: share one session across all threads; concurrent
+    /// callers cause at most one token request at a time.
+    /// </summary>
+    /// <example>
+    /// <code>
+    /// using (var session = new Session(new Dictionary&lt;string, string&gt; {
+    ///     { "client_id", id }, { "client_secret", secret } }))
+    /// {
+    ///     Response r = session.Send("GET", "/v5.0/ocr/RecognizeImage?id=" + taskId);
+    /// }
+    /// </code>
+    /// </example>
+    public sealed class Session : IDisposable
+    {
+        // Big enough for the stand-in's tokens and most JWTs; a session remembers the largest
+        // size it needed, so the grow-and-retry path costs one extra call per session at most.
+        private const int InitialTokenBuffer = 256;
+        private const int MaxTokenAttempts = 8;
+
+        private readonly SessionHandle handle;
+        private readonly bool allowInsecureHttp;
+        private int tokenBufferSize = InitialTokenBuffer;
+
+        /// <summary>
+        /// Creates a session from configuration keys and values, passed straight to
+        /// <c>cloudauth_config_set</c>: client_id and client_secret (required), token_url,
+        /// base_url, scope, auth_method, timeout_ms, connect_timeout_ms, refresh_skew_s,
+        /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes,
+        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings,
+        /// booleans "true"/"false". No network traffic happens here.
+        /// </summary>
+        /// <exception cref="ArgumentNullException">options, a key or a value is null.</exception>
+        /// <exception cref="ArgumentException">a key or value contains NUL or a lone surrogate.</exception>
+        /// <exception cref="InvalidArgumentException">an unknown key, a malformed value, missing credentials.</exception>
+        /// <exception cref="InsecureUrlException">token_url is plain http to a non-loopback host.</exception>
+        public Session(IDictionary<string, string> options)
+        {
+            if (options == null)
+            {
+                throw new ArgumentNullException("options");
+            }
+            using (ConfigHandle config = NativeMethods.cloudauth_config_new())
+            {
+                foreach (KeyValuePair<string, string> option in options)
+                {
+                    if (option.Key == null)
+                    {
+                        throw new ArgumentNullException("options", "an option name is null");
+                    }
+                    byte[] key = Utf8.ToNative(option.Key, "options", "option name");
+                    byte[] value = Utf8.ToNative(option.Value, "options", "the value of option '" + option.Key + "'");
+                    try
+                    {
+                        Ensure.Success(NativeMethods.cloudauth_config_set(config, key, value), "cloudauth_config_set");
+                    }
+                    finally
+                    {
+                        Array.Clear(value, 0, value.Length); // it may be the secret
+                    }
+                    if (option.Key == "allow_insecure_http")
+                    {
+                        allowInsecureHttp = option.Value == "true";
+                    }
+                }
+
+                SessionHandle created;
+                int result = NativeMethods.cloudauth_session_new(config, out created);
+                if (result != (int)ResultCode.Ok)
+                {
+                    CloudAuthException error = Ensure.Error(result, "cloudauth_session_new");
+                    created.Dispose(); // holds NULL: frees nothing
+                    throw error;
+                }
+                handle = created;
+            }
+        }
+
+        /// <summary>
+        /// Whether the session was configured with allow_insecure_http=true, i.e. whether a
+        /// token may travel over plain http to a non-loopback host (<see cref="CloudAuthHandler"/>
+        /// enforces the same rule as the library).
+        /// </summary>
+        internal bool AllowsInsecureHttp
+        {
+            get { return allowInsecureHttp; }
+        }
+
+        /// <summary>
+        /// The current valid access token, fetched or refreshed first when needed (a cached token
+        /// costs no network traffic). The token is a credential: never log it.
+        /// </summary>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        /// <exception cref="CloudAuthException">the token request failed; Code says how.</exception>
+        public string GetToken()
+        {
+            SessionHandle h = Handle();
+            int size = tokenBufferSize;
+            for (int attempt = 1; ; attempt++)
+            {
+                byte[] buffer = new byte[size];
+                UIntPtr length;
+                int result = NativeMethods.cloudauth_session_token(h, buffer, (UIntPtr)buffer.Length, out length);
+                if (result == (int)ResultCode.BufferTooSmall && attempt < MaxTokenAttempts)
+                {
+                    // A concurrent refresh may change the length between calls: loop, bounded.
+                    ulong needed = length.ToUInt64() + 1;
+                    if (needed > int.MaxValue)
+                    {
+                        throw new InternalErrorException("cloudauth_session_token: the token is " + length + " bytes long");
+                    }
+                    size = Math.Max(size, (int)needed);
+                    tokenBufferSize = size;
+                    continue;
+                }
+                Ensure.Success(result, "cloudauth_session_token");
+                try
+                {
+                    ulong count = length.ToUInt64();
+                    if (count >= (ulong)buffer.Length)
+                    {
+                        throw new InternalErrorException("cloudauth_session_token reported a token longer than its buffer");
+                    }
+                    return Utf8.Decode(buffer, (int)count);
+                }
+                finally
+                {
+                    Array.Clear(buffer, 0, buffer.Length);
+                }
+            }
+        }
+
+        /// <summary>Drops the cached token: the next use fetches a new one.</summary>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        public void Invalidate()
+        {
+            Ensure.Success(NativeMethods.cloudauth_session_invalidate(Handle()), "cloudauth_session_invalidate");
+        }
+
+        /// <summary>
+        /// Sends an authorized request and reads the whole response. The session adds
+        /// <c>Authorization: Bearer</c>; on a 401 it fetches a new token and retries once.
+        /// Any HTTP status is a <see cref="Response"/>, not an exception.
+        /// </summary>
+        /// <param name="method">"GET", "POST", ...</param>
+        /// <param name="url">an absolute http(s) URL, or a path joined to base_url.</param>
+        /// <param name="headers">extra request headers, or null. Not Authorization: the session sets it.</param>
+        /// <param name="body">the request body (binary-safe), or null.</param>
+        /// <exception cref="ArgumentNullException">method, url, or a header value is null.</exception>
+        /// <exception cref="ArgumentException">NUL or a lone surrogate in a string; an empty header name or one with ':'.</exception>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        /// <exception cref="CloudAuthException">the request or the token request failed; Code says how.</exception>
+        public Response Send(string method, string url, IDictionary<string, string> headers = null, byte[] body = null)
+        {
+            byte[] nativeMethod = Utf8.ToNative(method, "method", "method");
+            byte[] nativeUrl = Utf8.ToNative(url, "url", "url");
+            List<byte[]> lines = HeaderLines(headers);
+            SessionHandle h = Handle();
+
+            GCHandle[] pins = new GCHandle[lines.Count];
+            try
+            {
+                IntPtr[] pointers = null;
+                if (lines.Count > 0)
+                {
+                    pointers = new IntPtr[lines.Count];
+                    for (int i = 0; i < lines.Count; i++)
+                    {
+                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
+                        pointers[i] = pins[i].AddrOfPinnedObject();
+                    }
+                }
+                bool hasBody = body != null && body.Length > 0;
+                ResponseHandle response;
+                int result = NativeMethods.cloudauth_session_request(
+                    h,
+                    nativeMethod,
+                    nativeUrl,
+                    pointers,
+                    (UIntPtr)lines.Count,
+                    hasBody ? body : null,
+                    (UIntPtr)(hasBody ? body.Length : 0),
+                    out response);
+                using (response)
+                {
+                    Ensure.Success(result, "cloudauth_session_request");
+                    return Response.Read(response);
+                }
+            }
+            finally
+            {
+                foreach (GCHandle pin in pins)
+                {
+                    if (pin.IsAllocated)
+                    {
+                        pin.Free();
+                    }
+                }
+            }
+        }
+
+        /// <summary>Frees the native session. Safe to call more than once; later calls are no-ops.</summary>
+        public void Dispose()
+        {
+            handle.Dispose();
+        }
+
+        private SessionHandle Handle()
+        {
+            if (handle.IsClosed)
+            {
+                throw new ObjectDisposedException(typeof(Session).FullName);
+            }
+            return handle;
+        }
+
+        private static List<byte[]> HeaderLines(IDictionary<string, string> headers)
+        {
+            List<byte[]> lines = new List<byte[]>();
+            if (headers == null)
+            {
+                return lines;
+            }
+            foreach (KeyValuePair<string, string> header in headers)
+            {
+                if (header.Key == null)
+                {
+                    throw new ArgumentNullException("headers", "a header name is null");
+                }
+                if (header.Key.Length == 0 || header.Key.IndexOf(':') >= 0)
+                {
+                    throw new ArgumentException("header name '" + header.Key + "' is empty or contains ':'", "headers");
+                }
+                if (header.Value == null)
+                {
+                    throw new ArgumentNullException("headers", "the value of header '" + header.Key + "' is null");
+                }
+                lines.Add(Utf8.ToNative(header.Key + ": " + header.Value, "headers", "header '" + header.Key + "'"));
+            }
+            return lines;
+        }
+    }
+}

@@ -1,0 +1,92 @@
+"""cloudauth: OAuth2 client-credentials tokens and authorized HTTP requests.
+
+A thin ctypes binding of the cloudauth C library::
+
+    import cloudauth
+
+    with cloudauth.Session("my-id", "my-secret") as s:
+        r = s.post("/v5.0/ocr/RecognizeImage", json={"image": "..."})
+        print(r.status, r.text)
+
+``cloudauth.BearerAuth(session)`` plugs a session into the ``requests`` package (which it
+alone needs).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from . import _ffi
+from ._errors import (
+    AuthRejected,
+    BadTokenResponse,
+    BufferTooSmall,
+    ClosedError,
+    Error,
+    InsecureUrl,
+    InternalError,
+    InvalidArgument,
+    LibraryNotFoundError,
+    NetworkError,
+    Result,
+    Timeout,
+    TokenEndpointError,
+    TooLarge,
+)
+from ._session import Headers, HTTPError, Response, Session
+
+if TYPE_CHECKING:
+    from ._requests import BearerAuth
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthRejected",
+    "BadTokenResponse",
+    "BearerAuth",
+    "BufferTooSmall",
+    "ClosedError",
+    "Error",
+    "Headers",
+    "HTTPError",
+    "InsecureUrl",
+    "InternalError",
+    "InvalidArgument",
+    "LibraryNotFoundError",
+    "NetworkError",
+    "Response",
+    "Result",
+    "Session",
+    "Timeout",
+    "TokenEndpointError",
+    "TooLarge",
+    "library_path",
+    "library_version",
+    "result_name",
+]
+
+
+def library_version() -> str:
+    """The native library's version, e.g. ``"0.1.0"``."""
+    version: bytes = _ffi.lib().cloudauth_version()
+    return version.decode("ascii")
+
+
+def library_path() -> str:
+    """The file the native library was loaded from."""
+    return _ffi.library_path()
+
+
+def result_name(code: int) -> str:
+    """The C name of a result code, as the library spells it (``cloudauth_result_name``)."""
+    name: bytes = _ffi.lib().cloudauth_result_name(int(code))
+    return name.decode("ascii")
+
+
+def __getattr__(name: str) -> Any:
+    # BearerAuth needs `requests`; import it only when asked for, so cloudauth works without it.
+    if name == "BearerAuth":
+        from ._requests import BearerAuth
+
+        return BearerAuth
+    raise AttributeError(f"module 'cloudauth' has no attribute {name!r}")

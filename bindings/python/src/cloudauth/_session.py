@@ -1,0 +1,436 @@
+"""Session, Response and Headers: the public objects over the C handles."""
+
+from __future__ import annotations
+
+import ctypes
+import json as _json
+import threading
+from ctypes import byref, c_char_p, c_size_t
+from typing import (
+    Any,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
+
+from . import _ffi
+from ._errors import BufferTooSmall, ClosedError, InternalError, InvalidArgument
+
+OptionValue = Union[str, int, bool]
+HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+BodyArg = Union[bytes, bytearray, memoryview, str, None]
+
+# Big enough for an Aspose JWT (about 1 KiB); grown on demand, one per thread.
+INITIAL_TOKEN_BUFFER = 2048
+_token_buffers = threading.local()
+
+
+def _encode(what: str, value: object) -> bytes:
+    """UTF-8 bytes for C; the value itself never appears in a message (it may be a secret)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if "\0" in value:
+        raise InvalidArgument(f"{what} contains a NUL character")
+    encoded: Optional[bytes]
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = None  # raised below, outside the handler, so no context carries the value
+    if encoded is None:
+        raise InvalidArgument(f"{what} cannot be encoded as UTF-8 (it holds a lone surrogate)")
+    return encoded
+
+
+def _option_text(key: str, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise TypeError(
+        f"option {key!r} must be a str, int or bool, not {type(value).__name__}"
+    )
+
+
+def _header_pairs(headers: HeadersArg) -> List[Tuple[str, str]]:
+    """The caller's headers as checked (name, value) pairs; a generator is read once."""
+    if headers is None:
+        return []
+    shape = "headers must be a mapping or an iterable of (name, value) pairs"
+    if isinstance(headers, (str, bytes, bytearray)):
+        raise TypeError(shape)
+    if isinstance(headers, Mapping):
+        items: Iterable[Any] = headers.items()
+    else:
+        try:
+            items = iter(headers)
+        except TypeError:
+            raise TypeError(f"{shape}, not {type(headers).__name__}") from None
+    pairs = []
+    for item in items:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(shape)
+        name, value = item
+        if not isinstance(name, str):
+            raise TypeError(f"a header name must be a str, not {type(name).__name__}")
+        if not isinstance(value, str):
+            raise TypeError(f"header {name!r} must have a str value, not {type(value).__name__}")
+        pairs.append((name, value))
+    return pairs
+
+
+def _body_bytes(data: BodyArg) -> bytes:
+    if data is None:
+        return b""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, str):
+        return _encode("data", data)
+    raise TypeError(
+        f"data must be bytes, bytearray, memoryview or str, not {type(data).__name__}"
+    )
+
+
+class Headers(Mapping[str, str]):
+    """Response headers: a read-only, case-insensitive mapping.
+
+    ``headers[name]`` is the first value of that header (as ``cloudauth_response_header``
+    gives it); :meth:`get_all` gives every value of a repeated header. Iteration yields
+    lower-case names, each once, in the order received.
+    """
+
+    __slots__ = ("_pairs", "_first")
+
+    def __init__(self, pairs: Iterable[Tuple[str, str]] = ()) -> None:
+        self._pairs: List[Tuple[str, str]] = [(n.lower(), v) for n, v in pairs]
+        self._first: Dict[str, str] = {}
+        for name, value in self._pairs:
+            self._first.setdefault(name, value)
+
+    def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)
+        return self._first[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._first)
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def get_all(self, name: str) -> List[str]:
+        """Every value of header ``name``, in the order received; [] when absent."""
+        lower = name.lower()
+        return [v for n, v in self._pairs if n == lower]
+
+    def pairs(self) -> List[Tuple[str, str]]:
+        """All (lower-case name, value) pairs, repeated headers included."""
+        return list(self._pairs)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._pairs!r})"
+
+
+class HTTPError(Exception):
+    """Raised by :meth:`Response.raise_for_status` for a 4xx or 5xx status."""
+
+    def __init__(self, response: "Response") -> None:
+        super().__init__(
+            f"HTTP {response.status} for {response.method} {response.url}"
+        )
+        self.response = response
+        self.status = response.status
+
+
+class Response:
+    """A complete HTTP response, copied out of the library (no native handle is kept)."""
+
+    __slots__ = ("status", "headers", "content", "method", "url")
+
+    def __init__(
+        self,
+        status: int,
+        headers: Headers,
+        content: bytes,
+        method: str = "",
+        url: str = "",
+    ) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+        #: The method and URL as passed to :meth:`Session.request` (before redirects).
+        self.method = method
+        self.url = url
+
+    @property
+    def status_code(self) -> int:
+        """Alias of :attr:`status`, as in requests."""
+        return self.status
+
+    @property
+    def ok(self) -> bool:
+        """True for a status below 400."""
+        return self.status < 400
+
+    @property
+    def encoding(self) -> str:
+        """The charset from Content-Type, else utf-8."""
+        content_type = self.headers.get("content-type", "")
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                return value.strip().strip('"')
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with :attr:`encoding` (undecodable bytes replaced)."""
+        try:
+            return self.content.decode(self.encoding, "replace")
+        except LookupError:  # an unknown charset
+            return self.content.decode("utf-8", "replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON (``json.JSONDecodeError``, a ValueError, if it is not)."""
+        return _json.loads(self.content, **kwargs)
+
+    def raise_for_status(self) -> None:
+        """Raises :class:`HTTPError` for a 4xx or 5xx status."""
+        if self.status >= 400:
+            raise HTTPError(self)
+
+    def __repr__(self) -> str:
+        return f"<cloudauth.Response [{self.status}]>"
+
+
+class Session:
+    """OAuth2 client-credentials session: a cached token and authorized requests.
+
+    Every configuration key of the C library is a keyword argument (``token_url``,
+    ``base_url``, ``timeout_ms``, ``allow_insecure_http``, ...); values are str, int or bool.
+    An unknown key or a malformed value raises :class:`InvalidArgument`.
+
+    A session is thread-safe: share one across threads. :meth:`close` (or leaving a ``with``
+    block) frees it, waiting for calls in progress on other threads to finish; any later use
+    raises :class:`ClosedError`.
+    """
+
+    def __init__(self, client_id: str, client_secret: str, **options: OptionValue) -> None:
+        self._ptr: Optional[Any] = None
+        self._closed = False
+        self._active = 0
+        self._cond = threading.Condition(threading.Lock())
+        settings: List[Tuple[str, object]] = [
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ]
+        settings.extend(options.items())
+        encoded = [
+            (_encode("option name", key), _encode(key, _option_text(key, value)))
+            for key, value in settings
+        ]
+        lib = _ffi.lib()
+        self._lib = lib  # kept so that __del__ works during interpreter shutdown
+        config = lib.cloudauth_config_new()
+        try:
+            for key_bytes, value_bytes in encoded:
+                lib.cloudauth_config_set(config, key_bytes, value_bytes)
+            handle = _ffi.SessionPtr()
+            lib.cloudauth_session_new(config, byref(handle))
+        finally:
+            lib.cloudauth_config_free(config)
+        self._ptr = handle
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def _acquire(self) -> Any:
+        with self._cond:
+            if self._closed or self._ptr is None:
+                raise ClosedError("the session is closed")
+            self._active += 1
+            return self._ptr
+
+    def _release(self) -> None:
+        with self._cond:
+            self._active -= 1
+            if self._active == 0:
+                self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Frees the session once calls in progress on other threads have returned.
+
+        Idempotent. The token is forgotten and connections are closed.
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            while self._active:
+                self._cond.wait()
+            handle, self._ptr = self._ptr, None
+        if handle:
+            self._lib.cloudauth_session_free(handle)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Only reached when nothing else refers to the session, so no call is in progress.
+        handle = getattr(self, "_ptr", None)
+        if handle:
+            self._ptr = None
+            try:
+                self._lib.cloudauth_session_free(handle)
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        return f"<cloudauth.Session {'closed' if self._closed else 'open'}>"
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def token(self) -> str:
+        """The current valid access token, fetched or refreshed when needed.
+
+        The token is a credential: do not log or print it.
+        """
+        handle = self._acquire()
+        try:
+            return self._token(handle)
+        finally:
+            self._release()
+
+    def _token(self, handle: Any) -> str:
+        fn = self._lib.cloudauth_session_token
+        needed = c_size_t(0)
+        size = max(getattr(_token_buffers, "size", 0), INITIAL_TOKEN_BUFFER)
+        for _ in range(8):  # a refresh between two calls may bring a longer token
+            buf = getattr(_token_buffers, "buf", None)
+            if buf is None or len(buf) < size:
+                buf = ctypes.create_string_buffer(size)
+                _token_buffers.buf, _token_buffers.size = buf, size
+            try:
+                fn(handle, buf, len(buf), byref(needed))
+            except BufferTooSmall:
+                size = needed.value + 1
+                continue
+            n = needed.value
+            token = ctypes.string_at(buf, n)
+            ctypes.memset(buf, 0, n)
+            return token.decode("utf-8")
+        raise InternalError("the token kept outgrowing its buffer")
+
+    def invalidate(self) -> None:
+        """Forgets the cached token: the next call fetches a new one."""
+        handle = self._acquire()
+        try:
+            self._lib.cloudauth_session_invalidate(handle)
+        finally:
+            self._release()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+    ) -> Response:
+        """Sends an authorized request and returns the whole response.
+
+        ``url`` is absolute or a path joined to ``base_url``. ``headers`` is a mapping or
+        (name, value) pairs. ``data`` is the body (str is sent as UTF-8); ``json`` is encoded
+        as JSON with ``Content-Type: application/json`` unless headers set one. Any HTTP
+        status is a :class:`Response`; failures to get one raise :class:`Error` subclasses.
+        """
+        method_b = _encode("method", method)
+        url_b = _encode("url", url)
+        pairs = _header_pairs(headers)
+        if json is not None:
+            if data is not None:
+                raise TypeError("pass data or json, not both")
+            body = _json.dumps(json, allow_nan=False, separators=(",", ":")).encode("utf-8")
+            if not any(name.lower() == "content-type" for name, _ in pairs):
+                pairs.append(("Content-Type", "application/json"))
+        else:
+            body = _body_bytes(data)
+        lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
+        header_array = (c_char_p * len(lines))(*lines) if lines else None
+        out = _ffi.ResponsePtr()
+        lib = self._lib
+        handle = self._acquire()
+        try:
+            lib.cloudauth_session_request(
+                handle,
+                method_b,
+                url_b,
+                header_array,
+                len(lines),
+                body if body else None,
+                len(body),
+                byref(out),
+            )
+        finally:
+            self._release()
+        try:
+            return _read_response(lib, out, method, url)
+        finally:
+            lib.cloudauth_response_free(out)
+
+    def get(self, url: str, *, headers: HeadersArg = None) -> Response:
+        return self.request("GET", url, headers=headers)
+
+    def post(
+        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+    ) -> Response:
+        return self.request("POST", url, headers=headers, data=data, json=json)
+
+    def put(
+        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+    ) -> Response:
+        return self.request("PUT", url, headers=headers, data=data, json=json)
+
+    def patch(
+        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+    ) -> Response:
+        return self.request("PATCH", url, headers=headers, data=data, json=json)
+
+    def delete(self, url: str, *, headers: HeadersArg = None) -> Response:
+        return self.request("DELETE", url, headers=headers)
+
+
+def _read_response(lib: ctypes.CDLL, handle: Any, method: str, url: str) -> Response:
+    status = lib.cloudauth_response_status(handle)
+    length = c_size_t(0)
+    body_ptr = lib.cloudauth_response_body(handle, byref(length))
+    content = ctypes.string_at(body_ptr, length.value) if length.value else b""
+    pairs = []
+    name, value = c_char_p(), c_char_p()
+    for i in range(lib.cloudauth_response_header_count(handle)):
+        lib.cloudauth_response_header_at(handle, i, byref(name), byref(value))
+        # Header bytes are opaque in HTTP; latin-1 keeps every byte, as http.client does.
+        pairs.append(
+            ((name.value or b"").decode("latin-1"), (value.value or b"").decode("latin-1"))
+        )
+    return Response(status, Headers(pairs), content, method, url)
+
+
+__all__ = ["Headers", "HTTPError", "Response", "Session"]

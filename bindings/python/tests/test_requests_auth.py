@@ -1,0 +1,130 @@
+"""cloudauth.BearerAuth with the requests package."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from typing import Iterator
+
+import pytest
+import requests
+
+import cloudauth
+
+from conftest import Standin
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as h:
+        h.trust_env = False  # no proxy from the environment: the stand-in is on loopback
+        yield h
+
+
+@pytest.fixture
+def auth(session: cloudauth.Session) -> cloudauth.BearerAuth:
+    return cloudauth.BearerAuth(session)
+
+
+def test_adds_the_bearer_header(
+    http: requests.Session, auth: cloudauth.BearerAuth, session: cloudauth.Session, server: Standin
+) -> None:
+    r = http.get(server.url + "/headers", auth=auth, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["headers"]["authorization"] == "Bearer " + session.token()
+    assert r.history == []
+    # The same URL without it is refused, so the header is what made the difference.
+    assert http.get(server.url + "/headers", timeout=30).status_code == 401
+
+
+def test_retries_once_after_revoke(
+    http: requests.Session, auth: cloudauth.BearerAuth, session: cloudauth.Session, server: Standin
+) -> None:
+    first = session.token()
+    assert http.get(server.url + "/headers", auth=auth, timeout=30).status_code == 200
+    server.revoke()
+    r = http.get(server.url + "/headers", auth=auth, timeout=30)
+    assert r.status_code == 200
+    assert [h.status_code for h in r.history] == [401]
+    assert r.json()["headers"]["authorization"] == "Bearer " + session.token() != "Bearer " + first
+    assert server.stats()["token_requests"] == 2
+
+
+def test_works_with_requests_get(auth: cloudauth.BearerAuth, server: Standin) -> None:
+    with requests.Session() as h:
+        h.trust_env = False
+        r = h.request("GET", server.url + "/headers", auth=auth, timeout=30)
+    assert r.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "make_body",
+    [lambda: b"\x00payload\xff" * 1000, lambda: io.BytesIO(b"\x00stream\xff" * 1000)],
+    ids=["bytes", "file"],
+)
+def test_body_is_sent_again_on_retry(
+    http: requests.Session, auth: cloudauth.BearerAuth, server: Standin, make_body: object
+) -> None:
+    body = make_body()  # type: ignore[operator]
+    expected = body if isinstance(body, bytes) else body.getvalue()
+    auth.session.token()
+    server.revoke()
+    r = http.post(server.url + "/echo", data=body, auth=auth, timeout=30)
+    assert r.status_code == 200
+    assert len(r.history) == 1
+    assert r.content == expected
+
+
+def test_a_persistent_401_is_retried_only_once(
+    http: requests.Session, auth: cloudauth.BearerAuth, server: Standin
+) -> None:
+    r = http.get(server.url + "/status/401", auth=auth, timeout=30)
+    assert r.status_code == 401
+    assert len(r.history) == 1
+    assert server.stats()["token_requests"] == 2
+
+
+def test_token_errors_surface_from_requests(server: Standin, http: requests.Session) -> None:
+    with cloudauth.Session(
+        "demo-client", "wrong", token_url=server.token_url, base_url=server.url, proxy="none"
+    ) as s:
+        with pytest.raises(cloudauth.AuthRejected):
+            http.get(server.url + "/headers", auth=cloudauth.BearerAuth(s), timeout=30)
+
+
+def test_needs_a_session() -> None:
+    with pytest.raises(TypeError):
+        cloudauth.BearerAuth("demo-secret")  # type: ignore[arg-type]
+
+
+def test_requests_is_optional_at_import() -> None:
+    code = (
+        "import sys, cloudauth\n"
+        "assert 'requests' not in sys.modules, 'import cloudauth imported requests'\n"
+        "cloudauth.BearerAuth\n"
+        "assert 'requests' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_clear_message_without_requests(tmp_path: object) -> None:
+    # A `requests` that fails to import stands in for a missing one.
+    from pathlib import Path
+
+    fake = Path(str(tmp_path)) / "requests"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('no requests here')\n")
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import cloudauth\n"
+        "try:\n"
+        "    cloudauth.BearerAuth\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert "pip install requests" in out.stdout
