@@ -118,6 +118,17 @@ fn connections_are_reused() {
 }
 
 #[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    // The server drops idle keep-alive connections after 200 ms, as nginx does after 75 s.
+    let server = StandIn::start_with(&["--idle-timeout", "0.2"]);
+    let s = server.session(&[]);
+    assert_eq!(get(&s, "/echo").unwrap().status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(get(&s, "/echo").unwrap().status, 200);
+    assert_eq!(get(&s, "/echo").unwrap().status, 200);
+}
+
+#[test]
 fn a_redirect_to_another_origin_drops_the_token() {
     let server = StandIn::start();
     let s = server.session(&[]);

@@ -17,9 +17,14 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn start() -> StandIn {
+        StandIn::start_with(&[])
+    }
+
+    pub fn start_with(args: &[&str]) -> StandIn {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/standin/server.py");
         let mut child = Command::new("python3")
             .args([script, "--port", "0", "--lifetime", "300"])
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 runs the stand-in");

@@ -306,10 +306,13 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lifetime", type=float, default=600)
     parser.add_argument("--port-file")
+    parser.add_argument("--idle-timeout", type=float, default=None,
+                        help="close a keep-alive connection idle this many seconds (like nginx's keepalive_timeout)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
 
     Handler.verbose = args.verbose
+    Handler.timeout = args.idle_timeout
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     port = server.server_address[1]

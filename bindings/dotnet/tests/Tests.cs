@@ -1,0 +1,704 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net;
+using System.Net.Http;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace CloudAuth.Tests
+{
+    /// <summary>
+    /// The CloudAuth .NET binding against the real library and the local stand-in server
+    /// (STANDIN_URL, see tests/standin/PROTOCOL.md). Run: mono CloudAuth.Tests.exe [name-filter]
+    /// </summary>
+    public static class Tests
+    {
+        private const string ClientId = "demo-client";
+        private const string Secret = "demo-secret";
+
+        private static Standin standin;
+
+        public static int Main(string[] args)
+        {
+            string url = Environment.GetEnvironmentVariable("STANDIN_URL");
+            if (string.IsNullOrEmpty(url))
+            {
+                Console.Error.WriteLine("CloudAuth.Tests: set STANDIN_URL (run under tests/standin/with_server.sh)");
+                return 2;
+            }
+            standin = new Standin(url);
+            Console.WriteLine("cloudauth " + Library.Version + ", stand-in at " + standin.Url);
+            return Runner.Run(typeof(Tests), standin.Reset, args.Length > 0 ? args[0] : null);
+        }
+
+        // --- helpers ---------------------------------------------------------------------
+
+        /// <summary>Options for a session against the stand-in, with overrides.</summary>
+        private static Dictionary<string, string> Options(params string[] overrides)
+        {
+            Dictionary<string, string> options = new Dictionary<string, string>
+            {
+                { "client_id", ClientId },
+                { "client_secret", Secret },
+                { "token_url", standin.TokenUrl },
+                { "base_url", standin.Url },
+                { "proxy", "none" }, // loopback only, whatever the environment says
+                { "timeout_ms", "10000" },
+            };
+            for (int i = 0; i < overrides.Length; i += 2)
+            {
+                options[overrides[i]] = overrides[i + 1];
+            }
+            return options;
+        }
+
+        private static Session NewSession(params string[] overrides)
+        {
+            return new Session(Options(overrides));
+        }
+
+        /// <summary>
+        /// The failure a fresh session's first token request gives: exactly <typeparamref name="T"/>
+        /// with the matching Code, a message, and no secret in it.
+        /// </summary>
+        private static T TokenFailure<T>(ResultCode code, params string[] overrides) where T : CloudAuthException
+        {
+            using (Session session = NewSession(overrides))
+            {
+                T e = Assert.Throws<T>(() => session.GetToken(), "GetToken");
+                CheckError(e, code);
+                return e;
+            }
+        }
+
+        private static void CheckError(CloudAuthException e, ResultCode code)
+        {
+            Assert.Equal(code, e.Code, "Code");
+            Assert.True(e.Message.Length > 0, "a message from cloudauth_last_error()");
+            Assert.Lacks(Secret, e.ToString(), "the exception");
+        }
+
+        private static HttpClient AuthorizedClient(Session session)
+        {
+            return new HttpClient(new CloudAuthHandler(session, new HttpClientHandler { UseProxy = false }));
+        }
+
+        private static Dictionary<string, object> Json(string text)
+        {
+            return (Dictionary<string, object>)MiniJson.Parse(text);
+        }
+
+        private static int ClosedPort()
+        {
+            TcpListener listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            return port;
+        }
+
+        /// <summary>A stream that can be read once, front to back, like a network stream.</summary>
+        private sealed class OneShotStream : Stream
+        {
+            private readonly MemoryStream inner;
+
+            public OneShotStream(byte[] data)
+            {
+                inner = new MemoryStream(data, false);
+            }
+
+            public override bool CanRead { get { return true; } }
+            public override bool CanSeek { get { return false; } }
+            public override bool CanWrite { get { return false; } }
+            public override long Length { get { throw new NotSupportedException(); } }
+            public override long Position
+            {
+                get { throw new NotSupportedException(); }
+                set { throw new NotSupportedException(); }
+            }
+            public override int Read(byte[] buffer, int offset, int count) { return inner.Read(buffer, offset, count); }
+            public override void Flush() { }
+            public override long Seek(long offset, SeekOrigin origin) { throw new NotSupportedException(); }
+            public override void SetLength(long value) { throw new NotSupportedException(); }
+            public override void Write(byte[] buffer, int offset, int count) { throw new NotSupportedException(); }
+        }
+
+        /// <summary>An inner handler that never touches the network: it records and answers 200.</summary>
+        private sealed class RecordingHandler : HttpMessageHandler
+        {
+            public readonly List<HttpRequestMessage> Requests = new List<HttpRequestMessage>();
+
+            protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            {
+                lock (Requests)
+                {
+                    Requests.Add(request);
+                }
+                return Task.FromResult(new HttpResponseMessage(HttpStatusCode.OK));
+            }
+        }
+
+        // --- library facts ---------------------------------------------------------------
+
+        [Test]
+        public static void VersionIsSemver()
+        {
+            Assert.True(Regex.IsMatch(Library.Version, @"^\d+\.\d+\.\d+"), "a version like 0.1.0, got '" + Library.Version + "'");
+        }
+
+        [Test]
+        public static void ResultCodesMirrorTheCEnum()
+        {
+            string[] cNames =
+            {
+                "CLOUDAUTH_OK", "CLOUDAUTH_ERR_INVALID_ARGUMENT", "CLOUDAUTH_ERR_BUFFER_TOO_SMALL",
+                "CLOUDAUTH_ERR_INSECURE_URL", "CLOUDAUTH_ERR_NETWORK", "CLOUDAUTH_ERR_TIMEOUT",
+                "CLOUDAUTH_ERR_AUTH_REJECTED", "CLOUDAUTH_ERR_TOKEN_ENDPOINT", "CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE",
+                "CLOUDAUTH_ERR_TOO_LARGE", "CLOUDAUTH_ERR_INTERNAL",
+            };
+            Array values = Enum.GetValues(typeof(ResultCode));
+            Assert.Equal(cNames.Length, values.Length, "number of result codes");
+            foreach (ResultCode code in values)
+            {
+                Assert.Equal(cNames[(int)code], Library.ResultName(code), "cloudauth_result_name(" + code + ")");
+                // The enum's own name, in C spelling: TooLarge -> TOO_LARGE.
+                string snake = Regex.Replace(code.ToString(), "(?<=[a-z])(?=[A-Z])", "_").ToUpperInvariant();
+                Assert.True(cNames[(int)code].EndsWith("_" + snake, StringComparison.Ordinal), code + " is spelled " + cNames[(int)code] + " in C");
+            }
+            Assert.Equal("CLOUDAUTH_UNKNOWN_RESULT", Library.ResultName((ResultCode)99), "name of an unknown code");
+        }
+
+        // --- success paths ---------------------------------------------------------------
+
+        [Test]
+        public static void TokenIsFetchedOnceAndCached()
+        {
+            using (Session session = NewSession())
+            {
+                Assert.Equal(0, standin.Stat("token_requests"), "token requests before first use");
+                string token = session.GetToken();
+                Assert.True(token.Length > 0, "a non-empty token");
+                Assert.Equal(token, session.GetToken(), "the second GetToken (cached)");
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void TokenLongerThanTheFirstBufferIsReturnedWhole()
+        {
+            // A scripted token response; the token is longer than the binding's first buffer,
+            // so GetToken goes through CLOUDAUTH_ERR_BUFFER_TOO_SMALL and grows it.
+            string longToken = "eyJ" + new string('x', 5000) + ".sig";
+            string body = "{\"access_token\": " + MiniJson.Quote(longToken) + ", \"expires_in\": 3600, \"token_type\": \"Bearer\"}";
+            standin.Configure("{\"token_script\": [{\"status\": 200, \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": " + MiniJson.Quote(body) + "}]}");
+            using (Session session = NewSession())
+            {
+                Assert.True(session.GetToken() == longToken, "GetToken returns the whole long token");
+                Assert.True(session.GetToken() == longToken, "and again from the cache");
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void InvalidateFetchesANewToken()
+        {
+            using (Session session = NewSession())
+            {
+                string first = session.GetToken();
+                session.Invalidate();
+                string second = session.GetToken();
+                Assert.True(first != second, "a different token after Invalidate");
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void SendRoundTripsABinaryBody()
+        {
+            byte[] body = new byte[1024];
+            for (int i = 0; i < body.Length; i++)
+            {
+                body[i] = (byte)(i * 7); // every byte value, NULs included
+            }
+            using (Session session = NewSession())
+            {
+                Response r = session.Send("POST", "/echo?x=1&y=two", null, body);
+                Assert.Equal(200, r.Status, "status");
+                Assert.True(r.IsSuccessStatusCode, "IsSuccessStatusCode");
+                Assert.Bytes(body, r.Body, "echoed body");
+                Assert.Equal("POST", r.GetHeader("X-Echo-Method"), "X-Echo-Method");
+                Assert.Equal("x=1&y=two", r.GetHeader("x-echo-query"), "X-Echo-Query");
+                Assert.Equal("application/octet-stream", r.Headers["CONTENT-TYPE"], "Content-Type, looked up in upper case");
+                Assert.Equal("1024", r.Headers["content-length"], "Content-Length");
+                Assert.Equal(null, r.GetHeader("X-Not-There"), "an absent header");
+                Assert.True(r.Headers.Contains("x-echo-method"), "Headers.Contains");
+                Assert.Equal(1, r.Headers.GetValues("X-ECHO-METHOD").Count, "GetValues count");
+                int seen = 0;
+                foreach (KeyValuePair<string, string> h in r.Headers)
+                {
+                    Assert.Equal(h.Key.ToLowerInvariant(), h.Key, "header names are lower case");
+                    seen++;
+                }
+                Assert.Equal(r.Headers.Count, seen, "enumerated headers");
+                Assert.True(seen >= 4, "at least the four headers checked above");
+            }
+        }
+
+        [Test]
+        public static void SendWithoutBodyOrHeaders()
+        {
+            using (Session session = NewSession())
+            {
+                Response r = session.Send("GET", "/echo");
+                Assert.Equal(200, r.Status, "status");
+                Assert.Equal(0, r.Body.Length, "body length");
+                Assert.Equal("", r.Text, "text");
+                Assert.Equal("GET", r.GetHeader("x-echo-method"), "X-Echo-Method");
+
+                Response empty = session.Send("PUT", "/echo", new Dictionary<string, string>(), new byte[0]);
+                Assert.Equal(200, empty.Status, "status with an empty body array");
+                Assert.Equal(0, empty.Body.Length, "echoed empty body");
+            }
+        }
+
+        [Test]
+        public static void SendCarriesHeadersAndTheBearerToken()
+        {
+            using (Session session = NewSession())
+            {
+                Dictionary<string, string> headers = new Dictionary<string, string>
+                {
+                    { "X-Custom", "value-1" },
+                    { "Accept", "application/json" },
+                };
+                Response r = session.Send("GET", standin.Url + "/headers", headers);
+                Assert.Equal(200, r.Status, "status");
+                Dictionary<string, object> seen = (Dictionary<string, object>)Json(r.Text)["headers"];
+                Assert.Equal("value-1", (string)seen["x-custom"], "x-custom at the server");
+                Assert.Equal("application/json", (string)seen["accept"], "accept at the server");
+                Assert.True((string)seen["authorization"] == "Bearer " + session.GetToken(), "Authorization is Bearer + GetToken()");
+                Assert.Contains("cloudauth/", (string)seen["user-agent"], "default User-Agent");
+            }
+        }
+
+        [Test]
+        public static void UnicodeTextRoundTripsAsUtf8()
+        {
+            string text = "grüße, 東京, emoji \U0001F600";
+            using (Session session = NewSession())
+            {
+                Response r = session.Send("POST", "/echo", null, Encoding.UTF8.GetBytes(text));
+                Assert.Equal(text, r.Text, "Response.Text");
+            }
+        }
+
+        [Test]
+        public static void HttpErrorStatusIsAResponseNotAnException()
+        {
+            using (Session session = NewSession())
+            {
+                Response r = session.Send("GET", "/status/404");
+                Assert.Equal(404, r.Status, "status");
+                Assert.True(!r.IsSuccessStatusCode, "404 is not success");
+                Assert.Equal(404.0, (double)Json(r.Text)["status"], "JSON body");
+                Assert.Equal(503, session.Send("GET", "/status/503").Status, "status 503");
+            }
+        }
+
+        [Test]
+        public static void SendRetriesOnceAfterRevocation()
+        {
+            using (Session session = NewSession())
+            {
+                string before = session.GetToken();
+                standin.Revoke();
+                Response r = session.Send("POST", "/echo", null, new byte[] { 1, 2, 3 });
+                Assert.Equal(200, r.Status, "status after the retry");
+                Assert.Bytes(new byte[] { 1, 2, 3 }, r.Body, "body sent again on the retry");
+                Assert.True(session.GetToken() != before, "a new token");
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+                Assert.Equal(1, standin.Stat("unauthorized"), "401s served");
+            }
+        }
+
+        [Test]
+        public static void OptionsPassStraightThrough()
+        {
+            using (Session session = NewSession("auth_method", "client_secret_basic", "scope", "ocr.read", "user_agent", "dotnet-tests/1"))
+            {
+                Response r = session.Send("GET", "/headers");
+                Dictionary<string, object> seen = (Dictionary<string, object>)Json(r.Text)["headers"];
+                Assert.Equal("dotnet-tests/1", (string)seen["user-agent"], "user_agent option");
+
+                Dictionary<string, object> token = (Dictionary<string, object>)standin.Stats()["last_token_request"];
+                Dictionary<string, object> basic = (Dictionary<string, object>)token["basic"];
+                Assert.True(basic != null, "client_secret_basic sends HTTP Basic");
+                Assert.Equal(ClientId, (string)basic["client_id"], "client id in HTTP Basic");
+                Dictionary<string, object> form = (Dictionary<string, object>)token["form"];
+                Assert.Equal("ocr.read", FormValue(form["scope"]), "scope in the token request");
+                Assert.True(!form.ContainsKey("client_secret"), "no client_secret in the form with client_secret_basic");
+            }
+        }
+
+        private static string FormValue(object value)
+        {
+            List<object> list = value as List<object>;
+            return list != null ? (string)list[0] : (string)value;
+        }
+
+        [Test]
+        public static void EightThreadsShareOneTokenRequest()
+        {
+            // A slow token endpoint keeps the first fetch in flight while the others ask.
+            standin.Configure("{\"token_delay_ms\": 300}");
+            const int n = 8;
+            using (Session session = NewSession())
+            {
+                string[] tokens = new string[n];
+                int[] statuses = new int[n];
+                Exception[] errors = new Exception[n];
+                Barrier start = new Barrier(n);
+                Thread[] threads = new Thread[n];
+                for (int i = 0; i < n; i++)
+                {
+                    int k = i;
+                    threads[i] = new Thread(() =>
+                    {
+                        try
+                        {
+                            start.SignalAndWait();
+                            tokens[k] = session.GetToken();
+                            statuses[k] = session.Send("POST", "/echo", null, new byte[] { (byte)k }).Status;
+                        }
+                        catch (Exception e)
+                        {
+                            errors[k] = e;
+                        }
+                    });
+                    threads[i].Start();
+                }
+                foreach (Thread t in threads)
+                {
+                    t.Join();
+                }
+                for (int i = 0; i < n; i++)
+                {
+                    Assert.True(errors[i] == null, "thread " + i + " succeeded: " + errors[i]);
+                    Assert.True(tokens[i] == tokens[0], "thread " + i + " got the same token");
+                    Assert.Equal(200, statuses[i], "thread " + i + " status");
+                }
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests from 8 threads");
+            }
+        }
+
+        // --- failures, one per result code that can be provoked --------------------------
+
+        [Test]
+        public static void UnknownConfigKeyIsInvalidArgument()
+        {
+            InvalidArgumentException e = Assert.Throws<InvalidArgumentException>(
+                () => NewSession("no_such_key", "1"), "new Session");
+            CheckError(e, ResultCode.InvalidArgument);
+            Assert.Contains("no_such_key", e.Message, "message names the key");
+        }
+
+        [Test]
+        public static void MalformedValueIsInvalidArgument()
+        {
+            InvalidArgumentException e = Assert.Throws<InvalidArgumentException>(
+                () => NewSession("timeout_ms", "soon"), "new Session");
+            CheckError(e, ResultCode.InvalidArgument);
+            Assert.Contains("timeout_ms", e.Message, "message names the key");
+        }
+
+        [Test]
+        public static void MissingCredentialsIsInvalidArgument()
+        {
+            Dictionary<string, string> options = Options();
+            options.Remove("client_secret");
+            CheckError(Assert.Throws<InvalidArgumentException>(() => new Session(options), "new Session"), ResultCode.InvalidArgument);
+        }
+
+        [Test]
+        public static void BadRequestHeadersAreInvalidArgument()
+        {
+            using (Session session = NewSession())
+            {
+                InvalidArgumentException crlf = Assert.Throws<InvalidArgumentException>(
+                    () => session.Send("GET", "/echo", new Dictionary<string, string> { { "X-Bad", "a\r\nInjected: 1" } }),
+                    "CR/LF in a header value");
+                CheckError(crlf, ResultCode.InvalidArgument);
+                InvalidArgumentException auth = Assert.Throws<InvalidArgumentException>(
+                    () => session.Send("GET", "/echo", new Dictionary<string, string> { { "Authorization", "Bearer mine" } }),
+                    "an Authorization header");
+                CheckError(auth, ResultCode.InvalidArgument);
+                Assert.Equal(0, standin.Stat("api_requests"), "API requests sent");
+            }
+        }
+
+        [Test]
+        public static void PlainHttpTokenUrlToARemoteHostIsInsecureUrl()
+        {
+            // Rejected by cloudauth_session_new, which never touches the network.
+            InsecureUrlException e = Assert.Throws<InsecureUrlException>(
+                () => NewSession("token_url", "http://example.com/connect/token"), "new Session");
+            CheckError(e, ResultCode.InsecureUrl);
+            Assert.Equal(0, standin.Stat("token_requests"), "token requests");
+        }
+
+        [Test]
+        public static void ClosedPortIsNetwork()
+        {
+            string url = "http://127.0.0.1:" + ClosedPort() + "/connect/token";
+            NetworkException e = TokenFailure<NetworkException>(ResultCode.Network, "token_url", url, "max_retries", "0");
+            Assert.Contains("127.0.0.1", e.Message, "message names the host");
+        }
+
+        [Test]
+        public static void SlowTokenEndpointIsTimeout()
+        {
+            standin.Configure("{\"token_delay_ms\": 3000}");
+            TokenFailure<CloudAuthTimeoutException>(ResultCode.Timeout, "timeout_ms", "300", "max_retries", "0");
+        }
+
+        [Test]
+        public static void WrongSecretIsAuthRejected()
+        {
+            const string wrong = "wrong-secret-7f3a9";
+            AuthRejectedException e = TokenFailure<AuthRejectedException>(ResultCode.AuthRejected, "client_secret", wrong);
+            Assert.Lacks(wrong, e.ToString(), "the exception");
+            Assert.Contains("invalid_client", e.Message, "message carries the OAuth error");
+        }
+
+        [Test]
+        public static void FailingTokenEndpointIsTokenEndpoint()
+        {
+            standin.Configure("{\"token_default\": {\"status\": 503, \"body\": \"down for maintenance\"}}");
+            TokenEndpointException e = TokenFailure<TokenEndpointException>(
+                ResultCode.TokenEndpoint, "max_retries", "1", "max_retry_wait_ms", "50");
+            Assert.Contains("503", e.Message, "message carries the status");
+            Assert.Equal(2, standin.Stat("token_requests"), "token requests (1 + 1 retry)");
+        }
+
+        [Test]
+        public static void NonJsonTokenResponseIsBadTokenResponse()
+        {
+            standin.Configure("{\"token_script\": [{\"status\": 200, \"headers\": {\"Content-Type\": \"application/json\"}, \"body\": \"this is not json\"}]}");
+            TokenFailure<BadTokenResponseException>(ResultCode.BadTokenResponse);
+        }
+
+        [Test]
+        public static void HugeTokenResponseIsTooLarge()
+        {
+            standin.Configure("{\"token_script\": [{\"pad_bytes\": 1100000}]}");
+            TokenFailure<TooLargeException>(ResultCode.TooLarge);
+        }
+
+        [Test]
+        public static void ResponseOverMaxResponseBytesIsTooLarge()
+        {
+            using (Session session = NewSession("max_response_bytes", "1000"))
+            {
+                Assert.Equal(500, session.Send("GET", "/big?bytes=500").Body.Length, "a body under the cap");
+                CheckError(Assert.Throws<TooLargeException>(() => session.Send("GET", "/big?bytes=5000"), "Send"), ResultCode.TooLarge);
+            }
+        }
+
+        [Test]
+        public static void ErrorMessagesNeverContainTheSecret()
+        {
+            // A wrong secret with characters that need URL and form encoding, sent both ways.
+            const string odd = "s3cr+t:with%odd chars&=-zz9";
+            List<Exception> errors = new List<Exception>();
+            foreach (string method in new[] { "client_secret_post", "client_secret_basic" })
+            {
+                errors.Add(TokenFailure<AuthRejectedException>(ResultCode.AuthRejected, "client_secret", odd, "auth_method", method));
+            }
+            errors.Add(Assert.Throws<ArgumentException>(() => NewSession("client_secret", odd + "\0"), "NUL in the secret"));
+            errors.Add(Assert.Throws<ArgumentException>(() => NewSession("client_secret", odd + "\uDC00"), "a lone surrogate in the secret"));
+            foreach (Exception e in errors)
+            {
+                Assert.Lacks(odd, e.ToString(), e.GetType().Name);
+                Assert.Lacks(Secret, e.ToString(), e.GetType().Name);
+            }
+            Assert.Equal(2, standin.Stat("token_requests"), "token requests (the two rejected ones)");
+        }
+
+        // --- argument checks in the binding ----------------------------------------------
+
+        [Test]
+        public static void NullArgumentsThrowArgumentNullException()
+        {
+            Assert.Throws<ArgumentNullException>(() => new Session(null), "new Session(null)");
+            Assert.Throws<ArgumentNullException>(() => NewSession("client_secret", null), "a null option value");
+            Assert.Throws<ArgumentNullException>(() => new CloudAuthHandler(null), "new CloudAuthHandler(null)");
+            using (Session session = NewSession())
+            {
+                Assert.Throws<ArgumentNullException>(() => new CloudAuthHandler(session, null), "a null inner handler");
+                Assert.Throws<ArgumentNullException>(() => session.Send(null, "/echo"), "Send(null method)");
+                Assert.Throws<ArgumentNullException>(() => session.Send("GET", null), "Send(null url)");
+                Assert.Throws<ArgumentNullException>(
+                    () => session.Send("GET", "/echo", new Dictionary<string, string> { { "X-A", null } }), "a null header value");
+                Assert.Throws<ArgumentNullException>(() => session.Send("GET", "/echo").Headers.GetValues(null), "GetValues(null)");
+            }
+            Assert.Equal(1, standin.Stat("api_requests"), "API requests (only the GetValues one)");
+        }
+
+        [Test]
+        public static void UnencodableStringsThrowArgumentException()
+        {
+            ArgumentException nul = Assert.Throws<ArgumentException>(() => NewSession("client_secret", "demo\0secret"), "NUL in a value");
+            Assert.Contains("NUL", nul.Message, "message says why");
+            Assert.Lacks("demo\0secret", nul.ToString(), "the exception");
+            ArgumentException surrogate = Assert.Throws<ArgumentException>(() => NewSession("client_secret", "abc\uD800"), "a lone surrogate");
+            Assert.Contains("surrogate", surrogate.Message, "message says why");
+            using (Session session = NewSession())
+            {
+                Assert.Throws<ArgumentException>(() => session.Send("GET", "/echo\0/x"), "NUL in the URL");
+                Assert.Throws<ArgumentException>(
+                    () => session.Send("GET", "/echo", new Dictionary<string, string> { { "X-Bad:Name", "v" } }), "':' in a header name");
+                Assert.Throws<ArgumentException>(
+                    () => session.Send("GET", "/echo", new Dictionary<string, string> { { "", "v" } }), "an empty header name");
+            }
+            Assert.Equal(0, standin.Stat("api_requests"), "API requests sent");
+        }
+
+        // --- lifetime ----------------------------------------------------------------------
+
+        [Test]
+        public static void DisposeTwiceIsFine()
+        {
+            Session session = NewSession();
+            session.GetToken();
+            session.Dispose();
+            session.Dispose();
+        }
+
+        [Test]
+        public static void UseAfterDisposeThrowsObjectDisposedException()
+        {
+            Session session = NewSession();
+            session.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => session.GetToken(), "GetToken");
+            Assert.Throws<ObjectDisposedException>(() => session.Invalidate(), "Invalidate");
+            Assert.Throws<ObjectDisposedException>(() => session.Send("GET", "/echo"), "Send");
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                Assert.Throws<ObjectDisposedException>(
+                    () => client.GetAsync(standin.Url + "/echo").GetAwaiter().GetResult(), "CloudAuthHandler");
+            }
+            Assert.Equal(0, standin.Stat("token_requests"), "token requests");
+        }
+
+        // --- CloudAuthHandler ----------------------------------------------------------------
+
+        [Test]
+        public static void HandlerAuthorizesHttpClient()
+        {
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/headers").GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "status");
+                    Dictionary<string, object> seen = (Dictionary<string, object>)Json(r.Content.ReadAsStringAsync().GetAwaiter().GetResult())["headers"];
+                    Assert.True((string)seen["authorization"] == "Bearer " + session.GetToken(), "Authorization is Bearer + GetToken()");
+                }
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void HandlerRetriesOnceAfterRevocationAndResendsTheBody()
+        {
+            byte[] payload = new byte[70000];
+            new Random(7).NextBytes(payload);
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                string before = session.GetToken();
+                standin.Revoke();
+                StreamContent content = new StreamContent(new OneShotStream(payload));
+                content.Headers.TryAddWithoutValidation("Content-Type", "application/x-test");
+                using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo?retry=1", content).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "status after the retry");
+                    Assert.Bytes(payload, r.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult(), "echoed body");
+                    Assert.Equal("POST", string.Join(",", r.Headers.GetValues("X-Echo-Method")), "method");
+                    Assert.Equal("retry=1", string.Join(",", r.Headers.GetValues("X-Echo-Query")), "query");
+                }
+                Assert.True(session.GetToken() != before, "a new token");
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+                Assert.Equal(1, standin.Stat("unauthorized"), "401s served");
+            }
+        }
+
+        [Test]
+        public static void HandlerConcurrent401sAllRecover()
+        {
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                session.GetToken();
+                standin.Revoke();
+                Task<HttpResponseMessage>[] calls = new Task<HttpResponseMessage>[6];
+                for (int i = 0; i < calls.Length; i++)
+                {
+                    calls[i] = client.GetAsync(standin.Url + "/headers");
+                }
+                Task.WaitAll(calls);
+                foreach (Task<HttpResponseMessage> call in calls)
+                {
+                    Assert.Equal(200, (int)call.Result.StatusCode, "status");
+                    call.Result.Dispose();
+                }
+                // 1 before the revocation, then at least one refresh; the token comparison
+                // before Invalidate keeps it far from one refresh per request.
+                int requests = standin.Stat("token_requests");
+                Assert.True(requests >= 2 && requests <= 1 + calls.Length, "2.." + (1 + calls.Length) + " token requests, got " + requests);
+            }
+        }
+
+        [Test]
+        public static void HandlerPassesNon401StatusesThrough()
+        {
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            using (HttpResponseMessage r = client.GetAsync(standin.Url + "/status/403").GetAwaiter().GetResult())
+            {
+                Assert.Equal(403, (int)r.StatusCode, "status");
+                Assert.Equal(1, standin.Stat("token_requests"), "no refresh for a 403");
+            }
+        }
+
+        [Test]
+        public static void HandlerRefusesPlainHttpToRemoteHosts()
+        {
+            RecordingHandler recorder = new RecordingHandler();
+            using (Session session = NewSession())
+            using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
+            {
+                InsecureUrlException e = Assert.Throws<InsecureUrlException>(
+                    () => client.GetAsync("http://example.com/v5.0/ocr").GetAwaiter().GetResult(), "GET http://example.com");
+                Assert.Equal(ResultCode.InsecureUrl, e.Code, "Code");
+                Assert.Equal(0, recorder.Requests.Count, "requests passed to the inner handler");
+
+                // https and loopback http are fine (the recorder answers; nothing leaves the process).
+                client.GetAsync("https://example.com/v5.0/ocr").GetAwaiter().GetResult().Dispose();
+                client.GetAsync("http://127.0.0.1:9/x").GetAwaiter().GetResult().Dispose();
+                Assert.Equal(2, recorder.Requests.Count, "requests passed to the inner handler");
+                Assert.True(recorder.Requests[0].Headers.Authorization.ToString() == "Bearer " + session.GetToken(), "the token on the https request");
+            }
+            using (Session session = NewSession("allow_insecure_http", "true"))
+            using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
+            {
+                client.GetAsync("http://example.com/v5.0/ocr").GetAwaiter().GetResult().Dispose();
+                Assert.Equal(3, recorder.Requests.Count, "with allow_insecure_http=true the request goes through");
+            }
+        }
+    }
+}
