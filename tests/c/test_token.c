@@ -537,8 +537,8 @@ static void test_token_basic_auth_odd_credentials(void)
     CHECK(token != NULL);
     stats = ctl_stats();
     if (stats != NULL) {
-        char *basic_id = json_string(stats, "last_token_request.basic_id");
-        char *basic_secret = json_string(stats, "last_token_request.basic_secret");
+        char *basic_id = json_string(stats, "last_token_request.basic.client_id");
+        char *basic_secret = json_string(stats, "last_token_request.basic.client_secret");
         char *grant = json_string(stats, "last_token_request.form.grant_type");
         CHECK_STR(basic_id, id);
         CHECK_STR(basic_secret, secret);
@@ -597,6 +597,7 @@ static void test_token_form_and_scope(void)
     if (stats != NULL) {
         CHECK(json_at(stats, "last_token_request.form") != NULL);
         CHECK(json_at(stats, "last_token_request.form.scope") == NULL);
+        CHECK(json_is_null(stats, "last_token_request.basic")); /* client_secret_post */
         free(stats);
     }
     free(token);

@@ -116,6 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = json.dumps(body)
         if isinstance(body, str):
             body = body.encode()
+        if status in (204, 304) or status < 200:
+            body = b""  # these statuses never carry a body (RFC 9110 §6.4.1)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
