@@ -2,6 +2,7 @@
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
  *   bench check | token | seq | threads | herd | rss
+ *   bench loop-token THREADS N | loop-get N | loop-curl N     (for bench/profile.sh)
  *
  * Settings come from the environment (run.sh sets them):
  *   BENCH_BASE       http://127.0.0.1:<port>
@@ -515,9 +516,23 @@ static void mode_rss(void) {
     cloudauth_session_free(s);
 }
 
+/* Profiling loops: just the hot path, N times, after a warm-up. */
+static void mode_loop(const char *what, int threads, int n) {
+    cloudauth_session *s = ca_session();
+    char buf[4096];
+    ca_token(s, buf, sizeof buf);
+    enum job job = !strcmp(what, "loop-token") ? JOB_CA_TOKEN
+                   : !strcmp(what, "loop-get") ? JOB_CA_GET
+                                               : JOB_CURL_GET;
+    double ns = timed_run(job, threads, n, 200, s);
+    fprintf(stderr, "%s: %d thread(s) x %d: %.1f ns per call per thread, %.0f calls/s in all\n",
+            what, threads, n, ns / n, (double)n * threads / (ns / 1e9));
+    cloudauth_session_free(s);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss\n", argv[0]);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
         return 2;
     }
     base = env("BENCH_BASE");
@@ -537,6 +552,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "threads")) mode_threads();
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
+    else if (!strcmp(m, "loop-token") && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
+    else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && argc == 3) mode_loop(m, 1, atoi(argv[2]));
     else die("unknown mode %s", m);
     curl_global_cleanup();
     return 0;

@@ -244,8 +244,12 @@ static void test_token_scripted_401_then_success(void)
     cloudauth_response_free(r);
     CHECK_EQ(stat_long("token_requests"), 2);
 
-    /* Two 401s in a row: one refresh only, and the second 401 is the caller's response. */
+    /* Two 401s in a row: one refresh only, and the second 401 is the caller's response.
+     * (A new session: the reset makes the stand-in forget the tokens it issued.) */
+    cloudauth_session_free(s);
     ctl_reset();
+    s = OPEN_SESSION(NULL);
+    REQUIRE(s != NULL);
     ctl_config("{\"api_script\": [{\"status\": 401}, {\"status\": 401, \"body\": \"still no\"}]}");
     r = GET(s, "/headers");
     if (r != NULL) {
@@ -256,6 +260,97 @@ static void test_token_scripted_401_then_success(void)
     }
     cloudauth_response_free(r);
     CHECK_EQ(stat_long("token_requests"), 2);
+    cloudauth_session_free(s);
+}
+
+struct storm {
+    cloudauth_session *s;
+    pthread_barrier_t *start;
+    int status;
+};
+
+static void *storm_run(void *arg)
+{
+    struct storm *w = arg;
+    cloudauth_response *r = NULL;
+    pthread_barrier_wait(w->start);
+    if (cloudauth_session_request(w->s, "GET", "/headers", NULL, 0, NULL, 0, &r) == CLOUDAUTH_OK)
+        w->status = cloudauth_response_status(r);
+    cloudauth_response_free(r);
+    return NULL;
+}
+
+static void test_token_401_storm_one_refresh(void)
+{
+    /* Many threads meet a 401 with the same revoked token at once: the token is dropped only
+     * if it is still the current one, so all of them share one new token. */
+    static struct storm workers[8];
+    pthread_t threads[8];
+    pthread_barrier_t start;
+    cloudauth_session *s = OPEN_SESSION(NULL);
+    char *t1;
+    int i;
+    REQUIRE(s != NULL);
+    t1 = GET_TOKEN(s);
+    REQUIRE(t1 != NULL);
+    free(t1);
+    ctl_revoke();
+    pthread_barrier_init(&start, NULL, 8);
+    for (i = 0; i < 8; i++) {
+        workers[i].s = s;
+        workers[i].start = &start;
+        workers[i].status = 0;
+        if (pthread_create(&threads[i], NULL, storm_run, &workers[i]) != 0)
+            abort(); /* a half-started barrier would hang */
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_EQ(workers[i].status, 200);
+    }
+    pthread_barrier_destroy(&start);
+    CHECK_EQ(stat_long("token_requests"), 2);
+    cloudauth_session_free(s);
+}
+
+/* One token call into a big enough buffer (GET_TOKEN makes two: size, then token). */
+static int token_once(cloudauth_session *s, char *buf, size_t cap)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    return CHECK_RC(cloudauth_session_token(s, buf, cap, &len), CLOUDAUTH_OK);
+}
+
+static void test_token_refresh_ahead_of_expiry(void)
+{
+    /* A token living 2F seconds; the 60 s default skew is capped at half its lifetime, so the
+     * session refreshes it from F seconds on. */
+    static char t1[4096], t2[4096], t3[4096], t4[4096];
+    long f = time_factor();
+    cloudauth_session *s;
+    char knobs[64];
+    snprintf(knobs, sizeof knobs, "{\"token_expires_in\": %ld}", 2 * f);
+    ctl_config(knobs);
+    s = OPEN_SESSION("max_retries", "0", NULL);
+    REQUIRE(s != NULL);
+    token_once(s, t1, sizeof t1);
+    token_once(s, t2, sizeof t2); /* fresh: cached */
+    CHECK(t1[0] != '\0' && strcmp(t1, t2) == 0);
+    CHECK_EQ(stat_long("token_requests"), 1);
+
+    sleep_ms(1000 * f + 300); /* into the refresh window, well before the expiry */
+
+    /* The refresh fails: the still-valid token is used, without an error. */
+    ctl_config("{\"token_default\": {\"status\": 503}}");
+    token_once(s, t3, sizeof t3);
+    CHECK(t1[0] != '\0' && strcmp(t1, t3) == 0);
+    CHECK_STR(cloudauth_last_error(), "");
+    CHECK_EQ(stat_long("token_requests"), 2);
+
+    /* The endpoint is back: the next call refreshes. */
+    ctl_config("{\"token_default\": null}");
+    token_once(s, t4, sizeof t4);
+    CHECK(t4[0] != '\0' && strcmp(t1, t4) != 0);
+    CHECK_EQ(stat_long("token_requests"), 3);
     cloudauth_session_free(s);
 }
 
@@ -336,7 +431,7 @@ static void test_token_bad_responses(void)
         {"{\"token_default\": {\"pad_bytes\": 1100000}}", CLOUDAUTH_ERR_TOO_LARGE, NULL},
         /* a status that is neither success, refusal nor transient: not retried */
         {"{\"token_default\": {\"status\": 404, \"body\": \"nope\"}}",
-         CLOUDAUTH_ERR_TOKEN_ENDPOINT, "404"},
+         CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 404"},
         /* 400 is a refusal (RFC 6749 5.2), reported with the server's error and description */
         {"{\"token_default\": {\"status\": 400, \"body\": \"{\\\"error\\\": "
          "\\\"invalid_request\\\", \\\"error_description\\\": \\\"missing thing\\\"}\"}}",
@@ -369,7 +464,7 @@ static void test_token_wrong_secret(void)
     REQUIRE(s != NULL);
     CHECK_RC(cloudauth_session_token(s, NULL, 0, &len), CLOUDAUTH_ERR_AUTH_REJECTED);
     CHECK_ERROR_MENTIONS("invalid_client");
-    CHECK_ERROR_MENTIONS("401");
+    CHECK_ERROR_MENTIONS("HTTP 401");
     CHECK_ERROR_MENTIONS("Client authentication failed"); /* the error_description */
     CHECK_LACKS(cloudauth_last_error(), secret);
     CHECK_EQ(stat_long("token_requests"), 1); /* a refusal is not retried */
@@ -413,7 +508,7 @@ static void test_token_transient_retried(void)
     s = OPEN_SESSION("max_retries", "1", NULL);
     REQUIRE(s != NULL);
     CHECK_RC(cloudauth_session_token(s, NULL, 0, &len), CLOUDAUTH_ERR_TOKEN_ENDPOINT);
-    CHECK_ERROR_MENTIONS("503");
+    CHECK_ERROR_MENTIONS("HTTP 503");
     CHECK_ERROR_MENTIONS("temporarily_unavailable");
     CHECK_EQ(stat_long("token_requests"), 2);
     cloudauth_session_free(s);
@@ -424,7 +519,7 @@ static void test_token_transient_retried(void)
     s = OPEN_SESSION("max_retries", "0", NULL);
     REQUIRE(s != NULL);
     CHECK_RC(cloudauth_session_token(s, NULL, 0, &len), CLOUDAUTH_ERR_TOKEN_ENDPOINT);
-    CHECK_ERROR_MENTIONS("500");
+    CHECK_ERROR_MENTIONS("HTTP 500");
     CHECK_EQ(stat_long("token_requests"), 1);
     cloudauth_session_free(s);
 }
@@ -612,6 +707,8 @@ const struct test_case token_tests[] = {
     {"token_refresh_after_401", test_token_refresh_after_401},
     {"token_403_does_not_refresh", test_token_403_does_not_refresh},
     {"token_scripted_401_then_success", test_token_scripted_401_then_success},
+    {"token_401_storm_one_refresh", test_token_401_storm_one_refresh},
+    {"token_refresh_ahead_of_expiry", test_token_refresh_ahead_of_expiry},
     {"token_bad_responses", test_token_bad_responses},
     {"token_valid_variants", test_token_valid_variants},
     {"token_wrong_secret", test_token_wrong_secret},

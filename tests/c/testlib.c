@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the framework ---------------------------------------------------------------------- */
@@ -104,6 +105,15 @@ long time_factor(void)
     const char *f = getenv("CLOUDAUTH_TEST_TIME_FACTOR");
     long n = f ? strtol(f, NULL, 10) : 1;
     return n < 1 ? 1 : n;
+}
+
+void sleep_ms(long ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = ms % 1000 * 1000000L;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 const char *num(long long n)

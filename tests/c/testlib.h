@@ -68,6 +68,8 @@ const char *surl(const char *path);
 int standin_port(void);
 /* CLOUDAUTH_TEST_TIME_FACTOR, at least 1. */
 long time_factor(void);
+/* Sleeps ms milliseconds. */
+void sleep_ms(long ms);
 /* Decimal text of n, in one of a few rotating static buffers (main thread only). */
 const char *num(long long n);
 

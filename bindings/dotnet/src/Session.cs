@@ -28,6 +28,7 @@ namespace CloudAuth
         private readonly SessionHandle handle;
         private readonly bool allowInsecureHttp;
         private int tokenBufferSize = InitialTokenBuffer;
+        private volatile bool disposed;
 
         /// <summary>
         /// Creates a session from configuration keys and values, passed straight to
@@ -206,15 +207,22 @@ namespace CloudAuth
             }
         }
 
-        /// <summary>Frees the native session. Safe to call more than once; later calls are no-ops.</summary>
+        /// <summary>
+        /// Frees the native session. Safe to call more than once; later calls are no-ops. Calls
+        /// already running on other threads finish first (the free waits for them); calls made
+        /// after Dispose throw ObjectDisposedException.
+        /// </summary>
         public void Dispose()
         {
+            // Our own flag: SafeHandle.IsClosed stays false until the last in-flight call
+            // releases its reference, and new calls could still get in until then.
+            disposed = true;
             handle.Dispose();
         }
 
         private SessionHandle Handle()
         {
-            if (handle.IsClosed)
+            if (disposed)
             {
                 throw new ObjectDisposedException(typeof(Session).FullName);
             }

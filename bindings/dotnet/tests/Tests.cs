@@ -142,6 +142,116 @@ namespace CloudAuth.Tests
             }
         }
 
+        /// <summary>
+        /// An inner handler that answers 401 to two requests carrying a stale token, one after
+        /// the other: the second 401 is sent only once the first request's retry (with a new
+        /// token) has arrived. Everything else gets 200. No network.
+        /// </summary>
+        private sealed class StaleTokenHandler : HttpMessageHandler
+        {
+            private readonly string stale;
+            private readonly TaskCompletionSource<bool> bothArrived = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            private readonly TaskCompletionSource<bool> firstRetried = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            private int staleRequests;
+            private int freshRequests;
+
+            public StaleTokenHandler(string stale)
+            {
+                this.stale = stale;
+            }
+
+            public int FreshRequests
+            {
+                get { return freshRequests; }
+            }
+
+            protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+            {
+                if (request.Headers.Authorization.Parameter == stale)
+                {
+                    int k = Interlocked.Increment(ref staleRequests);
+                    if (k == 2)
+                    {
+                        bothArrived.TrySetResult(true);
+                    }
+                    await bothArrived.Task.ConfigureAwait(false);
+                    if (k == 2)
+                    {
+                        await firstRetried.Task.ConfigureAwait(false);
+                    }
+                    return new HttpResponseMessage(HttpStatusCode.Unauthorized);
+                }
+                Interlocked.Increment(ref freshRequests);
+                firstRetried.TrySetResult(true);
+                return new HttpResponseMessage(HttpStatusCode.OK);
+            }
+        }
+
+        /// <summary>
+        /// Another origin on loopback: a raw one-request-per-connection HTTP server on a free
+        /// port that records each request's header block and answers 200 with an empty body.
+        /// </summary>
+        private sealed class OtherOrigin : IDisposable
+        {
+            private readonly TcpListener listener = new TcpListener(IPAddress.Loopback, 0);
+            private readonly Thread thread;
+            public readonly List<string> Requests = new List<string>();
+
+            public OtherOrigin()
+            {
+                listener.Start();
+                thread = new Thread(Serve) { IsBackground = true };
+                thread.Start();
+            }
+
+            public string Url
+            {
+                get { return "http://127.0.0.1:" + ((IPEndPoint)listener.LocalEndpoint).Port; }
+            }
+
+            private void Serve()
+            {
+                try
+                {
+                    while (true)
+                    {
+                        using (TcpClient client = listener.AcceptTcpClient())
+                        using (NetworkStream stream = client.GetStream())
+                        {
+                            StringBuilder head = new StringBuilder();
+                            while (!head.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
+                            {
+                                int b = stream.ReadByte();
+                                if (b < 0)
+                                {
+                                    break;
+                                }
+                                head.Append((char)b);
+                            }
+                            lock (Requests)
+                            {
+                                Requests.Add(head.ToString());
+                            }
+                            byte[] reply = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                            stream.Write(reply, 0, reply.Length);
+                        }
+                    }
+                }
+                catch (SocketException)
+                {
+                    // listener stopped
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+            }
+
+            public void Dispose()
+            {
+                listener.Stop();
+            }
+        }
+
         // --- library facts ---------------------------------------------------------------
 
         [Test]
@@ -594,6 +704,38 @@ namespace CloudAuth.Tests
             Assert.Equal(0, standin.Stat("token_requests"), "token requests");
         }
 
+        [Test]
+        public static void DisposeDuringACallWaitsForIt()
+        {
+            Session session = NewSession();
+            session.GetToken();
+            int status = 0;
+            Exception error = null;
+            Thread caller = new Thread(() =>
+            {
+                try
+                {
+                    status = session.Send("GET", "/delay/700").Status;
+                }
+                catch (Exception e)
+                {
+                    error = e;
+                }
+            });
+            caller.Start();
+            // Dispose once the request is at the server, i.e. while Send is inside the library.
+            for (int i = 0; i < 600 && standin.Stat("api_requests") == 0; i++)
+            {
+                Thread.Sleep(10);
+            }
+            Assert.Equal(1, standin.Stat("api_requests"), "the request reached the server");
+            session.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => session.GetToken(), "GetToken after Dispose");
+            caller.Join();
+            Assert.True(error == null, "the call in flight completed: " + error);
+            Assert.Equal(200, status, "status of the call in flight");
+        }
+
         // --- CloudAuthHandler ----------------------------------------------------------------
 
         [Test]
@@ -660,6 +802,53 @@ namespace CloudAuth.Tests
                 // before Invalidate keeps it far from one refresh per request.
                 int requests = standin.Stat("token_requests");
                 Assert.True(requests >= 2 && requests <= 1 + calls.Length, "2.." + (1 + calls.Length) + " token requests, got " + requests);
+            }
+        }
+
+        [Test]
+        public static void HandlerDoesNotDropATokenAnotherRequestAlreadyReplaced()
+        {
+            using (Session session = NewSession())
+            {
+                StaleTokenHandler inner = new StaleTokenHandler(session.GetToken());
+                using (HttpClient client = new HttpClient(new CloudAuthHandler(session, inner)))
+                {
+                    Task<HttpResponseMessage> a = client.GetAsync(standin.Url + "/a");
+                    Task<HttpResponseMessage> b = client.GetAsync(standin.Url + "/b");
+                    Assert.True(Task.WaitAll(new Task[] { a, b }, 60000), "both requests finished (hang guard)");
+                    Assert.Equal(200, (int)a.Result.StatusCode, "first request after its retry");
+                    Assert.Equal(200, (int)b.Result.StatusCode, "second request after its retry");
+                    Assert.Equal(2, inner.FreshRequests, "retries");
+                }
+                // The second 401 came after the first retry had replaced the token: that new
+                // token must not be dropped, so no third token request.
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void RedirectToAnotherOriginNeverCarriesTheToken()
+        {
+            using (OtherOrigin other = new OtherOrigin())
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                string redirect = "/redirect?to=" + Uri.EscapeDataString(other.Url + "/landing");
+                Assert.Equal(200, session.Send("GET", redirect).Status, "Session.Send through the redirect");
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + redirect).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "CloudAuthHandler through the redirect");
+                }
+                lock (other.Requests)
+                {
+                    Assert.Equal(2, other.Requests.Count, "requests that reached the other origin");
+                    foreach (string request in other.Requests)
+                    {
+                        Assert.Contains("GET /landing ", request, "the redirected request");
+                        Assert.True(request.IndexOf("authorization:", StringComparison.OrdinalIgnoreCase) < 0, "no Authorization header at the other origin");
+                        Assert.Lacks(session.GetToken(), request, "the redirected request");
+                    }
+                }
             }
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from typing import Any, Dict, List
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_invalid_argument_bad_value_names_the_key(make: SessionFactory, key: str
         {"X-Ctl": "\x01"},
     ],
 )
-def test_invalid_argument_from_request_headers(make: SessionFactory, headers: dict) -> None:
+def test_invalid_argument_from_request_headers(make: SessionFactory, headers: Dict[str, str]) -> None:
     with pytest.raises(cloudauth.InvalidArgument):
         make().get("/headers", headers=headers)
 
@@ -191,7 +192,7 @@ def test_token_endpoint_error(make: SessionFactory, server: Standin) -> None:
     ],
     ids=["not-json", "no-access-token", "wrong-token-type", "bad-expires-in"],
 )
-def test_bad_token_response(make: SessionFactory, server: Standin, knobs: dict) -> None:
+def test_bad_token_response(make: SessionFactory, server: Standin, knobs: Dict[str, Any]) -> None:
     server.configure(**knobs)
     with pytest.raises(cloudauth.BadTokenResponse) as info:
         make(max_retries=0).token()
@@ -228,7 +229,7 @@ def _messages(exc: BaseException) -> str:
 
 
 def test_messages_never_contain_the_secret(make: SessionFactory, server: Standin) -> None:
-    failures: list = []
+    failures: List[BaseException] = []
     # Rejected by the token endpoint, in both client authentication methods.
     for method in ("client_secret_post", "client_secret_basic"):
         s = make(client_secret=SECRET, auth_method=method)
@@ -239,9 +240,9 @@ def test_messages_never_contain_the_secret(make: SessionFactory, server: Standin
             s.get("/headers")
         failures.append(info.value)
     # Refused before reaching C.
-    with pytest.raises(cloudauth.InvalidArgument) as info:
+    with pytest.raises(cloudauth.InvalidArgument) as info1:
         make(client_secret=SECRET + "\0")
-    failures.append(info.value)
+    failures.append(info1.value)
     with pytest.raises(cloudauth.InvalidArgument) as info2:
         make(client_secret=SECRET + "\ud800")
     assert info2.value.__context__ is None  # no UnicodeEncodeError holding the value

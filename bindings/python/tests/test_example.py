@@ -24,6 +24,7 @@ def test_ocr_demo(server: Standin) -> None:
     # The token the demo used is not in its output; only its length is.
     assert "token of " in out.stdout
     assert "Bearer" not in out.stdout + out.stderr
+    assert "eyJ" not in out.stdout + out.stderr  # the stand-in's tokens are JWTs
 
 
 def test_ocr_demo_needs_standin_url() -> None:

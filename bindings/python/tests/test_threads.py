@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import List
+from typing import Any, Dict, List
 
 import cloudauth
 
@@ -55,7 +55,26 @@ def test_eight_threads_requesting_share_one_token(make: SessionFactory, server: 
 def test_close_waits_for_a_call_in_progress(make: SessionFactory, server: Standin) -> None:
     s = make()
     s.token()
-    outcome: dict = {}
+    outcome: Dict[str, Any] = {}
+
+    c_call_returned = threading.Event()
+
+    class WatchedLibrary:
+        """The real library, noting when cloudauth_session_request has returned."""
+
+        def __init__(self, lib: Any) -> None:
+            self._lib = lib
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._lib, name)
+
+        def cloudauth_session_request(self, *args: Any) -> Any:
+            try:
+                return self._lib.cloudauth_session_request(*args)
+            finally:
+                c_call_returned.set()
+
+    s._lib = WatchedLibrary(s._lib)  # type: ignore[assignment]
 
     def slow() -> None:
         try:
@@ -72,6 +91,7 @@ def test_close_waits_for_a_call_in_progress(make: SessionFactory, server: Standi
         time.sleep(0.01)
     assert server.stats()["api_requests"] >= 1
     s.close()  # must not free the session under the running request
+    assert c_call_returned.is_set(), "close() returned while a C call was using the session"
     t.join()
     assert outcome == {"status": 200}
     assert s.closed
@@ -83,25 +103,25 @@ def test_close_waits_for_a_call_in_progress(make: SessionFactory, server: Standi
         raise AssertionError("a closed session accepted a request")
 
 
+def _use_until_closed(s: cloudauth.Session, barrier: threading.Barrier, results: List[str]) -> None:
+    barrier.wait()
+    for _ in range(20):
+        try:
+            s.get("/headers")
+            results.append("ok")
+        except cloudauth.ClosedError:
+            results.append("closed")
+
+
 def test_concurrent_close_and_use_never_crash(make: SessionFactory, server: Standin) -> None:
     for _ in range(5):
         s = make()
         barrier = threading.Barrier(THREADS + 1)
-        results: List[str] = []
-        lock = threading.Lock()
-
-        def worker() -> None:
-            barrier.wait()
-            for _ in range(20):
-                try:
-                    s.get("/headers")
-                    what = "ok"
-                except cloudauth.ClosedError:
-                    what = "closed"
-                with lock:
-                    results.append(what)
-
-        threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+        results: List[str] = []  # list.append is atomic
+        threads = [
+            threading.Thread(target=_use_until_closed, args=(s, barrier, results))
+            for _ in range(THREADS)
+        ]
         for t in threads:
             t.start()
         barrier.wait()

@@ -67,7 +67,7 @@ class BearerAuth(AuthBase):
             self.session.invalidate()
 
         # Release the connection before reusing it, as requests' own digest auth does.
-        r.content
+        _ = r.content
         r.close()
         retry = request.copy()
         setattr(retry, _RETRIED, True)

@@ -1,0 +1,335 @@
+"""Turns the "R <key> <value>" lines of a bench run into a table, results.md and threads.svg.
+
+    python3 bench/report.py bench/work/results.txt bench/results.md bench/threads.svg
+
+No dependencies beyond the standard library (the plot is hand-written SVG).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from typing import Dict, List, Optional, Tuple
+
+THREADS = (1, 2, 4, 8)
+
+
+def load(path: str) -> Dict[str, List[str]]:
+    values: Dict[str, List[str]] = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "R":
+                values.setdefault(parts[1], []).append(parts[2])
+    return values
+
+
+class Results:
+    def __init__(self, raw: Dict[str, List[str]]) -> None:
+        self.raw = raw
+
+    def num(self, key: str) -> float:
+        """The value of key; the median when several processes reported it (cold starts)."""
+        if key not in self.raw:
+            sys.exit(f"report: FAILED: no result '{key}' (did a step fail?)")
+        return statistics.median(float(v) for v in self.raw[key])
+
+    def count(self, key: str) -> int:
+        return len(self.raw.get(key, []))
+
+    def rounds(self, key: str) -> str:
+        return self.raw.get(key + ".rounds", [""])[0]
+
+
+def sh(*cmd: str) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip()
+    except OSError:
+        return "?"
+
+
+def machine() -> List[Tuple[str, str]]:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+            mem = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "release",
+                       "libcloudauth.so")
+    try:
+        version = ctypes.CDLL(lib).cloudauth_version
+        version.restype = ctypes.c_char_p
+        ca_version = version().decode()
+    except OSError:
+        ca_version = "?"
+    return [
+        ("CPUs (nproc)", sh("nproc")),
+        ("CPU model", model),
+        ("memory", mem),
+        ("kernel", platform.release()),
+        ("OS", sh("sh", "-c", ". /etc/os-release && echo $PRETTY_NAME")),
+        ("cloudauth", ca_version + " (target/release, --release profile)"),
+        ("libcurl", sh("curl-config", "--version")),
+        ("nginx", sh("/usr/sbin/nginx", "-v").replace("nginx version: ", "")),
+        ("compiler", sh("cc", "--version").splitlines()[0] if sh("cc", "--version") else "?"),
+        ("Python", platform.python_version()),
+        ("date", datetime.datetime.now().strftime("%Y-%m-%d %H:%M")),
+    ]
+
+
+def fmt(x: float, unit: str = "") -> str:
+    if x >= 100000:
+        s = f"{x:,.0f}"
+    elif x >= 100:
+        s = f"{x:,.0f}"
+    elif x >= 10:
+        s = f"{x:.1f}"
+    else:
+        s = f"{x:.2f}"
+    return f"{s} {unit}".strip()
+
+
+def verdict(ok: Optional[bool]) -> str:
+    return "—" if ok is None else ("**met**" if ok else "**MISSED**")
+
+
+def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]]]:
+    """(measure, cloudauth, baseline, ratio, goal, met)"""
+    rows = []
+    tok, floor = r.num("token.cloudauth.ns"), r.num("token.floor.ns")
+    rows.append((
+        f"1. cached token, 1 thread ({int(r.num('token.len'))}-byte token), ns/call",
+        fmt(tok, "ns"), f"{fmt(floor, 'ns')} (C floor: mutex + clock_gettime + memcpy)",
+        f"{tok / floor:.2f}×", "≤ 2× the floor", tok / floor <= 2.0,
+    ))
+    s_ca, s_fl = r.num("token.cloudauth.2t_scaling"), r.num("token.floor.2t_scaling")
+    rows.append((
+        "1. cached token, 2 threads on one session, calls/s (scaling vs 1 thread)",
+        f"{r.num('token.cloudauth.2t_per_s') / 1e6:.1f} M/s ({s_ca:.2f}×)",
+        f"{r.num('token.floor.2t_per_s') / 1e6:.1f} M/s ({s_fl:.2f}×) (floor, for context)",
+        f"{s_ca:.2f}×", "2-thread scaling ≥ 1.5×", s_ca >= 1.5,
+    ))
+    ca, cu = r.num("seq.cloudauth.per_s"), r.num("seq.curl.per_s")
+    rows.append((
+        f"2. sequential GETs, one kept-alive connection ({int(r.num('seq.n')):,}/round), req/s",
+        fmt(ca, "req/s"), f"{fmt(cu, 'req/s')} (libcurl, reused easy handle)",
+        f"{ca / cu:.2f}×", "≥ 0.9× libcurl", ca / cu >= 0.9,
+    ))
+    for t in THREADS:
+        a, b = r.num(f"threads.{t}.cloudauth.per_s"), r.num(f"threads.{t}.curl.per_s")
+        rows.append((
+            f"3. concurrent GETs, {t} thread{'s' if t > 1 else ''} (one shared session / one curl handle each), req/s",
+            fmt(a, "req/s"), f"{fmt(b, 'req/s')} (libcurl)", f"{a / b:.2f}×", "(reported)", None,
+        ))
+    pa, pr = r.num("py.cloudauth.per_s"), r.num("py.requests.per_s")
+    rows.append((
+        "4. Python: Session.request vs requests.Session, req/s",
+        fmt(pa, "req/s"), f"{fmt(pr, 'req/s')} (requests)", f"{pa / pr:.2f}×",
+        "≥ 2× requests", pa / pr >= 2.0,
+    ))
+    pt, pat = r.num("py.token.ns"), r.num("py.attr.ns")
+    rows.append((
+        "4. Python: Session.token() vs a plain attribute read, ns/call",
+        fmt(pt, "ns"), f"{fmt(pat, 'ns')} (attribute)", f"{pt / pat:.0f}×", "(reported)", None,
+    ))
+    herd_max = r.num("herd.token_requests_max")
+    rows.append((
+        f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",
+        f"{herd_max:.0f}", "", "", "exactly 1", herd_max == 1,
+    ))
+    rows.append((
+        "5. thundering herd: wait per thread, p50 / p99",
+        f"{fmt(r.num('herd.wait_p50_us'), 'µs')} / {fmt(r.num('herd.wait_p99_us'), 'µs')}",
+        "", "", "(reported)", None,
+    ))
+    rows.append((
+        "6. libcloudauth.so size, stripped (unstripped)",
+        f"{r.num('so.stripped_bytes') / 1048576:.2f} MiB ({r.num('so.size_bytes') / 1048576:.2f} MiB)",
+        "", "", "(reported)", None,
+    ))
+    a, b = r.num("rss.first_kib"), r.num("rss.second_kib")
+    n1, n2 = int(r.num("rss.first_n")), int(r.num("rss.second_n"))
+    growth = b - a
+    rows.append((
+        f"6. RSS of a process with one session, after {n1:,} / {n2:,} requests",
+        f"{a / 1024:.1f} MiB / {b / 1024:.1f} MiB (growth {growth:+.0f} KiB)",
+        f"{r.num('rss.start_kib') / 1024:.1f} MiB before the first request", "",
+        "no growth (≤ 256 KiB)", growth <= 256,
+    ))
+    rows.append((
+        f"6. cold start: dlopen + session_new + first token (median of {r.count('cold.total_ms')} processes)",
+        f"{r.num('cold.total_ms'):.2f} ms",
+        f"dlopen {r.num('cold.dlopen_ms'):.2f} + session_new {r.num('cold.session_new_ms'):.2f} + first token {r.num('cold.first_token_ms'):.2f} ms",
+        "", "(reported)", None,
+    ))
+    return rows
+
+
+def svg_plot(r: Results, path: str) -> None:
+    ca = [r.num(f"threads.{t}.cloudauth.per_s") for t in THREADS]
+    cu = [r.num(f"threads.{t}.curl.per_s") for t in THREADS]
+    w, h, left, right, top, bottom = 640, 400, 80, 30, 50, 60
+    pw, ph = w - left - right, h - top - bottom
+    ymax = max(ca + cu) * 1.15
+    step = 10 ** len(str(int(ymax / 5))) / 10
+    for m in (1, 2, 2.5, 5, 10):
+        if ymax / (step * m) <= 6:
+            step *= m
+            break
+    ymax = step * (int(ymax / step) + 1)
+
+    def x(i: int) -> float:
+        return left + pw * i / (len(THREADS) - 1)
+
+    def y(v: float) -> float:
+        return top + ph * (1 - v / ymax)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{w / 2}" y="24" text-anchor="middle" font-size="15">'
+        "Authorized GETs to local nginx: req/s vs client threads (median of rounds)</text>",
+    ]
+    v = 0.0
+    while v <= ymax + 1e-9:
+        out.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 8}" y="{y(v) + 4:.1f}" text-anchor="end">{v:,.0f}</text>')
+        v += step
+    for i, t in enumerate(THREADS):
+        out.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{top}" y2="{top + ph}" stroke="#eee"/>')
+        out.append(f'<text x="{x(i):.1f}" y="{top + ph + 18}" text-anchor="middle">{t}</text>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top}" y2="{top + ph}" stroke="black"/>')
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="black"/>')
+    out.append(f'<text x="{left + pw / 2}" y="{h - 15}" text-anchor="middle">threads</text>')
+    out.append(f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">requests per second</text>')
+    for name, series, colour, dash in (
+        ("cloudauth (one shared session)", ca, "#1f77b4", ""),
+        ("libcurl (one easy handle per thread)", cu, "#d62728", ' stroke-dasharray="6 4"'),
+    ):
+        pts = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(series))
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2.5"{dash}/>')
+        for i, v in enumerate(series):
+            out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="4" fill="{colour}"/>')
+    lx, ly = left + 15, top + 10
+    for k, (name, colour, dash) in enumerate((
+        ("cloudauth (one shared session)", "#1f77b4", ""),
+        ("libcurl (one easy handle per thread)", "#d62728", ' stroke-dasharray="6 4"'),
+    )):
+        yy = ly + 18 * k
+        out.append(f'<line x1="{lx}" x2="{lx + 30}" y1="{yy}" y2="{yy}" stroke="{colour}" stroke-width="2.5"{dash}/>')
+        out.append(f'<text x="{lx + 38}" y="{yy + 4}">{name}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main() -> None:
+    if len(sys.argv) != 4:
+        sys.exit("usage: report.py results.txt results.md threads.svg")
+    src, md_path, svg_path = sys.argv[1:]
+    r = Results(load(src))
+    rows = build_rows(r)
+    mach = machine()
+
+    # Terminal table.
+    print()
+    print("cloudauth benchmarks (medians of interleaved rounds)")
+    width = max(len(row[0]) for row in rows)
+    for measure, ca, base, ratio, goal, ok in rows:
+        mark = "" if ok is None else ("  [met]" if ok else "  [MISSED]")
+        print(f"  {measure:<{width}}  {ca}" + (f"  vs {base}" if base else "") +
+              (f"  = {ratio}" if ratio else "") + (f"  goal {goal}{mark}" if ok is not None else ""))
+    print()
+    for k, v in mach:
+        print(f"  {k}: {v}")
+
+    goals = [row for row in rows if row[5] is not None]
+    met = sum(1 for row in goals if row[5])
+    lines = [
+        "# cloudauth benchmarks",
+        "",
+        "Generated by `make bench` (`bench/run.sh`); do not edit by hand. Every figure is the median",
+        "of several interleaved rounds run in one process (or one script run), against a private",
+        "nginx on 127.0.0.1 (1 worker, keep-alive, access log off) that serves the token endpoint",
+        "and a Bearer-checking API. Every response's status (200) and body are checked.",
+        "",
+        f"**Goals: {met} of {len(goals)} met.**",
+        "",
+        "| measure | cloudauth | baseline | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+    ]
+    for measure, ca, base, ratio, goal, ok in rows:
+        lines.append(f"| {measure} | {ca} | {base} | {ratio} | {goal} | {verdict(ok)} |")
+    lines += [
+        "",
+        "![req/s vs threads](threads.svg)",
+        "",
+        "## Rounds",
+        "",
+        "Every round's value, in run order, for the medians above:",
+        "",
+        "```",
+    ]
+    for key in sorted(r.raw):
+        if key.endswith(".rounds"):
+            lines.append(f"{key[: -len('.rounds')]}: {r.raw[key][0]}")
+    lines += [
+        "```",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    lines += [f"| {k} | {v} |" for k, v in mach]
+    lines += [
+        "",
+        "## What is measured",
+        "",
+        "1. `cloudauth_session_token` on a cached token vs a plain-C floor doing the same work",
+        "   (pthread mutex lock, `clock_gettime(CLOCK_MONOTONIC)`, compare, `memcpy` of a token of",
+        "   the same length, unlock), both called in a loop; then two threads on one session (and",
+        "   on one floor mutex) and their combined calls/s over one thread's.",
+        "2. Sequential `GET /api/ping` over one kept-alive connection: `cloudauth_session_request`",
+        "   (response body in memory) vs libcurl with one reused easy handle, the same Bearer",
+        "   header and the body appended to a buffer.",
+        "3. The same GETs from 1, 2, 4 and 8 threads: one cloudauth session shared by all (each",
+        "   thread has its own runtime and connection) vs one curl easy handle per thread. nginx",
+        "   has one worker and the machine the CPUs above, so the clients share the cores with it.",
+        "4. The Python binding (ctypes) vs `requests.Session` with the same header; and",
+        "   `Session.token()` vs reading an attribute.",
+        "5. 64 threads call `cloudauth_session_token` at once after `cloudauth_session_invalidate`;",
+        "   nginx logs `/connect/token` requests to a file of their own, whose new lines are counted.",
+        "6. The stripped size of `libcloudauth.so`; VmRSS of one process holding one session after",
+        "   the given numbers of requests; the time from before `dlopen` to the first token in fresh",
+        "   processes.",
+        "",
+        "Reproduce: `make bench` (or `make build && bench/run.sh`).",
+        "",
+    ]
+    with open(md_path, "w") as f:
+        f.write("\n".join(lines))
+    svg_plot(r, svg_path)
+    print(f"\nwrote {md_path} and {svg_path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# cloudauth benchmarks: `make bench` (or bench/run.sh after `make build`).
+#
+# Starts a private nginx on a free loopback port as token endpoint and Bearer-checking API,
+# builds the C benchmarks into bench/work/, runs every comparison (interleaved rounds, medians),
+# then writes bench/results.md and bench/threads.svg and prints the table.
+#
+#   bench/run.sh           the full run (a few minutes)
+#   bench/run.sh --quick   fewer rounds and iterations: a smoke test of the machinery; its
+#                          report goes to bench/work/, not over the committed results
+#
+# Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
+# bench installs them); the Python part makes its own venv in bench/work/venv with `requests`.
+# Only 127.0.0.1 is ever contacted. bench/profile.sh profiles the hot paths with perf.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+WORK=$BENCH/work
+LIB=$ROOT/target/release/libcloudauth.so
+export BENCH_QUICK=0
+if [[ ${1:-} == --quick ]]; then BENCH_QUICK=1; fi
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
+
+check_prerequisites
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+build_bench
+
+# Python: a venv of our own with requests; the binding comes from the source tree (installing
+# it would run cargo) and loads the library built above.
+VENV=$WORK/venv
+if ! "$VENV/bin/python" -c 'import requests' 2>/dev/null; then
+  say "creating $VENV with requests"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q requests
+fi
+[[ -f $ROOT/bindings/python/src/cloudauth/__init__.py ]] ||
+  die "the Python binding (bindings/python/src/cloudauth) is missing"
+
+trap stop_nginx EXIT
+trap 'exit 130' INT TERM
+start_nginx
+
+step() { # step <title> <command...>: its R lines go to the results, progress to the terminal
+  say "-- $1"
+  shift
+  "$@" >>"$RESULTS" || die "step failed: $*"
+}
+step "sanity check (200 with the token, 401 without)" "$WORK/bench" check
+step "1. cached token vs the C floor" "$WORK/bench" token
+step "2. sequential GETs: cloudauth vs libcurl" "$WORK/bench" seq
+step "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
+step "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
+step "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
+COLD_RUNS=11
+if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
+say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
+for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold start failed"; done
+step "4. Python: cloudauth.Session vs requests.Session" \
+  env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
+  "$VENV/bin/python" "$BENCH/bench_python.py"
+
+# Footprint of the shared library.
+strip -o "$WORK/libcloudauth.stripped.so" "$LIB"
+{
+  echo "R so.size_bytes $(stat -c %s "$LIB")"
+  echo "R so.stripped_bytes $(stat -c %s "$WORK/libcloudauth.stripped.so")"
+} >>"$RESULTS"
+
+check_nginx_log
+stop_nginx
+trap - EXIT
+
+# A quick run is a smoke test: its figures do not replace the committed results.
+OUT=$BENCH
+if [[ $BENCH_QUICK == 1 ]]; then OUT=$WORK; fi
+python3 "$BENCH/report.py" "$RESULTS" "$OUT/results.md" "$OUT/threads.svg"
