@@ -54,6 +54,13 @@ static uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time (user + system) of the calling thread. */
+static uint64_t thread_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -363,21 +370,26 @@ static void mode_seq(void) {
     curl_client c;
     curl_open(&c, auth_header);
     for (int i = 0; i < 200; i++) { ca_get(s); curl_get(&c); }
-    double ca[32], cu[32];
+    double ca[32], cu[32], ca_cpu[32], cu_cpu[32];
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 2; k++) {
             int ca_turn = (r + k) % 2 == 0;
-            uint64_t t0 = now_ns();
+            uint64_t t0 = now_ns(), c0 = thread_cpu_ns();
             if (ca_turn) for (int i = 0; i < n; i++) ca_get(s);
             else for (int i = 0; i < n; i++) curl_get(&c);
             double per_s = n / ((now_ns() - t0) / 1e9);
-            if (ca_turn) ca[r] = per_s; else cu[r] = per_s;
+            double cpu_us = (thread_cpu_ns() - c0) / 1e3 / n;
+            if (ca_turn) ca[r] = per_s, ca_cpu[r] = cpu_us;
+            else cu[r] = per_s, cu_cpu[r] = cpu_us;
         }
-        fprintf(stderr, "seq round %d: cloudauth %.0f req/s, libcurl %.0f req/s\n", r + 1, ca[r], cu[r]);
+        fprintf(stderr, "seq round %d: cloudauth %.0f req/s (%.1f us CPU/req), libcurl %.0f req/s (%.1f us CPU/req)\n",
+                r + 1, ca[r], ca_cpu[r], cu[r], cu_cpu[r]);
     }
     double mca = report("seq.cloudauth.per_s", ca, rounds);
     double mcu = report("seq.curl.per_s", cu, rounds);
     printf("R seq.ratio %.4g\n", mca / mcu);
+    report("seq.cloudauth.cpu_us", ca_cpu, rounds);
+    report("seq.curl.cpu_us", cu_cpu, rounds);
     printf("R seq.n %d\n", n);
     curl_close(&c);
     cloudauth_session_free(s);

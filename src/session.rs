@@ -64,6 +64,12 @@ impl Session {
         self.cache.invalidate();
     }
 
+    /// Drops the cached token only if it is `rejected` (a token a server answered 401 to).
+    pub fn invalidate_token(&self, rejected: &str) {
+        self.cache
+            .invalidate_if(|current| current.value() == rejected);
+    }
+
     /// Sends an authorized request. Any HTTP status is a response; on a 401 the token used is
     /// dropped (if still current) and the request is sent once more with a fresh one.
     pub fn request<'a>(
@@ -86,7 +92,8 @@ impl Session {
         if response.status != StatusCode::UNAUTHORIZED {
             return Ok(response);
         }
-        self.cache.invalidate_if_current(&token);
+        self.cache
+            .invalidate_if(|current| std::ptr::eq(current, &*token));
         let fresh = self.current_token()?;
         self.send(&request, &fresh)
     }

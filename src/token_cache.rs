@@ -99,11 +99,11 @@ impl TokenCache {
         self.current.store(None);
     }
 
-    /// Forgets `used` only if it is still the current token: after a 401, a token another
-    /// thread has fetched in the meantime must survive.
-    pub fn invalidate_if_current(&self, used: &Arc<Token>) {
+    /// Forgets the current token only if `rejected` says it is the one a server refused: after
+    /// a 401, a token another thread has fetched in the meantime must survive.
+    pub fn invalidate_if(&self, rejected: impl Fn(&Token) -> bool) {
         let current = self.current.load();
-        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, used)) {
+        if current.as_deref().is_some_and(rejected) {
             self.current.compare_and_swap(&*current, None);
         }
     }
@@ -216,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn invalidate_if_current_spares_a_newer_token() {
+    fn invalidate_if_spares_a_newer_token() {
         let cache = TokenCache::default();
         let first = cache
             .with_token(|| Ok(token("a", 60_000, 0)), Arc::clone)
@@ -225,10 +225,10 @@ mod tests {
         let _second = cache
             .with_token(|| Ok(token("b", 60_000, 0)), Arc::clone)
             .unwrap();
-        cache.invalidate_if_current(&first);
+        cache.invalidate_if(|t| std::ptr::eq(t, &*first));
         assert_eq!(value(&cache, || panic!("b must survive")).unwrap(), "b");
         let second = cache.with_token(|| unreachable!(), Arc::clone).unwrap();
-        cache.invalidate_if_current(&second);
+        cache.invalidate_if(|t| t.value() == second.value());
         assert_eq!(value(&cache, || Ok(token("c", 60_000, 0))).unwrap(), "c");
     }
 }

@@ -96,6 +96,26 @@ pub unsafe extern "C" fn cloudauth_session_invalidate(
     })
 }
 
+/// Drops the cached token only if it is still `token`, the one a server just rejected with a
+/// 401. A token another thread fetched meanwhile survives, so many threads reacting to the
+/// same 401 cause one new token request, not one each. For code that sends its own requests
+/// with the token (an HTTP client's auth hook); `cloudauth_session_request` does this itself.
+/// CLOUDAUTH_OK whether or not the token was still current. `token` is not retained.
+///
+/// # Safety
+/// `s` is NULL or a live session; `token` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_invalidate_token(
+    s: *mut cloudauth_session,
+    token: *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        s.inner.invalidate_token(arg_str(token, "token")?);
+        Ok(())
+    })
+}
+
 /// Sends an authorized HTTP request and reads the whole response.
 ///
 /// - `method`: "GET", "POST", ...

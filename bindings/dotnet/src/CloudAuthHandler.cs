@@ -86,18 +86,13 @@ namespace CloudAuth
         }
 
         /// <summary>
-        /// A token other than <paramref name="rejected"/>. The ABI's invalidate is
-        /// unconditional, so compare first: when several requests get a 401 at once, only the
-        /// first one drops the token and the others pick up its replacement.
+        /// A token other than <paramref name="rejected"/>. The library drops the token only if
+        /// it is still the rejected one (atomically), so when several requests get a 401 at
+        /// once only the first causes a token request and the others pick up its replacement.
         /// </summary>
         private string Refresh(string rejected)
         {
-            string current = session.GetToken();
-            if (current != rejected)
-            {
-                return current;
-            }
-            session.Invalidate();
+            session.Invalidate(rejected);
             return session.GetToken();
         }
 

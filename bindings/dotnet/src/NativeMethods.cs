@@ -49,6 +49,9 @@ namespace CloudAuth
         internal static extern int cloudauth_session_invalidate(SessionHandle session);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_invalidate_token(SessionHandle session, byte[] token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_request(
             SessionHandle session,
             byte[] method,

@@ -146,6 +146,23 @@ namespace CloudAuth
         }
 
         /// <summary>
+        /// Drops the cached token only if it is still <paramref name="rejectedToken"/> (one a
+        /// server answered 401 to): a token another thread already fetched survives, so many
+        /// requests failing at once cause one new token request.
+        /// </summary>
+        /// <exception cref="ArgumentNullException"><paramref name="rejectedToken"/> is null.</exception>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        public void Invalidate(string rejectedToken)
+        {
+            if (rejectedToken == null)
+            {
+                throw new ArgumentNullException(nameof(rejectedToken));
+            }
+            byte[] token = Utf8.ToNative(rejectedToken, nameof(rejectedToken), "token");
+            Ensure.Success(NativeMethods.cloudauth_session_invalidate_token(Handle(), token), "cloudauth_session_invalidate_token");
+        }
+
+        /// <summary>
         /// Sends an authorized request and reads the whole response. The session adds
         /// <c>Authorization: Bearer</c>; on a 401 it fetches a new token and retries once.
         /// Any HTTP status is a <see cref="Response"/>, not an exception.

@@ -88,6 +88,20 @@ def test_invalidate_fetches_a_new_token(session: cloudauth.Session, server: Stan
     assert server.stats()["token_requests"] == 2
 
 
+def test_invalidate_with_a_stale_token_spares_the_current_one(
+    session: cloudauth.Session, server: Standin
+) -> None:
+    first = session.token()
+    session.invalidate(first)  # still current: dropped
+    second = session.token()
+    assert second != first
+    session.invalidate(first)  # no longer current: the new token survives
+    assert session.token() == second
+    assert server.stats()["token_requests"] == 2
+    with pytest.raises(TypeError):
+        session.invalidate(b"bytes")  # type: ignore[arg-type]
+
+
 def test_401_after_revoke_is_retried_with_a_new_token(
     session: cloudauth.Session, server: Standin
 ) -> None:

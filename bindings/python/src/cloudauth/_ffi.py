@@ -105,6 +105,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "result",
     ),
     ("cloudauth_session_invalidate", (SessionPtr,), c_int, "result"),
+    ("cloudauth_session_invalidate_token", (SessionPtr, c_char_p), c_int, "result"),
     (
         "cloudauth_session_request",
         (

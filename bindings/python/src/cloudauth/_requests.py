@@ -61,10 +61,10 @@ class BearerAuth(AuthBase):
             seek(pos)
 
         used = request.headers.get("Authorization", "")
-        # Drop the token only if it is still the session's current one: when several
-        # threads get a 401 at once, only the first invalidation is needed.
-        if "Bearer " + self.session.token() == used:
-            self.session.invalidate()
+        # Drop the token only if it is still the session's current one (atomically, in the
+        # library): when several threads get a 401 at once, one new token serves them all.
+        if used.startswith("Bearer "):
+            self.session.invalidate(used[len("Bearer ") :])
 
         # Release the connection before reusing it, as requests' own digest auth does.
         _ = r.content

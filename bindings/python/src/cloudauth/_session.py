@@ -335,11 +335,19 @@ class Session:
             return token.decode("utf-8")
         raise InternalError("the token kept outgrowing its buffer")
 
-    def invalidate(self) -> None:
-        """Forgets the cached token: the next call fetches a new one."""
+    def invalidate(self, token: Optional[str] = None) -> None:
+        """Forgets the cached token: the next call fetches a new one.
+
+        With ``token`` (one a server just rejected), forgets it only if it is still the
+        current token, so a token another thread already fetched survives.
+        """
+        encoded = None if token is None else _encode("token", token)
         handle = self._acquire()
         try:
-            self._lib.cloudauth_session_invalidate(handle)
+            if token is None:
+                self._lib.cloudauth_session_invalidate(handle)
+            else:
+                self._lib.cloudauth_session_invalidate_token(handle, encoded)
         finally:
             self._release()
 
