@@ -24,23 +24,34 @@ start_nginx
 OUT=$WORK/profile
 rm -rf "$OUT" && mkdir -p "$OUT"
 
-profile() { # profile <name> <bench args...>
+report() { # report <data> <perf report options...>: one line per row, long names cut
+  local data=$1
+  shift
+  perf report -i "$data" --stdio -g none "$@" 2>/dev/null | grep -v '^#' | grep -v '^$' |
+    sed -E 's/ +- +- *$//; s/ +$//' | cut -c1-150 || true
+}
+
+profile() { # profile <name> <command...>
   local name=$1
   shift
   say "-- perf: $name ($*)"
-  perf record -q -F 2999 -g -o "$OUT/$name.data" "$WORK/bench" "$@" 2>&1 >/dev/null |
+  perf record -q -F 2999 -g -o "$OUT/$name.data" "$@" 2>&1 >/dev/null |
     grep -v '^\[ perf record' >&2 || true
-  # Self time per symbol (flat), then where the library's own time is spent (callers included).
-  perf report -i "$OUT/$name.data" --no-children --sort dso,symbol --percent-limit 0.7 \
-    --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$OUT/$name.txt"
-  perf report -i "$OUT/$name.data" --children --sort symbol --percent-limit 3 \
-    --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$OUT/$name.children.txt"
-  head -n 15 "$OUT/$name.txt" >&2
+  {
+    echo "== time by binary (self)"
+    report "$OUT/$name.data" --no-children --sort dso --percent-limit 1
+    echo "== top symbols (self)"
+    report "$OUT/$name.data" --no-children --sort dso,symbol --percent-limit 0.7
+    echo "== top symbols (with callees)"
+    report "$OUT/$name.data" --children --sort symbol --percent-limit 4
+  } >"$OUT/$name.txt"
+  awk '/== top symbols \(with/ { exit } NR <= 30' "$OUT/$name.txt" >&2
 }
 
-profile token-1thread loop-token 1 20000000
-profile token-2threads loop-token 2 10000000
-profile get-cloudauth loop-get 40000
-profile get-curl loop-curl 40000
+# As in run.sh, the sequential GETs run on CPU 0 with nginx's worker.
+profile token-1thread "$WORK/bench" loop-token 1 20000000
+profile token-2threads "$WORK/bench" loop-token 2 10000000
+profile get-cloudauth taskset -c 0 "$WORK/bench" loop-get 40000
+profile get-curl taskset -c 0 "$WORK/bench" loop-curl 40000
 check_nginx_log
 say "profiles in $OUT (perf report -i $OUT/<name>.data for the call graphs)"

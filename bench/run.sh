@@ -51,7 +51,13 @@ step() { # step <title> <command...>: its R lines go to the results, progress to
 }
 step "sanity check (200 with the token, 401 without)" "$WORK/bench" check
 step "1. cached token vs the C floor" "$WORK/bench" token
-step "2. sequential GETs: cloudauth vs libcurl" "$WORK/bench" seq
+# One request at a time is a ping-pong with nginx. On this kind of VM, waking the other, idle
+# CPU costs tens of microseconds, so an unpinned run measures where the scheduler happened to put
+# the client (8k or 28k req/s, bimodal). The sequential benches therefore run on CPU 0, with
+# nginx's worker (worker_cpu_affinity): the time per request is then the client's CPU plus
+# nginx's, and the comparison is stable. The threads bench is left to the scheduler.
+PIN=(taskset -c 0)
+step "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" seq
 step "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
@@ -59,8 +65,8 @@ COLD_RUNS=11
 if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
 say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
 for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold start failed"; done
-step "4. Python: cloudauth.Session vs requests.Session" \
-  env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
+step "4. Python: cloudauth.Session vs requests.Session (client and nginx on CPU 0)" \
+  "${PIN[@]}" env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_python.py"
 
 # Footprint of the shared library.

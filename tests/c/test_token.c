@@ -184,6 +184,44 @@ static void test_token_invalidate(void)
     cloudauth_session_free(s);
 }
 
+static void test_token_invalidate_token(void)
+{
+    /* Drops the cached token only if it is still the one named. */
+    cloudauth_session *s = OPEN_SESSION(NULL);
+    char *t1, *t2, *t3;
+    REQUIRE(s != NULL);
+    CHECK_RC(cloudauth_session_invalidate_token(NULL, "x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_invalidate_token(s, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("token");
+    CHECK_RC(cloudauth_session_invalidate_token(s, "\xff\xfe"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_invalidate_token(s, "nothing-cached-yet"), CLOUDAUTH_OK);
+
+    t1 = GET_TOKEN(s);
+    REQUIRE(t1 != NULL);
+    /* another token (one the session no longer holds): the current one survives */
+    CHECK_RC(cloudauth_session_invalidate_token(s, "an-older-token"), CLOUDAUTH_OK);
+    CHECK_STR(cloudauth_last_error(), "");
+    t2 = GET_TOKEN(s);
+    CHECK(t2 != NULL && strcmp(t1, t2) == 0);
+    CHECK_EQ(stat_long("token_requests"), 1);
+
+    /* the current token: dropped, the next call fetches a new one */
+    CHECK_RC(cloudauth_session_invalidate_token(s, t1), CLOUDAUTH_OK);
+    t3 = GET_TOKEN(s);
+    CHECK(t3 != NULL && strcmp(t1, t3) != 0);
+    CHECK_EQ(stat_long("token_requests"), 2);
+    /* t1 again (late news about an old token): t3 survives */
+    CHECK_RC(cloudauth_session_invalidate_token(s, t1), CLOUDAUTH_OK);
+    free(t2);
+    t2 = GET_TOKEN(s);
+    CHECK(t2 != NULL && t3 != NULL && strcmp(t2, t3) == 0);
+    CHECK_EQ(stat_long("token_requests"), 2);
+    free(t1);
+    free(t2);
+    free(t3);
+    cloudauth_session_free(s);
+}
+
 static void test_token_refresh_after_401(void)
 {
     cloudauth_session *s = OPEN_SESSION(NULL);
@@ -704,6 +742,7 @@ const struct test_case token_tests[] = {
     {"token_single_flight", test_token_single_flight},
     {"token_single_flight_shares_failure", test_token_single_flight_shares_failure},
     {"token_invalidate", test_token_invalidate},
+    {"token_invalidate_token", test_token_invalidate_token},
     {"token_refresh_after_401", test_token_refresh_after_401},
     {"token_403_does_not_refresh", test_token_403_does_not_refresh},
     {"token_scripted_401_then_success", test_token_scripted_401_then_success},

@@ -207,6 +207,7 @@ def entry_body(entry):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "cloudauth-standin/1.0"
+    default_request_version = "HTTP/1.1"  # even a garbled request line gets a status line back
     disable_nagle_algorithm = True  # small responses go out at once, not after a delayed ACK
 
     # -- plumbing
