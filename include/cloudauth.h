@@ -197,6 +197,16 @@ enum cloudauth_result cloudauth_session_token(struct cloudauth_session *s,
                                               size_t buf_len,
                                               size_t *token_len);
 
+// Writes to `*seconds` how many whole seconds the current valid token has left before it
+// expires (from the token response's `expires_in`, on a monotonic clock), fetching a token
+// first if there is none. For display and monitoring: the session refreshes the token
+// `refresh_skew_s` before this reaches 0 by itself. `*seconds` is untouched on failure.
+//
+// # Safety
+// `s` is NULL or a live session; `seconds` is NULL or writable.
+enum cloudauth_result cloudauth_session_token_expires_in(struct cloudauth_session *s,
+                                                         uint64_t *seconds);
+
 // Drops the cached token: the next call fetches a new one. Use it when you learn by other
 // means that the token was revoked. Thread-safe.
 //

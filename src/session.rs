@@ -60,6 +60,17 @@ impl Session {
             .with_token(|| self.endpoint.fetch(), |t| f(t.value()))
     }
 
+    /// How long the current valid token (fetched first if needed) has before it expires.
+    pub fn token_expires_in(&self) -> Result<std::time::Duration> {
+        self.cache.with_token(
+            || self.endpoint.fetch(),
+            |t| {
+                t.expires_at
+                    .saturating_duration_since(std::time::Instant::now())
+            },
+        )
+    }
+
     pub fn invalidate(&self) {
         self.cache.invalidate();
     }

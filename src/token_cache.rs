@@ -6,7 +6,7 @@ use crate::token::Token;
 use arc_swap::ArcSwapOption;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub struct TokenCache {
@@ -16,7 +16,13 @@ pub struct TokenCache {
     fetching: Mutex<Option<Error>>,
     /// Completed fetches; a caller that sees it move while waiting knows someone fetched for it.
     fetches: AtomicU64,
+    /// After a failed refresh ahead of expiry, no new attempt before this instant, so a down
+    /// token endpoint is not hit on every call while the old token still works.
+    quiet_until: Mutex<Option<Instant>>,
 }
+
+/// The longest pause between refresh attempts while the old token is still valid.
+const REFRESH_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
 impl TokenCache {
     /// Runs `use_token` on a valid token, fetching one with `fetch` only when needed. The common
@@ -48,8 +54,18 @@ impl TokenCache {
             if let Some(fresh) = self.fresh() {
                 return Ok(fresh);
             }
-            // If the refresh fails, the old token is still good until it expires.
-            return Ok(self.fetch_and_store(&mut last, fetch).unwrap_or(valid));
+            let now = Instant::now();
+            let mut quiet_until = lock(&self.quiet_until);
+            if quiet_until.is_some_and(|t| now < t) {
+                return Ok(valid);
+            }
+            // If the refresh fails, the old token is still good until it expires; try again
+            // after a pause short enough to leave a few attempts before then.
+            return Ok(self.fetch_and_store(&mut last, fetch).unwrap_or_else(|_| {
+                let left = valid.expires_at.saturating_duration_since(now);
+                *quiet_until = Some(now + REFRESH_RETRY_PAUSE.min(left / 4));
+                valid
+            }));
         }
         let mut last = lock(&self.fetching);
         if self.fetches.load(Ordering::Acquire) != seen {
@@ -119,7 +135,6 @@ mod tests {
     use super::*;
     use crate::error::Code;
     use std::sync::atomic::AtomicUsize;
-    use std::time::Duration;
 
     fn token(value: &str, lifetime_ms: u64, skew_ms: u64) -> Token {
         Token::new(
@@ -209,6 +224,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got, "old");
+        // Right after a failed refresh the endpoint is left alone for a while (here ~1 s: a
+        // quarter of the ~4 s the old token has left).
+        assert_eq!(
+            value(&cache, || panic!("must pause after a failure")).unwrap(),
+            "old"
+        );
+        *lock(&cache.quiet_until) = None; // as if the pause were over
         assert_eq!(
             value(&cache, || Ok(token("new", 60_000, 0))).unwrap(),
             "new"

@@ -139,17 +139,6 @@ static char *json_string(const char *json, const char *key)
     return out;
 }
 
-/* The integer value of "key": 1 and *out if found, else 0. */
-static int json_long(const char *json, const char *key, long *out)
-{
-    const char *p = json_value(json, key);
-    char *end;
-    if (p == NULL)
-        return 0;
-    *out = strtol(p, &end, 10);
-    return end != p;
-}
-
 /* A response body as a NUL-terminated string, malloc'd. */
 static char *body_text(const cloudauth_response *response)
 {
@@ -195,7 +184,8 @@ static void report_status(const char *step, const cloudauth_response *response)
 static int show_token(cloudauth_session *session)
 {
     size_t token_len = 0;
-    char *token, *dot1, *dot2;
+    uint64_t seconds_left = 0;
+    char *token;
     cloudauth_result rc = cloudauth_session_token(session, NULL, 0, &token_len);
     if (rc != CLOUDAUTH_ERR_BUFFER_TOO_SMALL) {
         report("getting the access token", rc);
@@ -211,25 +201,17 @@ static int show_token(cloudauth_session *session)
         return 0;
     }
 
-    /* The lifetime is not part of the API (the session tracks it from expires_in and refreshes
-     * the token ahead of expiry), but an Aspose token is a JWT: header.payload.signature, the
-     * payload base64url-encoded JSON with the expiry time "exp" in Unix seconds. */
-    dot1 = strchr(token, '.');
-    dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
-    if (dot2 != NULL) {
-        size_t payload_len = 0;
-        uint8_t *payload = base64_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload_len);
-        long exp = 0;
-        if (payload != NULL && json_long((const char *)payload, "exp", &exp))
-            printf("token: %zu bytes, valid for ~%ld s (its JWT \"exp\" claim); "
-                   "the session refreshes it before it expires\n",
-                   token_len, exp - (long)time(NULL));
-        else
-            dot2 = NULL;
-        free(payload);
+    /* How long the token has left, from the token response's expires_in. The session refreshes
+     * it before then by itself; this is only for display. */
+    rc = cloudauth_session_token_expires_in(session, &seconds_left);
+    if (rc != CLOUDAUTH_OK) {
+        report("reading the token's lifetime", rc);
+        memset(token, 0, token_len);
+        free(token);
+        return 0;
     }
-    if (dot2 == NULL)
-        printf("token: %zu bytes; the session refreshes it before it expires\n", token_len);
+    printf("token: %zu bytes, expires in %llu s; the session refreshes it before then\n", token_len,
+           (unsigned long long)seconds_left);
 
     memset(token, 0, token_len); /* a credential: do not leave it lying around */
     free(token);

@@ -81,6 +81,26 @@ pub unsafe extern "C" fn cloudauth_session_token(
     })
 }
 
+/// Writes to `*seconds` how many whole seconds the current valid token has left before it
+/// expires (from the token response's `expires_in`, on a monotonic clock), fetching a token
+/// first if there is none. For display and monitoring: the session refreshes the token
+/// `refresh_skew_s` before this reaches 0 by itself. `*seconds` is untouched on failure.
+///
+/// # Safety
+/// `s` is NULL or a live session; `seconds` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_token_expires_in(
+    s: *mut cloudauth_session,
+    seconds: *mut u64,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        let seconds = arg_out(seconds, "seconds")?;
+        *seconds = s.inner.token_expires_in()?.as_secs();
+        Ok(())
+    })
+}
+
 /// Drops the cached token: the next call fetches a new one. Use it when you learn by other
 /// means that the token was revoked. Thread-safe.
 ///
