@@ -222,6 +222,33 @@ static void test_token_invalidate_token(void)
     cloudauth_session_free(s);
 }
 
+static void test_token_expires_in(void)
+{
+    /* Seconds left on the current token, from expires_in; fetched on demand. */
+    cloudauth_session *s;
+    uint64_t left = 12345;
+    ctl_config("{\"token_expires_in\": 1800}");
+    s = OPEN_SESSION(NULL);
+    REQUIRE(s != NULL);
+    CHECK_RC(cloudauth_session_token_expires_in(NULL, &left), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_token_expires_in(s, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(left, 12345); /* untouched on failure */
+    CHECK_EQ(stat_long("token_requests"), 0);
+    CHECK_RC(cloudauth_session_token_expires_in(s, &left), CLOUDAUTH_OK);
+    CHECK(left > 1700 && left <= 1800);
+    CHECK_EQ(stat_long("token_requests"), 1);
+    cloudauth_session_free(s);
+
+    /* A failing token endpoint is reported, and the output stays untouched. */
+    ctl_config("{\"token_default\": {\"status\": 401, \"body\": \"{\\\"error\\\":\\\"invalid_client\\\"}\"}}");
+    s = OPEN_SESSION(NULL);
+    REQUIRE(s != NULL);
+    left = 7;
+    CHECK_RC(cloudauth_session_token_expires_in(s, &left), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_EQ(left, 7);
+    cloudauth_session_free(s);
+}
+
 static void test_token_refresh_after_401(void)
 {
     cloudauth_session *s = OPEN_SESSION(NULL);
@@ -384,8 +411,15 @@ static void test_token_refresh_ahead_of_expiry(void)
     CHECK_STR(cloudauth_last_error(), "");
     CHECK_EQ(stat_long("token_requests"), 2);
 
-    /* The endpoint is back: the next call refreshes. */
+    /* The endpoint is back, but right after a failure the session leaves it alone for a
+     * quarter of the old token's remaining life (at most 5 s): still the old token. */
     ctl_config("{\"token_default\": null}");
+    token_once(s, t4, sizeof t4);
+    CHECK(t4[0] != '\0' && strcmp(t1, t4) == 0);
+    CHECK_EQ(stat_long("token_requests"), 2);
+
+    /* After that pause, and still before the expiry, the next call refreshes. */
+    sleep_ms(300 * f);
     token_once(s, t4, sizeof t4);
     CHECK(t4[0] != '\0' && strcmp(t1, t4) != 0);
     CHECK_EQ(stat_long("token_requests"), 3);
@@ -743,6 +777,7 @@ const struct test_case token_tests[] = {
     {"token_single_flight_shares_failure", test_token_single_flight_shares_failure},
     {"token_invalidate", test_token_invalidate},
     {"token_invalidate_token", test_token_invalidate_token},
+    {"token_expires_in", test_token_expires_in},
     {"token_refresh_after_401", test_token_refresh_after_401},
     {"token_403_does_not_refresh", test_token_403_does_not_refresh},
     {"token_scripted_401_then_success", test_token_scripted_401_then_success},
