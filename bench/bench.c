@@ -1,7 +1,7 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | threads | herd | rss
+ *   bench check | token | seq | threads | herd | rss | newthread
  *   bench loop-token THREADS N | loop-get N | loop-curl N     (for bench/profile.sh)
  *
  * Settings come from the environment (run.sh sets them):
@@ -169,6 +169,11 @@ static void curl_open(curl_client *c, const char *auth) {
     curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->h, CURLOPT_NOPROXY, "*");
     curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L);
+    /* cloudauth sends a User-Agent (cloudauth/<version>); so does curl, for requests of the
+       same shape and size. */
+    static char agent[64];
+    if (!agent[0]) snprintf(agent, sizeof agent, "libcurl/%s", curl_version_info(CURLVERSION_NOW)->version);
+    curl_easy_setopt(c->h, CURLOPT_USERAGENT, agent);
 }
 
 static long curl_get_status(curl_client *c) {
@@ -565,6 +570,44 @@ static void mode_rss(void) {
     cloudauth_session_free(s);
 }
 
+/* 6. The first request from a thread that has not used the session yet: it builds that
+   thread's runtime and client and opens its connection. Threads one after another. */
+typedef struct {
+    cloudauth_session *s;
+    double first_ms, second_ms;
+} first_arg;
+
+static void *first_worker(void *p) {
+    first_arg *a = p;
+    uint64_t t0 = now_ns();
+    ca_get(a->s);
+    uint64_t t1 = now_ns();
+    ca_get(a->s);
+    a->first_ms = (t1 - t0) / 1e6;
+    a->second_ms = (now_ns() - t1) / 1e6;
+    return NULL;
+}
+
+static void mode_newthread(void) {
+    int n = quick ? 3 : 11;
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    double first[32], second[32];
+    for (int i = 0; i < n; i++) {
+        first_arg a = {s, 0, 0};
+        pthread_t t;
+        int rc = pthread_create(&t, NULL, first_worker, &a);
+        if (rc) die("pthread_create: %s", strerror(rc));
+        pthread_join(t, NULL);
+        first[i] = a.first_ms;
+        second[i] = a.second_ms;
+    }
+    double f = report("newthread.first_ms", first, n);
+    double g = report("newthread.second_ms", second, n);
+    fprintf(stderr, "new thread: first request %.2f ms, second %.3f ms\n", f, g);
+    cloudauth_session_free(s);
+}
+
 /* Profiling loops: just the hot path, N times, after a warm-up. */
 static void mode_loop(const char *what, int threads, int n) {
     cloudauth_session *s = ca_session();
@@ -581,7 +624,7 @@ static void mode_loop(const char *what, int threads, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
         return 2;
     }
     base = env("BENCH_BASE");
@@ -601,6 +644,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "threads")) mode_threads();
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
+    else if (!strcmp(m, "newthread")) mode_newthread();
     else if (!strcmp(m, "loop-token") && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
     else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && argc == 3) mode_loop(m, 1, atoi(argv[2]));
     else die("unknown mode %s", m);

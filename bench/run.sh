@@ -61,6 +61,7 @@ step "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${P
 step "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
+step "6. first request from a new thread" "$WORK/bench" newthread
 COLD_RUNS=11
 if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
 say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"

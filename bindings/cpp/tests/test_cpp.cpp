@@ -1,0 +1,897 @@
+// Tests of the C++ binding (bindings/cpp/cloudauth.hpp) against the local stand-in server
+// (tests/standin/server.py). Run by tests/run_cpp.sh, which starts the stand-in and sets
+// STANDIN_URL / STANDIN_PORT.
+//
+//   test_cpp [FILTER...]     every test, or those whose name contains a FILTER
+//
+// Each test starts from a reset stand-in. Checks record a failure and carry on; REQUIRE stops
+// the test. CLOUDAUTH_TEST_TIME_FACTOR (default 1) stretches timeouts and delays for slow runs
+// (valgrind); the assertions stay the same. Prints "N passed, M failed"; exits 1 on failure.
+#include <cloudauth.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#ifndef CLOUDAUTH_EXPECTED_VERSION
+#error "build with -DCLOUDAUTH_EXPECTED_VERSION='\"x.y.z\"' (the version in Cargo.toml)"
+#endif
+
+namespace {
+
+// ---- the framework ------------------------------------------------------------------------
+
+std::mutex check_lock;
+unsigned long checks_passed = 0, checks_failed = 0;
+
+struct Abort {};  // thrown by REQUIRE: ends the current test
+
+bool check_at(bool ok, const char* file, int line, const std::string& what) {
+    std::lock_guard<std::mutex> guard(check_lock);
+    if (ok) {
+        ++checks_passed;
+    } else {
+        ++checks_failed;
+        std::cout << "    " << file << ":" << line << ": " << what << std::endl;
+    }
+    return ok;
+}
+
+template <class T>
+std::string show(const T& v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+std::string show(const std::string& v) { return "\"" + v + "\""; }
+std::string show(std::string_view v) { return "\"" + std::string(v) + "\""; }
+
+#define CHECK(cond) check_at(static_cast<bool>(cond), __FILE__, __LINE__, "CHECK(" #cond ")")
+#define REQUIRE(cond) \
+    do { if (!CHECK(cond)) throw Abort{}; } while (0)
+#define CHECK_EQ(got, want)                                                                    \
+    [&] {                                                                                      \
+        const auto& g_ = (got);                                                                \
+        const auto& w_ = (want);                                                               \
+        return check_at(g_ == w_, __FILE__, __LINE__,                                          \
+                        #got " == " #want ": got " + show(g_) + ", expected " + show(w_));     \
+    }()
+#define CHECK_CONTAINS(hay, needle)                                                            \
+    check_at(std::string(hay).find(needle) != std::string::npos, __FILE__, __LINE__,           \
+             std::string(#hay " should contain \"") + (needle) + "\", got \"" + (hay) + "\"")
+#define CHECK_LACKS(hay, needle)                                                               \
+    check_at(std::string(hay).find(needle) == std::string::npos, __FILE__, __LINE__,           \
+             std::string(#hay " should NOT contain the given text, got \"") + (hay) + "\"")
+
+// Runs expr, which must throw cloudauth::Error with `code`; returns that Error's what() and
+// message as "what\nmessage" (empty if it did not throw as expected; a check failure then).
+#define CHECK_THROWS(expr, want_code) check_throws_at([&] { (void)(expr); }, (want_code), #expr, __FILE__, __LINE__)
+
+struct Caught {
+    bool ok = false;
+    cloudauth_result code = CLOUDAUTH_OK;
+    std::string what, message;
+};
+
+Caught check_throws_at(const std::function<void()>& fn, cloudauth_result want, const char* expr,
+                       const char* file, int line) {
+    Caught c;
+    try {
+        fn();
+        check_at(false, file, line, std::string(expr) + ": expected cloudauth::Error " +
+                                        std::string(cloudauth::result_name(want)) + ", nothing thrown");
+    } catch (const cloudauth::Error& e) {
+        c.code = e.code();
+        c.what = e.what();
+        c.message = e.message();
+        c.ok = check_at(e.code() == want, file, line,
+                        std::string(expr) + ": expected " + std::string(cloudauth::result_name(want)) +
+                            ", got " + e.what());
+        // Every Error says what went wrong, and what() leads with the code's name.
+        check_at(!e.message().empty(), file, line, std::string(expr) + ": the Error has no message");
+        check_at(c.what.rfind(std::string(e.name()) + ": ", 0) == 0, file, line,
+                 std::string(expr) + ": what() should start with the code name: " + c.what);
+    } catch (const std::exception& e) {
+        check_at(false, file, line, std::string(expr) + ": expected cloudauth::Error, got another exception: " + e.what());
+    }
+    return c;
+}
+
+long time_factor() {
+    const char* f = std::getenv("CLOUDAUTH_TEST_TIME_FACTOR");
+    long n = f ? std::strtol(f, nullptr, 10) : 1;
+    return n < 1 ? 1 : n;
+}
+
+std::string standin_url(const std::string& path = "") {
+    const char* base = std::getenv("STANDIN_URL");
+    return std::string(base ? base : "") + path;
+}
+
+int standin_port() {
+    const char* p = std::getenv("STANDIN_PORT");
+    return p ? std::atoi(p) : 0;
+}
+
+// ---- a small JSON reader, for the stand-in's answers -----------------------------------------
+
+struct Json;
+using JsonObject = std::map<std::string, Json>;
+using JsonArray = std::vector<Json>;
+struct Json {
+    std::variant<std::nullptr_t, bool, double, std::string, JsonArray, JsonObject> v;
+
+    // The value at a dotted path ("last_token_request.form.scope", "results.0.data"), or null.
+    const Json& at(const std::string& path) const {
+        static const Json null_json{nullptr};
+        const Json* cur = this;
+        std::size_t start = 0;
+        while (start <= path.size()) {
+            std::size_t dot = path.find('.', start);
+            std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+            if (auto* obj = std::get_if<JsonObject>(&cur->v)) {
+                auto it = obj->find(part);
+                if (it == obj->end()) return null_json;
+                cur = &it->second;
+            } else if (auto* arr = std::get_if<JsonArray>(&cur->v)) {
+                std::size_t i = std::strtoul(part.c_str(), nullptr, 10);
+                if (i >= arr->size()) return null_json;
+                cur = &(*arr)[i];
+            } else {
+                return null_json;
+            }
+            if (dot == std::string::npos) break;
+            start = dot + 1;
+        }
+        return *cur;
+    }
+    std::string str(const std::string& path) const {
+        const Json& j = at(path);
+        auto* s = std::get_if<std::string>(&j.v);
+        return s ? *s : std::string("(not a string)");
+    }
+    long num(const std::string& path) const {
+        const Json& j = at(path);
+        auto* d = std::get_if<double>(&j.v);
+        return d ? static_cast<long>(*d) : -1;
+    }
+    bool is_null(const std::string& path) const { return std::holds_alternative<std::nullptr_t>(at(path).v); }
+};
+
+class JsonParser {
+public:
+    explicit JsonParser(std::string_view text) : s_(text) {}
+    Json parse() {
+        Json j = value();
+        ws();
+        if (i_ != s_.size()) fail();
+        return j;
+    }
+    bool failed() const { return failed_; }
+
+private:
+    void fail() {
+        failed_ = true;
+        i_ = s_.size();
+    }
+    void ws() {
+        while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t')) ++i_;
+    }
+    bool eat(char c) {
+        ws();
+        if (i_ < s_.size() && s_[i_] == c) {
+            ++i_;
+            return true;
+        }
+        return false;
+    }
+    Json value() {
+        ws();
+        if (i_ >= s_.size()) {
+            fail();
+            return Json{nullptr};
+        }
+        char c = s_[i_];
+        if (c == '{') {
+            ++i_;
+            JsonObject obj;
+            if (eat('}')) return Json{obj};
+            do {
+                ws();
+                std::string key = string();
+                if (!eat(':')) fail();
+                obj[key] = value();
+            } while (!failed_ && eat(','));
+            if (!eat('}')) fail();
+            return Json{obj};
+        }
+        if (c == '[') {
+            ++i_;
+            JsonArray arr;
+            if (eat(']')) return Json{arr};
+            do {
+                arr.push_back(value());
+            } while (!failed_ && eat(','));
+            if (!eat(']')) fail();
+            return Json{arr};
+        }
+        if (c == '"') return Json{string()};
+        if (s_.substr(i_, 4) == "null") return i_ += 4, Json{nullptr};
+        if (s_.substr(i_, 4) == "true") return i_ += 4, Json{true};
+        if (s_.substr(i_, 5) == "false") return i_ += 5, Json{false};
+        std::size_t start = i_;
+        while (i_ < s_.size() && std::strchr("+-0123456789.eE", s_[i_]) != nullptr) ++i_;
+        if (start == i_) {
+            fail();
+            return Json{nullptr};
+        }
+        return Json{std::strtod(std::string(s_.substr(start, i_ - start)).c_str(), nullptr)};
+    }
+    std::string string() {
+        std::string out;
+        if (i_ >= s_.size() || s_[i_] != '"') {
+            fail();
+            return out;
+        }
+        for (++i_; i_ < s_.size(); ++i_) {
+            char c = s_[i_];
+            if (c == '"') {
+                ++i_;
+                return out;
+            }
+            if (c != '\\') {
+                out += c;
+                continue;
+            }
+            if (++i_ >= s_.size()) break;
+            switch (s_[i_]) {
+                case 'n': out += '\n'; break;
+                case 't': out += '\t'; break;
+                case 'r': out += '\r'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'u': {
+                    unsigned long cp = std::strtoul(std::string(s_.substr(i_ + 1, 4)).c_str(), nullptr, 16);
+                    i_ += 4;
+                    if (cp < 0x80) {
+                        out += static_cast<char>(cp);
+                    } else if (cp < 0x800) {
+                        out += static_cast<char>(0xc0 | (cp >> 6));
+                        out += static_cast<char>(0x80 | (cp & 0x3f));
+                    } else {  // surrogate pairs are not needed for the stand-in's answers
+                        out += static_cast<char>(0xe0 | (cp >> 12));
+                        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+                        out += static_cast<char>(0x80 | (cp & 0x3f));
+                    }
+                    break;
+                }
+                default: out += s_[i_];  // \" \\ \/
+            }
+        }
+        fail();
+        return out;
+    }
+
+    std::string_view s_;
+    std::size_t i_ = 0;
+    bool failed_ = false;
+};
+
+Json parse_json(std::string_view text, const char* file, int line) {
+    JsonParser p(text);
+    Json j = p.parse();
+    check_at(!p.failed(), file, line, "not JSON: " + std::string(text.substr(0, 300)));
+    return j;
+}
+#define PARSE_JSON(text) parse_json((text), __FILE__, __LINE__)
+
+// ---- raw HTTP to the stand-in's /_control endpoints (not through the library) -------------
+
+struct RawResponse {
+    int status = 0;  // 0: the exchange failed
+    std::string body;
+};
+
+RawResponse raw_http(const std::string& method, const std::string& path, const std::string& body = "") {
+    RawResponse out;
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return out;
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(standin_port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return out;
+    }
+    std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(standin_port()) +
+                      "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (std::size_t sent = 0; sent < req.size();) {
+        ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) {
+            ::close(fd);
+            return out;
+        }
+        sent += static_cast<std::size_t>(n);
+    }
+    std::string all;
+    char buf[4096];
+    for (;;) {  // to EOF: the server closes after a Connection: close exchange
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        all.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    std::size_t sep = all.find("\r\n\r\n");
+    if (sep == std::string::npos || std::sscanf(all.c_str(), "HTTP/1.%*d %d", &out.status) != 1) {
+        out.status = 0;
+        return out;
+    }
+    out.body = all.substr(sep + 4);
+    return out;
+}
+
+void ctl_post(const std::string& path, const std::string& body, const char* file, int line) {
+    RawResponse r = raw_http("POST", path, body);
+    check_at(r.status == 200, file, line,
+             "POST " + path + " " + body + ": HTTP " + std::to_string(r.status) + " " + r.body);
+}
+#define CTL_CONFIG(json) ctl_post("/_control/config", (json), __FILE__, __LINE__)
+#define CTL_REVOKE() ctl_post("/_control/revoke", "", __FILE__, __LINE__)
+
+Json stats_at(const char* file, int line) {
+    RawResponse r = raw_http("GET", "/_control/stats");
+    check_at(r.status == 200, file, line, "GET /_control/stats: HTTP " + std::to_string(r.status));
+    return parse_json(r.body, file, line);
+}
+#define STATS() stats_at(__FILE__, __LINE__)
+#define STAT(name) STATS().num(name)
+
+// ---- sessions -------------------------------------------------------------------------------
+
+// A config for the stand-in with its credentials, then the extra settings (which may override).
+cloudauth::Config standin_config(std::initializer_list<std::pair<std::string_view, std::string_view>> extra = {}) {
+    std::string token_url = standin_url("/connect/token"), base = standin_url();
+    cloudauth::Config cfg{{"client_id", "demo-client"},
+                          {"client_secret", "demo-secret"},
+                          {"token_url", token_url},
+                          {"base_url", base}};
+    for (const auto& kv : extra) cfg.set(kv.first, kv.second);
+    return cfg;
+}
+
+cloudauth::Session standin_session(std::initializer_list<std::pair<std::string_view, std::string_view>> extra = {}) {
+    return cloudauth::Session(standin_config(extra));
+}
+
+// A countdown latch, so that threads start their calls together.
+class Latch {
+public:
+    explicit Latch(int n) : n_(n) {}
+    void arrive_and_wait() {
+        std::unique_lock<std::mutex> lock(m_);
+        if (--n_ == 0) {
+            cv_.notify_all();
+        } else {
+            cv_.wait(lock, [this] { return n_ == 0; });
+        }
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    int n_;
+};
+
+// ---- the tests ------------------------------------------------------------------------------
+
+void test_version() {
+    CHECK_EQ(cloudauth::version(), std::string_view(CLOUDAUTH_EXPECTED_VERSION));
+    CHECK_EQ(cloudauth::result_name(CLOUDAUTH_ERR_TIMEOUT), std::string_view("CLOUDAUTH_ERR_TIMEOUT"));
+    CHECK_EQ(cloudauth::result_name(CLOUDAUTH_OK), std::string_view("CLOUDAUTH_OK"));
+}
+
+void test_types_are_move_only() {
+    static_assert(!std::is_copy_constructible<cloudauth::Config>::value, "Config is move-only");
+    static_assert(!std::is_copy_assignable<cloudauth::Config>::value, "Config is move-only");
+    static_assert(!std::is_copy_constructible<cloudauth::Session>::value, "Session is move-only");
+    static_assert(!std::is_copy_assignable<cloudauth::Session>::value, "Session is move-only");
+    static_assert(!std::is_copy_constructible<cloudauth::Response>::value, "Response is move-only");
+    static_assert(!std::is_copy_assignable<cloudauth::Response>::value, "Response is move-only");
+    static_assert(std::is_nothrow_move_constructible<cloudauth::Session>::value, "");
+    static_assert(std::is_nothrow_move_assignable<cloudauth::Session>::value, "");
+    static_assert(std::is_nothrow_move_constructible<cloudauth::Response>::value, "");
+    static_assert(std::is_nothrow_move_constructible<cloudauth::Config>::value, "");
+    static_assert(std::is_base_of<std::runtime_error, cloudauth::Error>::value, "");
+    // A session is shared by const reference: its methods are const.
+    using Token = decltype(std::declval<const cloudauth::Session&>().token());
+    using Req = decltype(std::declval<const cloudauth::Session&>().request("GET", "/"));
+    static_assert(std::is_same<Token, std::string>::value, "");
+    static_assert(std::is_same<Req, cloudauth::Response>::value, "");
+    CHECK(true);
+}
+
+void test_config_init_list_and_set() {
+    std::string token_url = standin_url("/connect/token"), base = standin_url();
+    cloudauth::Config cfg{{"client_id", "demo-client"}, {"client_secret", "demo-secret"}};
+    cloudauth::Config& same = cfg.set("token_url", token_url).set("base_url", base).set("scope", "ocr.read");
+    CHECK(&same == &cfg);
+    CHECK(static_cast<bool>(cfg));
+    CHECK(cfg.get() != nullptr);
+    // later settings override earlier ones
+    cfg.set("auth_method", "client_secret_basic").set("auth_method", "client_secret_post");
+
+    const cloudauth::Session session(cfg);
+    std::string token = session.token();
+    CHECK(!token.empty());
+    Json stats = STATS();
+    CHECK_EQ(stats.num("token_requests"), 1L);
+    CHECK_EQ(stats.str("last_token_request.form.client_id"), std::string("demo-client"));
+    CHECK_EQ(stats.str("last_token_request.form.scope"), std::string("ocr.read"));
+    CHECK_EQ(stats.str("last_token_request.form.grant_type"), std::string("client_credentials"));
+
+    // the session copied the config: changing the config afterwards does not affect it
+    cfg.set("token_url", "http://127.0.0.1:9/connect/token");
+    session.invalidate();
+    CHECK(!session.token().empty());
+    CHECK_EQ(STAT("token_requests"), 2L);
+}
+
+void test_config_bad_key_and_values() {
+    cloudauth::Config cfg;
+    Caught c = CHECK_THROWS(cfg.set("no_such_key", "1"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "no_such_key");
+    CHECK_CONTAINS(c.what, "CLOUDAUTH_ERR_INVALID_ARGUMENT");
+
+    c = CHECK_THROWS(cfg.set("timeout_ms", "soon"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "timeout_ms");
+
+    // in the initializer list too
+    c = CHECK_THROWS((cloudauth::Config{{"client_id", "x"}, {"bogus_key", "y"}}), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "bogus_key");
+
+    // an embedded NUL would cut the string short in C: rejected, and the value is not shown
+    std::string secret_with_nul("Zq9-sekrit\0tail", 15);
+    c = CHECK_THROWS(cfg.set("client_secret", secret_with_nul), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "client_secret");
+    CHECK_LACKS(c.what, "Zq9-sekrit");
+    c = CHECK_THROWS(cfg.set(std::string("client_id\0x", 11), "v"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "NUL");
+
+    // a failed set leaves the config usable
+    cfg.set("client_id", "demo-client").set("client_secret", "demo-secret");
+}
+
+void test_session_needs_credentials() {
+    cloudauth::Config cfg{{"client_id", "demo-client"}};
+    Caught c = CHECK_THROWS(cloudauth::Session{cfg}, CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "client_secret");
+
+    // plain http to a remote host would carry the secret: refused before anything is sent
+    cloudauth::Config remote{{"client_id", "demo-client"},
+                             {"client_secret", "demo-secret"},
+                             {"token_url", "http://example.com/connect/token"}};
+    c = CHECK_THROWS(cloudauth::Session{remote}, CLOUDAUTH_ERR_INSECURE_URL);
+    CHECK_CONTAINS(c.message, "example.com");
+    CHECK_LACKS(c.what, "demo-secret");
+}
+
+void test_token_cached_and_invalidated() {
+    const cloudauth::Session session = standin_session();
+    std::string t1 = session.token();
+    std::string t2 = session.token();
+    CHECK(!t1.empty());
+    CHECK_EQ(t1.size(), std::strlen(t1.c_str()));  // no stray NUL from the buffer protocol
+    CHECK(t1 == t2);
+    CHECK_EQ(STAT("token_requests"), 1L);
+
+    // the request carries exactly that token
+    cloudauth::Response r = session.request("GET", "/headers");
+    CHECK_EQ(r.status(), 200);
+    CHECK(PARSE_JSON(r.body()).str("headers.authorization") == "Bearer " + t1);
+
+    session.invalidate();
+    std::string t3 = session.token();
+    CHECK(!t3.empty());
+    CHECK(t3 != t1);
+    CHECK_EQ(STAT("token_requests"), 2L);
+
+    // invalidate_token: a token that is no longer current leaves the cached one alone
+    session.invalidate_token(t1);
+    CHECK(session.token() == t3);
+    CHECK_EQ(STAT("token_requests"), 2L);
+    session.invalidate_token(t3);
+    std::string t4 = session.token();
+    CHECK(t4 != t3);
+    CHECK_EQ(STAT("token_requests"), 3L);
+}
+
+void test_token_longer_than_first_buffer() {
+    // token() starts with a 1 KiB buffer; a 5000-byte token takes the BUFFER_TOO_SMALL path.
+    std::string long_token(5000, 'k');
+    long_token[0] = 'L';
+    long_token.back() = 'Z';
+    CTL_CONFIG("{\"token_script\": [{\"status\": 200, \"headers\": {\"Content-Type\": \"application/json\"}, "
+               "\"body\": {\"access_token\": \"" + long_token + "\", \"expires_in\": 3600, \"token_type\": \"Bearer\"}}]}");
+    const cloudauth::Session session = standin_session();
+    std::string t = session.token();
+    CHECK_EQ(t.size(), std::size_t{5000});
+    CHECK(t == long_token);
+    CHECK(session.token() == long_token);  // cached
+    CHECK_EQ(STAT("token_requests"), 1L);
+}
+
+void test_request_get_with_headers() {
+    const cloudauth::Session session = standin_session();
+    cloudauth::Response r = session.request("GET", "/headers", {{"X-Test-One", "1"}, {"X-Test-Two", "two words"}});
+    CHECK_EQ(r.status(), 200);
+    Json j = PARSE_JSON(r.body());
+    CHECK_EQ(j.str("headers.x-test-one"), std::string("1"));
+    CHECK_EQ(j.str("headers.x-test-two"), std::string("two words"));
+
+    // headers from a std::map, and an absolute URL
+    std::map<std::string, std::string> hmap{{"X-From-Map", "yes"}};
+    r = session.request("GET", standin_url("/headers"), hmap);
+    CHECK_EQ(r.status(), 200);
+    CHECK_EQ(PARSE_JSON(r.body()).str("headers.x-from-map"), std::string("yes"));
+
+    // a std::vector of string_view pairs works too
+    std::vector<std::pair<std::string_view, std::string_view>> hv{{"X-View", "v"}};
+    r = session.request("GET", "/headers", hv);
+    CHECK_EQ(PARSE_JSON(r.body()).str("headers.x-view"), std::string("v"));
+    CHECK_EQ(STAT("api_requests"), 3L);
+    CHECK_EQ(STAT("token_requests"), 1L);
+}
+
+void test_request_binary_body_round_trip() {
+    const cloudauth::Session session = standin_session();
+    std::string all_bytes;
+    for (int i = 0; i < 256; ++i) all_bytes += static_cast<char>(i);
+    all_bytes += std::string("\0\0after-nuls", 13);
+
+    // std::string body (with NUL bytes)
+    cloudauth::Response r = session.request("POST", "/echo", {{"Content-Type", "application/octet-stream"}}, all_bytes);
+    CHECK_EQ(r.status(), 200);
+    CHECK_EQ(r.body().size(), all_bytes.size());
+    CHECK(r.body() == all_bytes);
+    CHECK(r.text() == all_bytes);
+    CHECK_EQ(r.header("X-Echo-Method").value_or("(absent)"), std::string("POST"));
+
+    // std::vector<uint8_t> body with PUT
+    std::vector<std::uint8_t> bytes(all_bytes.begin(), all_bytes.end());
+    r = session.request("PUT", "/echo", {}, bytes);
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body() == all_bytes);
+    CHECK_EQ(r.header("x-echo-method").value_or("(absent)"), std::string("PUT"));
+
+    // pointer + size, and a string literal
+    r = session.request("POST", "/echo", {}, cloudauth::Body(bytes.data(), 10));
+    CHECK(r.body() == all_bytes.substr(0, 10));
+    r = session.request("POST", "/echo", {}, "plain text");
+    CHECK_EQ(r.body(), std::string_view("plain text"));
+
+    // no body: empty
+    r = session.request("GET", "/echo?a=1&b=two");
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body().empty());
+    CHECK_EQ(r.header("X-Echo-Query").value_or("(absent)"), std::string("a=1&b=two"));
+}
+
+void test_response_headers() {
+    const cloudauth::Session session = standin_session();
+    cloudauth::Response r = session.request("POST", "/echo", {}, "x");
+    REQUIRE(r.status() == 200);
+    // present, in any case
+    CHECK_EQ(r.header("Content-Type").value_or("(absent)"), std::string("application/octet-stream"));
+    CHECK_EQ(r.header("content-type").value_or("(absent)"), std::string("application/octet-stream"));
+    CHECK_EQ(r.header("CONTENT-TYPE").value_or("(absent)"), std::string("application/octet-stream"));
+    CHECK_EQ(r.header("Content-Length").value_or("(absent)"), std::string("1"));
+    // absent
+    std::optional<std::string> none = r.header("X-Not-There");
+    CHECK(!none.has_value());
+    CHECK(!r.header("").has_value());
+    // a NUL in the name is bad input, not "absent"
+    CHECK_THROWS(r.header(std::string("Content-Type\0x", 14)), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+
+    // the whole list: lower-case names, and it agrees with header()
+    cloudauth::Headers all = r.headers();
+    bool found_ct = false, found_method = false;
+    for (const auto& h : all) {
+        for (char ch : h.first) CHECK(!(ch >= 'A' && ch <= 'Z'));
+        if (h.first == "content-type") found_ct = h.second == "application/octet-stream";
+        if (h.first == "x-echo-method") found_method = h.second == "POST";
+    }
+    CHECK(found_ct);
+    CHECK(found_method);
+    CHECK(all.size() >= 4);
+}
+
+void test_http_errors_are_responses() {
+    const cloudauth::Session session = standin_session();
+    cloudauth::Response r = session.request("GET", "/status/404");
+    CHECK_EQ(r.status(), 404);
+    CHECK_EQ(PARSE_JSON(r.body()).num("status"), 404L);
+    r = session.request("GET", "/status/500");
+    CHECK_EQ(r.status(), 500);
+    // a 403 is the caller's answer: no token refresh
+    r = session.request("GET", "/status/403");
+    CHECK_EQ(r.status(), 403);
+    CHECK_EQ(STAT("token_requests"), 1L);
+}
+
+void test_bad_request_input() {
+    const cloudauth::Session session = standin_session();
+    // CR/LF in a header (the library refuses it)
+    Caught c = CHECK_THROWS(session.request("GET", "/headers", {{"X-Evil", "a\r\nX-Injected: 1"}}),
+                            CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    // a colon in the name would be split differently by the C side: refused, name not echoed
+    c = CHECK_THROWS(session.request("GET", "/headers", {{"Authorization: Bearer Zq9tok", "x"}}),
+                     CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_LACKS(c.what, "Zq9tok");
+    c = CHECK_THROWS(session.request("GET", "/headers", {{"X-Name: with-colon", "v"}}), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "':'");
+    // the session owns the Authorization header
+    c = CHECK_THROWS(session.request("GET", "/headers", {{"Authorization", "Bearer mine"}}),
+                     CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "uthorization");
+    CHECK_THROWS(session.request("GET", "/headers", {{"", "x"}}), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    // NUL bytes in strings the C ABI takes NUL-terminated
+    c = CHECK_THROWS(session.request("GET", std::string("/headers\0/x", 11)), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "url");
+    CHECK_THROWS(session.request(std::string("GET\0", 4), "/headers"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    c = CHECK_THROWS(session.request("GET", "/headers", {{"X-Key", std::string("Zq9val\0", 7)}}),
+                     CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "X-Key");
+    CHECK_LACKS(c.what, "Zq9val");
+    CHECK_THROWS(session.invalidate_token(std::string("a\0b", 3)), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    // a bad method or URL
+    CHECK_THROWS(session.request("G E T", "/headers"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(session.request("GET", "ftp://127.0.0.1/x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    // nothing reached the API
+    CHECK_EQ(STAT("api_requests"), 0L);
+    // and the session still works
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_move_semantics() {
+    cloudauth::Session a = standin_session();
+    std::string t = a.token();
+    cloudauth::Session b(std::move(a));
+    CHECK(static_cast<bool>(b));
+    CHECK(!static_cast<bool>(a));  // NOLINT: checking the moved-from state is the point
+    CHECK(a.get() == nullptr);
+    CHECK(b.token() == t);  // same session, same cached token
+
+    // the moved-from session throws Error, it does not crash
+    Caught c = CHECK_THROWS(a.token(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "moved");
+    CHECK_THROWS(a.request("GET", "/headers"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(a.invalidate(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(a.invalidate_token("x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+
+    // move assignment: the old session of the target is freed, the moved-from one refilled
+    a = standin_session();
+    CHECK(static_cast<bool>(a));
+    CHECK(!a.token().empty());
+    a = std::move(b);
+    CHECK(a.token() == t);
+    CHECK_THROWS(b.token(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+
+    // responses: the body view stays valid in the moved-to object
+    cloudauth::Response r1 = a.request("POST", "/echo", {}, "moved body");
+    std::string_view before = r1.body();
+    cloudauth::Response r2(std::move(r1));
+    CHECK(r2.body() == "moved body");
+    CHECK(before == "moved body");
+    CHECK_EQ(r2.status(), 200);
+    c = CHECK_THROWS(r1.status(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "Response");
+    CHECK_THROWS(r1.body(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(r1.header("content-type"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(r1.headers(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+
+    // configs
+    cloudauth::Config c1 = standin_config();
+    cloudauth::Config c2(std::move(c1));
+    CHECK_THROWS(c1.set("scope", "x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(cloudauth::Session{c1}, CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    cloudauth::Session from_moved_to(c2);
+    CHECK(!from_moved_to.token().empty());
+}
+
+void test_threads_share_one_session() {
+    constexpr int kThreads = 8;
+    // A slow token endpoint, so that every thread asks while the first fetch is in flight.
+    CTL_CONFIG("{\"token_delay_ms\": " + std::to_string(300 * time_factor()) + "}");
+    const cloudauth::Session session = standin_session();
+    const cloudauth::Session& shared = session;
+
+    Latch start(kThreads);
+    std::vector<std::string> tokens(kThreads), auth(kThreads), errors(kThreads);
+    std::vector<int> statuses(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+        threads.emplace_back([&, i] {
+            try {
+                start.arrive_and_wait();
+                tokens[i] = shared.token();
+                cloudauth::Response r = shared.request("GET", "/headers", {{"X-Thread", std::to_string(i)}});
+                statuses[i] = r.status();
+                JsonParser p(r.body());
+                Json j = p.parse();
+                auth[i] = j.str("headers.authorization");
+                if (j.str("headers.x-thread") != std::to_string(i)) errors[i] = "wrong X-Thread echoed";
+            } catch (const std::exception& e) {
+                errors[i] = e.what();
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+
+    for (int i = 0; i < kThreads; ++i) {
+        CHECK_EQ(errors[i], std::string());
+        CHECK_EQ(statuses[i], 200);
+        CHECK(!tokens[i].empty());
+        CHECK(tokens[i] == tokens[0]);
+        CHECK(auth[i] == "Bearer " + tokens[0]);
+    }
+    Json stats = STATS();
+    CHECK_EQ(stats.num("token_requests"), 1L);  // single flight
+    CHECK_EQ(stats.num("api_requests"), static_cast<long>(kThreads));
+    CHECK_EQ(stats.num("unauthorized"), 0L);
+}
+
+void test_retry_once_after_401() {
+    const cloudauth::Session session = standin_session();
+    std::string t1 = session.token();
+    CTL_REVOKE();  // the server forgets t1; the session does not know yet
+
+    cloudauth::Response r = session.request("GET", "/headers");
+    CHECK_EQ(r.status(), 200);
+    std::string t2 = session.token();
+    CHECK(t2 != t1);
+    CHECK(PARSE_JSON(r.body()).str("headers.authorization") == "Bearer " + t2);
+    Json stats = STATS();
+    CHECK_EQ(stats.num("token_requests"), 2L);
+    CHECK_EQ(stats.num("unauthorized"), 1L);
+
+    // two 401s in a row: one refresh, then the second 401 is the caller's Response
+    CTL_CONFIG("{\"api_script\": [{\"status\": 401, \"body\": \"{}\"}, {\"status\": 401, \"body\": \"{}\"}]}");
+    r = session.request("GET", "/headers");
+    CHECK_EQ(r.status(), 401);
+    CHECK_EQ(STAT("token_requests"), 3L);
+}
+
+void test_auth_rejected() {
+    const cloudauth::Session session = standin_session({{"client_secret", "Wr0ng-Zq9-secret"}});
+    Caught c = CHECK_THROWS(session.token(), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_CONTAINS(c.message, "invalid_client");
+    CHECK_CONTAINS(c.message, "401");
+    CHECK_LACKS(c.what, "Wr0ng-Zq9-secret");
+    c = CHECK_THROWS(session.request("GET", "/headers"), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_LACKS(c.what, "Wr0ng-Zq9-secret");
+    CHECK_EQ(STAT("api_requests"), 0L);
+    // catchable as the std::runtime_error it is
+    bool caught = false;
+    try {
+        session.token();
+    } catch (const std::runtime_error& e) {
+        caught = std::string(e.what()).find("CLOUDAUTH_ERR_AUTH_REJECTED") != std::string::npos;
+    }
+    CHECK(caught);
+}
+
+void test_timeout() {
+    long t = 300 * time_factor();
+    const cloudauth::Session session = standin_session({{"timeout_ms", std::to_string(t)}});
+    CHECK(!session.token().empty());  // fetched within the limit
+    Caught c = CHECK_THROWS(session.request("GET", "/delay/" + std::to_string(4 * t)), CLOUDAUTH_ERR_TIMEOUT);
+    CHECK_CONTAINS(c.message, "/delay/");
+    // within the limit is fine, and the session is still usable
+    CHECK_EQ(session.request("GET", "/delay/10").status(), 200);
+}
+
+void test_messages_never_contain_secrets() {
+    // a network failure after the token was fetched: neither the secret nor the token appear
+    const cloudauth::Session session = standin_session({{"connect_timeout_ms", "2000"}});
+    std::string token = session.token();
+    Caught c = CHECK_THROWS(session.request("GET", "http://127.0.0.1:9/x?api_key=K3y-Zq9"), CLOUDAUTH_ERR_NETWORK);
+    CHECK_CONTAINS(c.message, "127.0.0.1:9");
+    CHECK_LACKS(c.what, "demo-secret");
+    CHECK_LACKS(c.what, token);
+    CHECK_LACKS(c.what, "K3y-Zq9");
+
+    // a token endpoint that fails with a body echoing the secret: still not in the message
+    CTL_CONFIG("{\"token_script\": [{\"status\": 400, \"headers\": {\"Content-Type\": \"application/json\"}, "
+               "\"body\": {\"error\": \"invalid_request\", \"error_description\": \"client_secret Sec-Zq9-42 is malformed\"}}]}");
+    const cloudauth::Session other = standin_session({{"client_secret", "Sec-Zq9-42"}});
+    c = CHECK_THROWS(other.token(), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_CONTAINS(c.message, "invalid_request");
+    CHECK_LACKS(c.what, "Sec-Zq9-42");
+    CHECK_LACKS(c.what, "demo-secret");
+}
+
+struct TestCase {
+    const char* name;
+    void (*fn)();
+};
+
+const TestCase kTests[] = {
+    {"version", test_version},
+    {"types_are_move_only", test_types_are_move_only},
+    {"config_init_list_and_set", test_config_init_list_and_set},
+    {"config_bad_key_and_values", test_config_bad_key_and_values},
+    {"session_needs_credentials", test_session_needs_credentials},
+    {"token_cached_and_invalidated", test_token_cached_and_invalidated},
+    {"token_longer_than_first_buffer", test_token_longer_than_first_buffer},
+    {"request_get_with_headers", test_request_get_with_headers},
+    {"request_binary_body_round_trip", test_request_binary_body_round_trip},
+    {"response_headers", test_response_headers},
+    {"http_errors_are_responses", test_http_errors_are_responses},
+    {"bad_request_input", test_bad_request_input},
+    {"move_semantics", test_move_semantics},
+    {"threads_share_one_session", test_threads_share_one_session},
+    {"retry_once_after_401", test_retry_once_after_401},
+    {"auth_rejected", test_auth_rejected},
+    {"timeout", test_timeout},
+    {"messages_never_contain_secrets", test_messages_never_contain_secrets},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (standin_port() == 0) {
+        std::cerr << "test_cpp: STANDIN_PORT is not set; run it through tests/run_cpp.sh" << std::endl;
+        return 2;
+    }
+    int passed = 0, failed = 0;
+    for (const TestCase& t : kTests) {
+        bool selected = argc < 2;
+        for (int i = 1; i < argc; ++i) selected = selected || std::strstr(t.name, argv[i]) != nullptr;
+        if (!selected) continue;
+
+        unsigned long failed_before;
+        {
+            std::lock_guard<std::mutex> guard(check_lock);
+            failed_before = checks_failed;
+        }
+        ctl_post("/_control/reset", "", __FILE__, __LINE__);
+        try {
+            t.fn();
+        } catch (const Abort&) {
+            // a REQUIRE failed and was reported
+        } catch (const std::exception& e) {
+            check_at(false, __FILE__, __LINE__, std::string("unexpected exception: ") + e.what());
+        }
+        bool ok;
+        {
+            std::lock_guard<std::mutex> guard(check_lock);
+            ok = checks_failed == failed_before;
+        }
+        std::cout << (ok ? "PASS " : "FAIL ") << t.name << std::endl;
+        (ok ? passed : failed)++;
+    }
+    std::cout << passed << " passed, " << failed << " failed (" << checks_passed << " checks passed, "
+              << checks_failed << " failed)" << std::endl;
+    return failed == 0 && passed > 0 ? 0 : 1;
+}
