@@ -9,7 +9,10 @@
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::url_policy::{check_secure, redact, redact_str};
-use reqwest::{redirect, Certificate, Client, Response};
+use once_cell::sync::Lazy;
+use reqwest::{redirect, Client, Response};
+use rustls::pki_types::{pem::PemObject, CertificateDer};
+use rustls::RootCertStore;
 use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +33,8 @@ struct Settings {
     user_agent: String,
     timeout: std::time::Duration,
     connect_timeout: std::time::Duration,
-    roots: Vec<Certificate>,
+    /// Built once per session: loading the system's roots costs milliseconds.
+    tls: rustls::ClientConfig,
     proxy: Option<String>,
     allow_insecure_http: bool,
     follow_redirects: bool,
@@ -67,24 +71,12 @@ impl Transport {
     /// drops `Authorization` when the host or port changes, and the policy refuses a hop to
     /// plain http on a remote host.
     pub fn new(cfg: &Config, follow_redirects: bool) -> Result<Transport> {
-        let mut roots = Vec::new();
-        if let Some(path) = &cfg.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
-            roots = Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::invalid(format!("ca_file: '{path}' is not a PEM bundle: {e}"))
-            })?;
-            if roots.is_empty() {
-                return Err(Error::invalid(format!(
-                    "ca_file: '{path}' holds no PEM certificate"
-                )));
-            }
-        }
+        let tls = tls_config(cfg.ca_file.as_deref())?;
         let settings = Settings {
             user_agent: cfg.user_agent.clone(),
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
-            roots,
+            tls,
             proxy: cfg.proxy.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             follow_redirects,
@@ -192,9 +184,7 @@ impl Settings {
             // retired by us before the server closes it under a request.
             .pool_idle_timeout(std::time::Duration::from_secs(50))
             .redirect(policy);
-        for cert in &self.roots {
-            builder = builder.add_root_certificate(cert.clone());
-        }
+        builder = builder.use_preconfigured_tls(self.tls.clone());
         match self.proxy.as_deref() {
             None => {}
             Some("" | "none") => builder = builder.no_proxy(),
@@ -215,6 +205,52 @@ impl Settings {
             )
         })
     }
+}
+
+/// The system's trust store, read once per process.
+static SYSTEM_ROOTS: Lazy<RootCertStore> = Lazy::new(|| {
+    let mut roots = RootCertStore::empty();
+    // Unreadable entries are skipped, as every TLS client does; a store with no usable root
+    // shows up as a certificate error naming the server, on first use.
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots
+});
+
+/// TLS 1.2/1.3 with verification always on, against the system's roots plus `ca_file`.
+fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
+    let mut roots = SYSTEM_ROOTS.clone();
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::invalid(format!("ca_file: '{path}' is not a PEM bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::invalid(format!(
+                "ca_file: '{path}' holds no PEM certificate"
+            )));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                Error::invalid(format!(
+                    "ca_file: a certificate in '{path}' is unusable: {e}"
+                ))
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| {
+            Error::new(
+                Code::CLOUDAUTH_ERR_INTERNAL,
+                format!("TLS setup failed: {e}"),
+            )
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tls)
 }
 
 /// A failed send, as a result code and a message naming the step and the (redacted) URL.
