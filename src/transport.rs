@@ -13,10 +13,11 @@ use once_cell::sync::Lazy;
 use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 /// One kind of client (token endpoint, or API) of one session.
@@ -31,8 +32,8 @@ pub struct Transport {
 #[derive(Clone)]
 struct Settings {
     user_agent: String,
-    timeout: std::time::Duration,
-    connect_timeout: std::time::Duration,
+    timeout: Duration,
+    connect_timeout: Duration,
     /// Built once per session: loading the system's roots costs milliseconds.
     tls: rustls::ClientConfig,
     proxy: Option<String>,
@@ -49,7 +50,13 @@ struct CachedClient {
 thread_local! {
     static RUNTIME: OnceCell<std::result::Result<Runtime, String>> = const { OnceCell::new() };
     static CLIENTS: RefCell<Vec<CachedClient>> = const { RefCell::new(Vec::new()) };
+    /// When this thread last ran a request, to tell a busy thread from one back from idling.
+    static LAST_RUN: Cell<Option<Instant>> = const { Cell::new(None) };
 }
+
+/// Servers close idle keep-alive connections after seconds (nginx: 75 s), never this fast; a
+/// thread that ran a request more recently skips the check for closed connections.
+const IDLE_BEFORE_CHECK: Duration = Duration::from_millis(100);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -101,6 +108,10 @@ impl Transport {
             ));
         }
         let client = self.client()?;
+        let now = Instant::now();
+        let was_idle = LAST_RUN
+            .replace(Some(now))
+            .is_none_or(|last| now.duration_since(last) >= IDLE_BEFORE_CHECK);
         RUNTIME.with(|cell| {
             let runtime = cell.get_or_init(|| {
                 tokio::runtime::Builder::new_current_thread()
@@ -110,7 +121,9 @@ impl Transport {
             });
             match runtime {
                 Ok(rt) => rt.block_on(async {
-                    notice_closed_connections().await;
+                    if was_idle {
+                        notice_closed_connections().await;
+                    }
                     work(client).await
                 }),
                 Err(e) => Err(Error::new(
@@ -182,7 +195,7 @@ impl Settings {
             .tcp_nodelay(true)
             // Shorter than common server keep-alive timeouts (nginx: 75 s), so a connection is
             // retired by us before the server closes it under a request.
-            .pool_idle_timeout(std::time::Duration::from_secs(50))
+            .pool_idle_timeout(Duration::from_secs(50))
             .redirect(policy);
         builder = builder.use_preconfigured_tls(self.tls.clone());
         match self.proxy.as_deref() {
