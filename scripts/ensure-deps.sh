@@ -22,7 +22,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [[ ${1:-} == bench ]]; then
   want /usr/sbin/nginx nginx-light
   want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
-  want gnuplot gnuplot-nox
+  want taskset util-linux
+  want strip binutils
 fi
 
 if ((${#need[@]})); then
