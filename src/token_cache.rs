@@ -157,60 +157,49 @@ mod tests {
         assert_eq!(value(&cache, || panic!("must not fetch")).unwrap(), "a");
     }
 
-    #[test]
-    fn many_threads_cause_one_fetch() {
+    /// `n` threads ask `cache` at once; each fetch takes 50 ms and gives `outcome`. Returns what
+    /// each thread got and how many fetches ran.
+    fn race(n: usize, outcome: fn() -> Result<Token>) -> (Vec<Result<String>>, usize) {
         let cache = Arc::new(TokenCache::default());
         let fetches = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..16)
+        let threads: Vec<_> = (0..n)
             .map(|_| {
                 let (cache, fetches) = (cache.clone(), fetches.clone());
                 std::thread::spawn(move || {
                     value(&cache, || {
                         fetches.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(Duration::from_millis(50));
-                        Ok(token("t", 60_000, 0))
+                        outcome()
                     })
-                    .unwrap()
                 })
             })
             .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap(), "t");
-        }
-        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        let got = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        (got, fetches.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn many_threads_cause_one_fetch() {
+        let (got, fetches) = race(16, || Ok(token("t", 60_000, 0)));
+        assert!(got.into_iter().all(|t| t.unwrap() == "t"));
+        assert_eq!(fetches, 1);
     }
 
     #[test]
     fn waiters_share_a_failure_instead_of_repeating_it() {
-        let cache = Arc::new(TokenCache::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (cache, fetches) = (cache.clone(), fetches.clone());
-                std::thread::spawn(move || {
-                    value(&cache, || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(100));
-                        Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down"))
-                    })
-                })
-            })
-            .collect();
-        for t in threads {
-            assert_eq!(
-                t.join().unwrap().unwrap_err().code,
-                Code::CLOUDAUTH_ERR_NETWORK
-            );
-        }
+        let (got, fetches) = race(8, || Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down")));
+        assert!(got
+            .into_iter()
+            .all(|r| r.unwrap_err().code == Code::CLOUDAUTH_ERR_NETWORK));
         // Threads that arrive after a failed fetch try again; those that waited for it do not.
-        assert!(fetches.load(Ordering::SeqCst) < 8);
+        assert!(fetches < 8, "{fetches} fetches");
     }
 
     #[test]
     fn refresh_window_keeps_old_token_when_refresh_fails() {
         let cache = TokenCache::default();
-        // skew is capped at half the lifetime: refresh after 1 s, expire after 2 s... use a
-        // token already inside its window: lifetime 10 s, skew 10 s -> refresh at 5 s.
+        // A token already inside its refresh window: obtained 6 s ago, lifetime 10 s, skew
+        // capped at 5 s, so due for refresh since 1 s and valid for 4 s more.
         let t = Token::new(
             "old".into(),
             Duration::from_secs(10),
