@@ -244,3 +244,34 @@ fn the_ocr_task_flow_works() {
     }
     panic!("task never completed, last status {status}");
 }
+
+#[test]
+fn the_proxy_key_routes_every_request_through_the_proxy() {
+    // The stand-in plays the proxy: the hosts below are never resolved or contacted, the
+    // proxy (on 127.0.0.1) receives the requests in absolute form and answers them itself.
+    let server = StandIn::start();
+    let mut cfg = server.config(&[("proxy", &server.url), ("allow_insecure_http", "true")]);
+    cfg.set("token_url", "http://auth.example.invalid/connect/token")
+        .unwrap();
+    cfg.set("base_url", "http://api.example.invalid").unwrap();
+    let s = cloudauth::Session::new(&cfg).unwrap();
+    let r = get(&s, "/headers").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(json_body(&r)["headers"]["host"], "api.example.invalid");
+    assert_eq!(
+        server.stats()["last_token_request"]["headers"]["host"],
+        "auth.example.invalid"
+    );
+}
+
+#[test]
+fn the_user_agent_key_is_sent() {
+    let server = StandIn::start();
+    let s = server.session(&[("user_agent", "ocr-batch/2.1")]);
+    let r = get(&s, "/headers").unwrap();
+    assert_eq!(json_body(&r)["headers"]["user-agent"], "ocr-batch/2.1");
+    assert_eq!(
+        server.stats()["last_token_request"]["headers"]["user-agent"],
+        "ocr-batch/2.1"
+    );
+}
