@@ -106,8 +106,9 @@ pub struct Response {
 }
 
 impl Response {
-    pub fn new(status: u16, headers: &HeaderMap, body: Vec<u8>) -> Response {
-        let headers = headers
+    /// The headers as C strings, taken before the body is read (which consumes the response).
+    pub fn c_headers(headers: &HeaderMap) -> Vec<(CString, CString)> {
+        headers
             .iter()
             // Header values cannot hold NUL (hyper refuses them), so this never drops one.
             .filter_map(|(n, v)| {
@@ -116,12 +117,7 @@ impl Response {
                     CString::new(v.as_bytes()).ok()?,
                 ))
             })
-            .collect();
-        Response {
-            status,
-            headers,
-            body,
-        }
+            .collect()
     }
 
     /// The first value of `name`, matched case-insensitively.

@@ -125,9 +125,13 @@ impl Session {
                 .await
                 .map_err(|e| send_error(&e, STEP, &request.url))?;
             let status = response.status().as_u16();
-            let headers = response.headers().clone();
+            let headers = Response::c_headers(response.headers());
             let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-            Ok(Response::new(status, &headers, body))
+            Ok(Response {
+                status,
+                headers,
+                body,
+            })
         })
     }
 }

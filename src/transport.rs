@@ -13,11 +13,11 @@ use once_cell::sync::Lazy;
 use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
-use std::cell::{Cell, OnceCell, RefCell};
+use std::cell::{OnceCell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::runtime::Runtime;
 
 /// One kind of client (token endpoint, or API) of one session.
@@ -50,13 +50,7 @@ struct CachedClient {
 thread_local! {
     static RUNTIME: OnceCell<std::result::Result<Runtime, String>> = const { OnceCell::new() };
     static CLIENTS: RefCell<Vec<CachedClient>> = const { RefCell::new(Vec::new()) };
-    /// When this thread last ran a request, to tell a busy thread from one back from idling.
-    static LAST_RUN: Cell<Option<Instant>> = const { Cell::new(None) };
 }
-
-/// Servers close idle keep-alive connections after seconds (nginx: 75 s), never this fast; a
-/// thread that ran a request more recently skips the check for closed connections.
-const IDLE_BEFORE_CHECK: Duration = Duration::from_millis(100);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -108,10 +102,6 @@ impl Transport {
             ));
         }
         let client = self.client()?;
-        let now = Instant::now();
-        let was_idle = LAST_RUN
-            .replace(Some(now))
-            .is_none_or(|last| now.duration_since(last) >= IDLE_BEFORE_CHECK);
         RUNTIME.with(|cell| {
             let runtime = cell.get_or_init(|| {
                 tokio::runtime::Builder::new_current_thread()
@@ -121,9 +111,7 @@ impl Transport {
             });
             match runtime {
                 Ok(rt) => rt.block_on(async {
-                    if was_idle {
-                        notice_closed_connections().await;
-                    }
+                    notice_closed_connections().await;
                     work(client).await
                 }),
                 Err(e) => Err(Error::new(
