@@ -27,7 +27,19 @@ BodyArg = Union[bytes, bytearray, memoryview, str, None]
 
 # Big enough for an Aspose JWT (about 1 KiB); grown on demand, one per thread.
 INITIAL_TOKEN_BUFFER = 2048
-_token_buffers = threading.local()
+
+
+class _TokenBuffer(threading.local):
+    """Per thread: the buffer the token is copied into and the length out-parameter, made once
+    so that a cached token costs one C call and no allocation but the returned str."""
+
+    def __init__(self) -> None:
+        self.buf = ctypes.create_string_buffer(INITIAL_TOKEN_BUFFER)
+        self.needed = c_size_t(0)
+        self.needed_ref = byref(self.needed)
+
+
+_token_buffers = _TokenBuffer()
 
 
 def _encode(what: str, value: object) -> bytes:
@@ -227,7 +239,9 @@ class Session:
         self._ptr: Optional[Any] = None
         self._closed = False
         self._active = 0
-        self._cond = threading.Condition(threading.Lock())
+        # Calls take the plain lock (cheaper than entering the Condition); close() waits on it.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         settings: List[Tuple[str, object]] = [
             ("client_id", client_id),
             ("client_secret", client_secret),
@@ -252,16 +266,16 @@ class Session:
     # -- lifetime ---------------------------------------------------------------------------
 
     def _acquire(self) -> Any:
-        with self._cond:
+        with self._lock:
             if self._closed or self._ptr is None:
                 raise ClosedError("the session is closed")
             self._active += 1
             return self._ptr
 
     def _release(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
-            if self._active == 0:
+            if self._active == 0 and self._closed:  # only close() ever waits
                 self._cond.notify_all()
 
     @property
@@ -317,22 +331,17 @@ class Session:
 
     def _token(self, handle: Any) -> str:
         fn = self._lib.cloudauth_session_token
-        needed = c_size_t(0)
-        size = max(getattr(_token_buffers, "size", 0), INITIAL_TOKEN_BUFFER)
+        tb = _token_buffers
         for _ in range(8):  # a refresh between two calls may bring a longer token
-            buf = getattr(_token_buffers, "buf", None)
-            if buf is None or len(buf) < size:
-                buf = ctypes.create_string_buffer(size)
-                _token_buffers.buf, _token_buffers.size = buf, size
+            buf = tb.buf
             try:
-                fn(handle, buf, len(buf), byref(needed))
+                fn(handle, buf, len(buf), tb.needed_ref)
             except BufferTooSmall:
-                size = needed.value + 1
+                tb.buf = ctypes.create_string_buffer(tb.needed.value + 1)
                 continue
-            n = needed.value
-            token = ctypes.string_at(buf, n)
-            ctypes.memset(buf, 0, n)
-            return token.decode("utf-8")
+            # The buffer is not wiped: the str returned is a copy no one can wipe, and the
+            # library holds the token anyway; wiping would double the cost of a cached token.
+            return buf.raw[: tb.needed.value].decode("utf-8")
         raise InternalError("the token kept outgrowing its buffer")
 
     def invalidate(self, token: Optional[str] = None) -> None:
