@@ -387,13 +387,13 @@ static int token_once(cloudauth_session *s, char *buf, size_t cap)
 
 static void test_token_refresh_ahead_of_expiry(void)
 {
-    /* A token living 2F seconds; the 60 s default skew is capped at half its lifetime, so the
-     * session refreshes it from F seconds on. */
+    /* A token living 4F seconds; the 60 s default skew is capped at half its lifetime, so the
+     * session refreshes it from 2F seconds on. */
     static char t1[4096], t2[4096], t3[4096], t4[4096];
     long f = time_factor();
     cloudauth_session *s;
     char knobs[64];
-    snprintf(knobs, sizeof knobs, "{\"token_expires_in\": %ld}", 2 * f);
+    snprintf(knobs, sizeof knobs, "{\"token_expires_in\": %ld}", 4 * f);
     ctl_config(knobs);
     s = OPEN_SESSION("max_retries", "0", NULL);
     REQUIRE(s != NULL);
@@ -402,7 +402,7 @@ static void test_token_refresh_ahead_of_expiry(void)
     CHECK(t1[0] != '\0' && strcmp(t1, t2) == 0);
     CHECK_EQ(stat_long("token_requests"), 1);
 
-    sleep_ms(1000 * f + 300); /* into the refresh window, well before the expiry */
+    sleep_ms(2000 * f + 300); /* into the refresh window, well before the expiry */
 
     /* The refresh fails: the still-valid token is used, without an error. */
     ctl_config("{\"token_default\": {\"status\": 503}}");
@@ -418,8 +418,9 @@ static void test_token_refresh_ahead_of_expiry(void)
     CHECK(t4[0] != '\0' && strcmp(t1, t4) == 0);
     CHECK_EQ(stat_long("token_requests"), 2);
 
-    /* After that pause, and still before the expiry, the next call refreshes. */
-    sleep_ms(300 * f);
+    /* After that pause (~0.4F s), and still before the expiry (~1.7F s away), the next call
+     * refreshes. */
+    sleep_ms(1000 * f);
     token_once(s, t4, sizeof t4);
     CHECK(t4[0] != '\0' && strcmp(t1, t4) != 0);
     CHECK_EQ(stat_long("token_requests"), 3);
