@@ -125,7 +125,9 @@ fn seconds(v: &Value) -> Option<Duration> {
         Value::String(s) => s.trim().parse::<f64>().ok()?,
         _ => return None,
     };
-    (n.is_finite() && n > 0.0).then(|| Duration::from_secs_f64(n.min(MAX_LIFETIME.as_secs_f64())))
+    let d = (n.is_finite() && n > 0.0)
+        .then(|| Duration::from_secs_f64(n.min(MAX_LIFETIME.as_secs_f64())))?;
+    (!d.is_zero()).then_some(d) // 1e-300 is positive but rounds to an already-expired token
 }
 
 /// `error=<code>: <description>` from an RFC 6749 §5.2 body, or a note that there was none.
@@ -181,6 +183,7 @@ mod tests {
             r#"{"access_token":7}"#,
             r#"{"access_token":"a","expires_in":-1}"#,
             r#"{"access_token":"a","expires_in":0}"#,
+            r#"{"access_token":"a","expires_in":1e-300}"#,
             r#"{"access_token":"a","expires_in":"soon"}"#,
             r#"{"access_token":"a","expires_in":{}}"#,
             r#"{"access_token":"a","token_type":"mac"}"#,
@@ -219,5 +222,40 @@ mod tests {
         let t = Token::new("eyJsecret".into(), HOUR, Duration::ZERO, Instant::now()).unwrap();
         assert!(!format!("{t:?}").contains("eyJ"));
         assert!(Token::new("a\nb".into(), HOUR, Duration::ZERO, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn mutated_responses_never_panic_and_what_passes_is_usable() {
+        let seeds = [
+            r#"{"access_token":"eyJ.a.b","expires_in":3600,"token_type":"Bearer"}"#,
+            r#"{"access_token":"t","expires_in":"59.5","token_type":"bearer","scope":"x"}"#,
+            r#"{"error":"invalid_client","error_description":"bad"}"#,
+        ];
+        let mut rng = fastrand::Rng::with_seed(20261127);
+        for i in 0..20_000 {
+            let mut bytes = seeds[i % seeds.len()].as_bytes().to_vec();
+            for _ in 0..rng.usize(1..6) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.usize(..bytes.len());
+                match rng.u8(..3) {
+                    0 => bytes[at] = rng.u8(..),
+                    1 => bytes.insert(at, rng.u8(..)),
+                    _ => drop(bytes.remove(at)),
+                }
+            }
+            if let Ok(grant) = parse_grant(&bytes, HOUR) {
+                assert!(!grant.access_token.is_empty());
+                assert!(grant.expires_in > Duration::ZERO);
+                // Building the token must not panic either (it may refuse header-unsafe bytes).
+                let _ = Token::new(
+                    grant.access_token,
+                    grant.expires_in,
+                    Duration::from_secs(60),
+                    Instant::now(),
+                );
+            }
+        }
     }
 }
