@@ -37,17 +37,12 @@ impl Session {
             .ok_or_else(|| Error::invalid("client_secret is not set"))?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let endpoint = TokenEndpoint::new(
-            cfg,
-            Transport::new(cfg, false)?,
-            token_url,
-            client_id,
-            secret,
-        );
+        let (token_transport, api) = Transport::for_token_and_api(cfg)?;
+        let endpoint = TokenEndpoint::new(cfg, token_transport, token_url, client_id, secret);
         Ok(Session {
             endpoint,
             cache: TokenCache::default(),
-            api: Transport::new(cfg, true)?,
+            api,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,

@@ -67,27 +67,38 @@ impl std::fmt::Display for InsecureRedirect {
 impl std::error::Error for InsecureRedirect {}
 
 impl Transport {
-    /// `follow_redirects` is false for the token endpoint: a POST carrying the secret goes to
-    /// the configured URL and nowhere else. API requests follow up to 10 redirects; reqwest
-    /// drops `Authorization` when the host or port changes, and the policy refuses a hop to
-    /// plain http on a remote host.
-    pub fn new(cfg: &Config, follow_redirects: bool) -> Result<Transport> {
-        let tls = tls_config(cfg.ca_file.as_deref())?;
+    /// The session's two transports, sharing one TLS setup: the token endpoint's, which never
+    /// follows a redirect (a POST carrying the secret goes to `token_url` and nowhere else), and
+    /// the API's, which follows up to 10; reqwest drops `Authorization` when the host or port
+    /// changes, and the policy refuses a hop to plain http on a remote host.
+    pub fn for_token_and_api(cfg: &Config) -> Result<(Transport, Transport)> {
         let settings = Settings {
             user_agent: cfg.user_agent.clone(),
             timeout: cfg.timeout,
             connect_timeout: cfg.connect_timeout,
-            tls,
+            tls: tls_config(cfg.ca_file.as_deref())?,
             proxy: cfg.proxy.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
-            follow_redirects,
+            follow_redirects: false,
         };
-        settings.build()?; // surface a bad proxy or TLS setup now, not on first use
-        Ok(Transport {
+        let api = Settings {
+            follow_redirects: true,
+            ..settings.clone()
+        };
+        let (token, api) = (Transport::new(settings), Transport::new(api));
+        // Building this thread's clients now surfaces a bad proxy or TLS setup at once, and
+        // the thread that made the session usually sends its first request too.
+        token.client()?;
+        api.client()?;
+        Ok((token, api))
+    }
+
+    fn new(settings: Settings) -> Transport {
+        Transport {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             settings,
-        })
+        }
     }
 
     /// Runs `work` with this thread's client on this thread's runtime.
