@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: all build deps demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
+.PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
         test-cpp test-cpp-valgrind test-python test-dotnet test-install install bench clean
 
 all: build
@@ -11,12 +11,15 @@ all: build
 deps:
 	scripts/ensure-deps.sh
 
+deps-demo:
+	scripts/ensure-deps.sh demo
+
 # Builds target/release/libcloudauth.{so,a} and regenerates include/cloudauth.h.
 build:
 	$(CARGO) build --release
 
 # The main job: a C program gets a token and makes authorized OCR calls against the local stand-in.
-demo: deps build
+demo: deps-demo build
 	tests/run_demo.sh
 
 # Every suite, in order of what builds on what. Stops at the first failure.
