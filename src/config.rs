@@ -1,8 +1,8 @@
 //! The configuration a session is built from, set key by key as strings (the C ABI's model).
 
 use crate::error::{Error, Result};
+use crate::http::url_policy::parse_http_url;
 use crate::secret::Secret;
-use crate::url_policy::parse_http_url;
 use std::time::Duration;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.aspose.cloud/connect/token";

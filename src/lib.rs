@@ -1,19 +1,16 @@
 //! cloudauth: OAuth2 client credentials held safely, a valid access token kept at hand, and
 //! authorized HTTP requests, behind a small C ABI (see `include/cloudauth.h`).
 //!
-//! One concept per module; `ffi` is the only place with `unsafe` and `extern "C"`.
+//! One concept per module; `ffi` is the only place with `extern "C"`.
 
 pub mod config;
 pub mod error;
 pub mod ffi;
-pub mod request;
+pub mod fork;
+pub mod http;
 pub mod secret;
 pub mod session;
 pub mod token;
-pub mod token_cache;
-pub mod token_endpoint;
-pub mod transport;
-pub mod url_policy;
 
 pub use config::Config;
 pub use error::{Code, Error, Result};

@@ -2,12 +2,12 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::request::{ApiRequest, Response};
+use crate::http::request::{ApiRequest, Response};
+use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::token::cache::TokenCache;
+use crate::token::endpoint::TokenEndpoint;
 use crate::token::Token;
-use crate::token_cache::TokenCache;
-use crate::token_endpoint::TokenEndpoint;
-use crate::transport::{read_body, send_error, Transport};
-use crate::url_policy::{check_secure, parse_http_url};
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 use super::{arg_out, arg_ref, arg_str, boundary, boundary_value};
 use crate::error::{cloudauth_result, Error};
-use crate::request::Response;
+use crate::http::request::Response;
 use std::ffi::c_char;
 
 /// A complete HTTP response: status, headers and body, all in memory.

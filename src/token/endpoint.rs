@@ -3,10 +3,10 @@
 
 use crate::config::{AuthMethod, Config};
 use crate::error::{Code, Error, Result};
+use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::url_policy::redact;
 use crate::secret::Secret;
 use crate::token::{oauth_error_text, parse_grant, Token, MAX_TOKEN_RESPONSE_BYTES};
-use crate::transport::{read_body, send_error, Transport};
-use crate::url_policy::redact;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant, SystemTime};

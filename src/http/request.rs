@@ -1,7 +1,7 @@
 //! An API request as the caller describes it, checked once, and the response handed back.
 
 use crate::error::{Error, Result};
-use crate::url_policy::{check_secure, parse_http_url};
+use crate::http::url_policy::{check_secure, parse_http_url};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
 use std::ffi::CString;

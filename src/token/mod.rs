@@ -1,4 +1,8 @@
-//! An access token with its deadlines, and the lenient-but-sound reading of a token response.
+//! An access token with its deadlines, and the lenient-but-sound reading of a token response;
+//! `cache` keeps it (in-process single flight), `endpoint` fetches it.
+
+pub mod cache;
+pub mod endpoint;
 
 use crate::error::{Code, Error, Result};
 use reqwest::header::HeaderValue;

@@ -1,24 +1,24 @@
-//! The HTTP client underneath, driven from the calling thread.
-//!
-//! `reqwest::blocking` hands every request to a runtime thread and back, which costs about a
-//! quarter of the throughput on loopback (DESIGN.md, "Measured facts"). Instead each calling
-//! thread owns a current-thread Tokio runtime and runs the request on it with `block_on`.
-//! Connections belong to the runtime that opened them, so each thread also keeps its own
-//! `reqwest::Client` (and connection pool) per transport, built on first use.
+//! The HTTP clients of a session. Connections belong to the runtime that opened them
+//! (`runtime`), so each calling thread keeps its own `reqwest::Client` (and connection pool) per
+//! transport, built on first use, and the library runtime has one more, shared by its threads.
+//! Clients are [`Owned`] by their fork generation: a child of fork() never touches a pooled
+//! socket of the parent's.
 
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
-use crate::url_policy::{check_secure, redact, redact_str};
+use crate::fork::Owned;
+use crate::http::runtime;
+use crate::http::url_policy::{check_secure, redact, redact_str};
+use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
 use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
-use std::cell::{OnceCell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::runtime::Runtime;
 
 /// One kind of client (token endpoint, or API) of one session.
 pub struct Transport {
@@ -26,6 +26,8 @@ pub struct Transport {
     /// Per-thread clients hold a `Weak` of this, so they can tell when their session is gone.
     alive: Arc<()>,
     settings: Settings,
+    /// The library runtime's client, shared by its threads.
+    library_client: ArcSwapOption<Owned<Client>>,
 }
 
 /// What a per-thread client is built from. Files are read once, when the session is made.
@@ -48,8 +50,7 @@ struct CachedClient {
 }
 
 thread_local! {
-    static RUNTIME: OnceCell<std::result::Result<Runtime, String>> = const { OnceCell::new() };
-    static CLIENTS: RefCell<Vec<CachedClient>> = const { RefCell::new(Vec::new()) };
+    static CLIENTS: RefCell<Option<Owned<Vec<CachedClient>>>> = const { RefCell::new(None) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -98,44 +99,34 @@ impl Transport {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             settings,
+            library_client: ArcSwapOption::empty(),
         }
     }
 
-    /// Runs `work` with this thread's client on this thread's runtime.
+    /// Runs `work` with this thread's client, blocking the calling thread until it is done.
     pub fn run<T, F: Future<Output = Result<T>>>(
         &self,
         work: impl FnOnce(Client) -> F,
     ) -> Result<T> {
-        if tokio::runtime::Handle::try_current().is_ok() {
-            return Err(Error::new(
-                Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
-                "cloudauth's blocking calls cannot run inside an async runtime; call them from a plain thread",
-            ));
-        }
         let client = self.client()?;
-        RUNTIME.with(|cell| {
-            let runtime = cell.get_or_init(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| e.to_string())
-            });
-            match runtime {
-                Ok(rt) => rt.block_on(async {
-                    notice_closed_connections().await;
-                    work(client).await
-                }),
-                Err(e) => Err(Error::new(
-                    Code::CLOUDAUTH_ERR_INTERNAL,
-                    format!("cannot start the I/O runtime: {e}"),
-                )),
-            }
-        })
+        runtime::block_on(async {
+            notice_closed_connections().await;
+            work(client).await
+        })?
     }
 
+    /// The client for the calling thread's runtime.
     fn client(&self) -> Result<Client> {
+        if runtime::on_library_thread() {
+            return self.library_client();
+        }
         CLIENTS.with(|cell| {
-            let mut clients = cell.borrow_mut();
+            let mut slot = cell.borrow_mut();
+            if !slot.as_ref().is_some_and(Owned::is_current) {
+                // Clients inherited across fork() are abandoned with their sockets.
+                *slot = Some(Owned::new(Vec::new()));
+            }
+            let clients = slot.as_mut().and_then(Owned::get_mut).expect("current");
             if let Some(c) = clients.iter().find(|c| c.transport == self.id) {
                 return Ok(c.client.clone());
             }
@@ -149,6 +140,23 @@ impl Transport {
             });
             Ok(client)
         })
+    }
+
+    /// The client for the library runtime (async operations, background refresh).
+    pub fn library_client(&self) -> Result<Client> {
+        if let Some(client) = self.library_client.load().as_ref().and_then(|c| c.get()) {
+            return Ok(client.clone());
+        }
+        let client = self.settings.build()?;
+        if let Some(inherited) = self
+            .library_client
+            .swap(Some(Arc::new(Owned::new(client.clone()))))
+        {
+            // Built before a fork, or by a thread that raced us: dropping is safe (`Owned`
+            // leaks it when it is the parent's).
+            drop(inherited);
+        }
+        Ok(client)
     }
 }
 
@@ -164,8 +172,10 @@ impl Drop for Transport {
     fn drop(&mut self) {
         // The freeing thread's own connections close now; other threads' on their next call.
         let _ = CLIENTS.try_with(|cell| {
-            if let Ok(mut clients) = cell.try_borrow_mut() {
-                clients.retain(|c| c.transport != self.id);
+            if let Ok(mut slot) = cell.try_borrow_mut() {
+                if let Some(clients) = slot.as_mut().and_then(Owned::get_mut) {
+                    clients.retain(|c| c.transport != self.id);
+                }
             }
         });
     }
