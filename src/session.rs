@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::http::request::{ApiRequest, Response};
+use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::token::cache::TokenCache;
@@ -74,6 +74,13 @@ impl Session {
     pub fn invalidate_token(&self, rejected: &str) {
         self.cache
             .invalidate_if(|current| current.value() == rejected);
+    }
+
+    /// Whether a request to `target` may carry the token: the check [`Session::request`]
+    /// makes, for bindings whose own HTTP client sends the request.
+    pub fn check_url(&self, target: &str) -> Result<()> {
+        let url = resolve(target, &self.base_url)?;
+        check_secure("request URL", &url, self.allow_insecure_http)
     }
 
     /// Sends an authorized request. Any HTTP status is a response; on a 401 the token used is
