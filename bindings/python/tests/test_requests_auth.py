@@ -133,6 +133,9 @@ def test_clear_message_without_requests(tmp_path: object) -> None:
 # -- origins: the token goes only where it was attached, and only a 401 from there drops it
 
 
+REMOTE = "http://api.example.com/headers"  # plain http, not loopback
+
+
 def _saw_a_token(server: Standin) -> list:
     return [e["path"] for e in server.stats()["api_log"] if "authorization" in e["headers"]]
 
@@ -183,13 +186,12 @@ def test_a_401_after_a_redirect_within_the_origin_is_retried_there(
 def test_plain_http_to_a_remote_host_is_refused_before_anything_is_sent(
     http: requests.Session, make: object, server: Standin
 ) -> None:
-    # 0.0.0.0 reaches the local stand-in but is not a loopback address: the library's rule
-    # refuses a token there, and so must the adapter, before fetching one.
-    remote = server.url.replace("127.0.0.1", "0.0.0.0") + "/headers"
+    # The library's rule refuses a token on plain http to a remote host, and so must the
+    # adapter, before fetching one. The stand-in is the proxy: nothing would leave the machine.
     s = make()  # type: ignore[operator]
     with pytest.raises(cloudauth.InsecureUrl) as e:
-        http.get(remote, auth=cloudauth.BearerAuth(s), timeout=30)
-    assert "0.0.0.0" in str(e.value)
+        http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
+    assert "api.example.com" in str(e.value)
     assert server.stats()["token_requests"] == 0
     assert server.stats()["api_log"] == []
     with pytest.raises(cloudauth.InvalidArgument):
@@ -200,8 +202,8 @@ def test_plain_http_to_a_remote_host_is_refused_before_anything_is_sent(
 def test_allow_insecure_http_is_the_librarys_rule(
     http: requests.Session, make: object, server: Standin, value: object
 ) -> None:
-    remote = server.url.replace("127.0.0.1", "0.0.0.0") + "/headers"
     s = make(allow_insecure_http=value)  # type: ignore[operator]
-    r = http.get(remote, auth=cloudauth.BearerAuth(s), timeout=30)
+    r = http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
     assert r.status_code == 200
     assert r.json()["headers"]["authorization"] == "Bearer " + s.token()
+    assert _saw_a_token(server) == [REMOTE]
