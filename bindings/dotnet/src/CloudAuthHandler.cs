@@ -22,8 +22,9 @@ namespace CloudAuth
     /// The handler authorizes every request its HttpClient sends, so use that client for the
     /// API only. It asks the library whether a URL may carry the token, so the rule is the
     /// library's own: no plain http to a non-loopback host unless the session was created with
-    /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects are whatever the inner
-    /// handler does with them: .NET and Mono drop the Authorization header when they follow one.
+    /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects are
+    /// whatever the inner handler does with them: .NET and Mono drop the Authorization header
+    /// when they follow one, and a retry after a 401 starts again from the original URI.
     /// The session is not owned: dispose it yourself, after the HttpClient.
     /// </remarks>
     public sealed class CloudAuthHandler : DelegatingHandler

@@ -34,8 +34,9 @@ namespace CloudAuth
         /// <c>cloudauth_config_set</c>: client_id and client_secret (required), token_url,
         /// base_url, scope, auth_method, timeout_ms, connect_timeout_ms, refresh_skew_s,
         /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes,
-        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings,
-        /// booleans "true"/"false". No network traffic happens here.
+        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings;
+        /// booleans are read by the library (true/false, 1/0, yes/no, on/off, in any case). No
+        /// network traffic happens here.
         /// </summary>
         /// <exception cref="ArgumentNullException">options, a key or a value is null.</exception>
         /// <exception cref="ArgumentException">a key or value contains NUL or a lone surrogate.</exception>

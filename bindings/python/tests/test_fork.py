@@ -4,20 +4,28 @@ After a fork the child must not use anything the parent's library state holds (t
 runtime, its epoll instance, pooled keep-alive sockets, locks held by other threads): parent
 and child would read each other's responses, or the child would hang. Every request here
 carries a nonce that the stand-in's /echo sends back (in the body and in X-Echo-Query), so a
-response that belongs to another process shows. Every wait is bounded: a hang is a failure.
+response that belongs to another process shows.
+
+Each scenario runs in a process of its own (this file run as a script), so that a hang inside
+the library, where Python cannot interrupt it, fails the test instead of stopping the run: the
+test kills the scenario's whole process group after SCENARIO_TIMEOUT_S and shows its output,
+with the Python stacks that faulthandler printed just before.
 """
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import multiprocessing
+import signal
+import subprocess
+import sys
 import os
 import threading
 import time
 import uuid
-from typing import Any, Dict, Iterator, List, Optional, Tuple
-
-import pytest
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cloudauth
 
@@ -27,8 +35,8 @@ WORKERS = 3
 TASKS = 12
 REQUESTS_PER_TASK = 15
 PARENT_MIN_REQUESTS = 60
-POOL_TIMEOUT_S = 60.0  # for the whole pool's work; each request is bounded by timeout_ms too
-WATCHDOG_S = 180.0  # if the parent itself hangs inside the library, end the run, loudly
+POOL_TIMEOUT_S = 40.0  # for the whole pool's work; each request is bounded by timeout_ms too
+SCENARIO_TIMEOUT_S = 120.0  # a whole scenario, parent included
 
 # The session the pool's children inherit (set in the parent before the pool forks).
 _inherited: Optional[cloudauth.Session] = None
@@ -77,13 +85,13 @@ def _child_takes_the_token(_: int) -> Dict[str, Any]:
     return {"pid": os.getpid(), "token": token, "seconds": time.monotonic() - started, "results": results}
 
 
-@pytest.fixture
-def watchdog() -> Iterator[None]:
-    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+def _die_with_the_parent() -> None:
+    """Pool initializer: a child that hangs in the library must not outlive a parent that gave
+    up on it (it would keep the test run's output pipe open). Linux: PR_SET_PDEATHSIG."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
 
 
 def _run_pool(
@@ -92,14 +100,14 @@ def _run_pool(
     """Runs fn over TASKS in a fork pool while the parent calls parent_work() until the pool
     is done (and at least once); returns (children's results, parent's results)."""
     ctx = multiprocessing.get_context("fork")
-    pool = ctx.Pool(WORKERS)
+    pool = ctx.Pool(WORKERS, initializer=_die_with_the_parent)
     try:
         pending = pool.map_async(fn, range(TASKS), chunksize=1)
         parent = parent_work(pending)
         try:
             children = pending.get(timeout=timeout)
         except multiprocessing.TimeoutError:
-            pytest.fail(f"the fork children did not finish within {timeout:g} s (hung)")
+            raise AssertionError(f"the fork children did not finish within {timeout:g} s (hung)") from None
         pool.close()
         return children, parent
     finally:
@@ -118,9 +126,7 @@ def _parent_echoes(session: cloudauth.Session) -> Any:
     return work
 
 
-def test_parent_and_fork_children_each_get_their_own_responses(
-    server: Standin, watchdog: None
-) -> None:
+def inherited_session(server: Standin) -> None:
     global _inherited
     s = make_session(server, timeout_ms=5000)
     try:
@@ -143,7 +149,7 @@ def test_parent_and_fork_children_each_get_their_own_responses(
     s.close()
 
 
-def test_a_new_session_in_a_fork_child_works(server: Standin, watchdog: None) -> None:
+def new_session_in_the_child(server: Standin) -> None:
     global _server_url
     s = make_session(server, timeout_ms=5000)
     with s:
@@ -156,7 +162,7 @@ def test_a_new_session_in_a_fork_child_works(server: Standin, watchdog: None) ->
     assert server.stats()["token_requests"] == 1 + TASKS  # one per new session
 
 
-def test_fork_while_another_thread_fetches_the_token(server: Standin, watchdog: None) -> None:
+def fork_during_a_token_fetch(server: Standin) -> None:
     global _inherited
     # The fetch in flight holds the session's single-flight state when the pool forks; the
     # children have no such thread and must not wait for it forever.
@@ -183,3 +189,47 @@ def test_fork_while_another_thread_fetches_the_token(server: Standin, watchdog: 
     assert max(c["seconds"] for c in children) < 15
     assert fetched["token"] == s.token()
     s.close()
+
+
+SCENARIOS: Dict[str, Callable[[Standin], None]] = {
+    f.__name__: f for f in (inherited_session, new_session_in_the_child, fork_during_a_token_fetch)
+}
+
+
+def _run_scenario(name: str, server: Standin) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), name, server.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group: the pool's children are in it too
+    )
+    try:
+        out, _ = proc.communicate(timeout=SCENARIO_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        raise AssertionError(
+            f"{name}: no end within {SCENARIO_TIMEOUT_S:g} s (hung); its output:\n{out[-6000:]}"
+        ) from None
+    assert proc.returncode == 0, f"{name} failed (exit {proc.returncode}):\n{out[-6000:]}"
+
+
+def test_parent_and_fork_children_each_get_their_own_responses(server: Standin) -> None:
+    _run_scenario("inherited_session", server)
+
+
+def test_a_new_session_in_a_fork_child_works(server: Standin) -> None:
+    _run_scenario("new_session_in_the_child", server)
+
+
+def test_fork_while_another_thread_fetches_the_token(server: Standin) -> None:
+    _run_scenario("fork_during_a_token_fetch", server)
+
+
+if __name__ == "__main__":
+    # python test_fork.py SCENARIO STANDIN_URL (the tests above run it so). Stacks go to
+    # stderr shortly before the test gives up, to show where a hang is.
+    faulthandler.dump_traceback_later(SCENARIO_TIMEOUT_S - 15, exit=True)
+    SCENARIOS[sys.argv[1]](Standin(sys.argv[2]))
+    print(f"{sys.argv[1]}: ok")
