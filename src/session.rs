@@ -7,6 +7,7 @@ use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::token::cache::TokenCache;
 use crate::token::endpoint::TokenEndpoint;
+use crate::token::shared::SharedCache;
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
@@ -17,6 +18,8 @@ const STEP: &str = "request to";
 pub struct Session {
     endpoint: TokenEndpoint,
     cache: TokenCache,
+    /// The file or Redis cache behind `cache`, if configured.
+    shared: Option<SharedCache>,
     api: Transport,
     base_url: String,
     allow_insecure_http: bool,
@@ -39,9 +42,13 @@ impl Session {
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg)?;
         let endpoint = TokenEndpoint::new(cfg, token_transport, token_url, client_id, secret);
+        // TODO(lead): route the reports into shared_cache_hits / shared_cache_errors and the
+        // CACHE_UNAVAILABLE event (once per outage: `outage_started`).
+        let shared = SharedCache::new(cfg, secret.expose().as_bytes(), Arc::new(|_| {}))?;
         Ok(Session {
             endpoint,
             cache: TokenCache::default(),
+            shared,
             api,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
@@ -51,14 +58,13 @@ impl Session {
 
     /// Runs `f` on the current valid token, fetching or refreshing it first when needed.
     pub fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        self.cache
-            .with_token(|| self.endpoint.fetch(), |t| f(t.value()))
+        self.cache.with_token(|| self.fetch(), |t| f(t.value()))
     }
 
     /// How long the current valid token (fetched first if needed) has before it expires.
     pub fn token_expires_in(&self) -> Result<std::time::Duration> {
         self.cache.with_token(
-            || self.endpoint.fetch(),
+            || self.fetch(),
             |t| {
                 t.expires_at
                     .saturating_duration_since(std::time::Instant::now())
@@ -67,6 +73,10 @@ impl Session {
     }
 
     pub fn invalidate(&self) {
+        // The next use must fetch a new token, not read this one back from the shared cache.
+        if let Some(current) = self.cache.current() {
+            self.reject_shared(current.value());
+        }
         self.cache.invalidate();
     }
 
@@ -74,6 +84,7 @@ impl Session {
     pub fn invalidate_token(&self, rejected: &str) {
         self.cache
             .invalidate_if(|current| current.value() == rejected);
+        self.reject_shared(rejected);
     }
 
     /// Sends an authorized request. Any HTTP status is a response; on a 401 the token used is
@@ -100,12 +111,28 @@ impl Session {
         }
         self.cache
             .invalidate_if(|current| std::ptr::eq(current, &*token));
+        self.reject_shared(token.value());
         let fresh = self.current_token()?;
         self.send(&request, &fresh)
     }
 
     fn current_token(&self) -> Result<Arc<Token>> {
-        self.cache.with_token(|| self.endpoint.fetch(), Arc::clone)
+        self.cache.with_token(|| self.fetch(), Arc::clone)
+    }
+
+    /// A new token: from the shared cache if another process has one, else from the endpoint.
+    fn fetch(&self) -> Result<Token> {
+        match &self.shared {
+            Some(shared) => shared.get_or_fetch(|| self.endpoint.fetch()),
+            None => self.endpoint.fetch(),
+        }
+    }
+
+    /// Drops `rejected` from the shared cache too, so other processes do not keep using it.
+    fn reject_shared(&self, rejected: &str) {
+        if let Some(shared) = &self.shared {
+            shared.remove_if(rejected);
+        }
     }
 
     fn send(&self, request: &ApiRequest, token: &Token) -> Result<Response> {

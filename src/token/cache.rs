@@ -110,6 +110,11 @@ impl TokenCache {
             .filter(|t| Instant::now() < t.expires_at)
     }
 
+    /// The token held now, whatever its state.
+    pub fn current(&self) -> Option<Arc<Token>> {
+        self.current.load_full()
+    }
+
     /// Forgets the token, whichever it is.
     pub fn invalidate(&self) {
         self.current.store(None);
