@@ -21,9 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Entries above this are refused unread (a token is a few KiB).
-#define MAX_SEALED (1 << 20)
-
 // The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
 typedef enum cloudauth_result {
   // Success.

@@ -11,7 +11,7 @@
 //! - Each operation runs on a helper thread and is abandoned past `token_cache_timeout_ms`,
 //!   so a hung file system (NFS, FUSE) cannot hold a caller.
 
-use super::seal::{random_hex, MAX_SEALED};
+use super::seal::{max_sealed, random_hex};
 use super::Backend;
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Read, Write};
@@ -236,7 +236,7 @@ fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, String> {
         return Ok(None);
     };
     let mut sealed = Vec::new();
-    file.take(MAX_SEALED as u64 + 1)
+    file.take(max_sealed() as u64 + 1)
         .read_to_end(&mut sealed)
         .map_err(|e| format!("{}: {e}", name(path)))?;
     Ok(Some(sealed))

@@ -14,8 +14,11 @@ const VERSION: u8 = 1;
 const SALT: &[u8] = b"cloudauth shared token cache v1";
 /// Token values are padded to a multiple of this before sealing.
 const PAD: usize = 256;
-/// Entries above this are refused unread (a token is a few KiB).
-pub(super) const MAX_SEALED: usize = 1 << 20;
+/// Entries above this are refused unread (a token is a few KiB). A function, not a `pub`
+/// const, which cbindgen would put into the C header.
+pub(super) fn max_sealed() -> usize {
+    1 << 20
+}
 
 /// What a shared entry holds: the token and its wall-clock deadlines (ms since the epoch), so
 /// any process, on any host, can tell whether it is still good.
@@ -96,7 +99,7 @@ impl Sealer {
     /// The entry, or why it cannot be used (corrupt, truncated, foreign, another secret).
     pub fn open(&self, sealed: &[u8]) -> Result<Entry, String> {
         let unusable = |why: &str| format!("the entry is unusable ({why})");
-        if sealed.len() > MAX_SEALED {
+        if sealed.len() > max_sealed() {
             return Err(unusable("too large"));
         }
         let Some((&version, rest)) = sealed.split_first() else {
