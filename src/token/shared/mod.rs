@@ -51,7 +51,7 @@ pub(crate) trait Backend: Send + Sync {
 
 enum Store {
     File(file::FileCache),
-    Redis(self::redis::RedisCache),
+    Redis(Box<self::redis::RedisCache>),
 }
 
 pub struct SharedCache {
@@ -84,12 +84,12 @@ impl SharedCache {
                 let url = cfg.redis_url.as_ref().ok_or_else(|| {
                     Error::invalid("token_cache is redis but redis_url is not set")
                 })?;
-                Store::Redis(self::redis::RedisCache::new(
+                Store::Redis(Box::new(self::redis::RedisCache::new(
                     url.expose(),
                     cfg.ca_file.as_deref(),
                     &key,
                     cfg.token_cache_timeout,
-                )?)
+                )?))
             }
         };
         let attempts = cfg.max_retries + 1;
@@ -107,7 +107,7 @@ impl SharedCache {
     pub fn get_or_fetch(&self, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
         match &self.store {
             Store::File(b) => self.flight(b, fetch),
-            Store::Redis(b) => self.flight(b, fetch),
+            Store::Redis(b) => self.flight(&**b, fetch),
         }
     }
 
@@ -115,7 +115,7 @@ impl SharedCache {
     pub fn remove_if(&self, rejected_token: &str) {
         match &self.store {
             Store::File(b) => self.remove(b, rejected_token),
-            Store::Redis(b) => self.remove(b, rejected_token),
+            Store::Redis(b) => self.remove(&**b, rejected_token),
         }
     }
 
