@@ -917,3 +917,60 @@ fn a_full_redis_is_one_outage_and_other_secrets_cannot_read_entries() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn a_fork_child_uses_its_own_redis_connection() {
+    let server = StandIn::start();
+    let redis = Redis::start(None);
+    let url = redis.url();
+    let c = Case::new(&server, &[("token_cache", "redis"), ("redis_url", &url)]);
+    let t = c.token(); // the parent now keeps a connection
+    let before = redis.connections();
+    // SAFETY: the child only runs the cache call and _exits; glibc keeps malloc usable after
+    // fork, and the library abandons what it inherited.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        c.reports.take();
+        let ok = c.token() == t && c.reports.hits() == 1 && c.reports.errors().is_empty();
+        unsafe { libc::_exit(if ok { 0 } else { 3 }) };
+    }
+    assert!(pid > 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut status = 0;
+    loop {
+        let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if done == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the fork child hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child status {status}"
+    );
+    // The parent's connection was not used by the child: it still works, without an error.
+    c.reports.take();
+    assert_eq!(c.token(), t);
+    assert!(c.reports.errors().is_empty(), "{:?}", c.reports.errors());
+    // The child opened one connection of its own; the parent kept its one. (`connections`
+    // opens one itself each time.)
+    assert_eq!(redis.connections() - before, 2);
+}
+
+impl Redis {
+    fn connections(&self) -> u64 {
+        let info = match self.cli(&["INFO", "stats"]).unwrap() {
+            redis::Value::VerbatimString { text, .. } => text,
+            redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        info.lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("total_connections_received")
+    }
+}
