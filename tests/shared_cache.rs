@@ -63,7 +63,13 @@ impl Redis {
 
     fn restart(&mut self) {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let port = self.port.to_string();
+        if self.extra.iter().any(|a| a == "--tls-cert-file") {
+            cmd.args(["--port", "0", "--tls-port", &port]);
+        } else {
+            cmd.args(["--port", &port]);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .args(&self.extra)
             .stdout(Stdio::null())
@@ -75,7 +81,7 @@ impl Redis {
             "redis-server runs (Debian package redis-server; scripts/ensure-deps.sh installs it)",
         ));
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["PING"]).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -973,4 +979,74 @@ impl Redis {
             .and_then(|v| v.trim().parse().ok())
             .expect("total_connections_received")
     }
+}
+
+#[test]
+fn rediss_verifies_the_server_against_ca_file() {
+    let server = StandIn::start();
+    let pki = temp_dir("pki");
+    let script = "printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > leaf.ext &&
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=cloudauth test CA' &&
+        openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj /CN=127.0.0.1 &&
+        openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out leaf.pem -days 2 -extfile leaf.ext";
+    let ok = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(&pki)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl made the test PKI");
+    let file = |n: &str| pki.join(n).to_str().unwrap().to_string();
+    let (cert, key, ca) = (file("leaf.pem"), file("leaf.key"), file("ca.pem"));
+    let redis = Redis::start_with(
+        Some("tls-pass-9"),
+        &[
+            "--tls-cert-file",
+            &cert,
+            "--tls-key-file",
+            &key,
+            "--tls-ca-cert-file",
+            &ca,
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let url = format!("rediss://:tls-pass-9@127.0.0.1:{}/0", redis.port);
+    let extra = [
+        ("token_cache", "redis"),
+        ("redis_url", url.as_str()),
+        ("ca_file", ca.as_str()),
+    ];
+    let a = Case::new(&server, &extra);
+    let t = a.token();
+    assert!(a.reports.errors().is_empty(), "{:?}", a.reports.errors());
+    let b = Case::new(&server, &extra);
+    assert_eq!(b.token(), t);
+    assert_eq!((b.fetches(), b.reports.hits()), (0, 1));
+    // Without our CA the server is not trusted: fetched directly, reported, no password shown.
+    let untrusted = Case::new(
+        &server,
+        &[("token_cache", "redis"), ("redis_url", url.as_str())],
+    );
+    untrusted.token();
+    assert_eq!(untrusted.fetches(), 1);
+    let errors = untrusted.reports.errors();
+    assert!(!errors.is_empty());
+    assert!(
+        errors.iter().all(|(m, _)| !m.contains("tls-pass-9")),
+        "{errors:?}"
+    );
+    // Plain redis:// to the TLS port fails the same harmless way.
+    let plain = format!("redis://:tls-pass-9@127.0.0.1:{}/0", redis.port);
+    let c = Case::new(
+        &server,
+        &[
+            ("token_cache", "redis"),
+            ("redis_url", plain.as_str()),
+            ("token_cache_timeout_ms", "300"),
+        ],
+    );
+    c.token();
+    assert_eq!(c.fetches(), 1);
 }

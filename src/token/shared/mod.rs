@@ -200,10 +200,13 @@ impl SharedCache {
     }
 }
 
-/// The failures of one call: each is reported; a call without any ends an outage.
+/// The failures of one call: each is reported; a call without any ends an outage. Reports
+/// are delivered when the call ends, so the owner's callback never runs while this process
+/// holds the cross-process lock.
 struct Call<'a> {
     cache: &'a SharedCache,
     failed: bool,
+    pending: Vec<CacheReport>,
 }
 
 impl<'a> Call<'a> {
@@ -211,6 +214,7 @@ impl<'a> Call<'a> {
         Call {
             cache,
             failed: false,
+            pending: Vec::new(),
         }
     }
 
@@ -221,7 +225,7 @@ impl<'a> Call<'a> {
             Err(message) => {
                 self.failed = true;
                 let outage_started = !self.cache.in_outage.swap(true, Ordering::AcqRel);
-                (self.cache.report)(CacheReport::Error {
+                self.pending.push(CacheReport::Error {
                     message: format!("{message}; the token is fetched directly"),
                     outage_started,
                 });
@@ -234,6 +238,9 @@ impl<'a> Call<'a> {
     fn finish<T>(self, result: T) -> T {
         if !self.failed {
             self.cache.in_outage.store(false, Ordering::Release);
+        }
+        for report in self.pending {
+            (self.cache.report)(report);
         }
         result
     }
