@@ -1050,3 +1050,104 @@ fn rediss_verifies_the_server_against_ca_file() {
     c.token();
     assert_eq!(c.fetches(), 1);
 }
+
+#[test]
+fn refresh_ahead_is_one_request_for_all_processes() {
+    let server = StandIn::start();
+    // 6 s tokens: the refresh point is at 3 s (the skew is capped at half the lifetime).
+    server.configure(json!({"token_expires_in": 6}));
+    let dir = temp_dir("refresh");
+    let extra = [
+        ("token_cache", "file"),
+        ("token_cache_dir", dir.to_str().unwrap()),
+    ];
+    let sessions: Vec<_> = (0..3).map(|_| server.session(&extra)).collect();
+    let first: Vec<String> = sessions.iter().map(|s| token(s).unwrap()).collect();
+    assert!(first.iter().all(|t| *t == first[0]));
+    assert_eq!(server.token_requests(), 1);
+    std::thread::sleep(Duration::from_millis(3300));
+    // Inline or in the background, every session moves to the new token soon.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let second = loop {
+        let now: Vec<String> = sessions.iter().map(|s| token(s).unwrap()).collect();
+        if now.iter().all(|t| *t != first[0]) || Instant::now() > deadline {
+            break now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        second.iter().all(|t| *t == second[0] && *t != first[0]),
+        "{second:?}"
+    );
+    assert_eq!(server.token_requests(), 2, "one refresh for all");
+}
+
+#[test]
+fn a_lock_held_too_long_is_waited_for_at_most_one_token_request() {
+    let server = StandIn::start();
+    // A token request may take 400 ms here (timeout 400 ms, no retries).
+    let bound = [("timeout_ms", "400"), ("max_retries", "0")];
+    let dir = temp_dir("held");
+    let mut extra = vec![
+        ("token_cache", "file"),
+        ("token_cache_dir", dir.to_str().unwrap()),
+    ];
+    extra.extend(bound);
+    let c = Case::new(&server, &extra);
+    c.token();
+    let lock_path = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "lock"))
+        .unwrap();
+    std::fs::remove_file(entry_file(&dir)).unwrap();
+    // Another "process" holds the lock and never finishes.
+    let holder = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    holder.lock().unwrap();
+    let waiter = Case::new(&server, &extra);
+    let started = Instant::now();
+    waiter.token();
+    let waited = started.elapsed();
+    assert_eq!(waiter.fetches(), 1);
+    assert!(
+        waited >= Duration::from_millis(390) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    assert!(
+        waiter.reports.errors().is_empty(),
+        "waiting is not a cache failure"
+    );
+    holder.unlock().unwrap();
+    // The waiter stored what it fetched.
+    let next = Case::new(&server, &extra);
+    next.token();
+    assert_eq!(next.fetches(), 0);
+
+    // Redis: a lock whose holder died keeps its PX; waiters give up after the same bound.
+    let redis = Redis::start(None);
+    let url = redis.url();
+    let mut extra = vec![("token_cache", "redis"), ("redis_url", url.as_str())];
+    extra.extend(bound);
+    let c = Case::new(&server, &extra);
+    c.token();
+    let key = String::from_utf8(redis.dump()[0].0.clone()).unwrap();
+    redis.cli(&["DEL", &key]).unwrap();
+    redis
+        .cli(&["SET", &format!("{key}:lock"), "someone-else", "PX", "60000"])
+        .unwrap();
+    let waiter = Case::new(&server, &extra);
+    let started = Instant::now();
+    waiter.token();
+    let waited = started.elapsed();
+    assert_eq!(waiter.fetches(), 1);
+    assert!(
+        waited >= Duration::from_millis(390) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+    // The other holder's lock is not released by the waiter (compare-and-delete).
+    let mark = redis.cli(&["GET", &format!("{key}:lock")]).unwrap();
+    assert_eq!(mark, redis::Value::BulkString(b"someone-else".to_vec()));
+}
