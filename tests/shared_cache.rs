@@ -698,6 +698,10 @@ fn another_secret_cannot_use_the_entry_and_a_401_removes_only_the_rejected_token
         "{:?}",
         b.reports.errors()
     );
+    // After a rotation to b's secret, a reads b's entry.
+    a.cache.set_secret(b"another-secret");
+    assert_eq!(a.token(), tb);
+    assert_eq!(a.fetches(), 1);
     // b stored its own; a (new process) cannot open it either, fetches and stores again.
     let a2 = Case::new(&server, &extra);
     let ta2 = a2.token();

@@ -14,6 +14,7 @@ use self::seal::{now_ms, Entry, Sealer};
 use crate::config::{AuthMethod, Config, TokenCacheKind};
 use crate::error::{Error, Result};
 use crate::token::Token;
+use arc_swap::ArcSwap;
 use ring::digest::{digest, SHA256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -56,7 +57,9 @@ enum Store {
 
 pub struct SharedCache {
     store: Store,
-    sealer: Sealer,
+    /// Replaced when the client secret changes (`set_secret`).
+    sealer: ArcSwap<Sealer>,
+    key: String,
     report: Reporter,
     in_outage: AtomicBool,
     /// How long a token request may take: the longest wait for another process's fetch.
@@ -95,7 +98,8 @@ impl SharedCache {
         let attempts = cfg.max_retries + 1;
         Ok(Some(SharedCache {
             store,
-            sealer: Sealer::new(secret, &key),
+            sealer: ArcSwap::from_pointee(Sealer::new(secret, &key)),
+            key,
             report,
             in_outage: AtomicBool::new(false),
             fetch_bound: cfg.timeout.saturating_mul(attempts),
@@ -109,6 +113,12 @@ impl SharedCache {
             Store::File(b) => self.flight(b, fetch),
             Store::Redis(b) => self.flight(&**b, fetch),
         }
+    }
+
+    /// After a secret rotation: entries are sealed and opened with the new secret from now on
+    /// (entries of the old one no longer open, so the next fetch stores a new one).
+    pub fn set_secret(&self, secret: &[u8]) {
+        self.sealer.store(Arc::new(Sealer::new(secret, &self.key)));
     }
 
     /// After a 401: removes the shared entry only if it still holds `rejected_token`.
@@ -164,7 +174,7 @@ impl SharedCache {
         let entry = to_entry(&token);
         let ttl = Duration::from_millis(entry.refresh_at_ms.saturating_sub(now_ms()));
         if !ttl.is_zero() {
-            if let Some(sealed) = call.ok(self.sealer.seal(&entry)) {
+            if let Some(sealed) = call.ok(self.sealer.load().seal(&entry)) {
                 call.ok(b.write(&sealed, ttl));
             }
         }
@@ -179,7 +189,7 @@ impl SharedCache {
 
     /// The token in `found` if it opens and is not yet due for refresh.
     fn fresh(&self, call: &mut Call<'_>, found: Option<Vec<u8>>) -> Option<Token> {
-        let entry = call.ok(self.sealer.open(&found?))?;
+        let entry = call.ok(self.sealer.load().open(&found?))?;
         let now = now_ms();
         if now >= entry.refresh_at_ms || now >= entry.expires_at_ms {
             return None;
@@ -192,7 +202,12 @@ impl SharedCache {
     fn remove<B: Backend>(&self, b: &B, rejected: &str) {
         let mut call = Call::new(self);
         if let Some(Some(sealed)) = call.ok(b.read()) {
-            if self.sealer.open(&sealed).is_ok_and(|e| e.token == rejected) {
+            if self
+                .sealer
+                .load()
+                .open(&sealed)
+                .is_ok_and(|e| e.token == rejected)
+            {
                 call.ok(b.remove_if_equal(&sealed));
             }
         }
