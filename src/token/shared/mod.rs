@@ -189,7 +189,16 @@ impl SharedCache {
 
     /// The token in `found` if it opens and is not yet due for refresh.
     fn fresh(&self, call: &mut Call<'_>, found: Option<Vec<u8>>) -> Option<Token> {
-        let entry = call.ok(self.sealer.load().open(&found?))?;
+        let opened = self.sealer.load().open(&found?);
+        // Reported once per call, not at every poll while another process replaces it.
+        let entry = match opened {
+            Err(_) if call.unusable_seen => return None,
+            Err(e) => {
+                call.unusable_seen = true;
+                call.ok(Err(e))?
+            }
+            Ok(entry) => entry,
+        };
         let now = now_ms();
         if now >= entry.refresh_at_ms || now >= entry.expires_at_ms {
             return None;
@@ -221,6 +230,7 @@ impl SharedCache {
 struct Call<'a> {
     cache: &'a SharedCache,
     failed: bool,
+    unusable_seen: bool,
     pending: Vec<CacheReport>,
 }
 
@@ -229,6 +239,7 @@ impl<'a> Call<'a> {
         Call {
             cache,
             failed: false,
+            unusable_seen: false,
             pending: Vec::new(),
         }
     }
