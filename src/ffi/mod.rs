@@ -5,11 +5,13 @@
 #![allow(non_camel_case_types)]
 
 mod config;
+mod events;
 mod info;
 mod response;
 mod session;
 
 pub use config::*;
+pub use events::*;
 pub use info::*;
 pub use response::*;
 pub use session::*;
