@@ -74,6 +74,14 @@ typedef enum cloudauth_event_kind {
 // Ownership: created by `cloudauth_config_new`, freed by `cloudauth_config_free`.
 typedef struct cloudauth_config cloudauth_config;
 
+// An asynchronous operation in flight, from `cloudauth_session_request_async` or
+// `cloudauth_session_token_async`.
+//
+// Thread-safety: thread-safe; cancel it from any thread.
+// Ownership: the caller frees the handle with `cloudauth_op_free`, before or after the
+// operation finishes; freeing it neither cancels the operation nor waits for it.
+typedef struct cloudauth_op cloudauth_op;
+
 // A complete HTTP response: status, headers and body, all in memory.
 //
 // Thread-safety: immutable; may be read from several threads.
@@ -111,6 +119,30 @@ typedef struct cloudauth_event {
 // operations), with no cloudauth lock held, so it may call any cloudauth function. It must
 // return quickly: the operation that reported the event waits for it.
 typedef void (*cloudauth_event_fn)(void *user_data, const struct cloudauth_event *event);
+
+// Completion of `cloudauth_session_request_async`. Runs exactly once, on a library thread
+// (never inside the call that started the operation), with no cloudauth lock held, so it may
+// call any cloudauth function, blocking ones included.
+// - `result`: CLOUDAUTH_OK, or the failure's code (CLOUDAUTH_ERR_CANCELLED after
+//   `cloudauth_op_cancel` or when the session was freed first).
+// - `response`: on CLOUDAUTH_OK a response the callee now owns and frees with
+//   `cloudauth_response_free` (at any time, on any thread); NULL otherwise.
+// - `error`: "" on success, else the one-line message; valid during the call only.
+typedef void (*cloudauth_response_fn)(void *user_data,
+                                      enum cloudauth_result result,
+                                      struct cloudauth_response *response,
+                                      const char *error);
+
+// Completion of `cloudauth_session_token_async`. Runs exactly once, on a library thread,
+// with no cloudauth lock held.
+// - `token`, `token_len`: on CLOUDAUTH_OK the token (NUL-terminated, `token_len` bytes without
+//   the NUL), valid during the call only: copy it to keep it; NULL and 0 otherwise.
+// - `error`: "" on success, else the one-line message; valid during the call only.
+typedef void (*cloudauth_token_fn)(void *user_data,
+                                   enum cloudauth_result result,
+                                   const char *token,
+                                   size_t token_len,
+                                   const char *error);
 
 // A session's counters, for dashboards and tests. Fields are only ever appended: pass
 // `sizeof(cloudauth_stats)` as your header knows it, and an older caller gets the prefix it
@@ -191,6 +223,62 @@ const char *cloudauth_version(void);
 // The pointer is owned by the library and stays valid until the next cloudauth call on this
 // thread; copy the text if you need it longer. Never NULL.
 const char *cloudauth_last_error(void);
+
+// Starts `cloudauth_session_request` asynchronously: the same arguments, checks, token
+// handling and 401 resend, but the call returns at once and `done` receives the outcome on a
+// library thread. Every argument is copied before this returns. Hundreds of operations may be
+// in flight at once; they share the library's threads and pooled connections.
+//
+// Returns CLOUDAUTH_OK when the operation started: `done` will then run exactly once. Any
+// other result (CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL `s` or `done`, invalid UTF-8, a bad
+// header; CLOUDAUTH_ERR_INSECURE_URL; CLOUDAUTH_ERR_INTERNAL if the library threads cannot
+// start) means nothing started and `done` is never called.
+//
+// `out_op` may be NULL; otherwise it receives a handle for `cloudauth_op_cancel`, which the
+// caller frees with `cloudauth_op_free`. The session may be freed with operations in flight:
+// they finish with CLOUDAUTH_ERR_CANCELLED.
+//
+// # Safety
+// As for `cloudauth_session_request`; `done` is NULL or a function safe to call from any
+// thread with `user_data`; `out_op` is NULL or writable.
+enum cloudauth_result cloudauth_session_request_async(struct cloudauth_session *s,
+                                                      const char *method,
+                                                      const char *url,
+                                                      const char *const *headers,
+                                                      size_t n_headers,
+                                                      const uint8_t *body,
+                                                      size_t body_len,
+                                                      cloudauth_response_fn done,
+                                                      void *user_data,
+                                                      struct cloudauth_op **out_op);
+
+// Gets a valid token asynchronously: `done` receives it on a library thread, at once (but
+// still on a library thread) when one is cached, or after a fetch that blocks no thread while
+// it waits. Return values and `out_op` as for `cloudauth_session_request_async`.
+//
+// # Safety
+// `s` is NULL or a live session; `done` is NULL or a function safe to call from any thread
+// with `user_data`; `out_op` is NULL or writable.
+enum cloudauth_result cloudauth_session_token_async(struct cloudauth_session *s,
+                                                    cloudauth_token_fn done,
+                                                    void *user_data,
+                                                    struct cloudauth_op **out_op);
+
+// Cancels an operation: its completion then runs (once, on a library thread, soon) with
+// CLOUDAUTH_ERR_CANCELLED, unless it had already finished or is finishing, in which case it
+// reports its real outcome. A no-op for NULL, and when called more than once. Does not free
+// the handle.
+//
+// # Safety
+// `op` is NULL or a live handle.
+void cloudauth_op_cancel(struct cloudauth_op *op);
+
+// Frees an operation handle. Does not cancel the operation (its completion still runs) and
+// does not wait. NULL is a no-op.
+//
+// # Safety
+// `op` is NULL or a handle that has not been freed.
+void cloudauth_op_free(struct cloudauth_op *op);
 
 // The HTTP status code, e.g. 200 or 404. 0 for NULL.
 //

@@ -81,7 +81,6 @@ impl Session {
         Ok(Session { inner })
     }
 
-    #[allow(dead_code)] // for the async operations
     pub(crate) fn inner(&self) -> &Arc<Inner> {
         &self.inner
     }
@@ -200,7 +199,6 @@ impl Inner {
     }
 
     /// The API client for the library runtime (async operations).
-    #[allow(dead_code)] // for the async operations
     pub(crate) fn library_api_client(&self) -> Result<Client> {
         self.api.library_client()
     }

@@ -7,12 +7,14 @@
 mod config;
 mod events;
 mod info;
+mod ops;
 mod response;
 mod session;
 
 pub use config::*;
 pub use events::*;
 pub use info::*;
+pub use ops::*;
 pub use response::*;
 pub use session::*;
 

@@ -12,7 +12,7 @@ use std::ffi::c_char;
 /// Ownership: created by `cloudauth_session_new`, freed by `cloudauth_session_free` once no
 /// other thread is using it.
 pub struct cloudauth_session {
-    inner: Session,
+    pub(super) inner: Session,
 }
 
 /// Creates a session from a configuration. `cfg` is copied: the caller still owns and frees it.
@@ -213,18 +213,25 @@ pub unsafe extern "C" fn cloudauth_session_request(
         let s = arg_ref(s, "session")?;
         let method = arg_str(method, "method")?;
         let url = arg_str(url, "url")?;
-        let header_ptrs = arg_bytes_of(headers, n_headers)?;
-        let header_lines = header_ptrs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
-            .collect::<Result<Vec<&str>>>()?;
+        let header_lines = header_lines(headers, n_headers)?;
         let body = arg_bytes(body, body_len, "body")?;
         let out = arg_out(out, "out")?;
         let response = s.inner.request(method, url, header_lines, body)?;
         *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
         Ok(())
     })
+}
+
+/// The `headers` argument as strings.
+///
+/// # Safety
+/// `p` is NULL (allowed only when `n` is 0) or points to `n` NUL-terminated strings.
+pub(super) unsafe fn header_lines<'a>(p: *const *const c_char, n: usize) -> Result<Vec<&'a str>> {
+    arg_bytes_of(p, n)?
+        .iter()
+        .enumerate()
+        .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
+        .collect()
 }
 
 /// # Safety
