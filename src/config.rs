@@ -1,6 +1,7 @@
 //! The configuration a session is built from, set key by key as strings (the C ABI's model).
 
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::http::url_policy::parse_http_url;
 use crate::secret::Secret;
 use std::time::Duration;
@@ -24,6 +25,18 @@ pub enum TokenCacheKind {
     File,
     /// Shared by every host that reaches `redis_url`.
     Redis,
+}
+
+/// How a token due for refresh is refreshed (`refresh_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// The first caller inside the refresh window starts one refresh on a library thread and
+    /// keeps using the valid token.
+    Background,
+    /// Background, and an idle session also refreshes on time.
+    Eager,
+    /// One caller refreshes on its own thread (v0); no library threads.
+    Inline,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +64,10 @@ pub struct Config {
     /// Holds the password, if any: shown only through `redact`.
     pub redis_url: Option<Secret>,
     pub token_cache_timeout: Duration,
+    pub refresh_mode: RefreshMode,
+    /// Read at every token request instead of `client_secret`.
+    pub client_secret_file: Option<String>,
+    pub events: Events,
 }
 
 impl Default for Config {
@@ -77,6 +94,9 @@ impl Default for Config {
             token_cache_dir: None,
             redis_url: None,
             token_cache_timeout: Duration::from_millis(250),
+            refresh_mode: RefreshMode::Background,
+            client_secret_file: None,
+            events: Events::default(),
         }
     }
 }
@@ -104,6 +124,8 @@ pub const KEYS: &[&str] = &[
     "token_cache_dir",
     "redis_url",
     "token_cache_timeout_ms",
+    "refresh_mode",
+    "client_secret_file",
 ];
 
 impl Config {
@@ -168,6 +190,17 @@ impl Config {
             }
             "token_cache_timeout_ms" => {
                 self.token_cache_timeout = Duration::from_millis(number(key, value, 1, 60_000)?)
+            }
+            "refresh_mode" => {
+                self.refresh_mode = match value {
+                    "background" => RefreshMode::Background,
+                    "eager" => RefreshMode::Eager,
+                    "inline" => RefreshMode::Inline,
+                    _ => return Err(bad_value(key, value, "background, eager or inline")),
+                }
+            }
+            "client_secret_file" => {
+                self.client_secret_file = (!value.is_empty()).then(|| value.to_owned())
             }
             _ => {
                 return Err(Error::invalid(format!(

@@ -699,9 +699,14 @@ fn another_secret_cannot_use_the_entry_and_a_401_removes_only_the_rejected_token
         b.reports.errors()
     );
     // After a rotation to b's secret, a reads b's entry.
-    a.cache.set_secret(b"another-secret");
+    a.cache.use_credentials(CLIENT_ID, b"another-secret");
     assert_eq!(a.token(), tb);
     assert_eq!(a.fetches(), 1);
+    // Another client id is another entry.
+    a.cache.use_credentials("another-client", b"another-secret");
+    assert_ne!(a.token(), tb);
+    assert_eq!(a.fetches(), 2);
+    a.cache.use_credentials(CLIENT_ID, SECRET.as_bytes());
     // b stored its own; a (new process) cannot open it either, fetches and stores again.
     let a2 = Case::new(&server, &extra);
     let ta2 = a2.token();
@@ -1154,4 +1159,55 @@ fn a_lock_held_too_long_is_waited_for_at_most_one_token_request() {
     // The other holder's lock is not released by the waiter (compare-and-delete).
     let mark = redis.cli(&["GET", &format!("{key}:lock")]).unwrap();
     assert_eq!(mark, redis::Value::BulkString(b"someone-else".to_vec()));
+}
+
+#[test]
+fn sessions_count_hits_and_errors_and_announce_an_outage_once() {
+    let server = StandIn::start();
+    let dir = temp_dir("stats");
+    let extra = [
+        ("token_cache", "file"),
+        ("token_cache_dir", dir.to_str().unwrap()),
+    ];
+    let s1 = server.session(&extra);
+    token(&s1).unwrap();
+    let s2 = server.session(&extra);
+    token(&s2).unwrap();
+    let stats = s2.stats();
+    assert_eq!((stats.shared_cache_hits, stats.shared_cache_errors), (1, 0));
+    assert_eq!(s1.stats().shared_cache_hits, 0);
+
+    // A broken cache directory: every fetch goes on without it, one event in all.
+    let broken = dir.join("not-a-dir");
+    std::fs::write(&broken, b"x").unwrap();
+    let seen: Arc<Mutex<Vec<(cloudauth::events::EventKind, String)>>> = Arc::default();
+    let mut cfg = server.config(&[
+        ("token_cache", "file"),
+        ("token_cache_dir", broken.to_str().unwrap()),
+    ]);
+    let sink = seen.clone();
+    cfg.events =
+        cloudauth::events::Events::new(Some(Arc::new(move |e: &cloudauth::events::Event<'_>| {
+            sink.lock().unwrap().push((e.kind, e.message.to_owned()))
+        })));
+    let s = cloudauth::Session::new(&cfg).unwrap();
+    for _ in 0..3 {
+        token(&s).unwrap();
+        s.invalidate();
+    }
+    let stats = s.stats();
+    assert!(stats.shared_cache_errors >= 3, "{stats:?}");
+    assert_eq!(stats.shared_cache_hits, 0);
+    let seen = seen.lock().unwrap();
+    let outages: Vec<_> = seen
+        .iter()
+        .filter(|(k, _)| *k == cloudauth::events::EventKind::CacheUnavailable)
+        .collect();
+    assert_eq!(outages.len(), 1, "{seen:?}");
+    assert!(
+        outages[0].1.starts_with("file token cache"),
+        "{}",
+        outages[0].1
+    );
+    assert!(!outages[0].1.contains(SECRET));
 }

@@ -13,6 +13,7 @@ pub mod seal;
 use self::seal::{now_ms, Entry, Sealer};
 use crate::config::{AuthMethod, Config, TokenCacheKind};
 use crate::error::{Error, Result};
+use crate::secret::Secret;
 use crate::token::Token;
 use arc_swap::ArcSwap;
 use ring::digest::{digest, SHA256};
@@ -56,14 +57,21 @@ enum Store {
 }
 
 pub struct SharedCache {
-    store: Store,
-    /// Replaced when the client secret changes (`set_secret`).
-    sealer: ArcSwap<Sealer>,
-    key: String,
+    /// The store and sealer for the current client id and secret; replaced when they change.
+    keyed: ArcSwap<Keyed>,
+    /// Where the store lives and what names the entry (besides the client id).
+    cfg: Config,
     report: Reporter,
     in_outage: AtomicBool,
     /// How long a token request may take: the longest wait for another process's fetch.
     fetch_bound: Duration,
+}
+
+struct Keyed {
+    client_id: String,
+    secret: Secret,
+    store: Arc<Store>,
+    sealer: Sealer,
 }
 
 /// The first pause between polls for another process's fetch, and the longest.
@@ -73,63 +81,72 @@ const MAX_POLL: Duration = Duration::from_millis(50);
 impl SharedCache {
     /// `None` for `token_cache=memory`. A configuration that cannot work (redis without
     /// redis_url) is an error; a cache that is merely unreachable is not (it is reported
-    /// when used, and the calls go on).
+    /// when used, and the calls go on). `secret` is the client secret as of now.
     pub fn new(cfg: &Config, secret: &[u8], report: Reporter) -> Result<Option<SharedCache>> {
-        let key = cache_key(cfg);
-        let store = match cfg.token_cache {
-            TokenCacheKind::Memory => return Ok(None),
-            TokenCacheKind::File => Store::File(file::FileCache::new(
-                cfg.token_cache_dir.as_deref(),
-                &key,
-                cfg.token_cache_timeout,
-            )),
-            TokenCacheKind::Redis => {
-                let url = cfg.redis_url.as_ref().ok_or_else(|| {
-                    Error::invalid("token_cache is redis but redis_url is not set")
-                })?;
-                Store::Redis(Box::new(self::redis::RedisCache::new(
-                    url.expose(),
-                    cfg.ca_file.as_deref(),
-                    &key,
-                    cfg.token_cache_timeout,
-                )?))
-            }
-        };
+        if cfg.token_cache == TokenCacheKind::Memory {
+            return Ok(None);
+        }
+        let client_id = cfg.client_id.clone().unwrap_or_default();
+        let store = Arc::new(open_store(cfg, &client_id)?);
+        let keyed = Keyed::new(cfg, client_id, secret, store);
+        let mut cfg = cfg.clone();
+        cfg.client_secret = None; // not needed here: the sealer holds what it derived
         let attempts = cfg.max_retries + 1;
         Ok(Some(SharedCache {
-            store,
-            sealer: ArcSwap::from_pointee(Sealer::new(secret, &key)),
-            key,
+            keyed: ArcSwap::from_pointee(keyed),
+            fetch_bound: cfg.timeout.saturating_mul(attempts),
+            cfg,
             report,
             in_outage: AtomicBool::new(false),
-            fetch_bound: cfg.timeout.saturating_mul(attempts),
         }))
+    }
+
+    /// Follows a credentials change (`set_credentials`, a replaced `client_secret_file`):
+    /// another client id is another entry; another secret seals and opens with another key
+    /// (entries of the old one no longer open, so the next fetch stores a new one). Cheap when
+    /// nothing changed: call it before each use.
+    pub fn use_credentials(&self, client_id: &str, secret: &[u8]) {
+        let current = self.keyed.load();
+        if current.client_id == client_id && current.secret.expose().as_bytes() == secret {
+            return;
+        }
+        let store = if current.client_id == client_id {
+            current.store.clone()
+        } else {
+            match open_store(&self.cfg, client_id) {
+                Ok(store) => Arc::new(store),
+                Err(_) => return, // the URL was checked when the session was made
+            }
+        };
+        let keyed = Keyed::new(&self.cfg, client_id.to_owned(), secret, store);
+        self.keyed.store(Arc::new(keyed));
     }
 
     /// A token not yet due for refresh from the shared cache, or else one from `fetch`, stored
     /// for the others; concurrent callers in other processes wait for this one's fetch.
     pub fn get_or_fetch(&self, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
-        match &self.store {
-            Store::File(b) => self.flight(b, fetch),
-            Store::Redis(b) => self.flight(&**b, fetch),
+        let k = self.keyed.load_full();
+        match &*k.store {
+            Store::File(b) => self.flight(b, &k.sealer, fetch),
+            Store::Redis(b) => self.flight(&**b, &k.sealer, fetch),
         }
-    }
-
-    /// After a secret rotation: entries are sealed and opened with the new secret from now on
-    /// (entries of the old one no longer open, so the next fetch stores a new one).
-    pub fn set_secret(&self, secret: &[u8]) {
-        self.sealer.store(Arc::new(Sealer::new(secret, &self.key)));
     }
 
     /// After a 401: removes the shared entry only if it still holds `rejected_token`.
     pub fn remove_if(&self, rejected_token: &str) {
-        match &self.store {
-            Store::File(b) => self.remove(b, rejected_token),
-            Store::Redis(b) => self.remove(&**b, rejected_token),
+        let k = self.keyed.load_full();
+        match &*k.store {
+            Store::File(b) => self.remove(b, &k.sealer, rejected_token),
+            Store::Redis(b) => self.remove(&**b, &k.sealer, rejected_token),
         }
     }
 
-    fn flight<B: Backend>(&self, b: &B, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
+    fn flight<B: Backend>(
+        &self,
+        b: &B,
+        sealer: &Sealer,
+        fetch: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
         let mut call = Call::new(self);
         let deadline = Instant::now() + self.fetch_bound;
         let mut pause = FIRST_POLL;
@@ -137,7 +154,7 @@ impl SharedCache {
             let Some(found) = call.ok(b.read()) else {
                 return call.finish(fetch());
             };
-            if let Some(token) = self.fresh(&mut call, found) {
+            if let Some(token) = self.fresh(sealer, &mut call, found) {
                 return Ok(self.hit(call, token));
             }
             let Some(lock) = call.ok(b.try_lock(self.fetch_bound)) else {
@@ -146,17 +163,17 @@ impl SharedCache {
             if let Some(lock) = lock {
                 // Someone may have stored between our read and the lock.
                 let stored = call.ok(b.read()).flatten();
-                if let Some(token) = self.fresh(&mut call, stored) {
+                if let Some(token) = self.fresh(sealer, &mut call, stored) {
                     call.ok(b.unlock(lock));
                     return Ok(self.hit(call, token));
                 }
-                let result = self.fetch_and_store(b, &mut call, fetch);
+                let result = self.fetch_and_store(b, sealer, &mut call, fetch);
                 call.ok(b.unlock(lock));
                 return call.finish(result);
             }
             if Instant::now() >= deadline {
                 // Waited as long as the other process's fetch may take: fetch ourselves.
-                let result = self.fetch_and_store(b, &mut call, fetch);
+                let result = self.fetch_and_store(b, sealer, &mut call, fetch);
                 return call.finish(result);
             }
             std::thread::sleep(jitter(pause));
@@ -167,6 +184,7 @@ impl SharedCache {
     fn fetch_and_store<B: Backend>(
         &self,
         b: &B,
+        sealer: &Sealer,
         call: &mut Call<'_>,
         fetch: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
@@ -174,7 +192,7 @@ impl SharedCache {
         let entry = to_entry(&token);
         let ttl = Duration::from_millis(entry.refresh_at_ms.saturating_sub(now_ms()));
         if !ttl.is_zero() {
-            if let Some(sealed) = call.ok(self.sealer.load().seal(&entry)) {
+            if let Some(sealed) = call.ok(sealer.seal(&entry)) {
                 call.ok(b.write(&sealed, ttl));
             }
         }
@@ -188,8 +206,8 @@ impl SharedCache {
     }
 
     /// The token in `found` if it opens and is not yet due for refresh.
-    fn fresh(&self, call: &mut Call<'_>, found: Option<Vec<u8>>) -> Option<Token> {
-        let opened = self.sealer.load().open(&found?);
+    fn fresh(&self, sealer: &Sealer, call: &mut Call<'_>, found: Option<Vec<u8>>) -> Option<Token> {
+        let opened = sealer.open(&found?);
         // Reported once per call, not at every poll while another process replaces it.
         let entry = match opened {
             Err(_) if call.unusable_seen => return None,
@@ -208,20 +226,51 @@ impl SharedCache {
         call.ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))
     }
 
-    fn remove<B: Backend>(&self, b: &B, rejected: &str) {
+    fn remove<B: Backend>(&self, b: &B, sealer: &Sealer, rejected: &str) {
         let mut call = Call::new(self);
         if let Some(Some(sealed)) = call.ok(b.read()) {
-            if self
-                .sealer
-                .load()
-                .open(&sealed)
-                .is_ok_and(|e| e.token == rejected)
-            {
+            if sealer.open(&sealed).is_ok_and(|e| e.token == rejected) {
                 call.ok(b.remove_if_equal(&sealed));
             }
         }
         call.finish(())
     }
+}
+
+impl Keyed {
+    fn new(cfg: &Config, client_id: String, secret: &[u8], store: Arc<Store>) -> Keyed {
+        let key = cache_key(cfg, &client_id);
+        Keyed {
+            sealer: Sealer::new(secret, &key),
+            secret: Secret::new(&String::from_utf8_lossy(secret)),
+            client_id,
+            store,
+        }
+    }
+}
+
+fn open_store(cfg: &Config, client_id: &str) -> Result<Store> {
+    let key = cache_key(cfg, client_id);
+    Ok(match cfg.token_cache {
+        // (memory has no store: `SharedCache::new` returned before)
+        TokenCacheKind::Memory | TokenCacheKind::File => Store::File(file::FileCache::new(
+            cfg.token_cache_dir.as_deref(),
+            &key,
+            cfg.token_cache_timeout,
+        )),
+        TokenCacheKind::Redis => {
+            let url = cfg
+                .redis_url
+                .as_ref()
+                .ok_or_else(|| Error::invalid("token_cache is redis but redis_url is not set"))?;
+            Store::Redis(Box::new(self::redis::RedisCache::new(
+                url.expose(),
+                cfg.ca_file.as_deref(),
+                &key,
+                cfg.token_cache_timeout,
+            )?))
+        }
+    })
 }
 
 /// The failures of one call: each is reported; a call without any ends an outage. Reports
@@ -278,7 +327,7 @@ fn jitter(pause: Duration) -> Duration {
 }
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
-pub fn cache_key(cfg: &Config) -> String {
+pub fn cache_key(cfg: &Config, client_id: &str) -> String {
     let method = match cfg.auth_method {
         AuthMethod::ClientSecretPost => "client_secret_post",
         AuthMethod::ClientSecretBasic => "client_secret_basic",
@@ -286,7 +335,7 @@ pub fn cache_key(cfg: &Config) -> String {
     let mut text = String::from("cloudauth token v1");
     for part in [
         cfg.token_url.as_str(),
-        cfg.client_id.as_deref().unwrap_or(""),
+        client_id,
         cfg.scope.as_deref().unwrap_or(""),
         method,
     ] {
@@ -322,8 +371,9 @@ mod tests {
         a.set("client_secret", "one").unwrap();
         let mut b = a.clone();
         b.set("client_secret", "two").unwrap();
-        assert_eq!(cache_key(&a), cache_key(&b));
-        assert_eq!(cache_key(&a).len(), 64);
+        let key = |c: &Config| cache_key(c, c.client_id.as_deref().unwrap());
+        assert_eq!(key(&a), key(&b));
+        assert_eq!(key(&a).len(), 64);
         for (k, v) in [
             ("client_id", "id2"),
             ("scope", "s"),
@@ -332,7 +382,7 @@ mod tests {
         ] {
             let mut c = a.clone();
             c.set(k, v).unwrap();
-            assert_ne!(cache_key(&a), cache_key(&c), "{k}");
+            assert_ne!(key(&a), key(&c), "{k}");
         }
     }
 
