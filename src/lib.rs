@@ -5,13 +5,17 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod fork;
 pub mod http;
+pub mod ops;
 pub mod secret;
 pub mod session;
+pub mod stats;
 pub mod token;
 
 pub use config::Config;
 pub use error::{Code, Error, Result};
+pub use http::request::Response;
 pub use session::Session;
