@@ -108,7 +108,10 @@ pub fn token(s: &cloudauth::Session) -> cloudauth::Result<String> {
     s.with_token(str::to_owned)
 }
 
-pub fn get(s: &cloudauth::Session, path: &str) -> cloudauth::Result<cloudauth::http::request::Response> {
+pub fn get(
+    s: &cloudauth::Session,
+    path: &str,
+) -> cloudauth::Result<cloudauth::http::request::Response> {
     s.request("GET", path, [], b"")
 }
 
