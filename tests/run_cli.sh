@@ -258,7 +258,10 @@ t_request_resends_after_401() {
   check_eq "the request was sent twice" "$(stat api_requests)" 2
 
   # A token revoked while it sits in the file cache: the next invocation resends once.
+  # (A reset forgets the tokens issued so far: start from an empty cache.)
   ctl /_control/reset
+  export XDG_CACHE_HOME=$work/cache-revoked
+  mkdir -p "$XDG_CACHE_HOME"
   cli 0 request /headers
   ctl /_control/revoke
   cli 0 request /headers
