@@ -29,6 +29,7 @@ test: deps build test-header test-lint test-rust test-standin test-c test-c-valg
 
 test-header: build
 	tests/check_header.sh
+	tests/check_std.sh
 
 test-lint:
 	$(CARGO) fmt --all -- --check

@@ -14,6 +14,9 @@
  * - Thread-safety: cloudauth_config is single-owner; cloudauth_session is thread-safe and meant
  *   to be shared; cloudauth_response is immutable.
  */
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "cloudauth.h needs C99 or newer (it uses <stdint.h> and // comments): compile with -std=c99, -std=gnu99 or a later standard"
+#endif
 
 #ifndef CLOUDAUTH_H
 #define CLOUDAUTH_H

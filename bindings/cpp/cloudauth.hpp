@@ -27,6 +27,16 @@
 #ifndef CLOUDAUTH_HPP
 #define CLOUDAUTH_HPP
 
+// MSVC keeps __cplusplus at 199711L unless /Zc:__cplusplus; _MSVC_LANG has the real value.
+#if defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus
+#define CLOUDAUTH_HPP_CPLUSPLUS _MSVC_LANG
+#else
+#define CLOUDAUTH_HPP_CPLUSPLUS __cplusplus
+#endif
+#if CLOUDAUTH_HPP_CPLUSPLUS < 201703L
+#error "cloudauth.hpp needs C++17 or newer (std::optional, std::string_view): compile with -std=c++17 or later; from older C++ use the C API in cloudauth.h"
+#else
+
 #include <cloudauth.h>
 
 #include <cstddef>
@@ -391,4 +401,5 @@ private:
 
 }  // namespace cloudauth
 
+#endif  // C++17
 #endif  // CLOUDAUTH_HPP
