@@ -5,12 +5,16 @@
 #![allow(non_camel_case_types)]
 
 mod config;
+mod events;
 mod info;
+mod ops;
 mod response;
 mod session;
 
 pub use config::*;
+pub use events::*;
 pub use info::*;
+pub use ops::*;
 pub use response::*;
 pub use session::*;
 
