@@ -252,8 +252,11 @@ t_request() {
 
 t_request_resends_after_401() {
   ctl /_control/config '{"api_script": [{"status": 401, "body": "scripted"}]}'
-  cli 0 request /headers
+  cli 0 request -v /headers
   check "a 401, then the resend with a new token" contains "$OUT" '"authorization": "Bearer '
+  check "-v: the first fetch's event and reason" contains "$ERR" "* event token_fetched reason=first_use http_status=200"
+  check "-v: the 401's event" contains "$ERR" "* event unauthorized http_status=401"
+  check "-v: the refetch's reason" contains "$ERR" "* event token_fetched reason=unauthorized"
   check_eq "the 401 dropped the token: two token requests" "$(stat token_requests)" 2
   check_eq "the request was sent twice" "$(stat api_requests)" 2
 
@@ -286,6 +289,9 @@ t_library_exit_statuses() {
   cli 108 token
   ctl /_control/config '{"token_default": {"status": 503}}'
   cli 107 --set max_retries=0 token
+  cli 107 --set max_retries=1 --set max_retry_wait_ms=10 request -v /headers
+  check "-v: the retry event" contains "$ERR" "* event retry result=CLOUDAUTH_ERR_TOKEN_ENDPOINT http_status=503"
+  check "-v: the failure event" contains "$ERR" "* event token_fetch_failed"
   ctl /_control/config '{"token_default": null}'
   ctl /_control/config '{"token_script": [{"pad_bytes": 2000000}]}'
   cli 109 token

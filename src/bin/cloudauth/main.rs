@@ -4,6 +4,7 @@
 
 mod completions;
 mod curl;
+mod events;
 mod exit;
 mod request;
 mod settings;
@@ -56,12 +57,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Completions(args) => completions::run(&args),
-        Command::Token(args) => run_with_session(&cli.settings, |s, _| token::run(s, &args)),
+        Command::Token(args) => run_with_session(&cli.settings, false, |s, _| token::run(s, &args)),
         Command::Request(args) => {
             let stdin_taken = cli.settings.secret_stdin();
-            run_with_session(&cli.settings, |s, _| request::run(s, &args, stdin_taken))
+            run_with_session(&cli.settings, args.verbose(), |s, _| {
+                request::run(s, &args, stdin_taken)
+            })
         }
-        Command::Curl(args) => run_with_session(&cli.settings, |s, cfg| curl::run(s, cfg, &args)),
+        Command::Curl(args) => {
+            run_with_session(&cli.settings, false, |s, cfg| curl::run(s, cfg, &args))
+        }
     };
     match outcome {
         Ok(status) => ExitCode::from(status),
@@ -69,11 +74,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// `show_events`: the library's events are printed on stderr as they happen.
 fn run_with_session(
     settings: &settings::Settings,
+    show_events: bool,
     command: impl FnOnce(&cloudauth::Session, &cloudauth::Config) -> Result<u8, Failure>,
 ) -> Result<u8, Failure> {
-    let cfg = settings.config()?;
+    let mut cfg = settings.config()?;
+    if show_events {
+        cfg.events = events::to_stderr();
+    }
     let session = cloudauth::Session::new(&cfg)?;
     command(&session, &cfg)
 }

@@ -29,12 +29,19 @@ pub struct Args {
     #[arg(short = 'f', long)]
     fail: bool,
 
-    /// Show the request line, the status and the response headers on stderr
+    /// Show the request line, the library's events, the status and the response headers on
+    /// stderr
     #[arg(short = 'v', long)]
     verbose: bool,
 
     /// An absolute http(s) URL, or a path joined to base_url
     url: String,
+}
+
+impl Args {
+    pub fn verbose(&self) -> bool {
+        self.verbose
+    }
 }
 
 /// `stdin_taken`: --secret-stdin already read stdin, so `-d @-` cannot.

@@ -47,7 +47,6 @@ impl Settings {
             }
         }
         cfg.set_from_env(Some(&self.env_prefix))?;
-        self.secret_file_fallback(&mut cfg)?;
         for item in &self.set {
             let (key, value) = item.split_once('=').ok_or_else(|| {
                 Failure::Usage(format!("--set expects KEY=VALUE, got '{}'", shown(item)))
@@ -63,36 +62,12 @@ impl Settings {
         }
         if self.secret_stdin {
             let secret = read_secret_from_stdin()?;
+            // Asked for explicitly: it wins over a secret file from the environment (the
+            // library refuses both at once).
+            cfg.set("client_secret_file", "")?;
             cfg.set("client_secret", &secret)?;
         }
         Ok(cfg)
-    }
-
-    /// `<prefix>CLIENT_SECRET_FILE` read by the tool itself while the library has no
-    /// `client_secret_file` key; once it has, `from_env` handles the variable (and re-reads
-    /// the file at every token request).
-    fn secret_file_fallback(&self, cfg: &mut Config) -> Result<(), Failure> {
-        if KEYS.contains(&"client_secret_file") {
-            return Ok(());
-        }
-        let var = format!("{}CLIENT_SECRET_FILE", self.env_prefix);
-        let Some(path) = std::env::var_os(&var) else {
-            return Ok(());
-        };
-        let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| {
-            Failure::Local(format!(
-                "{var}: cannot read the secret file {}: {e}",
-                std::path::Path::new(&path).display()
-            ))
-        })?);
-        let secret = text.strip_suffix('\n').unwrap_or(&text);
-        let secret = secret.strip_suffix('\r').unwrap_or(secret);
-        cfg.set("client_secret", secret).map_err(|e| {
-            Failure::Library(cloudauth::Error::new(
-                e.code,
-                format!("{var}: {}", e.message),
-            ))
-        })
     }
 }
 
