@@ -190,6 +190,7 @@ t_secret_sources() {
   CLOUDAUTH_CLIENT_SECRET_FILE=$work/no-such-file cli_any token
   check "a missing secret file fails" test "$STATUS" -ne 0
   check "a missing secret file is named" contains "$ERR" "no-such-file"
+  CLOUDAUTH_CLIENT_SECRET_FILE=$work/no-such-file STDIN=$SECRET cli 0 token --secret-stdin
 
   # Another prefix, odd credentials, HTTP Basic: the secret in none of its encodings anywhere.
   unset CLOUDAUTH_CLIENT_ID CLOUDAUTH_TOKEN_URL CLOUDAUTH_BASE_URL
