@@ -39,6 +39,7 @@
 
 #include <cloudauth.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -310,6 +311,14 @@ public:
             buf.assign(len + 1, '\0');
         }
         throw Error(CLOUDAUTH_ERR_BUFFER_TOO_SMALL, "the token kept changing size while being read");
+    }
+
+    // Whole seconds the current valid token has left (a token is fetched first if none is
+    // held), from the token response's expires_in on a monotonic clock.
+    std::chrono::seconds token_expires_in() const {
+        std::uint64_t seconds = 0;
+        detail::check(cloudauth_session_token_expires_in(ptr(), &seconds));
+        return std::chrono::seconds(static_cast<std::chrono::seconds::rep>(seconds));
     }
 
     // Drops the cached token: the next use fetches a new one.
