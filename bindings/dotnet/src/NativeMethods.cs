@@ -46,6 +46,9 @@ namespace CloudAuth
             SessionHandle session, byte[] buf, UIntPtr bufLen, out UIntPtr tokenLen);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_token_expires_in(SessionHandle session, out ulong seconds);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_invalidate(SessionHandle session);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

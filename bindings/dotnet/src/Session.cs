@@ -138,6 +138,19 @@ namespace CloudAuth
             }
         }
 
+        /// <summary>
+        /// How long the current valid token has left, in whole seconds (from the token
+        /// response's expires_in, on a monotonic clock); a token is fetched first if none is held.
+        /// </summary>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        /// <exception cref="CloudAuthException">the token request failed; Code says how.</exception>
+        public TimeSpan GetTokenExpiresIn()
+        {
+            ulong seconds;
+            Ensure.Success(NativeMethods.cloudauth_session_token_expires_in(Handle(), out seconds), "cloudauth_session_token_expires_in");
+            return TimeSpan.FromSeconds(seconds);
+        }
+
         /// <summary>Drops the cached token: the next use fetches a new one.</summary>
         /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
         public void Invalidate()

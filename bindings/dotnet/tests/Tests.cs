@@ -311,6 +311,21 @@ namespace CloudAuth.Tests
         }
 
         [Test]
+        public static void TokenExpiresInIsTheTokensRemainingLife()
+        {
+            standin.Configure("{\"token_expires_in\": 120}");
+            using (Session session = NewSession("refresh_skew_s", "0"))
+            {
+                TimeSpan left = session.GetTokenExpiresIn(); // fetches the first token
+                Assert.True(left.TotalSeconds >= 118 && left.TotalSeconds <= 120, "118..120 s left, got " + left);
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+                session.GetToken();
+                Assert.True(session.GetTokenExpiresIn() <= left, "no more life later");
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests after GetToken");
+            }
+        }
+
+        [Test]
         public static void TokenLongerThanTheFirstBufferIsReturnedWhole()
         {
             // A scripted token response; the token is longer than the binding's first buffer,

@@ -236,6 +236,7 @@ def test_any_status_is_a_response(session: cloudauth.Session, code: int) -> None
             r.raise_for_status()
         assert info.value.status == code and info.value.response is r
         assert str(code) in str(info.value)
+        assert isinstance(info.value, cloudauth.Error)
     assert repr(r) == f"<cloudauth.Response [{code}]>"
 
 
@@ -254,7 +255,7 @@ def test_persistent_401_is_retried_once_then_returned(
     "options",
     [
         {"client_id": None},
-        {"client_secret": None},
+        {"client_secret": b"secret-as-bytes"},
         {"timeout_ms": None},
         {"timeout_ms": 1.5},
         {"token_url": b"http://127.0.0.1/"},

@@ -21,8 +21,10 @@ from ._errors import (
     AuthRejected,
     BadTokenResponse,
     BufferTooSmall,
+    Cancelled,
     ClosedError,
     Error,
+    HTTPError,
     InsecureUrl,
     InternalError,
     InvalidArgument,
@@ -32,8 +34,10 @@ from ._errors import (
     Timeout,
     TokenEndpointError,
     TooLarge,
+    WouldBlock,
 )
-from ._session import Headers, HTTPError, Response, Session
+from ._options import Options
+from ._session import Headers, Response, Session
 
 if TYPE_CHECKING:
     from ._requests import BearerAuth
@@ -45,6 +49,7 @@ __all__ = [
     "BadTokenResponse",
     "BearerAuth",
     "BufferTooSmall",
+    "Cancelled",
     "ClosedError",
     "Error",
     "Headers",
@@ -54,12 +59,14 @@ __all__ = [
     "InvalidArgument",
     "LibraryNotFoundError",
     "NetworkError",
+    "Options",
     "Response",
     "Result",
     "Session",
     "Timeout",
     "TokenEndpointError",
     "TooLarge",
+    "WouldBlock",
     "library_path",
     "library_version",
     "result_name",

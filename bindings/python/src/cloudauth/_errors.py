@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Dict, Optional, Type, Union
+from typing import Any, Dict, Optional, Type, Union
 
 
 class Result(enum.IntEnum):
@@ -20,6 +20,8 @@ class Result(enum.IntEnum):
     BAD_TOKEN_RESPONSE = 8
     TOO_LARGE = 9
     INTERNAL = 10
+    CANCELLED = 11
+    WOULD_BLOCK = 12
 
     @property
     def c_name(self) -> str:
@@ -115,6 +117,34 @@ class InternalError(Error):
     code = Result.INTERNAL
 
 
+class Cancelled(Error):
+    """An asynchronous operation was cancelled, or its session was freed."""
+
+    code = Result.CANCELLED
+
+
+class WouldBlock(Error):
+    """No usable token without network I/O (a non-blocking token read)."""
+
+    code = Result.WOULD_BLOCK
+
+
+class HTTPError(Error):
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx status.
+
+    The request itself succeeded (``code`` is :attr:`Result.OK`): the server answered with an
+    error status. ``status`` is that status and ``response`` the whole :class:`Response`.
+    The message shows the method and the URL without its query (which may hold secrets).
+    """
+
+    code = Result.OK
+
+    def __init__(self, message: str, response: Any) -> None:
+        super().__init__(message, Result.OK)
+        self.response = response
+        self.status: int = response.status
+
+
 class LibraryNotFoundError(OSError):
     """The native library could not be found or loaded; the message says where it looked."""
 
@@ -130,6 +160,8 @@ EXCEPTIONS: Dict[Result, Type[Error]] = {
     Result.BAD_TOKEN_RESPONSE: BadTokenResponse,
     Result.TOO_LARGE: TooLarge,
     Result.INTERNAL: InternalError,
+    Result.CANCELLED: Cancelled,
+    Result.WOULD_BLOCK: WouldBlock,
 }
 
 

@@ -27,6 +27,7 @@ from ctypes import (
     c_int,
     c_size_t,
     c_uint16,
+    c_uint64,
     c_void_p,
 )
 from pathlib import Path
@@ -61,6 +62,17 @@ class Response(Structure):
 ConfigPtr = POINTER(Config)
 SessionPtr = POINTER(Session)
 ResponsePtr = POINTER(Response)
+
+
+class Op(Structure):
+    """Opaque ``cloudauth_op``."""
+
+
+OpPtr = POINTER(Op)
+
+# cloudauth_response_fn(user_data, result, response, error). The response arrives as a plain
+# address (the callee owns it): cast it to ResponsePtr to read and free it.
+RESPONSE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_char_p)
 
 
 def _result_checker(lib: ctypes.CDLL) -> Callable[..., Tuple[Any, ...]]:
@@ -134,6 +146,26 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "result",
     ),
     ("cloudauth_response_free", (ResponsePtr,), None, None),
+    ("cloudauth_session_token_expires_in", (SessionPtr, POINTER(c_uint64)), c_int, "result"),
+    (
+        "cloudauth_session_request_async",
+        (
+            SessionPtr,
+            c_char_p,  # method
+            c_char_p,  # url
+            POINTER(c_char_p),  # headers
+            c_size_t,  # n_headers
+            c_char_p,  # body
+            c_size_t,  # body_len
+            RESPONSE_FN,  # done
+            c_void_p,  # user_data
+            POINTER(OpPtr),  # out_op
+        ),
+        c_int,
+        "result",
+    ),
+    ("cloudauth_op_cancel", (OpPtr,), None, None),
+    ("cloudauth_op_free", (OpPtr,), None, None),
 )
 
 
