@@ -7,6 +7,9 @@ use std::time::Duration;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.aspose.cloud/connect/token";
 pub const DEFAULT_BASE_URL: &str = "https://api.aspose.cloud";
+/// The highest `max_response_bytes`: a whole response is held in memory, so the cap must be
+/// one the process can actually allocate.
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -123,7 +126,7 @@ impl Config {
                 self.default_expires_in = Duration::from_secs(number(key, value, 1, 86_400 * 365)?)
             }
             "max_response_bytes" => {
-                self.max_response_bytes = number(key, value, 1, 1 << 40)? as usize
+                self.max_response_bytes = number(key, value, 1, MAX_RESPONSE_BYTES_LIMIT)? as usize
             }
             "user_agent" => self.user_agent = header_safe(key, value)?.to_owned(),
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
@@ -213,6 +216,8 @@ mod tests {
             ("token_url", "not a url"),
             ("base_url", "ftp://x/"),
             ("user_agent", "a\r\nb"),
+            ("max_response_bytes", "1099511627776"),
+            ("max_response_bytes", "1073741825"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
@@ -223,6 +228,8 @@ mod tests {
     fn values_are_applied() {
         let mut c = Config::default();
         c.set("timeout_ms", "1500").unwrap();
+        c.set("max_response_bytes", "1073741824").unwrap();
+        assert_eq!(c.max_response_bytes, 1 << 30);
         c.set("auth_method", "client_secret_basic").unwrap();
         c.set("allow_insecure_http", "TRUE").unwrap();
         c.set("client_secret", "s").unwrap();

@@ -7,7 +7,9 @@ use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::token::cache::TokenCache;
 use crate::token::endpoint::TokenEndpoint;
+use crate::secret::Scrubber;
 use crate::token::Token;
+use url::Origin;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -94,24 +96,29 @@ impl Session {
             body,
         )?;
         let token = self.current_token()?;
-        let response = self.send(&request, &token)?;
-        if response.status != StatusCode::UNAUTHORIZED {
+        let (response, answered_by) = self.send(&request, &token)?;
+        // A 401 says something about the token only if it came from the origin the token was
+        // sent to: after a redirect to another origin (which reqwest sends without
+        // Authorization) it is that origin's business, and neither dropping the token nor
+        // resending can help.
+        if response.status != StatusCode::UNAUTHORIZED || answered_by != request.url.origin() {
             return Ok(response);
         }
         self.cache
             .invalidate_if(|current| std::ptr::eq(current, &*token));
         let fresh = self.current_token()?;
-        self.send(&request, &fresh)
+        Ok(self.send(&request, &fresh)?.0)
     }
 
     fn current_token(&self) -> Result<Arc<Token>> {
         self.cache.with_token(|| self.endpoint.fetch(), Arc::clone)
     }
 
-    fn send(&self, request: &ApiRequest, token: &Token) -> Result<Response> {
+    /// One send: the response and the origin that gave it (the last hop of any redirects).
+    fn send(&self, request: &ApiRequest, token: &Token) -> Result<(Response, Origin)> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
-        self.api.run(|client| async move {
+        let result = self.api.run(|client| async move {
             let response = client
                 .request(request.method.clone(), request.url.clone())
                 .headers(headers)
@@ -120,13 +127,21 @@ impl Session {
                 .await
                 .map_err(|e| send_error(&e, STEP, &request.url))?;
             let status = response.status().as_u16();
+            let origin = response.url().origin();
             let headers = Response::c_headers(response.headers());
             let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-            Ok(Response {
+            let response = Response {
                 status,
                 headers,
                 body,
-            })
+            };
+            Ok((response, origin))
+        });
+        // A hostile API server knows the token and may put it into what our messages quote (a
+        // redirect target's path, say).
+        result.map_err(|mut e| {
+            e.message = Scrubber::for_token(token.value()).scrub(&e.message);
+            e
         })
     }
 }

@@ -205,6 +205,9 @@ impl Settings {
             // Shorter than common server keep-alive timeouts (nginx: 75 s), so a connection is
             // retired by us before the server closes it under a request.
             .pool_idle_timeout(Duration::from_secs(50))
+            // reqwest's default sends the full original URL, query included, to every
+            // redirect target as Referer.
+            .referer(false)
             .redirect(policy);
         builder = builder.use_preconfigured_tls(self.tls.clone());
         match self.proxy.as_deref() {
@@ -296,7 +299,9 @@ pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
     )
 }
 
-/// Reads the whole body, refusing more than `cap` bytes.
+/// Reads the whole body, refusing more than `cap` bytes. Memory follows what has arrived, never
+/// what the server declared: a `Content-Length` is a claim, and a huge one with a short body
+/// must not make us allocate it (the buffer grows by doubling, so at most twice what came).
 pub async fn read_body(
     mut resp: Response,
     cap: usize,
@@ -316,9 +321,9 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e, step, url))? {
-        if body.len() + chunk.len() > cap {
+        if body.len().saturating_add(chunk.len()) > cap {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

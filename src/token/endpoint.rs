@@ -2,11 +2,11 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
-use crate::error::{Code, Error, Result};
+use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::redact;
-use crate::secret::Secret;
-use crate::token::{oauth_error_text, parse_grant, Token, MAX_TOKEN_RESPONSE_BYTES};
+use crate::secret::{Scrubber, Secret};
+use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -14,6 +14,8 @@ use url::Url;
 
 const STEP: &str = "token request to";
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How much of the server's own text (scrubbed first) a message quotes.
+const QUOTED_CHARS: usize = 240;
 
 pub struct TokenEndpoint {
     transport: Transport,
@@ -22,8 +24,8 @@ pub struct TokenEndpoint {
     form: Secret,
     /// `Basic …` under client_secret_basic.
     basic: Option<HeaderValue>,
-    /// Scrubbed from every message, in case a server echoes it back.
-    secret: Secret,
+    /// Takes the secret, in every encoding, out of every message: a server may echo it back.
+    scrubber: Scrubber,
     max_retries: u32,
     max_retry_wait: Duration,
     refresh_skew: Duration,
@@ -63,7 +65,7 @@ impl TokenEndpoint {
             url,
             form: Secret::new(&form.finish()),
             basic,
-            secret: secret.clone(),
+            scrubber: Scrubber::for_credentials(client_id, secret),
             max_retries: cfg.max_retries,
             max_retry_wait: cfg.max_retry_wait,
             refresh_skew: cfg.refresh_skew,
@@ -86,7 +88,8 @@ impl TokenEndpoint {
                     error.message =
                         format!("{} (gave up after {attempts} attempts)", error.message);
                 }
-                error.message = error.message.replace(self.secret.expose(), "***");
+                // Scrubbed whole, then bounded: the order matters (see `Scrubber`).
+                error.message = one_line(&self.scrubber.scrub(&error.message));
                 return Err(error);
             }
             std::thread::sleep(self.wait_before_retry(attempt, failure.retry_after));
@@ -107,7 +110,7 @@ impl TokenEndpoint {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
-                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                    format!("{STEP} {shown}: HTTP 200 but {}", self.quote(&e.message)),
                 ),
                 transient: false,
                 retry_after: None,
@@ -124,14 +127,24 @@ impl TokenEndpoint {
                 retry_after: None,
             });
         }
-        let oauth = serde_json::from_slice(&body)
-            .map(|j| oauth_error_text(&j))
-            .unwrap_or_else(|_| "no OAuth error in the body".into());
+        let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let said = match &json {
+            Some(j) => self.quote(&oauth_error_text(j)),
+            None if body.is_empty() => "the body is empty".into(),
+            None => format!(
+                "the body is not JSON: '{}'",
+                self.quote(&String::from_utf8_lossy(&body))
+            ),
+        };
+        let oauth_code = json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(serde_json::Value::as_str);
         let (code, transient, what) = match status.as_u16() {
             400 | 401 => (
                 Code::CLOUDAUTH_ERR_AUTH_REJECTED,
                 false,
-                "the server refused the client credentials",
+                refusal(oauth_code),
             ),
             429 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "rate limited"),
             500..=599 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "server error"),
@@ -145,13 +158,19 @@ impl TokenEndpoint {
             error: Error::new(
                 code,
                 format!(
-                    "{STEP} {shown} failed: HTTP {} ({what}), {oauth}",
+                    "{STEP} {shown} failed: HTTP {} ({what}), {said}",
                     status.as_u16()
                 ),
             ),
             transient,
             retry_after,
         })
+    }
+
+    /// Server text as a message quotes it: credentials scrubbed from the whole text first,
+    /// then one line of at most [`QUOTED_CHARS`].
+    fn quote(&self, server_text: &str) -> String {
+        quote_prefix(&printable(&self.scrubber.scrub(server_text)), QUOTED_CHARS)
     }
 
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
@@ -186,6 +205,20 @@ impl TokenEndpoint {
             base / 2 + base.mul_f64(fastrand::f64() / 2.0)
         });
         wait.min(self.max_retry_wait)
+    }
+}
+
+/// What a 400/401 means. Only the RFC 6749 §5.2 codes about the client or the grant are a
+/// refusal of the credentials; anything else (`invalid_token`, an HTML page, no body) is most
+/// likely not a token endpoint at all, so the message points at `token_url`.
+fn refusal(oauth_code: Option<&str>) -> &'static str {
+    match oauth_code {
+        Some("invalid_client" | "unauthorized_client" | "invalid_grant") => {
+            "the server refused the client credentials"
+        }
+        Some("unsupported_grant_type") => "the server does not offer the client_credentials grant",
+        Some("invalid_scope") => "the server refused the requested scope",
+        _ => "not a refusal of the client credentials; is token_url the token endpoint?",
     }
 }
 
