@@ -14,4 +14,5 @@ pub mod token;
 
 pub use config::Config;
 pub use error::{Code, Error, Result};
+pub use http::request::Response;
 pub use session::Session;

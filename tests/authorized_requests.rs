@@ -7,7 +7,7 @@ use cloudauth::Code;
 use common::*;
 use serde_json::{json, Value};
 
-fn json_body(r: &cloudauth::request::Response) -> Value {
+fn json_body(r: &cloudauth::Response) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 

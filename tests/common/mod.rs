@@ -108,7 +108,7 @@ pub fn token(s: &cloudauth::Session) -> cloudauth::Result<String> {
     s.with_token(str::to_owned)
 }
 
-pub fn get(s: &cloudauth::Session, path: &str) -> cloudauth::Result<cloudauth::request::Response> {
+pub fn get(s: &cloudauth::Session, path: &str) -> cloudauth::Result<cloudauth::Response> {
     s.request("GET", path, [], b"")
 }
 
