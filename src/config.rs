@@ -135,7 +135,7 @@ impl Config {
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
-                    shown(key),
+                    crate::error::quote_prefix(key, 40),
                     KEYS.join(", ")
                 )))
             }
@@ -144,8 +144,10 @@ impl Config {
     }
 }
 
+/// A rejected value as a message quotes it: a short prefix only, since a secret pasted into
+/// the wrong key must not come back whole.
 fn shown(value: &str) -> String {
-    value.chars().take(64).collect()
+    crate::error::quote_prefix(value, 10)
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {

@@ -31,10 +31,11 @@ impl std::fmt::Debug for Secret {
 
 /// Removes credentials from text derived from what a server said. A server (or a proxy's error
 /// page) may echo the request back, so every form the secret travelled in is looked for: raw,
-/// form- and percent-encoded (either hex case, `+` or `%20` for a space), JSON-escaped, base64
-/// (the `Basic` value and the secret alone, padded or not, standard or URL-safe alphabet), and
-/// the decoded `id:secret` pair. Run it on the whole text before any shortening: a cut secret
-/// no longer matches.
+/// form- and percent-encoded (`+` or `%20` for a space), JSON-escaped, base64 (the `Basic`
+/// value and the secret alone, padded or not, standard or URL-safe alphabet), and the decoded
+/// `id:secret` pair. Matching ignores ASCII case, so `%2b` and `%2B` (or any mix) are caught;
+/// scrubbing a little too much is harmless. Run it on the whole text before any shortening: a
+/// cut secret no longer matches.
 #[derive(Clone, Default)]
 pub struct Scrubber {
     /// Longest first, so a form that contains another is replaced whole.
@@ -71,8 +72,6 @@ impl Scrubber {
             form_urlencoded::byte_serialize(value.as_bytes()).collect(),
             percent_encode(value, false),
             percent_encode(value, true),
-            lower_hex(&form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()),
-            lower_hex(&percent_encode(value, false)),
         ];
         if let Ok(json) = serde_json::to_string(value) {
             forms.push(json[1..json.len() - 1].to_owned());
@@ -92,6 +91,7 @@ impl Scrubber {
     }
 
     fn push(&mut self, form: String) {
+        let form = form.to_ascii_lowercase();
         if !form.is_empty() && !self.forms.iter().any(|f| f.expose() == form) {
             self.forms.push(Secret::new(&form));
         }
@@ -101,12 +101,15 @@ impl Scrubber {
         self.forms.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
     }
 
-    /// `text` with every known form replaced by `***`.
+    /// `text` with every known form, in any ASCII case, replaced by `***`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for form in &self.forms {
-            if out.contains(form.expose()) {
-                out = out.replace(form.expose(), "***");
+            // ASCII lower-casing keeps byte offsets, so matches in `lower` are matches in `out`.
+            let lower = out.to_ascii_lowercase();
+            let hits: Vec<usize> = lower.match_indices(form.expose()).map(|(i, _)| i).collect();
+            for i in hits.into_iter().rev() {
+                out.replace_range(i..i + form.expose().len(), "***");
             }
         }
         out
@@ -129,20 +132,6 @@ fn percent_encode(value: &str, space_plus: bool) -> String {
     out
 }
 
-/// `%2B` → `%2b`: percent-escapes are case-insensitive.
-fn lower_hex(encoded: &str) -> String {
-    let mut out = String::with_capacity(encoded.len());
-    let mut rest = encoded;
-    while let Some(i) = rest.find('%') {
-        out.push_str(&rest[..i]);
-        let esc = rest.get(i..i + 3).unwrap_or(&rest[i..]);
-        out.push_str(&esc.to_ascii_lowercase());
-        rest = &rest[i + esc.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +147,8 @@ mod tests {
         for text in [
             secret.expose().to_owned(),
             format!("client_secret={form}&x"),
-            lower_hex(&form),
+            form.to_ascii_lowercase(),
+            form.replacen("%2B", "%2b", 1),
             percent_encode(secret.expose(), false),
             format!("Basic {b64}"),
             pair.clone(),

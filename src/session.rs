@@ -3,13 +3,12 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::http::request::{ApiRequest, Response};
-use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::token::cache::TokenCache;
 use crate::token::endpoint::TokenEndpoint;
 use crate::secret::Scrubber;
 use crate::token::Token;
-use url::Origin;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
 use std::sync::Arc;
@@ -96,12 +95,12 @@ impl Session {
             body,
         )?;
         let token = self.current_token()?;
-        let (response, answered_by) = self.send(&request, &token)?;
-        // A 401 says something about the token only if it came from the origin the token was
-        // sent to: after a redirect to another origin (which reqwest sends without
-        // Authorization) it is that origin's business, and neither dropping the token nor
+        let (response, token_seen) = self.send(&request, &token)?;
+        // A 401 says something about the token only from a server that received it: after a
+        // redirect off the request's origin (reqwest drops Authorization there, also for any
+        // hop back) it is another server's answer, and neither dropping the token nor
         // resending can help.
-        if response.status != StatusCode::UNAUTHORIZED || answered_by != request.url.origin() {
+        if response.status != StatusCode::UNAUTHORIZED || !token_seen {
             return Ok(response);
         }
         self.cache
@@ -114,20 +113,21 @@ impl Session {
         self.cache.with_token(|| self.endpoint.fetch(), Arc::clone)
     }
 
-    /// One send: the response and the origin that gave it (the last hop of any redirects).
-    fn send(&self, request: &ApiRequest, token: &Token) -> Result<(Response, Origin)> {
+    /// One send: the response, and whether the server that gave it received the token (no
+    /// redirect left the request's origin).
+    fn send(&self, request: &ApiRequest, token: &Token) -> Result<(Response, bool)> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
         let result = self.api.run(|client| async move {
-            let response = client
+            let sending = client
                 .request(request.method.clone(), request.url.clone())
                 .headers(headers)
                 .body(request.body.clone())
-                .send()
-                .await
-                .map_err(|e| send_error(&e, STEP, &request.url))?;
+                .send();
+            let (sent, left_origin) = tracking_origin(sending).await;
+            let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
             let status = response.status().as_u16();
-            let origin = response.url().origin();
+            let token_seen = !left_origin && response.url().origin() == request.url.origin();
             let headers = Response::c_headers(response.headers());
             let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
             let response = Response {
@@ -135,7 +135,7 @@ impl Session {
                 headers,
                 body,
             };
-            Ok((response, origin))
+            Ok((response, token_seen))
         });
         // A hostile API server knows the token and may put it into what our messages quote (a
         // redirect target's path, say).

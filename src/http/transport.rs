@@ -14,11 +14,12 @@ use once_cell::sync::Lazy;
 use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use url::Url;
 
 /// One kind of client (token endpoint, or API) of one session.
 pub struct Transport {
@@ -54,6 +55,23 @@ thread_local! {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+tokio::task_local! {
+    /// Set by the API redirect policy (which runs inside the sending task) when a hop leaves
+    /// the origin of the request, and with it the token behind.
+    static LEFT_ORIGIN: Cell<bool>;
+}
+
+/// Runs `send` and tells whether a redirect took it away from the request's origin: after
+/// such a hop the answer comes from a server that never saw the token.
+pub async fn tracking_origin<T>(send: impl Future<Output = T>) -> (T, bool) {
+    LEFT_ORIGIN
+        .scope(Cell::new(false), async {
+            let out = send.await;
+            (out, LEFT_ORIGIN.with(Cell::get))
+        })
+        .await
+}
 
 /// Raised by the redirect policy, recognised again in [`send_error`].
 #[derive(Debug)]
@@ -188,6 +206,14 @@ impl Settings {
             redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() >= 10 {
                     return attempt.error("more than 10 redirects");
+                }
+                if !matches!(attempt.url().scheme(), "http" | "https") {
+                    // Not ours to follow: the caller gets the 3xx and its Location.
+                    return attempt.stop();
+                }
+                if attempt.previous().first().map(Url::origin) != Some(attempt.url().origin()) {
+                    // reqwest drops Authorization on this hop, for the rest of the chain.
+                    let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
                 }
                 match check_secure("redirect target", attempt.url(), allow_insecure) {
                     Ok(()) => attempt.follow(),
