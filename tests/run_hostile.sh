@@ -38,7 +38,7 @@ if ((!valgrind)); then
   exit
 fi
 command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
-export CLOUDAUTH_TEST_TIME_FACTOR=${CLOUDAUTH_TEST_TIME_FACTOR:-10}
+export CLOUDAUTH_TEST_TIME_FACTOR=${CLOUDAUTH_TEST_TIME_FACTOR:-10} HOSTILE_VALGRIND=1
 log=$out/valgrind.log
 set +e
 # Fork children leave with _exit and report by exit status; their own leaks are not the
