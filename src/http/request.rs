@@ -218,17 +218,30 @@ mod tests {
         let long_url = format!("http://127.0.0.1:9/{}", "a".repeat(1 << 20));
         let long_path = format!("/{}", "p".repeat(MAX_URL_BYTES));
         let long_value = format!("X-Big: {}", "v".repeat(MAX_HEADER_LINE_BYTES));
-        let many: Vec<String> = (0..20).map(|i| format!("X-{i}: {}", "v".repeat(4000))).collect();
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("X-{i}: {}", "v".repeat(4000)))
+            .collect();
         let cases: Vec<Result<ApiRequest>> = vec![
             req(&long_url, &[]),
             req(&long_path, &[]),
             req("/x", &[&long_value]),
             req("/x", &many.iter().map(String::as_str).collect::<Vec<_>>()),
-            ApiRequest::new(&"G".repeat(1 << 20), "/x", "http://127.0.0.1:9/", false, [], b""),
+            ApiRequest::new(
+                &"G".repeat(1 << 20),
+                "/x",
+                "http://127.0.0.1:9/",
+                false,
+                [],
+                b"",
+            ),
         ];
         for (i, r) in cases.into_iter().enumerate() {
             let err = r.unwrap_err();
-            assert_eq!(err.code, crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT, "{i}");
+            assert_eq!(
+                err.code,
+                crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+                "{i}"
+            );
             assert!(err.message.len() < 400, "{i}: {} bytes", err.message.len());
         }
         assert!(req(&format!("/{}", "p".repeat(4000)), &[]).is_ok());

@@ -237,7 +237,14 @@ mod tests {
 
     #[test]
     fn only_visible_ascii_tokens_are_accepted() {
-        for bad in ["caf\u{e9}", "a b", "tab\there", "\u{7f}", "x\u{80}y", "\u{1F600}"] {
+        for bad in [
+            "caf\u{e9}",
+            "a b",
+            "tab\there",
+            "\u{7f}",
+            "x\u{80}y",
+            "\u{1F600}",
+        ] {
             let err = Token::new(bad.into(), HOUR, Duration::ZERO, Instant::now()).unwrap_err();
             assert_eq!(err.code, Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "{bad:?}");
         }
