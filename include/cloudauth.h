@@ -48,13 +48,39 @@ typedef enum cloudauth_result {
   CLOUDAUTH_ERR_TOO_LARGE = 9,
   // A bug in cloudauth, caught at the boundary. The host process is unharmed.
   CLOUDAUTH_ERR_INTERNAL = 10,
+  // An async operation was cancelled, or its session was freed before it finished.
+  CLOUDAUTH_ERR_CANCELLED = 11,
+  // `cloudauth_session_token_cached`: no usable token without I/O (a fetch was started).
+  CLOUDAUTH_ERR_WOULD_BLOCK = 12,
 } cloudauth_result;
+
+// What happened (the `kind` of a `cloudauth_event`). The values are ABI.
+typedef enum cloudauth_event_kind {
+  // A new token arrived.
+  CLOUDAUTH_EVENT_TOKEN_FETCHED = 1,
+  // A token fetch ended in an error, after its retries.
+  CLOUDAUTH_EVENT_TOKEN_FETCH_FAILED = 2,
+  // A transient token-endpoint failure; the next attempt follows after `duration_ms`.
+  CLOUDAUTH_EVENT_RETRY = 3,
+  // An API answered 401: the token was dropped and the request resent.
+  CLOUDAUTH_EVENT_UNAUTHORIZED = 4,
+  // The file or Redis token cache failed; the call went on without it.
+  CLOUDAUTH_EVENT_CACHE_UNAVAILABLE = 5,
+} cloudauth_event_kind;
 
 // A configuration builder: a set of string keys and values from which sessions are made.
 //
 // Thread-safety: single owner; do not use one config from two threads at once.
 // Ownership: created by `cloudauth_config_new`, freed by `cloudauth_config_free`.
 typedef struct cloudauth_config cloudauth_config;
+
+// An asynchronous operation in flight, from `cloudauth_session_request_async` or
+// `cloudauth_session_token_async`.
+//
+// Thread-safety: thread-safe; cancel it from any thread.
+// Ownership: the caller frees the handle with `cloudauth_op_free`, before or after the
+// operation finishes; freeing it neither cancels the operation nor waits for it.
+typedef struct cloudauth_op cloudauth_op;
 
 // A complete HTTP response: status, headers and body, all in memory.
 //
@@ -70,6 +96,75 @@ typedef struct cloudauth_response cloudauth_response;
 // Ownership: created by `cloudauth_session_new`, freed by `cloudauth_session_free` once no
 // other thread is using it.
 typedef struct cloudauth_session cloudauth_session;
+
+// One event, passed to a `cloudauth_event_fn`. Every pointer in it is valid during the call
+// only; no field ever holds a secret or a token.
+typedef struct cloudauth_event {
+  enum cloudauth_event_kind kind;
+  // Why a token was asked for: "first_use", "refresh_ahead", "expired", "invalidated",
+  // "unauthorized", "credentials_changed"; "" for the other kinds.
+  const char *reason;
+  // CLOUDAUTH_OK, or the failure's code.
+  enum cloudauth_result result;
+  // The HTTP status behind the event; 0 when there was no HTTP answer.
+  uint16_t http_status;
+  // How long the fetch took; for CLOUDAUTH_EVENT_RETRY, the wait before the next attempt.
+  uint64_t duration_ms;
+  // One line for a person; "" when there is nothing to add.
+  const char *message;
+} cloudauth_event;
+
+// Receives the events of the sessions made from a config. Runs on whatever thread did the
+// work (a caller's thread, or a library thread for background refreshes and async
+// operations), with no cloudauth lock held, so it may call any cloudauth function. It must
+// return quickly: the operation that reported the event waits for it.
+typedef void (*cloudauth_event_fn)(void *user_data, const struct cloudauth_event *event);
+
+// Completion of `cloudauth_session_request_async`. Runs exactly once, on a library thread
+// (never inside the call that started the operation), with no cloudauth lock held, so it may
+// call any cloudauth function, blocking ones included.
+// - `result`: CLOUDAUTH_OK, or the failure's code (CLOUDAUTH_ERR_CANCELLED after
+//   `cloudauth_op_cancel` or when the session was freed first).
+// - `response`: on CLOUDAUTH_OK a response the callee now owns and frees with
+//   `cloudauth_response_free` (at any time, on any thread); NULL otherwise.
+// - `error`: "" on success, else the one-line message; valid during the call only.
+typedef void (*cloudauth_response_fn)(void *user_data,
+                                      enum cloudauth_result result,
+                                      struct cloudauth_response *response,
+                                      const char *error);
+
+// Completion of `cloudauth_session_token_async`. Runs exactly once, on a library thread,
+// with no cloudauth lock held.
+// - `token`, `token_len`: on CLOUDAUTH_OK the token (NUL-terminated, `token_len` bytes without
+//   the NUL), valid during the call only: copy it to keep it; NULL and 0 otherwise.
+// - `error`: "" on success, else the one-line message; valid during the call only.
+typedef void (*cloudauth_token_fn)(void *user_data,
+                                   enum cloudauth_result result,
+                                   const char *token,
+                                   size_t token_len,
+                                   const char *error);
+
+// A session's counters, for dashboards and tests. Fields are only ever appended: pass
+// `sizeof(cloudauth_stats)` as your header knows it, and an older caller gets the prefix it
+// knows. Reading them takes no lock and sends nothing.
+typedef struct cloudauth_stats {
+  // HTTP requests sent to the token endpoint, retries included.
+  uint64_t token_requests;
+  // Token fetches that ended in an error, after retries.
+  uint64_t token_failures;
+  // Successful refreshes done off the callers' threads (background and eager modes).
+  uint64_t background_refreshes;
+  // Requests sent for cloudauth_session_request(_async), resends included.
+  uint64_t api_requests;
+  // API requests resent after a 401.
+  uint64_t unauthorized_resends;
+  // Tokens taken from the file or Redis cache instead of the token endpoint.
+  uint64_t shared_cache_hits;
+  // File or Redis cache operations that failed (the call went on without the cache).
+  uint64_t shared_cache_errors;
+  // The current token's remaining life in milliseconds; -1 when there is none.
+  int64_t token_expires_in_ms;
+} cloudauth_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -107,6 +202,19 @@ enum cloudauth_result cloudauth_config_set(struct cloudauth_config *cfg,
 // `cfg` is NULL or a config from `cloudauth_config_new` that has not been freed.
 void cloudauth_config_free(struct cloudauth_config *cfg);
 
+// Registers `fn` to receive the events of every session later made from `cfg` (a session
+// keeps the callback it was made with). `fn` NULL removes it. `user_data` is passed to each
+// call unchanged; it must stay valid, and be usable from any thread, for as long as a
+// session made from `cfg` lives.
+//
+// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT when `cfg` is NULL.
+//
+// # Safety
+// `cfg` is NULL or a live config; `fn` is NULL or a function safe to call from any thread.
+enum cloudauth_result cloudauth_config_set_event_callback(struct cloudauth_config *cfg,
+                                                          cloudauth_event_fn fn,
+                                                          void *user_data);
+
 // The library version, e.g. "0.1.0". Static storage: never free it.
 const char *cloudauth_version(void);
 
@@ -119,6 +227,62 @@ const char *cloudauth_result_name(cloudauth_result r);
 // The pointer is owned by the library and stays valid until the next cloudauth call on this
 // thread; copy the text if you need it longer. Never NULL.
 const char *cloudauth_last_error(void);
+
+// Starts `cloudauth_session_request` asynchronously: the same arguments, checks, token
+// handling and 401 resend, but the call returns at once and `done` receives the outcome on a
+// library thread. Every argument is copied before this returns. Hundreds of operations may be
+// in flight at once; they share the library's threads and pooled connections.
+//
+// Returns CLOUDAUTH_OK when the operation started: `done` will then run exactly once. Any
+// other result (CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL `s` or `done`, invalid UTF-8, a bad
+// header; CLOUDAUTH_ERR_INSECURE_URL; CLOUDAUTH_ERR_INTERNAL if the library threads cannot
+// start) means nothing started and `done` is never called.
+//
+// `out_op` may be NULL; otherwise it receives a handle for `cloudauth_op_cancel`, which the
+// caller frees with `cloudauth_op_free`. The session may be freed with operations in flight:
+// they finish with CLOUDAUTH_ERR_CANCELLED.
+//
+// # Safety
+// As for `cloudauth_session_request`; `done` is NULL or a function safe to call from any
+// thread with `user_data`; `out_op` is NULL or writable.
+enum cloudauth_result cloudauth_session_request_async(struct cloudauth_session *s,
+                                                      const char *method,
+                                                      const char *url,
+                                                      const char *const *headers,
+                                                      size_t n_headers,
+                                                      const uint8_t *body,
+                                                      size_t body_len,
+                                                      cloudauth_response_fn done,
+                                                      void *user_data,
+                                                      struct cloudauth_op **out_op);
+
+// Gets a valid token asynchronously: `done` receives it on a library thread, at once (but
+// still on a library thread) when one is cached, or after a fetch that blocks no thread while
+// it waits. Return values and `out_op` as for `cloudauth_session_request_async`.
+//
+// # Safety
+// `s` is NULL or a live session; `done` is NULL or a function safe to call from any thread
+// with `user_data`; `out_op` is NULL or writable.
+enum cloudauth_result cloudauth_session_token_async(struct cloudauth_session *s,
+                                                    cloudauth_token_fn done,
+                                                    void *user_data,
+                                                    struct cloudauth_op **out_op);
+
+// Cancels an operation: its completion then runs (once, on a library thread, soon) with
+// CLOUDAUTH_ERR_CANCELLED, unless it had already finished or is finishing, in which case it
+// reports its real outcome. A no-op for NULL, and when called more than once. Does not free
+// the handle.
+//
+// # Safety
+// `op` is NULL or a live handle.
+void cloudauth_op_cancel(struct cloudauth_op *op);
+
+// Frees an operation handle. Does not cancel the operation (its completion still runs) and
+// does not wait. NULL is a no-op.
+//
+// # Safety
+// `op` is NULL or a handle that has not been freed.
+void cloudauth_op_free(struct cloudauth_op *op);
 
 // The HTTP status code, e.g. 200 or 404. 0 for NULL.
 //
@@ -201,6 +365,19 @@ enum cloudauth_result cloudauth_session_token(struct cloudauth_session *s,
                                               size_t buf_len,
                                               size_t *token_len);
 
+// Like `cloudauth_session_token`, but never blocks: copies the token if one is usable now.
+// Otherwise returns CLOUDAUTH_ERR_WOULD_BLOCK and starts a fetch on a library thread, so a
+// later call finds the token (or the fetch's error, through `cloudauth_session_token`). A token
+// inside its refresh window is usable: its refresh starts in the background. Buffer rules as
+// for `cloudauth_session_token`.
+//
+// # Safety
+// As for `cloudauth_session_token`.
+enum cloudauth_result cloudauth_session_token_cached(struct cloudauth_session *s,
+                                                     char *buf,
+                                                     size_t buf_len,
+                                                     size_t *token_len);
+
 // Writes to `*seconds` how many whole seconds the current valid token has left before it
 // expires (from the token response's `expires_in`, on a monotonic clock), fetching a token
 // first if there is none. For display and monitoring: the session refreshes the token
@@ -260,6 +437,30 @@ enum cloudauth_result cloudauth_session_request(struct cloudauth_session *s,
                                                 const uint8_t *body,
                                                 size_t body_len,
                                                 struct cloudauth_response **out);
+
+// Rotates the credentials of a live session: later token requests use `client_id` and
+// `client_secret` (both copied; the old secret is zeroed once no fetch in flight uses it). A
+// fetch in flight finishes with the old ones; the current token stays until it expires or is
+// invalidated (call `cloudauth_session_invalidate` to switch at once). The next fetch reports
+// the reason "credentials_changed". Replaces a `client_secret_file` too.
+//
+// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value.
+//
+// # Safety
+// `s` is NULL or a live session; the strings are NULL or NUL-terminated.
+enum cloudauth_result cloudauth_session_set_credentials(struct cloudauth_session *s,
+                                                        const char *client_id,
+                                                        const char *client_secret);
+
+// Writes the session's counters to `*out`: the first `out_size` bytes of a
+// `cloudauth_stats` (at most its full size). Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL
+// or an `out_size` smaller than one field (8 bytes).
+//
+// # Safety
+// `s` is NULL or a live session; `out` is NULL or has `out_size` writable bytes.
+enum cloudauth_result cloudauth_session_stats(const struct cloudauth_session *s,
+                                              struct cloudauth_stats *out,
+                                              size_t out_size);
 
 // Frees a session: its token is forgotten and its connections closed. NULL is a no-op.
 // No other thread may be using the session.

@@ -1,6 +1,7 @@
 //! The configuration a session is built from, set key by key as strings (the C ABI's model).
 
 use crate::error::{Error, Result};
+use crate::events::Events;
 use crate::http::url_policy::parse_http_url;
 use crate::secret::Secret;
 use std::time::Duration;
@@ -17,6 +18,18 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// HTTP Basic with the form-encoded id and secret.
     ClientSecretBasic,
+}
+
+/// How a token due for refresh is refreshed (`refresh_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshMode {
+    /// The first caller inside the refresh window starts one refresh on a library thread and
+    /// keeps using the valid token.
+    Background,
+    /// Background, and an idle session also refreshes on time.
+    Eager,
+    /// One caller refreshes on its own thread (v0); no library threads.
+    Inline,
 }
 
 #[derive(Clone, Debug)]
@@ -38,6 +51,10 @@ pub struct Config {
     pub ca_file: Option<String>,
     pub proxy: Option<String>,
     pub allow_insecure_http: bool,
+    pub refresh_mode: RefreshMode,
+    /// Read at every token request instead of `client_secret`.
+    pub client_secret_file: Option<String>,
+    pub events: Events,
 }
 
 impl Default for Config {
@@ -60,6 +77,9 @@ impl Default for Config {
             ca_file: None,
             proxy: None,
             allow_insecure_http: false,
+            refresh_mode: RefreshMode::Background,
+            client_secret_file: None,
+            events: Events::default(),
         }
     }
 }
@@ -83,6 +103,8 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "proxy",
     "allow_insecure_http",
+    "refresh_mode",
+    "client_secret_file",
 ];
 
 impl Config {
@@ -132,6 +154,17 @@ impl Config {
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
             "proxy" => self.proxy = Some(value.to_owned()),
             "allow_insecure_http" => self.allow_insecure_http = boolean(key, value)?,
+            "refresh_mode" => {
+                self.refresh_mode = match value {
+                    "background" => RefreshMode::Background,
+                    "eager" => RefreshMode::Eager,
+                    "inline" => RefreshMode::Inline,
+                    _ => return Err(bad_value(key, value, "background, eager or inline")),
+                }
+            }
+            "client_secret_file" => {
+                self.client_secret_file = (!value.is_empty()).then(|| value.to_owned())
+            }
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",

@@ -30,6 +30,10 @@ pub enum cloudauth_result {
     CLOUDAUTH_ERR_TOO_LARGE = 9,
     /// A bug in cloudauth, caught at the boundary. The host process is unharmed.
     CLOUDAUTH_ERR_INTERNAL = 10,
+    /// An async operation was cancelled, or its session was freed before it finished.
+    CLOUDAUTH_ERR_CANCELLED = 11,
+    /// `cloudauth_session_token_cached`: no usable token without I/O (a fetch was started).
+    CLOUDAUTH_ERR_WOULD_BLOCK = 12,
 }
 
 pub use cloudauth_result as Code;
@@ -54,6 +58,8 @@ impl Code {
             Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE => "CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE\0",
             Code::CLOUDAUTH_ERR_TOO_LARGE => "CLOUDAUTH_ERR_TOO_LARGE\0",
             Code::CLOUDAUTH_ERR_INTERNAL => "CLOUDAUTH_ERR_INTERNAL\0",
+            Code::CLOUDAUTH_ERR_CANCELLED => "CLOUDAUTH_ERR_CANCELLED\0",
+            Code::CLOUDAUTH_ERR_WOULD_BLOCK => "CLOUDAUTH_ERR_WOULD_BLOCK\0",
         }
     }
 }
@@ -64,6 +70,8 @@ impl Code {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// The HTTP status behind the failure, 0 when there was no HTTP answer.
+    pub http_status: u16,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -73,7 +81,13 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            http_status: 0,
         }
+    }
+
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.http_status = status;
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {

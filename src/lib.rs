@@ -5,11 +5,14 @@
 
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ffi;
 pub mod fork;
 pub mod http;
+pub mod ops;
 pub mod secret;
 pub mod session;
+pub mod stats;
 pub mod token;
 
 pub use config::Config;

@@ -11,9 +11,35 @@ impl Secret {
         Secret(value.to_owned())
     }
 
+    /// Drops one trailing newline (`\n` or `\r\n`), as a secret file usually ends with.
+    pub fn trim_end_newline(&mut self) {
+        let keep = self.0.trim_end_matches(['\n', '\r']).len();
+        // truncate keeps the bytes in the allocation; zero them first.
+        self.0[keep..].zeroize_tail();
+        self.0.truncate(keep);
+    }
+
     /// The plain value, for the one place that has to send it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<String> for Secret {
+    /// Takes the string without copying it, so no unzeroed copy is left behind.
+    fn from(value: String) -> Self {
+        Secret(value)
+    }
+}
+
+trait ZeroizeTail {
+    fn zeroize_tail(&mut self);
+}
+
+impl ZeroizeTail for str {
+    fn zeroize_tail(&mut self) {
+        // SAFETY: zero bytes are valid UTF-8.
+        unsafe { self.as_bytes_mut() }.zeroize();
     }
 }
 

@@ -1,84 +1,150 @@
-//! A session: the credentials, the token cache and the HTTP client, shared by every thread.
+//! A session: the credentials, the token cache and the HTTP clients, shared by every thread.
+//!
+//! The state lives in an `Arc<Inner>` so that work off the callers' threads (a background
+//! refresh, an async operation) can hold it while it runs. Dropping the `Session` closes it:
+//! the eager refresher (which holds only a `Weak`) stops, async operations still in flight end
+//! with `CLOUDAUTH_ERR_CANCELLED`, and no token request starts afterwards.
 
-use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::config::{Config, RefreshMode};
+use crate::error::{Code, Error, Result};
+use crate::events::{Event, EventKind, Events, Reason};
+use crate::fork;
 use crate::http::request::{ApiRequest, Response};
+use crate::http::runtime;
 use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
-use crate::secret::Scrubber;
-use crate::token::cache::TokenCache;
-use crate::token::endpoint::TokenEndpoint;
+use crate::secret::{Scrubber, Secret};
+use crate::stats::{Counters, Stats};
+use crate::token::cache::{Source, TokenCache};
+use crate::token::endpoint::{Credentials, SecretSource, TokenEndpoint};
+use crate::token::refresh;
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
-use reqwest::StatusCode;
-use std::sync::Arc;
+use reqwest::{Client, StatusCode};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 const STEP: &str = "request to";
 
 pub struct Session {
-    endpoint: TokenEndpoint,
-    cache: TokenCache,
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) endpoint: TokenEndpoint,
+    pub(crate) cache: TokenCache,
     api: Transport,
     base_url: String,
     allow_insecure_http: bool,
     max_response_bytes: usize,
+    pub(crate) mode: RefreshMode,
+    pub(crate) counters: Arc<Counters>,
+    events: Events,
+    /// True once the session is freed; async operations and the refresher watch it.
+    pub(crate) closed: tokio::sync::watch::Sender<bool>,
+    /// The fork generation (+1) whose eager refresher runs, 0 for none.
+    pub(crate) refresher: AtomicU64,
+    pub(crate) this: Weak<Inner>,
 }
 
 impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
-        let client_id = cfg
-            .client_id
-            .as_deref()
-            .ok_or_else(|| Error::invalid("client_id is not set"))?;
-        let secret = cfg
-            .client_secret
-            .as_ref()
-            .ok_or_else(|| Error::invalid("client_secret is not set"))?;
+        let credentials = Credentials::from_config(cfg)?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg)?;
-        let endpoint = TokenEndpoint::new(cfg, token_transport, token_url, client_id, secret);
-        Ok(Session {
+        let counters = Arc::new(Counters::default());
+        let endpoint = TokenEndpoint::new(
+            cfg,
+            token_transport,
+            token_url,
+            credentials,
+            counters.clone(),
+        );
+        let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
             api,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,
-        })
+            mode: cfg.refresh_mode,
+            counters,
+            events: cfg.events.clone(),
+            closed: tokio::sync::watch::channel(false).0,
+            refresher: AtomicU64::new(0),
+            this: this.clone(),
+        });
+        Ok(Session { inner })
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
     }
 
     /// Runs `f` on the current valid token, fetching or refreshing it first when needed.
     pub fn with_token<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
-        self.cache
-            .with_token(|| self.endpoint.fetch(), |t| f(t.value()))
+        self.inner.cache.with_token(&*self.inner, |t| f(t.value()))
+    }
+
+    /// The token if one is usable without waiting; otherwise `CLOUDAUTH_ERR_WOULD_BLOCK`, with
+    /// a fetch started on a library thread.
+    pub fn token_cached<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {
+        match self.inner.cache.usable_now(&*self.inner) {
+            Some(token) => Ok(f(token.value())),
+            None => Err(crate::token::cache::would_block()),
+        }
     }
 
     /// How long the current valid token (fetched first if needed) has before it expires.
-    pub fn token_expires_in(&self) -> Result<std::time::Duration> {
-        self.cache.with_token(
-            || self.endpoint.fetch(),
-            |t| {
-                t.expires_at
-                    .saturating_duration_since(std::time::Instant::now())
-            },
-        )
+    pub fn token_expires_in(&self) -> Result<Duration> {
+        self.inner.cache.with_token(&*self.inner, |t| {
+            t.expires_at.saturating_duration_since(Instant::now())
+        })
     }
 
     pub fn invalidate(&self) {
-        self.cache.invalidate();
+        self.inner.cache.invalidate(Reason::Invalidated);
     }
 
     /// Drops the cached token only if it is `rejected` (a token a server answered 401 to).
     pub fn invalidate_token(&self, rejected: &str) {
-        self.cache
-            .invalidate_if(|current| current.value() == rejected);
+        self.inner
+            .cache
+            .invalidate_if(Reason::Invalidated, |current| current.value() == rejected);
     }
 
-    /// Sends an authorized request. Any HTTP status is a response; on a 401 the token used is
-    /// dropped (if still current) and the request is sent once more with a fresh one.
+    /// Later token requests use these credentials; the current token stays until it expires
+    /// or is invalidated. The old secret is zeroed once no fetch in flight uses it.
+    pub fn set_credentials(&self, client_id: &str, client_secret: &str) -> Result<()> {
+        if client_id.is_empty() || client_secret.is_empty() {
+            return Err(Error::invalid(
+                "set_credentials: client_id and client_secret must not be empty",
+            ));
+        }
+        self.inner.endpoint.set_credentials(Credentials {
+            client_id: client_id.to_owned(),
+            secret: SecretSource::Value(Secret::new(client_secret)),
+        });
+        self.inner.cache.note_reason(Reason::CredentialsChanged);
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let left = self.inner.cache.usable().map_or(-1, |t| {
+            t.expires_at
+                .saturating_duration_since(Instant::now())
+                .as_millis() as i64
+        });
+        self.inner.counters.snapshot(left)
+    }
+
+    /// Sends an authorized request. Any HTTP status is a response; on a 401 from the origin
+    /// that received the token, the token is dropped (if still current) and the request is
+    /// sent once more with a fresh one.
     pub fn request<'a>(
         &self,
         method: &str,
@@ -86,62 +152,188 @@ impl Session {
         headers: impl IntoIterator<Item = &'a str>,
         body: &[u8],
     ) -> Result<Response> {
-        let request = ApiRequest::new(
+        let inner = &*self.inner;
+        let request = inner.api_request(method, target, headers, body)?;
+        inner.ensure_refresher();
+        let token = inner.cache.with_token(inner, Arc::clone)?;
+        let (response, rejected) = inner
+            .api
+            .run(|client| inner.send(client, &request, &token))?;
+        if !rejected {
+            return Ok(response);
+        }
+        let fresh = inner.cache.with_token(inner, Arc::clone)?;
+        let (response, _) = inner
+            .api
+            .run(|client| inner.send(client, &request, &fresh))?;
+        Ok(response)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.inner.closed.send_replace(true);
+    }
+}
+
+impl Inner {
+    pub(crate) fn api_request<'a>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = &'a str>,
+        body: &[u8],
+    ) -> Result<ApiRequest> {
+        ApiRequest::new(
             method,
             target,
             &self.base_url,
             self.allow_insecure_http,
             headers,
             body,
-        )?;
-        let token = self.current_token()?;
-        let (response, token_seen) = self.send(&request, &token)?;
-        // A 401 says something about the token only from a server that received it: after a
-        // redirect off the request's origin (reqwest drops Authorization there, also for any
-        // hop back) it is another server's answer, and neither dropping the token nor
-        // resending can help.
-        if response.status != StatusCode::UNAUTHORIZED || !token_seen {
-            return Ok(response);
-        }
-        self.cache
-            .invalidate_if(|current| std::ptr::eq(current, &*token));
-        let fresh = self.current_token()?;
-        Ok(self.send(&request, &fresh)?.0)
+        )
     }
 
-    fn current_token(&self) -> Result<Arc<Token>> {
-        self.cache.with_token(|| self.endpoint.fetch(), Arc::clone)
+    pub(crate) fn is_closed(&self) -> bool {
+        *self.closed.borrow()
     }
 
-    /// One send: the response, and whether the server that gave it received the token (no
-    /// redirect left the request's origin).
-    fn send(&self, request: &ApiRequest, token: &Token) -> Result<(Response, bool)> {
+    /// The API client for the library runtime (async operations).
+    pub(crate) fn library_api_client(&self) -> Result<Client> {
+        self.api.library_client()
+    }
+
+    /// Sends `request` with `token` and reads the whole response. Also says whether the answer
+    /// is a 401 from a server that received the token, in which case the token has been
+    /// dropped and the caller resends once: after a redirect off the request's origin (reqwest
+    /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
+    pub(crate) async fn send(
+        &self,
+        client: Client,
+        request: &ApiRequest,
+        token: &Token,
+    ) -> Result<(Response, bool)> {
+        // A hostile API server knows the token and may put it where a message quotes it (a
+        // redirect target's path, say).
+        self.send_unscrubbed(client, request, token)
+            .await
+            .map_err(|mut e| {
+                e.message = Scrubber::for_token(token.value()).scrub(&e.message);
+                e
+            })
+    }
+
+    async fn send_unscrubbed(
+        &self,
+        client: Client,
+        request: &ApiRequest,
+        token: &Token,
+    ) -> Result<(Response, bool)> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
-        let result = self.api.run(|client| async move {
-            let sending = client
-                .request(request.method.clone(), request.url.clone())
-                .headers(headers)
-                .body(request.body.clone())
-                .send();
-            let (sent, left_origin) = tracking_origin(sending).await;
-            let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
-            let status = response.status().as_u16();
-            let token_seen = !left_origin && response.url().origin() == request.url.origin();
-            let headers = Response::c_headers(response.headers());
-            let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-            let response = Response {
-                status,
-                headers,
-                body,
-            };
-            Ok((response, token_seen))
+        Counters::bump(&self.counters.api_requests);
+        let sending = client
+            .request(request.method.clone(), request.url.clone())
+            .headers(headers)
+            .body(request.body.clone())
+            .send();
+        let (sent, left_origin) = tracking_origin(sending).await;
+        let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
+        let status = response.status().as_u16();
+        let token_seen = !left_origin && response.url().origin() == request.url.origin();
+        let headers = Response::c_headers(response.headers());
+        let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
+        let rejected =
+            status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token);
+        let response = Response {
+            status,
+            headers,
+            body,
+        };
+        Ok((response, rejected))
+    }
+
+    /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
+    fn reject(&self, token: &Token) -> bool {
+        self.cache
+            .invalidate_if(Reason::Unauthorized, |current| std::ptr::eq(current, token));
+        Counters::bump(&self.counters.unauthorized_resends);
+        self.events.emit(&Event {
+            kind: EventKind::Unauthorized,
+            reason: None,
+            result: Code::CLOUDAUTH_OK,
+            http_status: 401,
+            duration: Duration::ZERO,
+            message: "the API answered 401; the token was dropped and the request resent",
         });
-        // A hostile API server knows the token and may put it into what our messages quote (a
-        // redirect target's path, say).
-        result.map_err(|mut e| {
-            e.message = Scrubber::for_token(token.value()).scrub(&e.message);
-            e
-        })
+        true
+    }
+
+    /// In eager mode, makes sure this process runs the session's refresher (a child of fork()
+    /// starts its own here, on its first request or token fetch).
+    pub(crate) fn ensure_refresher(&self) {
+        if self.mode != RefreshMode::Eager || self.is_closed() {
+            return;
+        }
+        let want = fork::generation() + 1;
+        let running = self.refresher.load(Ordering::Acquire);
+        if running == want
+            || self
+                .refresher
+                .compare_exchange(running, want, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        if !refresh::start_eager(self.this.clone(), self.closed.subscribe()) {
+            self.refresher.store(0, Ordering::Release);
+        }
+    }
+}
+
+impl Source for Inner {
+    fn fetch(&self, _reason: Reason) -> Result<Token> {
+        self.endpoint.fetch()
+    }
+
+    fn fetched(&self, reason: Reason, result: &Result<Arc<Token>>, took: Duration) {
+        match result {
+            Ok(_) => {
+                if runtime::on_library_thread()
+                    && matches!(reason, Reason::RefreshAhead | Reason::Expired)
+                {
+                    Counters::bump(&self.counters.background_refreshes);
+                }
+                self.events.emit(&Event {
+                    kind: EventKind::TokenFetched,
+                    reason: Some(reason),
+                    result: Code::CLOUDAUTH_OK,
+                    http_status: 200,
+                    duration: took,
+                    message: "",
+                });
+                self.ensure_refresher();
+            }
+            Err(error) => {
+                Counters::bump(&self.counters.token_failures);
+                self.events.emit(&Event::failed(
+                    EventKind::TokenFetchFailed,
+                    Some(reason),
+                    error,
+                    took,
+                ));
+            }
+        }
+    }
+
+    fn refreshes_in_background(&self) -> bool {
+        self.mode != RefreshMode::Inline
+    }
+
+    fn spawn_fetch(&self) -> bool {
+        match self.this.upgrade() {
+            Some(inner) => refresh::spawn_fetch(inner),
+            None => false,
+        }
     }
 }

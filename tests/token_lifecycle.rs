@@ -53,12 +53,12 @@ fn client_secret_basic_survives_odd_characters() {
 }
 
 #[test]
-fn refreshes_ahead_of_expiry() {
+fn refreshes_ahead_of_expiry_inline() {
     let server = StandIn::start();
     // A 2 s token with the default 60 s skew: the skew is capped at half the lifetime, so the
-    // token is refreshed after 1 s, not on every call.
+    // token is refreshed after 1 s, not on every call. Inline: by the caller, who gets the new one.
     server.configure(json!({"token_expires_in": "2"}));
-    let s = server.session(&[]);
+    let s = server.session(&[("refresh_mode", "inline")]);
     let first = token(&s).unwrap();
     assert_eq!(
         token(&s).unwrap(),

@@ -5,12 +5,16 @@
 #![allow(non_camel_case_types)]
 
 mod config;
+mod events;
 mod info;
+mod ops;
 mod response;
 mod session;
 
 pub use config::*;
+pub use events::*;
 pub use info::*;
+pub use ops::*;
 pub use response::*;
 pub use session::*;
 
@@ -26,10 +30,15 @@ thread_local! {
 const PANIC_MESSAGE: &str =
     "internal error: a bug in cloudauth was caught at the API boundary; please report it";
 
-/// Every message a caller sees passes here: one line (NUL and other control characters become
-/// spaces, so C never sees it cut short) of at most `MAX_MESSAGE_CHARS`.
+/// Every message a caller sees (last error, async `error`, event `message`) passes here: one
+/// line (NUL and other control characters become spaces, so C never sees it cut short) of at
+/// most `MAX_MESSAGE_CHARS`.
+fn c_message(message: &str) -> CString {
+    CString::new(crate::error::one_line(message)).unwrap_or_default()
+}
+
 fn set_last_error(message: &str) {
-    let c = CString::new(crate::error::one_line(message)).unwrap_or_default();
+    let c = c_message(message);
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
 

@@ -12,7 +12,7 @@ use std::ffi::c_char;
 /// Ownership: created by `cloudauth_session_new`, freed by `cloudauth_session_free` once no
 /// other thread is using it.
 pub struct cloudauth_session {
-    inner: Session,
+    pub(super) inner: Session,
 }
 
 /// Creates a session from a configuration. `cfg` is copied: the caller still owns and frees it.
@@ -65,20 +65,59 @@ pub unsafe extern "C" fn cloudauth_session_token(
     boundary(|| {
         let s = arg_ref(s, "session")?;
         let token_len = arg_out(token_len, "token_len")?;
-        s.inner.with_token(|token| {
-            let len = token.len();
-            *token_len = len;
-            if buf.is_null() || buf_len <= len {
-                return Err(Error::new(
-                    Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL,
-                    format!("the token needs a buffer of {} bytes (length {len} plus the NUL); got {buf_len}", len + 1),
-                ));
-            }
-            std::ptr::copy_nonoverlapping(token.as_ptr(), buf.cast::<u8>(), len);
-            *buf.add(len) = 0;
-            Ok(())
-        })?
+        s.inner
+            .with_token(|token| copy_token(token, buf, buf_len, token_len))?
     })
+}
+
+/// Like `cloudauth_session_token`, but never blocks: copies the token if one is usable now.
+/// Otherwise returns CLOUDAUTH_ERR_WOULD_BLOCK and starts a fetch on a library thread, so a
+/// later call finds the token (or the fetch's error, through `cloudauth_session_token`). A token
+/// inside its refresh window is usable: its refresh starts in the background. Buffer rules as
+/// for `cloudauth_session_token`.
+///
+/// # Safety
+/// As for `cloudauth_session_token`.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_token_cached(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        let token_len = arg_out(token_len, "token_len")?;
+        s.inner
+            .token_cached(|token| copy_token(token, buf, buf_len, token_len))?
+    })
+}
+
+/// The buffer protocol of the token calls: `*token_len` always, the token with its NUL only
+/// when it fits.
+///
+/// # Safety
+/// `buf` is NULL or has `buf_len` writable bytes.
+unsafe fn copy_token(
+    token: &str,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: &mut usize,
+) -> Result<()> {
+    let len = token.len();
+    *token_len = len;
+    if buf.is_null() || buf_len <= len {
+        return Err(Error::new(
+            Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL,
+            format!(
+                "the token needs a buffer of {} bytes (length {len} plus the NUL); got {buf_len}",
+                len + 1
+            ),
+        ));
+    }
+    std::ptr::copy_nonoverlapping(token.as_ptr(), buf.cast::<u8>(), len);
+    *buf.add(len) = 0;
+    Ok(())
 }
 
 /// Writes to `*seconds` how many whole seconds the current valid token has left before it
@@ -174,18 +213,25 @@ pub unsafe extern "C" fn cloudauth_session_request(
         let s = arg_ref(s, "session")?;
         let method = arg_str(method, "method")?;
         let url = arg_str(url, "url")?;
-        let header_ptrs = arg_bytes_of(headers, n_headers)?;
-        let header_lines = header_ptrs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
-            .collect::<Result<Vec<&str>>>()?;
+        let header_lines = header_lines(headers, n_headers)?;
         let body = arg_bytes(body, body_len, "body")?;
         let out = arg_out(out, "out")?;
         let response = s.inner.request(method, url, header_lines, body)?;
         *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
         Ok(())
     })
+}
+
+/// The `headers` argument as strings.
+///
+/// # Safety
+/// `p` is NULL (allowed only when `n` is 0) or points to `n` NUL-terminated strings.
+pub(super) unsafe fn header_lines<'a>(p: *const *const c_char, n: usize) -> Result<Vec<&'a str>> {
+    arg_bytes_of(p, n)?
+        .iter()
+        .enumerate()
+        .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
+        .collect()
 }
 
 /// # Safety
@@ -198,6 +244,97 @@ unsafe fn arg_bytes_of<'a>(p: *const *const c_char, n: usize) -> Result<&'a [*co
         ))),
         (false, _) => Ok(std::slice::from_raw_parts(p, n)),
     }
+}
+
+/// Rotates the credentials of a live session: later token requests use `client_id` and
+/// `client_secret` (both copied; the old secret is zeroed once no fetch in flight uses it). A
+/// fetch in flight finishes with the old ones; the current token stays until it expires or is
+/// invalidated (call `cloudauth_session_invalidate` to switch at once). The next fetch reports
+/// the reason "credentials_changed". Replaces a `client_secret_file` too.
+///
+/// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value.
+///
+/// # Safety
+/// `s` is NULL or a live session; the strings are NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_set_credentials(
+    s: *mut cloudauth_session,
+    client_id: *const c_char,
+    client_secret: *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        let id = arg_str(client_id, "client_id")?;
+        let secret = arg_str(client_secret, "client_secret")?;
+        s.inner.set_credentials(id, secret)
+    })
+}
+
+/// A session's counters, for dashboards and tests. Fields are only ever appended: pass
+/// `sizeof(cloudauth_stats)` as your header knows it, and an older caller gets the prefix it
+/// knows. Reading them takes no lock and sends nothing.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct cloudauth_stats {
+    /// HTTP requests sent to the token endpoint, retries included.
+    pub token_requests: u64,
+    /// Token fetches that ended in an error, after retries.
+    pub token_failures: u64,
+    /// Successful refreshes done off the callers' threads (background and eager modes).
+    pub background_refreshes: u64,
+    /// Requests sent for cloudauth_session_request(_async), resends included.
+    pub api_requests: u64,
+    /// API requests resent after a 401.
+    pub unauthorized_resends: u64,
+    /// Tokens taken from the file or Redis cache instead of the token endpoint.
+    pub shared_cache_hits: u64,
+    /// File or Redis cache operations that failed (the call went on without the cache).
+    pub shared_cache_errors: u64,
+    /// The current token's remaining life in milliseconds; -1 when there is none.
+    pub token_expires_in_ms: i64,
+}
+
+/// Writes the session's counters to `*out`: the first `out_size` bytes of a
+/// `cloudauth_stats` (at most its full size). Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL
+/// or an `out_size` smaller than one field (8 bytes).
+///
+/// # Safety
+/// `s` is NULL or a live session; `out` is NULL or has `out_size` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_stats(
+    s: *const cloudauth_session,
+    out: *mut cloudauth_stats,
+    out_size: usize,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        if out.is_null() {
+            return Err(Error::invalid("out is NULL"));
+        }
+        if out_size < 8 {
+            return Err(Error::invalid(format!(
+                "out_size is {out_size}; pass sizeof(cloudauth_stats)"
+            )));
+        }
+        let st = s.inner.stats();
+        let full = cloudauth_stats {
+            token_requests: st.token_requests,
+            token_failures: st.token_failures,
+            background_refreshes: st.background_refreshes,
+            api_requests: st.api_requests,
+            unauthorized_resends: st.unauthorized_resends,
+            shared_cache_hits: st.shared_cache_hits,
+            shared_cache_errors: st.shared_cache_errors,
+            token_expires_in_ms: st.token_expires_in_ms,
+        };
+        let n = out_size.min(std::mem::size_of::<cloudauth_stats>());
+        std::ptr::copy_nonoverlapping(
+            (&full as *const cloudauth_stats).cast::<u8>(),
+            out.cast::<u8>(),
+            n,
+        );
+        Ok(())
+    })
 }
 
 /// Frees a session: its token is forgotten and its connections closed. NULL is a no-op.

@@ -1,35 +1,115 @@
-//! The cached token: a lock-free read path, refresh ahead of expiry by one caller while the
-//! others keep using the still-valid token, and single flight when there is no usable token.
+//! The cached token of one session: a lock-free read path, one fetch at a time (single flight),
+//! and refresh ahead of expiry while every caller keeps using the still-valid token.
+//!
+//! The bookkeeping of fetches in flight (`Flight`) belongs to the fork generation that made
+//! it: a child of fork() may inherit it mid-fetch, with a fetcher thread that does not exist
+//! there, so the child starts a fresh one. The token itself is only data and is kept.
+//!
+//! No lock is held while a fetch runs, so the events it reports may call back into the library.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
+use crate::events::Reason;
+use crate::fork;
 use crate::token::Token;
-use arc_swap::ArcSwapOption;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use arc_swap::{ArcSwap, ArcSwapOption};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-#[derive(Default)]
-pub struct TokenCache {
-    current: ArcSwapOption<Token>,
-    /// Held only by the one caller that is fetching. Holds the last fetch's failure, which the
-    /// callers that waited for that fetch share instead of each repeating it.
-    fetching: Mutex<Option<Error>>,
-    /// Completed fetches; a caller that sees it move while waiting knows someone fetched for it.
-    fetches: AtomicU64,
-    /// After a failed refresh ahead of expiry, no new attempt before this instant, so a down
-    /// token endpoint is not hit on every call while the old token still works.
-    quiet_until: Mutex<Option<Instant>>,
+/// Where new tokens come from, and how a fetch off the callers' threads runs.
+pub trait Source: Sync {
+    /// Fetches a new token; runs with no lock held.
+    fn fetch(&self, reason: Reason) -> Result<Token>;
+    /// Called after a fetch's result is stored and its waiters released (no lock held).
+    fn fetched(&self, reason: Reason, result: &Result<Arc<Token>>, took: Duration);
+    /// Whether a refresh ahead of expiry runs off the callers' threads (not inline mode).
+    fn refreshes_in_background(&self) -> bool;
+    /// Starts a fetch on a library thread, which must run [`TokenCache::finish_background`].
+    /// False if it could not be started.
+    fn spawn_fetch(&self) -> bool;
 }
 
+pub struct TokenCache {
+    current: ArcSwapOption<Token>,
+    flight: ArcSwap<Flight>,
+    /// A `Reason` for the next fetch that the token cannot tell (invalidated, new credentials),
+    /// or 0.
+    pending: AtomicU8,
+}
+
+struct Flight {
+    generation: u64,
+    state: Mutex<State>,
+    done: Condvar,
+    /// The same completion count as `State::completed`, for async waiters.
+    completed: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    fetcher: Option<Fetcher>,
+    /// Fetches finished; a waiter that sees it move knows the fetch it waited for ended.
+    completed: u64,
+    /// The failure of the last fetch, shared with the callers that waited for it.
+    last_error: Option<Error>,
+    /// After a failed refresh ahead of expiry, none before this instant, so a down endpoint is
+    /// not hit on every call while the old token still works.
+    quiet_until: Option<Instant>,
+    /// Consecutive failed refreshes ahead of expiry, for the backoff.
+    failures: u32,
+    /// Ever held a token (first_use against expired).
+    had_token: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fetcher {
+    Thread(ThreadId),
+    Background,
+}
+
+/// What a caller without a fresh token must do.
+enum Step {
+    Use(Arc<Token>),
+    Fetch(Arc<Flight>, Reason),
+    Wait(Arc<Flight>, u64),
+    /// A fetch runs off the callers' threads (never_wait callers).
+    Started(Arc<Flight>, u64),
+    Fail(Error),
+}
+
+/// The first pause after a failed refresh ahead of expiry; it doubles with each failure.
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
 /// The longest pause between refresh attempts while the old token is still valid.
-const REFRESH_RETRY_PAUSE: Duration = Duration::from_secs(5);
+const MAX_PAUSE: Duration = Duration::from_secs(30);
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            current: ArcSwapOption::empty(),
+            flight: ArcSwap::from_pointee(Flight::new()),
+            pending: AtomicU8::new(0),
+        }
+    }
+}
+
+impl Flight {
+    fn new() -> Flight {
+        Flight {
+            generation: fork::generation(),
+            state: Mutex::new(State::default()),
+            done: Condvar::new(),
+            completed: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
 
 impl TokenCache {
-    /// Runs `use_token` on a valid token, fetching one with `fetch` only when needed. The common
-    /// case (a fresh token) takes no lock, allocates nothing and touches no shared counter.
+    /// Runs `use_token` on a valid token, fetching one through `source` only when needed. The
+    /// common case (a fresh token) takes no lock, allocates nothing and writes nothing shared.
     pub fn with_token<R>(
         &self,
-        fetch: impl FnOnce() -> Result<Token>,
+        source: &dyn Source,
         use_token: impl FnOnce(&Arc<Token>) -> R,
     ) -> Result<R> {
         {
@@ -40,60 +120,265 @@ impl TokenCache {
                 }
             }
         }
-        let token = self.refresh(fetch)?;
+        let token = self.obtain(source)?;
         Ok(use_token(&token))
     }
 
-    fn refresh(&self, fetch: impl FnOnce() -> Result<Token>) -> Result<Arc<Token>> {
-        let seen = self.fetches.load(Ordering::Acquire);
-        if let Some(valid) = self.usable() {
-            // Inside the refresh window: one caller refreshes, nobody waits for it.
-            let Ok(mut last) = self.fetching.try_lock() else {
-                return Ok(valid);
-            };
-            if let Some(fresh) = self.fresh() {
-                return Ok(fresh);
-            }
-            let now = Instant::now();
-            let mut quiet_until = lock(&self.quiet_until);
-            if quiet_until.is_some_and(|t| now < t) {
-                return Ok(valid);
-            }
-            // If the refresh fails, the old token is still good until it expires; try again
-            // after a pause short enough to leave a few attempts before then.
-            return Ok(self.fetch_and_store(&mut last, fetch).unwrap_or_else(|_| {
-                let left = valid.expires_at.saturating_duration_since(now);
-                *quiet_until = Some(now + REFRESH_RETRY_PAUSE.min(left / 4));
-                valid
-            }));
+    /// The token if one is usable now, without ever waiting; a refresh or fetch that is due is
+    /// started off the caller's thread. `None` means a fetch is needed and was started.
+    pub fn usable_now(&self, source: &dyn Source) -> Option<Arc<Token>> {
+        if let Some(t) = self.fresh() {
+            return Some(t);
         }
-        let mut last = lock(&self.fetching);
-        if self.fetches.load(Ordering::Acquire) != seen {
-            if let Some(token) = self.usable() {
-                return Ok(token);
-            }
-            if let Some(error) = last.as_ref() {
-                return Err(error.clone());
-            }
+        match self.step(true, source) {
+            Step::Use(t) => Some(t),
+            _ => None,
         }
-        self.fetch_and_store(&mut last, fetch)
     }
 
-    fn fetch_and_store(
-        &self,
-        last: &mut MutexGuard<'_, Option<Error>>,
-        fetch: impl FnOnce() -> Result<Token>,
-    ) -> Result<Arc<Token>> {
-        let result = fetch().map(Arc::new);
-        match &result {
-            Ok(token) => {
-                self.current.store(Some(token.clone()));
-                **last = None;
+    /// A valid token, waiting without blocking a thread when a fetch is needed (which runs on
+    /// a library thread): for async callers.
+    pub async fn token_async(&self, source: &dyn Source) -> Result<Arc<Token>> {
+        loop {
+            if let Some(t) = self.fresh() {
+                return Ok(t);
             }
-            Err(error) => **last = Some(error.clone()),
+            match self.step(true, source) {
+                Step::Use(t) => return Ok(t),
+                Step::Fail(e) => return Err(e),
+                // never_wait steps hand every fetch to a library thread: no Fetch here.
+                Step::Fetch(flight, _) => self.hand_back(&flight),
+                Step::Started(flight, seen) | Step::Wait(flight, seen) => {
+                    let mut done = flight.completed.subscribe();
+                    let _ = done.wait_for(|n| *n != seen).await;
+                    let state = lock(&flight.state);
+                    if self.usable().is_none() {
+                        if let Some(e) = &state.last_error {
+                            return Err(e.clone());
+                        }
+                    }
+                }
+            }
         }
-        self.fetches.fetch_add(1, Ordering::Release);
+    }
+
+    fn obtain(&self, source: &dyn Source) -> Result<Arc<Token>> {
+        loop {
+            match self.step(false, source) {
+                Step::Use(token) => return Ok(token),
+                Step::Fail(e) => return Err(e),
+                Step::Fetch(flight, reason) => {
+                    let result = self.run_fetch(&flight, source, reason);
+                    match result {
+                        Ok(token) => return Ok(token),
+                        // Inside the refresh window a failure is not the caller's problem.
+                        Err(e) => return self.usable().ok_or(e),
+                    }
+                }
+                Step::Wait(flight, seen) | Step::Started(flight, seen) => {
+                    let mut state = lock(&flight.state);
+                    while state.completed == seen {
+                        state = flight.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if let Some(token) = self.usable() {
+                        return Ok(token);
+                    }
+                    if let Some(e) = &state.last_error {
+                        return Err(e.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides, under the flight's lock, what a caller without a fresh token does.
+    /// `never_wait`: start what is needed in the background and return at once.
+    fn step(&self, never_wait: bool, source: &dyn Source) -> Step {
+        let flight = self.flight();
+        let mut state = lock(&flight.state);
+        let now = Instant::now();
+        let current = self.current.load_full();
+        if let Some(t) = current.as_ref().filter(|t| now < t.refresh_at) {
+            return Step::Use(t.clone());
+        }
+        let me = std::thread::current().id();
+        if let Some(valid) = current.filter(|t| now < t.expires_at) {
+            // Inside the refresh window: nobody waits while this token is valid.
+            if state.fetcher.is_some() || state.quiet_until.is_some_and(|t| now < t) {
+                return Step::Use(valid);
+            }
+            if never_wait || source.refreshes_in_background() {
+                state.fetcher = Some(Fetcher::Background);
+                drop(state);
+                if source.spawn_fetch() {
+                    return Step::Use(valid);
+                }
+                if never_wait {
+                    self.hand_back(&flight);
+                    return Step::Use(valid);
+                }
+                state = lock(&flight.state);
+            }
+            state.fetcher = Some(Fetcher::Thread(me));
+            return Step::Fetch(flight.clone(), self.reason(Reason::RefreshAhead));
+        }
+        let reason = self.reason(if state.had_token {
+            Reason::Expired
+        } else {
+            Reason::FirstUse
+        });
+        match state.fetcher {
+            Some(_) if never_wait => Step::Started(flight.clone(), state.completed),
+            Some(Fetcher::Thread(t)) if t == me => Step::Fail(Error::invalid(
+                "cannot wait for a token inside an event callback of the fetch that is getting it",
+            )),
+            Some(_) => Step::Wait(flight.clone(), state.completed),
+            None if never_wait => {
+                let seen = state.completed;
+                state.fetcher = Some(Fetcher::Background);
+                drop(state);
+                if source.spawn_fetch() {
+                    return Step::Started(flight.clone(), seen);
+                }
+                self.hand_back(&flight);
+                Step::Fail(Error::new(
+                    Code::CLOUDAUTH_ERR_INTERNAL,
+                    "cannot start cloudauth's library threads for a token fetch",
+                ))
+            }
+            None => {
+                state.fetcher = Some(Fetcher::Thread(me));
+                Step::Fetch(flight.clone(), reason)
+            }
+        }
+    }
+
+    /// Runs a fetch this caller has claimed, stores its result and releases the waiters.
+    fn run_fetch(
+        &self,
+        flight: &Flight,
+        source: &dyn Source,
+        reason: Reason,
+    ) -> Result<Arc<Token>> {
+        let started = Instant::now();
+        let result = source.fetch(reason).map(Arc::new);
+        {
+            let mut state = lock(&flight.state);
+            match &result {
+                Ok(token) => {
+                    self.current.store(Some(token.clone()));
+                    let _ = self.pending.compare_exchange(
+                        reason as u8,
+                        0,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                    state.last_error = None;
+                    state.quiet_until = None;
+                    state.failures = 0;
+                    state.had_token = true;
+                }
+                Err(error) => {
+                    state.last_error = Some(error.clone());
+                    if let Some(valid) = self.usable() {
+                        // Back off with jitter, leaving a few attempts before expiry.
+                        let pause = FIRST_PAUSE.saturating_mul(1 << state.failures.min(8));
+                        let pause = pause.min(MAX_PAUSE);
+                        let pause = pause / 2 + pause.mul_f64(fastrand::f64() / 2.0);
+                        let left = valid.expires_at.saturating_duration_since(Instant::now());
+                        state.quiet_until = Some(Instant::now() + pause.min(left / 4));
+                        state.failures += 1;
+                    }
+                }
+            }
+            state.fetcher = None;
+            state.completed += 1;
+            flight.completed.send_replace(state.completed);
+            flight.done.notify_all();
+        }
+        source.fetched(reason, &result, started.elapsed());
         result
+    }
+
+    /// The body of a background refresh started by `Source::refresh_in_background`: fetches,
+    /// stores, and on failure leaves the pause after which the next caller starts another.
+    /// Returns whether a new token was stored.
+    pub fn finish_background(&self, source: &dyn Source) -> bool {
+        let flight = self.flight.load_full();
+        if flight.generation != fork::generation() {
+            return false; // claimed in the parent; the child starts its own
+        }
+        let reason = self.reason(if self.usable().is_some() {
+            Reason::RefreshAhead
+        } else if lock(&flight.state).had_token {
+            Reason::Expired
+        } else {
+            Reason::FirstUse
+        });
+        self.run_fetch(&flight, source, reason).is_ok()
+    }
+
+    /// The refresh point of the current token, for a scheduler that refreshes on time.
+    pub fn refresh_at(&self) -> Option<Instant> {
+        self.current.load().as_ref().map(|t| t.refresh_at)
+    }
+
+    /// When the pause after a failed refresh ends, if one is running.
+    pub fn quiet_until(&self) -> Option<Instant> {
+        lock(&self.flight().state).quiet_until
+    }
+
+    /// Claims a refresh for a scheduler (eager mode) when the token is due and no fetch runs.
+    pub fn claim_due_refresh(&self) -> bool {
+        let flight = self.flight();
+        let mut state = lock(&flight.state);
+        let now = Instant::now();
+        let due = self
+            .current
+            .load()
+            .as_ref()
+            .is_none_or(|t| now >= t.refresh_at);
+        if !due || state.fetcher.is_some() || state.quiet_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        state.fetcher = Some(Fetcher::Background);
+        true
+    }
+
+    /// Gives up a claim that could not be started.
+    fn hand_back(&self, flight: &Flight) {
+        let mut state = lock(&flight.state);
+        state.fetcher = None;
+        state.completed += 1;
+        flight.completed.send_replace(state.completed);
+        flight.done.notify_all();
+    }
+
+    /// Releases a background claim whose task could not run (used by sources whose spawn
+    /// failed after claiming).
+    pub fn abandon_background(&self) {
+        self.hand_back(&self.flight.load_full());
+    }
+
+    /// This generation's flight; a child of fork() replaces the inherited one.
+    fn flight(&self) -> Arc<Flight> {
+        let flight = self.flight.load_full();
+        if flight.generation == fork::generation() {
+            return flight;
+        }
+        let fresh = Arc::new(Flight::new());
+        {
+            // Keep what the parent knew that is only data.
+            let mut state = lock(&fresh.state);
+            state.had_token = self.current.load().is_some();
+        }
+        // The inherited flight may be locked by a thread that does not exist here: leak it.
+        std::mem::forget(self.flight.swap(fresh.clone()));
+        fresh
+    }
+
+    fn reason(&self, derived: Reason) -> Reason {
+        Reason::from_u8(self.pending.load(Ordering::Acquire)).unwrap_or(derived)
     }
 
     /// A token that has not reached its refresh point.
@@ -104,142 +389,55 @@ impl TokenCache {
     }
 
     /// A token that has not expired, though it may be due for refresh.
-    fn usable(&self) -> Option<Arc<Token>> {
+    pub fn usable(&self) -> Option<Arc<Token>> {
         self.current
             .load_full()
             .filter(|t| Instant::now() < t.expires_at)
     }
 
-    /// Forgets the token, whichever it is.
-    pub fn invalidate(&self) {
+    /// Forgets the token, whichever it is; the next fetch reports `reason`.
+    pub fn invalidate(&self, reason: Reason) {
+        self.note_cause(reason);
         self.current.store(None);
     }
 
+    /// New credentials not yet used stay the reason for the next fetch.
+    fn note_cause(&self, reason: Reason) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| {
+                (p != Reason::CredentialsChanged as u8).then_some(reason as u8)
+            });
+    }
+
+    /// Marks the next fetch, whenever it happens, as caused by `reason` (new credentials).
+    pub fn note_reason(&self, reason: Reason) {
+        self.pending.store(reason as u8, Ordering::Release);
+    }
+
     /// Forgets the current token only if `rejected` says it is the one a server refused: after
-    /// a 401, a token another thread has fetched in the meantime must survive.
-    pub fn invalidate_if(&self, rejected: impl Fn(&Token) -> bool) {
+    /// a 401, a token another thread has fetched in the meantime must survive. True if dropped.
+    pub fn invalidate_if(&self, reason: Reason, rejected: impl Fn(&Token) -> bool) -> bool {
         let current = self.current.load();
         if current.as_deref().is_some_and(rejected) {
-            self.current.compare_and_swap(&*current, None);
+            let previous = self.current.compare_and_swap(&*current, None);
+            if previous.as_ref().map(Arc::as_ptr) == current.as_ref().map(Arc::as_ptr) {
+                self.note_cause(reason);
+                return true;
+            }
         }
+        false
     }
+}
+
+pub fn would_block() -> Error {
+    Error::new(
+        Code::CLOUDAUTH_ERR_WOULD_BLOCK,
+        "no usable token without waiting for the token endpoint; a fetch was started",
+    )
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while fetching is caught at the FFI boundary; the data (a last error) stays sound.
+    // A panic while fetching is caught at the FFI boundary; the state stays sound.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::error::Code;
-    use std::sync::atomic::AtomicUsize;
-
-    fn token(value: &str, lifetime_ms: u64, skew_ms: u64) -> Token {
-        Token::new(
-            value.into(),
-            Duration::from_millis(lifetime_ms),
-            Duration::from_millis(skew_ms),
-            Instant::now(),
-        )
-        .unwrap()
-    }
-
-    fn value(cache: &TokenCache, fetch: impl FnOnce() -> Result<Token>) -> Result<String> {
-        cache.with_token(fetch, |t| t.value().to_owned())
-    }
-
-    #[test]
-    fn fetches_once_then_serves_from_cache() {
-        let cache = TokenCache::default();
-        assert_eq!(value(&cache, || Ok(token("a", 60_000, 0))).unwrap(), "a");
-        assert_eq!(value(&cache, || panic!("must not fetch")).unwrap(), "a");
-    }
-
-    /// `n` threads ask `cache` at once; each fetch takes 50 ms and gives `outcome`. Returns what
-    /// each thread got and how many fetches ran.
-    fn race(n: usize, outcome: fn() -> Result<Token>) -> (Vec<Result<String>>, usize) {
-        let cache = Arc::new(TokenCache::default());
-        let fetches = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..n)
-            .map(|_| {
-                let (cache, fetches) = (cache.clone(), fetches.clone());
-                std::thread::spawn(move || {
-                    value(&cache, || {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
-                        outcome()
-                    })
-                })
-            })
-            .collect();
-        let got = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        (got, fetches.load(Ordering::SeqCst))
-    }
-
-    #[test]
-    fn many_threads_cause_one_fetch() {
-        let (got, fetches) = race(16, || Ok(token("t", 60_000, 0)));
-        assert!(got.into_iter().all(|t| t.unwrap() == "t"));
-        assert_eq!(fetches, 1);
-    }
-
-    #[test]
-    fn waiters_share_a_failure_instead_of_repeating_it() {
-        let (got, fetches) = race(8, || Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down")));
-        assert!(got
-            .into_iter()
-            .all(|r| r.unwrap_err().code == Code::CLOUDAUTH_ERR_NETWORK));
-        // Threads that arrive after a failed fetch try again; those that waited for it do not.
-        assert!(fetches < 8, "{fetches} fetches");
-    }
-
-    #[test]
-    fn refresh_window_keeps_old_token_when_refresh_fails() {
-        let cache = TokenCache::default();
-        // A token already inside its refresh window: obtained 6 s ago, lifetime 10 s, skew
-        // capped at 5 s, so due for refresh since 1 s and valid for 4 s more.
-        let t = Token::new(
-            "old".into(),
-            Duration::from_secs(10),
-            Duration::from_secs(10),
-            Instant::now() - Duration::from_secs(6),
-        )
-        .unwrap();
-        assert_eq!(value(&cache, || Ok(t)).unwrap(), "old");
-        let got = value(&cache, || {
-            Err(Error::new(Code::CLOUDAUTH_ERR_NETWORK, "down"))
-        })
-        .unwrap();
-        assert_eq!(got, "old");
-        // Right after a failed refresh the endpoint is left alone for a while (here ~1 s: a
-        // quarter of the ~4 s the old token has left).
-        assert_eq!(
-            value(&cache, || panic!("must pause after a failure")).unwrap(),
-            "old"
-        );
-        *lock(&cache.quiet_until) = None; // as if the pause were over
-        assert_eq!(
-            value(&cache, || Ok(token("new", 60_000, 0))).unwrap(),
-            "new"
-        );
-    }
-
-    #[test]
-    fn invalidate_if_spares_a_newer_token() {
-        let cache = TokenCache::default();
-        let first = cache
-            .with_token(|| Ok(token("a", 60_000, 0)), Arc::clone)
-            .unwrap();
-        cache.invalidate();
-        let _second = cache
-            .with_token(|| Ok(token("b", 60_000, 0)), Arc::clone)
-            .unwrap();
-        cache.invalidate_if(|t| std::ptr::eq(t, &*first));
-        assert_eq!(value(&cache, || panic!("b must survive")).unwrap(), "b");
-        let second = cache.with_token(|| unreachable!(), Arc::clone).unwrap();
-        cache.invalidate_if(|t| t.value() == second.value());
-        assert_eq!(value(&cache, || Ok(token("c", 60_000, 0))).unwrap(), "c");
-    }
 }

@@ -3,12 +3,16 @@
 
 use crate::config::{AuthMethod, Config};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
+use crate::events::{Event, EventKind, Events};
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::redact;
 use crate::secret::{Scrubber, Secret};
+use crate::stats::Counters;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
+use arc_swap::ArcSwap;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
 
@@ -20,16 +24,38 @@ const QUOTED_CHARS: usize = 240;
 pub struct TokenEndpoint {
     transport: Transport,
     url: Url,
-    /// The form body, built once; it holds the secret under client_secret_post.
-    form: Secret,
-    /// `Basic …` under client_secret_basic.
-    basic: Option<HeaderValue>,
-    /// Takes the secret, in every encoding, out of every message: a server may echo it back.
-    scrubber: Scrubber,
+    scope: Option<String>,
+    auth_method: AuthMethod,
+    /// Replaced whole by `set_credentials`; a fetch in flight keeps the ones it started with,
+    /// and the old secret is zeroed when the last user lets go.
+    credentials: ArcSwap<Credentials>,
     max_retries: u32,
     max_retry_wait: Duration,
     refresh_skew: Duration,
     default_expires_in: Duration,
+    counters: Arc<Counters>,
+    events: Events,
+}
+
+/// The client's identity and where its secret comes from.
+pub struct Credentials {
+    pub client_id: String,
+    pub secret: SecretSource,
+}
+
+pub enum SecretSource {
+    Value(Secret),
+    /// Read at every token request, so replacing the file rotates the secret.
+    File(String),
+}
+
+/// What one request sends: the form body (it holds the secret under client_secret_post) and
+/// the `Basic …` value under client_secret_basic; both zeroed when dropped.
+struct Wire {
+    form: Secret,
+    basic: Option<HeaderValue>,
+    /// Takes the secret, in every encoding, out of every message: a server may echo it back.
+    scrubber: Scrubber,
 }
 
 /// One attempt's failure, and whether another attempt may help (with the server's wish).
@@ -39,67 +65,156 @@ struct Failure {
     retry_after: Option<Duration>,
 }
 
+impl Credentials {
+    /// From the configuration: exactly one of client_secret and client_secret_file.
+    pub fn from_config(cfg: &Config) -> Result<Credentials> {
+        let client_id = cfg
+            .client_id
+            .clone()
+            .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let secret = match (&cfg.client_secret, &cfg.client_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "client_secret and client_secret_file are both set; set only one",
+                ))
+            }
+            (Some(secret), None) => SecretSource::Value(secret.clone()),
+            (None, Some(path)) => {
+                let source = SecretSource::File(path.clone());
+                source.read()?; // a missing file is a configuration error, found now
+                source
+            }
+            (None, None) => {
+                return Err(Error::invalid(
+                    "client_secret is not set (nor client_secret_file)",
+                ))
+            }
+        };
+        Ok(Credentials { client_id, secret })
+    }
+}
+
+impl SecretSource {
+    /// The secret as of now; from a file, without its trailing newline.
+    pub fn read(&self) -> Result<Secret> {
+        match self {
+            SecretSource::Value(secret) => Ok(secret.clone()),
+            SecretSource::File(path) => {
+                let shown = quote_prefix(path, 200);
+                let mut text = std::fs::read_to_string(path)
+                    .map(Secret::from)
+                    .map_err(|e| {
+                        Error::invalid(format!("client_secret_file: cannot read '{shown}': {e}"))
+                    })?;
+                text.trim_end_newline();
+                if text.expose().is_empty() {
+                    return Err(Error::invalid(format!(
+                        "client_secret_file: '{shown}' is empty"
+                    )));
+                }
+                Ok(text)
+            }
+        }
+    }
+}
+
 impl TokenEndpoint {
     pub fn new(
         cfg: &Config,
         transport: Transport,
         url: Url,
-        client_id: &str,
-        secret: &Secret,
+        credentials: Credentials,
+        counters: Arc<Counters>,
     ) -> TokenEndpoint {
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(scope) = &cfg.scope {
-            form.append_pair("scope", scope);
-        }
-        let basic = match cfg.auth_method {
-            AuthMethod::ClientSecretPost => {
-                form.append_pair("client_id", client_id);
-                form.append_pair("client_secret", secret.expose());
-                None
-            }
-            AuthMethod::ClientSecretBasic => Some(basic_auth(client_id, secret)),
-        };
         TokenEndpoint {
             transport,
             url,
-            form: Secret::new(&form.finish()),
-            basic,
-            scrubber: Scrubber::for_credentials(client_id, secret),
+            scope: cfg.scope.clone(),
+            auth_method: cfg.auth_method,
+            credentials: ArcSwap::from_pointee(credentials),
             max_retries: cfg.max_retries,
             max_retry_wait: cfg.max_retry_wait,
             refresh_skew: cfg.refresh_skew,
             default_expires_in: cfg.default_expires_in,
+            counters,
+            events: cfg.events.clone(),
         }
+    }
+
+    /// Later token requests use these; a fetch in flight finishes with the old ones.
+    pub fn set_credentials(&self, credentials: Credentials) {
+        self.credentials.store(Arc::new(credentials));
+    }
+
+    pub fn client_id(&self) -> String {
+        self.credentials.load().client_id.clone()
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// What this request sends, from the credentials as of now.
+    fn wire(&self) -> Result<Wire> {
+        let credentials = self.credentials.load_full();
+        let secret = credentials.secret.read()?;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials");
+        if let Some(scope) = &self.scope {
+            form.append_pair("scope", scope);
+        }
+        let basic = match self.auth_method {
+            AuthMethod::ClientSecretPost => {
+                form.append_pair("client_id", &credentials.client_id);
+                form.append_pair("client_secret", secret.expose());
+                None
+            }
+            AuthMethod::ClientSecretBasic => Some(basic_auth(&credentials.client_id, &secret)),
+        };
+        Ok(Wire {
+            form: Secret::from(form.finish()),
+            basic,
+            scrubber: Scrubber::for_credentials(&credentials.client_id, &secret),
+        })
     }
 
     /// Fetches a new token, retrying connection failures, 5xx and 429 with exponential backoff
     /// and jitter, honouring `Retry-After` up to `max_retry_wait`.
     pub fn fetch(&self) -> Result<Token> {
+        let wire = self.wire()?;
         let attempts = self.max_retries + 1;
         for attempt in 1..=attempts {
-            let failure = match self.attempt() {
+            Counters::bump(&self.counters.token_requests);
+            let failure = match self.attempt(&wire) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
+            let mut error = failure.error;
+            // Scrubbed whole, then bounded: the order matters (see `Scrubber`). Events carry
+            // this message too.
+            error.message = one_line(&wire.scrubber.scrub(&error.message));
             if !failure.transient || attempt == attempts {
-                let mut error = failure.error;
                 if failure.transient && attempts > 1 {
-                    error.message =
-                        format!("{} (gave up after {attempts} attempts)", error.message);
+                    error.message = one_line(&format!(
+                        "{} (gave up after {attempts} attempts)",
+                        error.message
+                    ));
                 }
-                // Scrubbed whole, then bounded: the order matters (see `Scrubber`).
-                error.message = one_line(&self.scrubber.scrub(&error.message));
                 return Err(error);
             }
-            std::thread::sleep(self.wait_before_retry(attempt, failure.retry_after));
+            let wait = self.wait_before_retry(attempt, failure.retry_after);
+            self.events.emit(&Event {
+                duration: wait,
+                ..Event::failed(EventKind::Retry, None, &error, wait)
+            });
+            std::thread::sleep(wait);
         }
         unreachable!("the last attempt always returns")
     }
 
-    fn attempt(&self) -> std::result::Result<Token, Failure> {
+    fn attempt(&self, wire: &Wire) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
-        let (status, retry_after, body) = self.exchange().map_err(|error| Failure {
+        let (status, retry_after, body) = self.exchange(wire).map_err(|error| Failure {
             // A timeout already spent the caller's budget; a connection failure may be a blip.
             transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
             error,
@@ -110,30 +225,37 @@ impl TokenEndpoint {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
-                    format!("{STEP} {shown}: HTTP 200 but {}", self.quote(&e.message)),
-                ),
+                    format!("{STEP} {shown}: HTTP 200 but {}", wire.quote(&e.message)),
+                )
+                .with_status(200),
                 transient: false,
                 retry_after: None,
             })?;
-            return Token::new(
+            let mut token = Token::new(
                 grant.access_token,
                 grant.expires_in,
                 self.refresh_skew,
                 obtained,
             )
             .map_err(|e| Failure {
-                error: Error::new(e.code, format!("{STEP} {shown}: {}", e.message)),
+                error: Error::new(e.code, format!("{STEP} {shown}: {}", e.message))
+                    .with_status(200),
                 transient: false,
                 retry_after: None,
-            });
+            })?;
+            if let Some(refresh_in) = grant.refresh_in {
+                // The server's own refresh hint (as MSAL honours it) only ever moves it earlier.
+                token.refresh_at = token.refresh_at.min(obtained + refresh_in);
+            }
+            return Ok(token);
         }
         let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
         let said = match &json {
-            Some(j) => self.quote(&oauth_error_text(j)),
+            Some(j) => wire.quote(&oauth_error_text(j)),
             None if body.is_empty() => "the body is empty".into(),
             None => format!(
                 "the body is not JSON: '{}'",
-                self.quote(&String::from_utf8_lossy(&body))
+                wire.quote(&String::from_utf8_lossy(&body))
             ),
         };
         let oauth_code = json
@@ -161,27 +283,22 @@ impl TokenEndpoint {
                     "{STEP} {shown} failed: HTTP {} ({what}), {said}",
                     status.as_u16()
                 ),
-            ),
+            )
+            .with_status(status.as_u16()),
             transient,
             retry_after,
         })
     }
 
-    /// Server text as a message quotes it: credentials scrubbed from the whole text first,
-    /// then one line of at most [`QUOTED_CHARS`].
-    fn quote(&self, server_text: &str) -> String {
-        quote_prefix(&printable(&self.scrubber.scrub(server_text)), QUOTED_CHARS)
-    }
-
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
-    fn exchange(&self) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
+    fn exchange(&self, wire: &Wire) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
         self.transport.run(|client| async move {
             let mut request = client
                 .post(self.url.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(ACCEPT, "application/json")
-                .body(self.form.expose().to_owned());
-            if let Some(basic) = &self.basic {
+                .body(wire.form.expose().to_owned());
+            if let Some(basic) = &wire.basic {
                 request = request.header(AUTHORIZATION, basic.clone());
             }
             let response = request
@@ -208,6 +325,14 @@ impl TokenEndpoint {
     }
 }
 
+impl Wire {
+    /// Server text as a message quotes it: credentials scrubbed from the whole text first,
+    /// then one line of at most [`QUOTED_CHARS`].
+    fn quote(&self, server_text: &str) -> String {
+        quote_prefix(&printable(&self.scrubber.scrub(server_text)), QUOTED_CHARS)
+    }
+}
+
 /// What a 400/401 means. Only the RFC 6749 §5.2 codes about the client or the grant are a
 /// refusal of the credentials; anything else (`invalid_token`, an HTML page, no body) is most
 /// likely not a token endpoint at all, so the message points at `token_url`.
@@ -227,11 +352,7 @@ fn refusal(oauth_code: Option<&str>) -> &'static str {
 fn basic_auth(client_id: &str, secret: &Secret) -> HeaderValue {
     use base64::Engine as _;
     let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let pair = Secret::new(&format!(
-        "{}:{}",
-        encode(client_id),
-        encode(secret.expose())
-    ));
+    let pair = Secret::from(format!("{}:{}", encode(client_id), encode(secret.expose())));
     let mut value = HeaderValue::try_from(format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(pair.expose())

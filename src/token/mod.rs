@@ -1,8 +1,10 @@
 //! An access token with its deadlines, and the lenient-but-sound reading of a token response;
-//! `cache` keeps it (in-process single flight), `endpoint` fetches it.
+//! `cache` keeps it (in-process single flight), `endpoint` fetches it, `refresh` refreshes it
+//! off the callers' threads.
 
 pub mod cache;
 pub mod endpoint;
+pub mod refresh;
 
 use crate::error::{Code, Error, Result};
 use reqwest::header::HeaderValue;
@@ -87,6 +89,8 @@ impl std::fmt::Debug for Token {
 pub struct Grant {
     pub access_token: String,
     pub expires_in: Duration,
+    /// `refresh_in`, when the server sends one: refresh after this long.
+    pub refresh_in: Option<Duration>,
 }
 
 /// Reads a 200 answer of the token endpoint (RFC 6749 §5.1). Numeric strings, floats and a
@@ -129,9 +133,12 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
             ))
         })?,
     };
+    // A malformed refresh_in is ignored: it is a hint, and expires_in still bounds the token.
+    let refresh_in = obj.get("refresh_in").and_then(seconds);
     Ok(Grant {
         access_token,
         expires_in,
+        refresh_in,
     })
 }
 

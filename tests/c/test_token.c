@@ -395,7 +395,8 @@ static void test_token_refresh_ahead_of_expiry(void)
     char knobs[64];
     snprintf(knobs, sizeof knobs, "{\"token_expires_in\": %ld}", 4 * f);
     ctl_config(knobs);
-    s = OPEN_SESSION("max_retries", "0", NULL);
+    /* inline: the caller in the refresh window refreshes on its own thread (v0's behaviour) */
+    s = OPEN_SESSION("max_retries", "0", "refresh_mode", "inline", NULL);
     REQUIRE(s != NULL);
     token_once(s, t1, sizeof t1);
     token_once(s, t2, sizeof t2); /* fresh: cached */
@@ -412,7 +413,8 @@ static void test_token_refresh_ahead_of_expiry(void)
     CHECK_EQ(stat_long("token_requests"), 2);
 
     /* The endpoint is back, but right after a failure the session leaves it alone for a
-     * quarter of the old token's remaining life (at most 5 s): still the old token. */
+     * while (0.25-0.5 s, at most a quarter of the old token's remaining life): still the old
+     * token. */
     ctl_config("{\"token_default\": null}");
     token_once(s, t4, sizeof t4);
     CHECK(t4[0] != '\0' && strcmp(t1, t4) == 0);

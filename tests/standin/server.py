@@ -15,6 +15,7 @@ import collections
 import copy
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -35,6 +36,12 @@ DEFAULT_KNOBS = {
     "token_script": [],
     "api_script": [],
     "token_default": None,
+    "clients": None,  # {id: secret} replacing CLIENTS (secret rotation tests); null = CLIENTS
+    "token_refresh_in": None,  # a value for a "refresh_in" field in token answers
+    "token_fail_ratio": 0,  # this share of token requests answers 503 (soak tests)
+    "api_revoke_ratio": 0,  # this share of API requests revokes the token it carries (401)
+    "api_revoke_gap_ms": 0,  # after a random revocation, none for this long
+    "random_seed": None,  # seeds the two ratios' random choices
 }
 ENTRY_FIELDS = {"status", "headers", "body", "delay_ms", "pad_bytes", "close"}
 TOKEN_LOG_SIZE = 50
@@ -71,6 +78,9 @@ class State:
         self.tokens = {}  # access token -> monotonic deadline, or None if it never expires
         self.tasks = {}  # OCR task id -> {"bytes": n, "polls": k}
         self.token_log = collections.deque(maxlen=TOKEN_LOG_SIZE)
+        self.random = random.Random()
+        self.used_tokens = set()  # tokens that passed the Bearer check at least once
+        self.no_revoke_until = 0.0
 
     def stats(self):
         return {
@@ -194,6 +204,15 @@ def check_knobs(knobs):
             check_entry(entry, f"{name}[{i}]")
     if knobs.get("token_default") is not None:
         check_entry(knobs["token_default"], "token_default")
+    clients = knobs.get("clients")
+    if clients is not None and (
+        not isinstance(clients, dict) or not all(isinstance(v, str) for v in clients.values())
+    ):
+        raise ValueError("clients must be an object of client_id -> client_secret strings, or null")
+    for name in ("token_fail_ratio", "api_revoke_ratio"):
+        ratio = knobs.get(name, 0)
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise ValueError(f"{name} must be a number from 0 to 1")
 
 
 def entry_body(entry):
@@ -364,6 +383,8 @@ class Handler(BaseHTTPRequestHandler):
             self.state.token_log.append(log)
             knobs = self.state.knobs
             entry = knobs["token_script"].pop(0) if knobs["token_script"] else knobs["token_default"]
+            if entry is None and self.state.random.random() < knobs["token_fail_ratio"]:
+                entry = {"status": 503, "body": {"error": "temporarily_unavailable"}}
             delay_ms = knobs["token_delay_ms"]
         time.sleep((delay_ms + (entry or {}).get("delay_ms", 0)) / 1000)
         if entry is not None:
@@ -393,7 +414,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.token_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
         creds = basic if basic is not None else form
         client_id, secret = creds.get("client_id"), creds.get("client_secret")
-        if client_id not in CLIENTS or not secrets.compare_digest(CLIENTS[client_id], secret or ""):
+        with self.state.lock:
+            clients = self.state.knobs["clients"] or CLIENTS
+        if client_id not in clients or not secrets.compare_digest(clients[client_id], secret or ""):
             challenge = {"WWW-Authenticate": 'Basic realm="cloudauth-standin"'} if "authorization" in headers else {}
             return self.token_error(401, "invalid_client", "Client authentication failed", challenge)
         self.respond(200, self.issue_token(client_id), "application/json", self.no_store())
@@ -415,6 +438,8 @@ class Handler(BaseHTTPRequestHandler):
             seconds = lifetime_seconds(expires_in)
             self.state.tokens[token] = None if seconds is None else time.monotonic() + seconds
         answer = {"access_token": token}
+        if self.state.knobs["token_refresh_in"] is not None:
+            answer["refresh_in"] = self.state.knobs["token_refresh_in"]
         if expires_in != "omit":
             answer["expires_in"] = expires_in
         if token_type != "omit":
@@ -433,7 +458,17 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/public/"):  # the same routes, no Bearer check, not counted
             return self.route(path.removeprefix("/public"), query, body)
         with self.state.lock:
-            authorized = self.state.token_is_valid(self.bearer_token())
+            token = self.bearer_token()
+            authorized = self.state.token_is_valid(token)
+            # Only a token that has worked before is revoked, so a resend with a fresh one passes.
+            if (authorized and token in self.state.used_tokens
+                    and time.monotonic() >= self.state.no_revoke_until
+                    and self.state.random.random() < self.state.knobs["api_revoke_ratio"]):
+                self.state.tokens.pop(token, None)
+                self.state.no_revoke_until = time.monotonic() + self.state.knobs["api_revoke_gap_ms"] / 1000
+                authorized = False
+            if authorized:
+                self.state.used_tokens.add(token)
             if authorized:
                 self.state.api_requests += 1
             else:
@@ -589,6 +624,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(400, {"error": "invalid_config", "message": str(e)})
         with self.state.lock:
             self.state.knobs.update(copy.deepcopy(knobs))
+            if knobs.get("random_seed") is not None:
+                self.state.random.seed(knobs["random_seed"])
             current = copy.deepcopy(self.state.knobs)
         self.send_json(200, {"ok": True, "knobs": current})
 

@@ -1,0 +1,89 @@
+//! Refreshes off the callers' threads (`refresh_mode` background and eager), on the library
+//! runtime (`http::runtime`).
+//!
+//! - A background fetch runs on a blocking thread of the library runtime: the fetch itself is
+//!   the same blocking code the callers run (retries sleep, events fire with no lock held).
+//! - The eager refresher is one task per session and process. It sleeps until the token's
+//!   refresh point and refreshes it, so an idle session keeps a valid token. It holds only a
+//!   `Weak` of the session between refreshes and stops as soon as the session is freed.
+
+use crate::http::runtime;
+use crate::session::Inner;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// After a failed eager refresh with no valid token left, the first pause; doubles up to MAX.
+const EAGER_FIRST_PAUSE: Duration = Duration::from_millis(500);
+const EAGER_MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// Runs a fetch the cache has claimed for the library threads. False if they cannot start.
+pub(crate) fn spawn_fetch(inner: Arc<Inner>) -> bool {
+    let Ok(library) = runtime::library() else {
+        return false;
+    };
+    library.spawn_blocking(move || {
+        if inner.is_closed() {
+            // Freed before this ran: no token request after cloudauth_session_free.
+            inner.cache.abandon_background();
+            return;
+        }
+        inner.cache.finish_background(&*inner);
+    });
+    true
+}
+
+/// Starts the eager refresher of a session. False if the library threads cannot start.
+pub(crate) fn start_eager(session: Weak<Inner>, closed: watch::Receiver<bool>) -> bool {
+    let Ok(library) = runtime::library() else {
+        return false;
+    };
+    library.spawn(eager(session, closed));
+    true
+}
+
+async fn eager(session: Weak<Inner>, mut closed: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    loop {
+        let wake = {
+            let Some(inner) = session.upgrade() else {
+                return;
+            };
+            let now = Instant::now();
+            match inner.cache.refresh_at() {
+                // Not yet due, or another caller's refresh pause still runs.
+                Some(at) => at.max(inner.cache.quiet_until().unwrap_or(at)).max(now),
+                None => now,
+            }
+        };
+        let wake = if failures > 0 {
+            let pause = EAGER_FIRST_PAUSE
+                .saturating_mul(1 << (failures - 1).min(8))
+                .min(EAGER_MAX_PAUSE);
+            wake.max(Instant::now() + pause / 2 + pause.mul_f64(fastrand::f64() / 2.0))
+        } else {
+            wake
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake.into()) => {}
+            _ = closed.wait_for(|c| *c) => return,
+        }
+        let Some(inner) = session.upgrade() else {
+            return;
+        };
+        if inner.is_closed() {
+            return;
+        }
+        if !inner.cache.claim_due_refresh() {
+            // Someone refreshed meanwhile (the next round sleeps till the new refresh point),
+            // or a fetch runs: look again shortly rather than spin.
+            drop(inner);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let refreshed = tokio::task::spawn_blocking(move || inner.cache.finish_background(&*inner))
+            .await
+            .unwrap_or(false);
+        failures = if refreshed { 0 } else { failures + 1 };
+    }
+}
