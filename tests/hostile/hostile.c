@@ -391,6 +391,7 @@ static const struct server_case server_cases[] = {
     T_ERR("token-body", "token_object", "token_object", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
     T_ERR("token-body", "token_non_ascii_utf8", "token_non_ascii", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
     T_ERR("token-body", "token_u00ff", "token_latin1_escape", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
+    T_ERR("token-body", "body_invalid_utf8", "token_invalid_utf8", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
     T_ERR("token-body", "token_control_char", "token_control", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
     T_ERR("token-body", "token_crlf", "token_newline", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),
     T_ERR("token-body", "token_space", "token_space", CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 2000),

@@ -220,7 +220,10 @@ TOKEN_BODIES = {
     "token_null": '{"access_token":null,"expires_in":3600}',
     "token_empty": '{"access_token":"","expires_in":3600}',
     "token_object": '{"access_token":{"a":1},"expires_in":3600}',
-    "token_non_ascii": '{"access_token":"caf\u00e9-t\u00f6ken","expires_in":3600}',
+    # Bodies are sent as their latin-1 bytes: this one is valid UTF-8 JSON with a non-ASCII token.
+    "token_non_ascii": '{"access_token":"caf\u00e9-t\u00f6ken","expires_in":3600}'.encode().decode(
+        "latin-1"),
+    "token_invalid_utf8": '{"access_token":"caf\u00e9","expires_in":3600}',
     "token_latin1_escape": '{"access_token":"abc\\u00ffdef","expires_in":3600}',
     "token_control": '{"access_token":"abc\\u0001def","expires_in":3600}',
     "token_newline": '{"access_token":"abc\\r\\nX-Evil: 1","expires_in":3600}',
