@@ -931,6 +931,89 @@ static void m_remote_http_opt_in(void) {
     cloudauth_session_free(s);
 }
 
+/* the v1 functions */
+static void dummy_response_fn(void *u, cloudauth_result rc, cloudauth_response *r, const char *e) {
+    (void)u; (void)rc; (void)e;
+    cloudauth_response_free(r);
+}
+static void dummy_token_fn(void *u, cloudauth_result rc, const char *t, size_t n, const char *e) {
+    (void)u; (void)rc; (void)t; (void)n; (void)e;
+}
+static void m_async_nulls(void) {
+    cloudauth_session *s = plain_session();
+    cloudauth_op *op = (cloudauth_op *)&op;
+    const char *h[1] = {"no colon"};
+    if (!s) return;
+    check_rc(cloudauth_session_request_async(NULL, "GET", "echo", NULL, 0, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL s");
+    check_rc(cloudauth_session_request_async(s, "GET", "echo", NULL, 0, NULL, 0, NULL, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL done");
+    check_rc(cloudauth_session_request_async(s, NULL, "echo", NULL, 0, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL method");
+    check_rc(cloudauth_session_request_async(s, "GET", NULL, NULL, 0, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL url");
+    check_rc(cloudauth_session_request_async(s, "GET", "echo", NULL, 2, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL headers, n 2");
+    check_rc(cloudauth_session_request_async(s, "GET", "echo", h, 1, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "bad header");
+    check_rc(cloudauth_session_request_async(s, "GET", "echo", NULL, 0, NULL, 3, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL body, len 3");
+    check_rc(cloudauth_session_request_async(s, BAD_UTF8, "echo", NULL, 0, NULL, 0, dummy_response_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "bad UTF-8 method");
+    check_rc(cloudauth_session_token_async(NULL, dummy_token_fn, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "token_async NULL s");
+    check_rc(cloudauth_session_token_async(s, NULL, NULL, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "token_async NULL done");
+    check_message(NULL);
+    if (op != (cloudauth_op *)&op) fail("*out_op written on failure");
+    cloudauth_op_cancel(NULL);
+    cloudauth_op_free(NULL);
+    cloudauth_session_free(s);
+}
+static void m_token_cached_misuse(void) {
+    cloudauth_session *s = plain_session();
+    char buf[256], tiny[2] = "x";
+    size_t len = 0;
+    cloudauth_result rc;
+    int i;
+    if (!s) return;
+    check_rc(cloudauth_session_token_cached(NULL, buf, sizeof buf, &len), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL s");
+    check_rc(cloudauth_session_token_cached(s, buf, sizeof buf, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL len");
+    check_message(NULL);
+    /* no token yet: WOULD_BLOCK, and a fetch starts; then the token is there */
+    rc = cloudauth_session_token_cached(s, buf, sizeof buf, &len);
+    if (rc != CLOUDAUTH_ERR_WOULD_BLOCK && rc != CLOUDAUTH_OK) check_rc(rc, CLOUDAUTH_ERR_WOULD_BLOCK, "first");
+    for (i = 0; i < 200 * time_factor && rc != CLOUDAUTH_OK; i++) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        rc = cloudauth_session_token_cached(s, buf, sizeof buf, &len);
+    }
+    check_rc(rc, CLOUDAUTH_OK, "the background fetch delivered");
+    check_rc(cloudauth_session_token_cached(s, tiny, sizeof tiny, &len), CLOUDAUTH_ERR_BUFFER_TOO_SMALL, "tiny");
+    if (strcmp(tiny, "x") != 0) fail("a too-small buffer was written");
+    check_message(buf);
+    cloudauth_session_free(s);
+}
+static void m_set_credentials_misuse(void) {
+    cloudauth_session *s = plain_session();
+    if (!s) return;
+    check_rc(cloudauth_session_set_credentials(NULL, "a", "b"), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL s");
+    check_rc(cloudauth_session_set_credentials(s, NULL, "b"), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL id");
+    check_rc(cloudauth_session_set_credentials(s, "a", NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL secret");
+    check_rc(cloudauth_session_set_credentials(s, "a", ""), CLOUDAUTH_ERR_INVALID_ARGUMENT, "empty secret");
+    check_rc(cloudauth_session_set_credentials(s, "a", BAD_UTF8), CLOUDAUTH_ERR_INVALID_ARGUMENT, "bad UTF-8");
+    check_message(NULL);
+    cloudauth_session_free(s);
+}
+static void m_stats_misuse(void) {
+    cloudauth_session *s = plain_session();
+    cloudauth_stats st;
+    uint64_t first = 77;
+    if (!s) return;
+    check_rc(cloudauth_session_stats(NULL, &st, sizeof st), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL s");
+    check_rc(cloudauth_session_stats(s, NULL, sizeof st), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL out");
+    check_rc(cloudauth_session_stats(s, &st, 4), CLOUDAUTH_ERR_INVALID_ARGUMENT, "4 bytes");
+    check_message(NULL);
+    check_rc(cloudauth_session_stats(s, (cloudauth_stats *)(void *)&first, sizeof first), CLOUDAUTH_OK, "a prefix");
+    if (first != 0) fail("token_requests %llu before any use", (unsigned long long)first);
+    check_rc(cloudauth_session_stats(s, &st, sizeof st + 64), CLOUDAUTH_OK, "a bigger size: the known part");
+    cloudauth_session_free(s);
+}
+static void m_event_callback_misuse(void) {
+    check_rc(cloudauth_config_set_event_callback(NULL, NULL, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL cfg");
+    check_message(NULL);
+}
+
 struct simple_case {
     const char *group, *name;
     void (*fn)(void);
@@ -969,6 +1052,213 @@ static const struct simple_case misuse_cases[] = {
     {"misuse", "result_names", m_result_names},
     {"misuse", "last_error_cleared_on_success", m_last_error_cleared},
     {"misuse", "remote_http_opt_in", m_remote_http_opt_in},
+    {"misuse", "async_nulls", m_async_nulls},
+    {"misuse", "token_cached", m_token_cached_misuse},
+    {"misuse", "set_credentials", m_set_credentials_misuse},
+    {"misuse", "stats", m_stats_misuse},
+    {"misuse", "event_callback", m_event_callback_misuse},
+};
+
+/* ---- what events and async completions carry ------------------------------------------------ */
+
+/* Every string handed to a callback obeys the last error's rules. */
+#define MAX_SEEN 64
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen[MAX_SEEN][1100];
+static int n_seen;
+static const char *extra_secret; /* a rotated secret, checked like SECRET */
+
+static void remember(const char *text) {
+    pthread_mutex_lock(&seen_lock);
+    if (n_seen < MAX_SEEN) {
+        if (strlen(text) >= sizeof seen[0]) {
+            snprintf(seen[n_seen], sizeof seen[0], "[a message of %zu bytes]", strlen(text));
+        } else {
+            strcpy(seen[n_seen], text);
+        }
+        n_seen++;
+    }
+    pthread_mutex_unlock(&seen_lock);
+}
+
+static void on_event(void *user, const cloudauth_event *e) {
+    (void)user;
+    remember(e->message ? e->message : "(NULL message)");
+    remember(e->reason ? e->reason : "(NULL reason)");
+}
+
+static void check_seen(const char *token, int want_at_least) {
+    int i, j;
+    pthread_mutex_lock(&seen_lock);
+    if (n_seen < want_at_least) fail("only %d callback strings, want %d", n_seen, want_at_least);
+    for (i = 0; i < n_seen; i++) {
+        const char *m = seen[i];
+        size_t chars = 0;
+        const unsigned char *p;
+        for (p = (const unsigned char *)m; *p; p++) {
+            if ((*p & 0xC0) != 0x80) chars++;
+            if (*p < 0x20 || *p == 0x7f) fail("a callback string holds a control character: %.100s", m);
+        }
+        if (chars > MAX_MESSAGE_CHARS) fail("a callback string of %zu characters", chars);
+        for (j = 0; j < n_forms; j++)
+            if (holds_piece(m, forms[j])) fail("a callback string holds a form of the secret: %s", m);
+        if (extra_secret && holds_piece(m, extra_secret)) fail("a callback string holds the new secret: %s", m);
+        if (token && *token && holds_piece(m, token)) fail("a callback string holds the token: %s", m);
+    }
+    n_seen = 0;
+    pthread_mutex_unlock(&seen_lock);
+}
+
+static cloudauth_session *session_with_events(const char *tok, const char *extra) {
+    cloudauth_config *cfg = config_for(tok, extra);
+    cloudauth_session *s = NULL;
+    check_rc(cloudauth_config_set_event_callback(cfg, on_event, NULL), CLOUDAUTH_OK, "set_event_callback");
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+    cloudauth_config_free(cfg);
+    pthread_mutex_lock(&seen_lock);
+    n_seen = 0;
+    pthread_mutex_unlock(&seen_lock);
+    return s;
+}
+
+static void e_events_of_echoing_endpoint(const char *extra) {
+    cloudauth_session *s = session_with_events("echo_500_at200_html", extra);
+    char t[256];
+    if (!s) return;
+    check_rc(get_token(s, t), CLOUDAUTH_ERR_TOKEN_ENDPOINT, "token");
+    check_message(NULL);
+    check_seen(NULL, 4); /* a retry and a failure, message and reason each */
+    cloudauth_session_free(s);
+}
+static void e_events_post(void) { e_events_of_echoing_endpoint("max_retries=1"); }
+static void e_events_basic(void) { e_events_of_echoing_endpoint("max_retries=1;auth_method=client_secret_basic"); }
+
+static void e_events_of_api(void) {
+    cloudauth_session *s = session_with_events("ok", NULL);
+    cloudauth_response *r = NULL;
+    char t[256] = "";
+    if (!s) return;
+    check_rc(get_token(s, t), CLOUDAUTH_OK, "token");
+    check_rc(get(s, "token_in_401", &r), CLOUDAUTH_OK, "401 echoing the token");
+    cloudauth_response_free(r);
+    r = NULL;
+    check_rc(get(s, "to_remote_http", &r), CLOUDAUTH_ERR_INSECURE_URL, "redirect with the token in its path");
+    check_message(t);
+    check_seen(t, 2);
+    cloudauth_session_free(s);
+}
+
+struct completion {
+    pthread_mutex_t lock;
+    int done;
+    cloudauth_result rc;
+    char error[1100];
+    char token[256];
+};
+
+static void on_token(void *user, cloudauth_result rc, const char *token, size_t len, const char *error) {
+    struct completion *c = user;
+    pthread_mutex_lock(&c->lock);
+    c->rc = rc;
+    snprintf(c->error, sizeof c->error, "%s", error ? error : "(NULL)");
+    if (token && len < sizeof c->token) memcpy(c->token, token, len + 1);
+    c->done++;
+    pthread_mutex_unlock(&c->lock);
+}
+static void on_response(void *user, cloudauth_result rc, cloudauth_response *r, const char *error) {
+    struct completion *c = user;
+    pthread_mutex_lock(&c->lock);
+    c->rc = rc;
+    snprintf(c->error, sizeof c->error, "%s", error ? error : "(NULL)");
+    c->done++;
+    pthread_mutex_unlock(&c->lock);
+    cloudauth_response_free(r);
+}
+
+static int wait_done(struct completion *c, int max_ms) {
+    long long until = now_ms() + (long long)max_ms * time_factor;
+    int done = 0;
+    while (now_ms() < until) {
+        struct timespec pause = {0, 5 * 1000 * 1000};
+        pthread_mutex_lock(&c->lock);
+        done = c->done;
+        pthread_mutex_unlock(&c->lock);
+        if (done) break;
+        nanosleep(&pause, NULL);
+    }
+    return done;
+}
+
+static void e_async_token_error(const char *tok, const char *extra, cloudauth_result want) {
+    cloudauth_session *s = session_for(tok, extra);
+    struct completion c;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.lock, NULL);
+    if (!s) return;
+    check_rc(cloudauth_session_token_async(s, on_token, &c, NULL), CLOUDAUTH_OK, "token_async");
+    if (!wait_done(&c, 4000)) fail("token_async never completed");
+    else {
+        check_rc(c.rc, want, "token_async result");
+        remember(c.error);
+        check_seen(NULL, 1);
+        if (c.done != 1) fail("done ran %d times", c.done);
+    }
+    cloudauth_session_free(s);
+    pthread_mutex_destroy(&c.lock);
+}
+static void e_async_echo_post(void) { e_async_token_error("echo_400_all_desc", NULL, CLOUDAUTH_ERR_AUTH_REJECTED); }
+static void e_async_echo_basic(void) { e_async_token_error("echo_401_at200_html", "auth_method=client_secret_basic", CLOUDAUTH_ERR_AUTH_REJECTED); }
+static void e_async_hang(void) { e_async_token_error("hang", NULL, CLOUDAUTH_ERR_TIMEOUT); }
+
+static void e_async_request_token_scrubbed(void) {
+    cloudauth_session *s = plain_session();
+    struct completion c;
+    char t[256] = "";
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.lock, NULL);
+    if (!s) return;
+    check_rc(get_token(s, t), CLOUDAUTH_OK, "token");
+    check_rc(cloudauth_session_request_async(s, "GET", "to_remote_http", NULL, 0, NULL, 0, on_response, &c, NULL),
+             CLOUDAUTH_OK, "request_async");
+    if (!wait_done(&c, 4000)) fail("request_async never completed");
+    else {
+        check_rc(c.rc, CLOUDAUTH_ERR_INSECURE_URL, "request_async result");
+        remember(c.error);
+        check_seen(t, 1);
+    }
+    cloudauth_session_free(s);
+    pthread_mutex_destroy(&c.lock);
+}
+
+/* After a rotation the new secret is scrubbed too (the scrubber follows the credentials). */
+static void e_rotated_secret_scrubbed(void) {
+    static const char *const NEW_SECRET = "N3w+S3cr3t/after%rotation:&=xyz-0123456789";
+    cloudauth_session *s = session_with_events("echo_400_all_desc", NULL);
+    char t[256];
+    if (!s) return;
+    extra_secret = NEW_SECRET;
+    check_rc(cloudauth_session_set_credentials(s, "rotated id", NEW_SECRET), CLOUDAUTH_OK, "set_credentials");
+    check_rc(get_token(s, t), CLOUDAUTH_ERR_AUTH_REJECTED, "token");
+    remember(cloudauth_last_error());
+    {
+        char *enc = form_encode(NEW_SECRET, 0, 1);
+        if (holds_piece(cloudauth_last_error(), enc)) fail("the new secret, form-encoded: %s", cloudauth_last_error());
+        free(enc);
+    }
+    check_seen(NULL, 1);
+    extra_secret = NULL;
+    cloudauth_session_free(s);
+}
+
+static const struct simple_case event_cases[] = {
+    {"events-async", "events_of_echoing_endpoint_post", e_events_post},
+    {"events-async", "events_of_echoing_endpoint_basic", e_events_basic},
+    {"events-async", "events_of_hostile_api", e_events_of_api},
+    {"events-async", "async_token_echo_post", e_async_echo_post},
+    {"events-async", "async_token_echo_basic", e_async_echo_basic},
+    {"events-async", "async_token_hang", e_async_hang},
+    {"events-async", "async_request_token_in_redirect", e_async_request_token_scrubbed},
+    {"events-async", "rotated_secret_scrubbed", e_rotated_secret_scrubbed},
 };
 
 /* ---- concurrency ------------------------------------------------------------------------- */
@@ -1360,6 +1650,7 @@ int main(int argc, char **argv) {
         finish_case(c->group, c->name);
     }
     run_simple(misuse_cases, sizeof misuse_cases / sizeof misuse_cases[0]);
+    run_simple(event_cases, sizeof event_cases / sizeof event_cases[0]);
     run_simple(concurrency_cases, sizeof concurrency_cases / sizeof concurrency_cases[0]);
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
 
