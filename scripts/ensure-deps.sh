@@ -20,6 +20,7 @@ want mcs mono-mcs
 want mono mono-runtime
 want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
+want redis-server redis-server
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 fi
 if [[ ${1:-} == bench ]]; then
