@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-python test-dotnet test-install test-fleet test-cli install bench clean
+        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli install bench clean
 
 all: build
 
@@ -24,7 +24,7 @@ demo: deps-demo build
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
-      test-python test-dotnet test-install test-cli
+      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli
 	@echo "make test: all suites passed"
 
 test-header: build
@@ -57,6 +57,13 @@ test-cpp: build
 
 test-cpp-valgrind: build
 	tests/run_cpp.sh --valgrind
+
+# A misbehaving server and a careless caller: every case's code, time bound and message.
+test-hostile: build
+	tests/run_hostile.sh
+
+test-hostile-valgrind: build
+	tests/run_hostile.sh --valgrind
 
 test-python: build
 	tests/run_python.sh

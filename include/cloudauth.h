@@ -244,6 +244,10 @@ enum cloudauth_result cloudauth_config_set_event_callback(struct cloudauth_confi
 // The library version, e.g. "0.1.0". Static storage: never free it.
 const char *cloudauth_version(void);
 
+// The name of a result code, e.g. "CLOUDAUTH_ERR_TIMEOUT", or "CLOUDAUTH_UNKNOWN_RESULT" for a
+// value that is not a code. Static storage: never free it.
+const char *cloudauth_result_name(cloudauth_result r);
+
 // The message of the last failed call on this thread, one line, or "" if the last call
 // succeeded. It says which step failed and why, and never contains a secret or a token.
 // The pointer is owned by the library and stays valid until the next cloudauth call on this
@@ -508,17 +512,3 @@ void cloudauth_session_free(struct cloudauth_session *s);
 #endif  // __cplusplus
 
 #endif  /* CLOUDAUTH_H */
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/**
- * The name of a result code, e.g. "CLOUDAUTH_ERR_TIMEOUT", or "CLOUDAUTH_UNKNOWN_RESULT" for a
- * value that is not a code. Static storage: never free it.
- */
-const char *cloudauth_result_name(cloudauth_result r);
-
-#ifdef __cplusplus
-}  // extern "C"
-#endif

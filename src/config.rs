@@ -8,6 +8,9 @@ use std::time::Duration;
 
 pub const DEFAULT_TOKEN_URL: &str = "https://api.aspose.cloud/connect/token";
 pub const DEFAULT_BASE_URL: &str = "https://api.aspose.cloud";
+/// The highest `max_response_bytes`: a whole response is held in memory, so the cap must be
+/// one the process can actually allocate.
+pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
@@ -169,7 +172,7 @@ impl Config {
                 self.default_expires_in = Duration::from_secs(number(key, value, 1, 86_400 * 365)?)
             }
             "max_response_bytes" => {
-                self.max_response_bytes = number(key, value, 1, 1 << 40)? as usize
+                self.max_response_bytes = number(key, value, 1, MAX_RESPONSE_BYTES_LIMIT)? as usize
             }
             "user_agent" => self.user_agent = header_safe(key, value)?.to_owned(),
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
@@ -205,7 +208,7 @@ impl Config {
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
-                    shown(key),
+                    crate::error::quote_prefix(key, 40),
                     KEYS.join(", ")
                 )))
             }
@@ -275,8 +278,10 @@ fn env_error(var: &str, key: &str, value: &str, e: Error) -> Error {
     Error::new(e.code, message)
 }
 
+/// A rejected value as a message quotes it: a short prefix only, since a secret pasted into
+/// the wrong key must not come back whole.
 fn shown(value: &str) -> String {
-    value.chars().take(64).collect()
+    crate::error::quote_prefix(value, 10)
 }
 
 fn bad_value(key: &str, value: &str, expected: &str) -> Error {
@@ -348,6 +353,8 @@ mod tests {
             ("token_url", "not a url"),
             ("base_url", "ftp://x/"),
             ("user_agent", "a\r\nb"),
+            ("max_response_bytes", "1099511627776"),
+            ("max_response_bytes", "1073741825"),
             ("token_cache", "disk"),
             ("token_cache_dir", ""),
             ("redis_url", "http://localhost:6379"),
@@ -363,6 +370,8 @@ mod tests {
     fn values_are_applied() {
         let mut c = Config::default();
         c.set("timeout_ms", "1500").unwrap();
+        c.set("max_response_bytes", "1073741824").unwrap();
+        assert_eq!(c.max_response_bytes, 1 << 30);
         c.set("auth_method", "client_secret_basic").unwrap();
         c.set("allow_insecure_http", "TRUE").unwrap();
         c.set("client_secret", "s").unwrap();

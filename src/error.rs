@@ -95,6 +95,41 @@ impl Error {
     }
 }
 
+/// The longest message a caller ever sees (`cloudauth_last_error`), in characters.
+pub const MAX_MESSAGE_CHARS: usize = 512;
+
+/// A message as callers see it: one line (control characters become spaces) and at most
+/// [`MAX_MESSAGE_CHARS`] characters, cut with `…`. Applied at the C boundary to every message,
+/// and by the token endpoint after it has scrubbed the server's text (never before: a cut could
+/// leave half a secret that no longer matches).
+pub fn one_line(message: &str) -> String {
+    let printable = |c: char| if c.is_control() { ' ' } else { c };
+    if message.chars().nth(MAX_MESSAGE_CHARS).is_none() {
+        return message.chars().map(printable).collect();
+    }
+    let mut out: String = message
+        .chars()
+        .take(MAX_MESSAGE_CHARS - 1)
+        .map(printable)
+        .collect();
+    out.push('…');
+    out
+}
+
+/// A caller's value quoted in a message: at most `max` characters, one line, `…` when cut.
+/// Values may be long (a 1 MiB URL) or hold credentials further on, so only a prefix shows.
+pub fn quote_prefix(value: &str, max: usize) -> String {
+    let mut out: String = value
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if value.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
@@ -102,3 +137,21 @@ impl std::fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_bounded_line() {
+        assert_eq!(one_line("a\r\nb\tc"), "a  b c");
+        let long = "x".repeat(10_000);
+        let shown = one_line(&long);
+        assert_eq!(shown.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(shown.ends_with('…'));
+        let exact = "y".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(one_line(&exact), exact);
+        assert_eq!(quote_prefix("abcdef", 3), "abc…");
+        assert_eq!(quote_prefix("abc", 3), "abc");
+    }
+}

@@ -11,9 +11,9 @@ use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
-use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, TokenEndpoint};
@@ -225,10 +225,26 @@ impl Inner {
     }
 
     /// Sends `request` with `token` and reads the whole response. Also says whether the answer
-    /// is a 401 from the origin the token went to, in which case the token has been dropped
-    /// and the caller resends once: a 401 from another origin (after a redirect that stripped
-    /// the token) says nothing about the token.
+    /// is a 401 from a server that received the token, in which case the token has been
+    /// dropped and the caller resends once: after a redirect off the request's origin (reqwest
+    /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
     pub(crate) async fn send(
+        &self,
+        client: Client,
+        request: &ApiRequest,
+        token: &Token,
+    ) -> Result<(Response, bool)> {
+        // A hostile API server knows the token and may put it where a message quotes it (a
+        // redirect target's path, say).
+        self.send_unscrubbed(client, request, token)
+            .await
+            .map_err(|mut e| {
+                e.message = Scrubber::for_token(token.value()).scrub(&e.message);
+                e
+            })
+    }
+
+    async fn send_unscrubbed(
         &self,
         client: Client,
         request: &ApiRequest,
@@ -237,15 +253,15 @@ impl Inner {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
         Counters::bump(&self.counters.api_requests);
-        let response = client
+        let sending = client
             .request(request.method.clone(), request.url.clone())
             .headers(headers)
             .body(request.body.clone())
-            .send()
-            .await
-            .map_err(|e| send_error(&e, STEP, &request.url))?;
+            .send();
+        let (sent, left_origin) = tracking_origin(sending).await;
+        let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
         let status = response.status().as_u16();
-        let token_seen = response.url().origin() == request.url.origin();
+        let token_seen = !left_origin && response.url().origin() == request.url.origin();
         let headers = Response::c_headers(response.headers());
         let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
         let rejected =

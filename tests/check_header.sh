@@ -16,3 +16,13 @@ if [[ -n $(git ls-files --others -- include/cloudauth.h) ]]; then
   exit 1
 fi
 echo "check_header: include/cloudauth.h matches the generated header"
+
+# Every declaration sits inside the include guard: a second include must add nothing
+# (-Wredundant-decls would flag a declaration outside it), in C and in C++.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf '#include "cloudauth.h"\n#include "cloudauth.h"\nint main(void) { return cloudauth_result_name(CLOUDAUTH_OK)[0] == 0; }\n' >"$tmp/twice.c"
+${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Wredundant-decls -Werror -Iinclude -c "$tmp/twice.c" -o "$tmp/twice.o"
+cp "$tmp/twice.c" "$tmp/twice.cpp"
+${CXX:-c++} -std=c++17 -Wall -Wextra -Wpedantic -Wredundant-decls -Werror -Iinclude -c "$tmp/twice.cpp" -o "$tmp/twice_cpp.o"
+echo "check_header: a second include of include/cloudauth.h adds no declaration (C and C++)"

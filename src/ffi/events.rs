@@ -64,7 +64,7 @@ impl CSink {
             EventKind::CacheUnavailable => cloudauth_event_kind::CLOUDAUTH_EVENT_CACHE_UNAVAILABLE,
         };
         let reason = CString::new(e.reason.map_or("", |r| r.name())).unwrap_or_default();
-        let message = CString::new(e.message.replace('\0', " ")).unwrap_or_default();
+        let message = super::c_message(e.message);
         let event = cloudauth_event {
             kind,
             reason: reason.as_ptr(),

@@ -10,11 +10,17 @@ pub extern "C" fn cloudauth_version() -> *const c_char {
     VERSION.as_ptr().cast()
 }
 
-/// The name of a result code, e.g. "CLOUDAUTH_ERR_TIMEOUT"; "CLOUDAUTH_UNKNOWN_RESULT" for a
-/// value that is not a code. Static storage: never free it. (Declared in the header's trailer
-/// with a `cloudauth_result` parameter; it takes an int so that any value is safe to pass.)
+/// A `cloudauth_result` as C passes it: any int, so a value that is not a code is safe to pass
+/// (a Rust enum parameter holding one would be undefined behaviour). cbindgen.toml renames it
+/// to `cloudauth_result` in the header.
+#[repr(transparent)]
+pub struct ResultArg(c_int);
+
+/// The name of a result code, e.g. "CLOUDAUTH_ERR_TIMEOUT", or "CLOUDAUTH_UNKNOWN_RESULT" for a
+/// value that is not a code. Static storage: never free it.
 #[no_mangle]
-pub extern "C" fn cloudauth_result_name(result: c_int) -> *const c_char {
+pub extern "C" fn cloudauth_result_name(r: ResultArg) -> *const c_char {
+    let result = r.0;
     const CODES: [Code; 13] = [
         Code::CLOUDAUTH_OK,
         Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,

@@ -30,9 +30,15 @@ thread_local! {
 const PANIC_MESSAGE: &str =
     "internal error: a bug in cloudauth was caught at the API boundary; please report it";
 
+/// Every message a caller sees (last error, async `error`, event `message`) passes here: one
+/// line (NUL and other control characters become spaces, so C never sees it cut short) of at
+/// most `MAX_MESSAGE_CHARS`.
+fn c_message(message: &str) -> CString {
+    CString::new(crate::error::one_line(message)).unwrap_or_default()
+}
+
 fn set_last_error(message: &str) {
-    // A message with an interior NUL would be cut short in C; replace rather than lose it.
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let c = c_message(message);
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
 }
 

@@ -59,7 +59,7 @@ unsafe impl<F: Send> Send for Completion<F> {}
 
 fn message(error: &Option<Error>) -> CString {
     let text = error.as_ref().map_or("", |e| e.message.as_str());
-    CString::new(text.replace('\0', " ")).unwrap_or_default()
+    super::c_message(text)
 }
 
 /// Writes the handle, if the caller wants one.

@@ -1,11 +1,20 @@
 //! An API request as the caller describes it, checked once, and the response handed back.
 
-use crate::error::{Error, Result};
-use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::error::{quote_prefix, Error, Result};
+use crate::http::url_policy::{check_secure, parse_http_url, MAX_URL_BYTES};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
 use std::ffi::CString;
 use url::Url;
+
+/// Longer methods are refused: the longest registered one (`UPDATEREDIRECTREF`) has 17.
+pub const MAX_METHOD_BYTES: usize = 32;
+/// One header line, and all of them together: common server limits (nginx: 8 KiB a line),
+/// checked before anything is sent.
+pub const MAX_HEADER_LINE_BYTES: usize = 8 << 10;
+pub const MAX_HEADERS_BYTES: usize = 64 << 10;
+/// How much of a caller's value a message quotes: a value may hold a credential further on.
+const QUOTED: usize = 32;
 
 #[derive(Debug)]
 pub struct ApiRequest {
@@ -27,16 +36,30 @@ impl ApiRequest {
         header_lines: impl IntoIterator<Item = &'a str>,
         body: &[u8],
     ) -> Result<ApiRequest> {
+        if method.len() > MAX_METHOD_BYTES {
+            return Err(Error::invalid(format!(
+                "method '{}' is {} bytes long; the limit is {MAX_METHOD_BYTES}",
+                quote_prefix(method, QUOTED),
+                method.len()
+            )));
+        }
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
             Error::invalid(format!(
                 "method '{}' is not a valid HTTP method",
-                crate::token::shorten(method)
+                quote_prefix(method, QUOTED)
             ))
         })?;
         let url = resolve(target, base_url)?;
         check_secure("request URL", &url, allow_insecure_http)?;
         let mut headers = HeaderMap::new();
-        for line in header_lines {
+        let mut total = 0usize;
+        for (i, line) in header_lines.into_iter().enumerate() {
+            total = total.saturating_add(line.len());
+            if total > MAX_HEADERS_BYTES {
+                return Err(Error::invalid(format!(
+                    "the headers add up to more than {MAX_HEADERS_BYTES} bytes (at headers[{i}])"
+                )));
+            }
             let (name, value) = parse_header(line)?;
             headers.append(name, value);
         }
@@ -51,6 +74,14 @@ impl ApiRequest {
 
 /// The absolute URL a request `target` names: itself, or a path joined to `base_url`.
 pub fn resolve(target: &str, base_url: &str) -> Result<Url> {
+    // Checked before any parsing or joining: the message then quotes a bounded prefix only.
+    if target.len() > MAX_URL_BYTES {
+        return Err(Error::invalid(format!(
+            "request URL '{}' is {} bytes long; the limit is {MAX_URL_BYTES}",
+            crate::http::url_policy::redact_str(target),
+            target.len()
+        )));
+    }
     // Absolute when a scheme comes before any '/', '?' or '#' (RFC 3986 §3.1); a path's query
     // may itself hold "://" (e.g. "/redirect?to=https://...").
     let scheme_end = target.find(':');
@@ -67,6 +98,13 @@ pub fn resolve(target: &str, base_url: &str) -> Result<Url> {
 }
 
 fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue)> {
+    if line.len() > MAX_HEADER_LINE_BYTES {
+        return Err(Error::invalid(format!(
+            "header '{}' is {} bytes long; the limit is {MAX_HEADER_LINE_BYTES}",
+            quote_prefix(line.split(':').next().unwrap_or(""), QUOTED),
+            line.len()
+        )));
+    }
     if line.contains(['\r', '\n']) {
         return Err(Error::invalid(
             "a header contains CR or LF, which would split the request",
@@ -75,13 +113,13 @@ fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue)> {
     let (name, value) = line.split_once(':').ok_or_else(|| {
         Error::invalid(format!(
             "header '{}' is not of the form 'Name: value'",
-            crate::token::shorten(line)
+            quote_prefix(line, QUOTED)
         ))
     })?;
     let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
         Error::invalid(format!(
             "header name '{}' is not a valid token",
-            crate::token::shorten(name)
+            quote_prefix(name, QUOTED)
         ))
     })?;
     if name == AUTHORIZATION {
@@ -174,6 +212,40 @@ mod tests {
         }
         let ok = req("/x", &["Content-Type: application/json", "X-Empty:"]).unwrap();
         assert_eq!(ok.headers["content-type"], "application/json");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_with_a_bounded_message() {
+        let long_url = format!("http://127.0.0.1:9/{}", "a".repeat(1 << 20));
+        let long_path = format!("/{}", "p".repeat(MAX_URL_BYTES));
+        let long_value = format!("X-Big: {}", "v".repeat(MAX_HEADER_LINE_BYTES));
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("X-{i}: {}", "v".repeat(4000)))
+            .collect();
+        let cases: Vec<Result<ApiRequest>> = vec![
+            req(&long_url, &[]),
+            req(&long_path, &[]),
+            req("/x", &[&long_value]),
+            req("/x", &many.iter().map(String::as_str).collect::<Vec<_>>()),
+            ApiRequest::new(
+                &"G".repeat(1 << 20),
+                "/x",
+                "http://127.0.0.1:9/",
+                false,
+                [],
+                b"",
+            ),
+        ];
+        for (i, r) in cases.into_iter().enumerate() {
+            let err = r.unwrap_err();
+            assert_eq!(
+                err.code,
+                crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+                "{i}"
+            );
+            assert!(err.message.len() < 400, "{i}: {} bytes", err.message.len());
+        }
+        assert!(req(&format!("/{}", "p".repeat(4000)), &[]).is_ok());
     }
 
     #[test]

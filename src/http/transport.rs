@@ -14,11 +14,12 @@ use once_cell::sync::Lazy;
 use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use url::Url;
 
 /// One kind of client (token endpoint, or API) of one session.
 pub struct Transport {
@@ -54,6 +55,23 @@ thread_local! {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+tokio::task_local! {
+    /// Set by the API redirect policy (which runs inside the sending task) when a hop leaves
+    /// the origin of the request, and with it the token behind.
+    static LEFT_ORIGIN: Cell<bool>;
+}
+
+/// Runs `send` and tells whether a redirect took it away from the request's origin: after
+/// such a hop the answer comes from a server that never saw the token.
+pub async fn tracking_origin<T>(send: impl Future<Output = T>) -> (T, bool) {
+    LEFT_ORIGIN
+        .scope(Cell::new(false), async {
+            let out = send.await;
+            (out, LEFT_ORIGIN.with(Cell::get))
+        })
+        .await
+}
 
 /// Raised by the redirect policy, recognised again in [`send_error`].
 #[derive(Debug)]
@@ -189,6 +207,14 @@ impl Settings {
                 if attempt.previous().len() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
+                if !matches!(attempt.url().scheme(), "http" | "https") {
+                    // Not ours to follow: the caller gets the 3xx and its Location.
+                    return attempt.stop();
+                }
+                if attempt.previous().first().map(Url::origin) != Some(attempt.url().origin()) {
+                    // reqwest drops Authorization on this hop, for the rest of the chain.
+                    let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
+                }
                 match check_secure("redirect target", attempt.url(), allow_insecure) {
                     Ok(()) => attempt.follow(),
                     Err(e) => attempt.error(InsecureRedirect(e.message)),
@@ -205,6 +231,9 @@ impl Settings {
             // Shorter than common server keep-alive timeouts (nginx: 75 s), so a connection is
             // retired by us before the server closes it under a request.
             .pool_idle_timeout(Duration::from_secs(50))
+            // reqwest's default sends the full original URL, query included, to every
+            // redirect target as Referer.
+            .referer(false)
             .redirect(policy);
         builder = builder.use_preconfigured_tls(self.tls.clone());
         match self.proxy.as_deref() {
@@ -296,7 +325,9 @@ pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
     )
 }
 
-/// Reads the whole body, refusing more than `cap` bytes.
+/// Reads the whole body, refusing more than `cap` bytes. Memory follows what has arrived, never
+/// what the server declared: a `Content-Length` is a claim, and a huge one with a short body
+/// must not make us allocate it (the buffer grows by doubling, so at most twice what came).
 pub async fn read_body(
     mut resp: Response,
     cap: usize,
@@ -316,9 +347,9 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e, step, url))? {
-        if body.len() + chunk.len() > cap {
+        if body.len().saturating_add(chunk.len()) > cap {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

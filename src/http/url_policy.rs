@@ -1,10 +1,23 @@
 //! Which URLs may carry credentials, and how URLs appear in messages.
 
-use crate::error::{Code, Error, Result};
+use crate::error::{quote_prefix, Code, Error, Result};
 use url::{Host, Url};
+
+/// Longer URLs are refused before anything is sent (common server limits are 8 KiB; reqwest
+/// itself fails on 64 KiB with an unhelpful "builder error").
+pub const MAX_URL_BYTES: usize = 8 << 10;
+/// How much of a URL a message shows, after redaction.
+const SHOWN_CHARS: usize = 160;
 
 /// Parses an absolute http(s) URL; `what` names it in the message ("token_url", "request URL").
 pub fn parse_http_url(what: &str, value: &str) -> Result<Url> {
+    if value.len() > MAX_URL_BYTES {
+        return Err(Error::invalid(format!(
+            "{what} '{}' is {} bytes long; the limit is {MAX_URL_BYTES}",
+            redact_str(value),
+            value.len()
+        )));
+    }
     let url = Url::parse(value).map_err(|e| {
         Error::invalid(format!(
             "{what} '{}' is not an absolute URL: {e}",
@@ -48,26 +61,25 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The URL as messages show it: no user info, no query, no fragment (they may hold secrets).
+/// The URL as messages show it: no user info, no query, no fragment (they may hold secrets),
+/// and at most a bounded prefix of the rest.
 pub fn redact(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
     shown.set_query(None);
     shown.set_fragment(None);
-    shown.to_string()
+    quote_prefix(shown.as_str(), SHOWN_CHARS)
 }
 
 /// Like [`redact`] for text that did not parse: cut at the first `?` or `#`, and drop user info.
 pub fn redact_str(value: &str) -> String {
     let cut = value.find(['?', '#']).map_or(value, |i| &value[..i]);
-    match (cut.find("://"), cut.rfind('@')) {
+    let shown = match (cut.find("://"), cut.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}{}", &cut[..s + 3], &cut[at + 1..]),
         _ => cut.to_owned(),
-    }
-    .chars()
-    .take(200)
-    .collect()
+    };
+    quote_prefix(&shown, SHOWN_CHARS)
 }
 
 #[cfg(test)]

@@ -2,13 +2,13 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
-use crate::error::{Code, Error, Result};
+use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::redact;
-use crate::secret::Secret;
+use crate::secret::{Scrubber, Secret};
 use crate::stats::Counters;
-use crate::token::{oauth_error_text, parse_grant, Token, MAX_TOKEN_RESPONSE_BYTES};
+use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
@@ -18,6 +18,8 @@ use url::Url;
 
 const STEP: &str = "token request to";
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How much of the server's own text (scrubbed first) a message quotes.
+const QUOTED_CHARS: usize = 240;
 
 pub struct TokenEndpoint {
     transport: Transport,
@@ -52,8 +54,8 @@ pub enum SecretSource {
 struct Wire {
     form: Secret,
     basic: Option<HeaderValue>,
-    /// Scrubbed from every message, in case a server echoes it back.
-    secret: Secret,
+    /// Takes the secret, in every encoding, out of every message: a server may echo it back.
+    scrubber: Scrubber,
 }
 
 /// One attempt's failure, and whether another attempt may help (with the server's wish).
@@ -98,7 +100,7 @@ impl SecretSource {
         match self {
             SecretSource::Value(secret) => Ok(secret.clone()),
             SecretSource::File(path) => {
-                let shown = crate::token::shorten(path);
+                let shown = quote_prefix(path, 200);
                 let mut text = std::fs::read_to_string(path)
                     .map(Secret::from)
                     .map_err(|e| {
@@ -178,7 +180,7 @@ impl TokenEndpoint {
         Ok(Wire {
             form: Secret::from(form.finish()),
             basic,
-            secret,
+            scrubber: Scrubber::for_credentials(&credentials.client_id, &secret),
         })
     }
 
@@ -194,11 +196,15 @@ impl TokenEndpoint {
                 Err(f) => f,
             };
             let mut error = failure.error;
-            error.message = error.message.replace(wire.secret.expose(), "***");
+            // Scrubbed whole, then bounded: the order matters (see `Scrubber`). Events carry
+            // this message too.
+            error.message = one_line(&wire.scrubber.scrub(&error.message));
             if !failure.transient || attempt == attempts {
                 if failure.transient && attempts > 1 {
-                    error.message =
-                        format!("{} (gave up after {attempts} attempts)", error.message);
+                    error.message = one_line(&format!(
+                        "{} (gave up after {attempts} attempts)",
+                        error.message
+                    ));
                 }
                 return Err(error);
             }
@@ -225,7 +231,7 @@ impl TokenEndpoint {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
-                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                    format!("{STEP} {shown}: HTTP 200 but {}", wire.quote(&e.message)),
                 )
                 .with_status(200),
                 transient: false,
@@ -249,14 +255,24 @@ impl TokenEndpoint {
             }
             return Ok(token);
         }
-        let oauth = serde_json::from_slice(&body)
-            .map(|j| oauth_error_text(&j))
-            .unwrap_or_else(|_| "no OAuth error in the body".into());
+        let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        let said = match &json {
+            Some(j) => wire.quote(&oauth_error_text(j)),
+            None if body.is_empty() => "the body is empty".into(),
+            None => format!(
+                "the body is not JSON: '{}'",
+                wire.quote(&String::from_utf8_lossy(&body))
+            ),
+        };
+        let oauth_code = json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(serde_json::Value::as_str);
         let (code, transient, what) = match status.as_u16() {
             400 | 401 => (
                 Code::CLOUDAUTH_ERR_AUTH_REJECTED,
                 false,
-                "the server refused the client credentials",
+                refusal(oauth_code),
             ),
             429 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "rate limited"),
             500..=599 => (Code::CLOUDAUTH_ERR_TOKEN_ENDPOINT, true, "server error"),
@@ -270,7 +286,7 @@ impl TokenEndpoint {
             error: Error::new(
                 code,
                 format!(
-                    "{STEP} {shown} failed: HTTP {} ({what}), {oauth}",
+                    "{STEP} {shown} failed: HTTP {} ({what}), {said}",
                     status.as_u16()
                 ),
             )
@@ -312,6 +328,28 @@ impl TokenEndpoint {
             base / 2 + base.mul_f64(fastrand::f64() / 2.0)
         });
         wait.min(self.max_retry_wait)
+    }
+}
+
+impl Wire {
+    /// Server text as a message quotes it: credentials scrubbed from the whole text first,
+    /// then one line of at most [`QUOTED_CHARS`].
+    fn quote(&self, server_text: &str) -> String {
+        quote_prefix(&printable(&self.scrubber.scrub(server_text)), QUOTED_CHARS)
+    }
+}
+
+/// What a 400/401 means. Only the RFC 6749 §5.2 codes about the client or the grant are a
+/// refusal of the credentials; anything else (`invalid_token`, an HTML page, no body) is most
+/// likely not a token endpoint at all, so the message points at `token_url`.
+fn refusal(oauth_code: Option<&str>) -> &'static str {
+    match oauth_code {
+        Some("invalid_client" | "unauthorized_client" | "invalid_grant") => {
+            "the server refused the client credentials"
+        }
+        Some("unsupported_grant_type") => "the server does not offer the client_credentials grant",
+        Some("invalid_scope") => "the server refused the requested scope",
+        _ => "not a refusal of the client credentials; is token_url the token endpoint?",
     }
 }
 

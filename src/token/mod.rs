@@ -38,6 +38,18 @@ impl Token {
         skew: Duration,
         obtained: Instant,
     ) -> Result<Token> {
+        // RFC 6750 §2.1: a bearer token is visible ASCII (b64token, in practice also other
+        // printable characters). Anything else (0x80-0xFF passes HeaderValue) is refused here,
+        // so such a token is never cached and never sent.
+        if let Some(at) = value.bytes().position(|b| !b.is_ascii_graphic()) {
+            return Err(Error::new(
+                Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+                format!(
+                    "access_token holds a character that is not visible ASCII (at byte {at}), \
+                     so it cannot be a bearer token (RFC 6750)"
+                ),
+            ));
+        }
         let mut bearer = HeaderValue::try_from(format!("Bearer {value}")).map_err(|_| {
             Error::new(
                 Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
@@ -123,7 +135,7 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
         Some(other) => {
             return Err(bad(format!(
                 "token_type is {}, not Bearer",
-                shorten(&other.to_string())
+                printable(&other.to_string())
             )))
         }
     }
@@ -132,7 +144,7 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
         Some(v) => seconds(v).ok_or_else(|| {
             bad(format!(
                 "expires_in is {}, not a positive number of seconds",
-                shorten(&v.to_string())
+                printable(&v.to_string())
             ))
         })?,
     };
@@ -158,7 +170,7 @@ fn seconds(v: &Value) -> Option<Duration> {
 
 /// `error=<code>: <description>` from an RFC 6749 §5.2 body, or a note that there was none.
 pub fn oauth_error_text(json: &Value) -> String {
-    let field = |k: &str| json.get(k).and_then(Value::as_str).map(shorten);
+    let field = |k: &str| json.get(k).and_then(Value::as_str).map(printable);
     match (field("error"), field("error_description")) {
         (Some(e), Some(d)) => format!("error={e}: {d}"),
         (Some(e), None) => format!("error={e}"),
@@ -166,17 +178,12 @@ pub fn oauth_error_text(json: &Value) -> String {
     }
 }
 
-/// Server text goes into one-line messages: printable, and not too long.
-pub fn shorten(s: &str) -> String {
-    let mut out: String = s
-        .chars()
+/// Server text in a message, one line but whole: the endpoint scrubs credentials out of the
+/// complete text and only then shortens it (a cut could leave half a secret behind).
+pub fn printable(s: &str) -> String {
+    s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect();
-    if s.chars().count() > 200 {
-        out.push('…');
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]
@@ -248,6 +255,23 @@ mod tests {
         let t = Token::new("eyJsecret".into(), HOUR, Duration::ZERO, Instant::now()).unwrap();
         assert!(!format!("{t:?}").contains("eyJ"));
         assert!(Token::new("a\nb".into(), HOUR, Duration::ZERO, Instant::now()).is_err());
+    }
+
+    #[test]
+    fn only_visible_ascii_tokens_are_accepted() {
+        for bad in [
+            "caf\u{e9}",
+            "a b",
+            "tab\there",
+            "\u{7f}",
+            "x\u{80}y",
+            "\u{1F600}",
+        ] {
+            let err = Token::new(bad.into(), HOUR, Duration::ZERO, Instant::now()).unwrap_err();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, "{bad:?}");
+        }
+        let ok = "eyJhbGciOi.J-_~+/=.x:!#$%&'()*,;<>?@[]^`{|}";
+        assert!(Token::new(ok.into(), HOUR, Duration::ZERO, Instant::now()).is_ok());
     }
 
     #[test]

@@ -12,11 +12,11 @@
 //! - Messages show the URL without its password, and scrub the password from server text.
 
 use super::Backend;
+use crate::error::quote_prefix;
 use crate::error::{Error, Result};
 use crate::fork::Owned;
 use crate::http::url_policy::redact;
 use crate::secret::Secret;
-use crate::token::shorten;
 use ::redis::{Client, Connection, RedisError, RedisResult};
 use arc_swap::ArcSwapOption;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ pub fn check_url(value: &str) -> Result<url::Url> {
         return Err(Error::invalid(format!(
             "redis_url '{}' uses scheme '{}'; expected redis:// or rediss:// (TLS)",
             redact(&url),
-            shorten(url.scheme())
+            quote_prefix(url.scheme(), 40)
         )));
     }
     if url.host_str().is_none_or(str::is_empty) {
@@ -83,7 +83,7 @@ impl RedisCache {
                 let root_cert = std::fs::read(path).map_err(|e| {
                     Error::invalid(format!(
                         "ca_file '{}' cannot be read for redis_url: {e}",
-                        shorten(path)
+                        quote_prefix(path, 200)
                     ))
                 })?;
                 let certs = ::redis::TlsCertificates {
@@ -176,13 +176,14 @@ impl RedisCache {
     }
 
     fn message(&self, what: &str, e: &RedisError) -> String {
-        let mut text = shorten(&e.to_string());
+        // Scrubbed whole, then shortened: a cut could leave half a password behind.
+        let mut text = e.to_string();
         if let Some((raw, decoded)) = &self.password {
             text = text
                 .replace(raw.expose(), "***")
                 .replace(decoded.expose(), "***");
         }
-        format!("{}: {what}: {text}", self.shown)
+        format!("{}: {what}: {}", self.shown, quote_prefix(&text, 200))
     }
 }
 
