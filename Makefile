@@ -58,6 +58,7 @@ test-python: build
 
 test-dotnet: build
 	tests/run_dotnet.sh
+	tests/check_dotnet_pack.sh
 
 test-install: build
 	tests/run_install.sh
