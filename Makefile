@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-python test-dotnet test-install test-cli install bench clean
+        test-cpp test-cpp-valgrind test-python test-dotnet test-install test-fleet test-cli install bench clean
 
 all: build
 
@@ -37,6 +37,11 @@ test-lint:
 
 test-rust:
 	$(CARGO) test
+
+# The shared token caches alone (part of test-rust): 40 processes, three Redis-only groups,
+# every failure path; starts its own redis-server on a loopback port.
+test-fleet:
+	$(CARGO) test --test shared_cache
 
 test-standin:
 	python3 tests/standin/test_server.py

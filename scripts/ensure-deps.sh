@@ -47,6 +47,7 @@ want mono mono-runtime
 want nuget nuget
 want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
+want redis-server redis-server
 want curl curl
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 fi

@@ -17,6 +17,16 @@ pub enum AuthMethod {
     ClientSecretBasic,
 }
 
+/// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenCacheKind {
+    Memory,
+    /// Shared by this user's processes on this host, in `token_cache_dir`.
+    File,
+    /// Shared by every host that reaches `redis_url`.
+    Redis,
+}
+
 /// How a token due for refresh is refreshed (`refresh_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshMode {
@@ -48,6 +58,12 @@ pub struct Config {
     pub ca_file: Option<String>,
     pub proxy: Option<String>,
     pub allow_insecure_http: bool,
+    pub token_cache: TokenCacheKind,
+    /// `None`: `$XDG_CACHE_HOME/cloudauth`, else `~/.cache/cloudauth`, resolved when used.
+    pub token_cache_dir: Option<String>,
+    /// Holds the password, if any: shown only through `redact`.
+    pub redis_url: Option<Secret>,
+    pub token_cache_timeout: Duration,
     pub refresh_mode: RefreshMode,
     /// Read at every token request instead of `client_secret`.
     pub client_secret_file: Option<String>,
@@ -74,6 +90,10 @@ impl Default for Config {
             ca_file: None,
             proxy: None,
             allow_insecure_http: false,
+            token_cache: TokenCacheKind::Memory,
+            token_cache_dir: None,
+            redis_url: None,
+            token_cache_timeout: Duration::from_millis(250),
             refresh_mode: RefreshMode::Background,
             client_secret_file: None,
             events: Events::default(),
@@ -100,6 +120,10 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "proxy",
     "allow_insecure_http",
+    "token_cache",
+    "token_cache_dir",
+    "redis_url",
+    "token_cache_timeout_ms",
     "refresh_mode",
     "client_secret_file",
 ];
@@ -151,6 +175,22 @@ impl Config {
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
             "proxy" => self.proxy = Some(value.to_owned()),
             "allow_insecure_http" => self.allow_insecure_http = boolean(key, value)?,
+            "token_cache" => {
+                self.token_cache = match value {
+                    "memory" => TokenCacheKind::Memory,
+                    "file" => TokenCacheKind::File,
+                    "redis" => TokenCacheKind::Redis,
+                    _ => return Err(bad_value(key, value, "memory, file or redis")),
+                }
+            }
+            "token_cache_dir" => self.token_cache_dir = Some(non_empty(key, value)?.to_owned()),
+            "redis_url" => {
+                crate::token::shared::redis::check_url(value)?;
+                self.redis_url = Some(Secret::new(value));
+            }
+            "token_cache_timeout_ms" => {
+                self.token_cache_timeout = Duration::from_millis(number(key, value, 1, 60_000)?)
+            }
             "refresh_mode" => {
                 self.refresh_mode = match value {
                     "background" => RefreshMode::Background,
@@ -308,6 +348,11 @@ mod tests {
             ("token_url", "not a url"),
             ("base_url", "ftp://x/"),
             ("user_agent", "a\r\nb"),
+            ("token_cache", "disk"),
+            ("token_cache_dir", ""),
+            ("redis_url", "http://localhost:6379"),
+            ("redis_url", "redis://:hunter2@"),
+            ("token_cache_timeout_ms", "0"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
@@ -326,6 +371,26 @@ mod tests {
         assert!(c.allow_insecure_http);
         assert!(!format!("{c:?}").contains("client_secret: Some(s"));
     }
+
+    #[test]
+    fn redis_url_password_is_never_shown() {
+        let mut c = Config::default();
+        for bad in [
+            "redis://:hunter2@",
+            "redis://u:hunter2@host:notaport/",
+            "redis://:hunter2@h/x",
+        ] {
+            let err = c.set("redis_url", bad).unwrap_err();
+            assert!(err.message.starts_with("redis_url"), "{}", err.message);
+            assert!(!err.message.contains("hunter2"), "{}", err.message);
+        }
+        c.set("redis_url", "rediss://user:hunter2@cache.example:6380/2")
+            .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        c.set("token_cache", "redis").unwrap();
+        assert_eq!(c.token_cache, TokenCacheKind::Redis);
+    }
+
     fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
         let map: std::collections::HashMap<String, String> = pairs
             .iter()

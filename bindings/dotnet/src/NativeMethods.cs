@@ -55,6 +55,9 @@ namespace CloudAuth
         internal static extern int cloudauth_session_invalidate_token(SessionHandle session, byte[] token);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_check_url(SessionHandle session, byte[] url);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_request(
             SessionHandle session,
             byte[] method,

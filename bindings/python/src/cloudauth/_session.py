@@ -397,6 +397,16 @@ class Session:
         finally:
             self._release()
 
+    def _check_url(self, url: str) -> None:
+        """Raises as :meth:`request` would if ``url`` may not carry the token (plain http to a
+        non-loopback host without allow_insecure_http, not http(s)): the library's own rule."""
+        encoded = _encode("url", url)
+        handle = self._acquire()
+        try:
+            self._lib.cloudauth_session_check_url(handle, encoded)
+        finally:
+            self._release()
+
     # -- requests ---------------------------------------------------------------------------
 
     def request(
