@@ -70,6 +70,7 @@ test-python: build
 
 test-dotnet: build
 	tests/run_dotnet.sh
+	tests/check_dotnet_pack.sh
 
 test-install: build
 	tests/run_install.sh

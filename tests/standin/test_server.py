@@ -272,6 +272,7 @@ class StandInTest(unittest.TestCase):
         self.assertEqual((first["id"], first["taskStatus"], first["results"]), (task, "Processing", []))
         done = self.api("GET", f"/v5.0/ocr/RecognizeImage?id={task}", token).json()
         self.assertEqual(done["taskStatus"], "Completed")
+        self.assertEqual((first["responseStatusCode"], done["responseStatusCode"]), ("Ok", "Ok"))
         self.assertIsNone(done["error"])
         self.assertEqual(done["results"][0]["type"], "Text")
         text = base64.b64decode(done["results"][0]["data"]).decode()
