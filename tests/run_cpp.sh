@@ -21,6 +21,9 @@ out=target/cpptests
 mkdir -p "$out"
 version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
 cxx=(${CXX:-g++} -std=c++17 -Wall -Wextra -Werror -pthread -g -O1 -Iinclude -Ibindings/cpp)
+# Config::from_env needs cloudauth_config_from_env, which is not in every build of the header yet.
+# TODO(lead): drop this (and the #if in cloudauth.hpp) once it is.
+if grep -q 'cloudauth_config_from_env' include/cloudauth.h; then cxx+=(-DCLOUDAUTH_HAVE_CONFIG_FROM_ENV); fi
 echo "run_cpp.sh: building $out/test_cpp and $out/ocr_demo"
 "${cxx[@]}" -Wpedantic -Wshadow -Wconversion -DCLOUDAUTH_EXPECTED_VERSION="\"$version\"" \
   bindings/cpp/tests/test_cpp.cpp "${LINK[@]}" -o "$out/test_cpp"
