@@ -1,7 +1,7 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | threads | herd | rss | newthread
+ *   bench check | token | seq | threads | herd | rss | newthread | async | refresh
  *   bench loop-token THREADS N | loop-get N | loop-curl N     (for bench/profile.sh)
  *
  * Settings come from the environment (run.sh sets them):
@@ -9,6 +9,9 @@
  *   BENCH_TOKEN      the token nginx hands out and checks
  *   BENCH_TOKEN_LOG  nginx's access log of /connect/token only (herd counts its lines)
  *   BENCH_QUICK=1    fewer rounds and iterations (a smoke run)
+ *   BENCH_STANDIN    http://127.0.0.1:<port> of tests/standin/server.py with a slow token
+ *                    endpoint and short tokens (refresh only; run.sh sets its knobs)
+ *   BENCH_TOKEN_LIFETIME_S  the stand-in's token_expires_in (refresh only)
  *
  * Every result is one line "R <key> <value>" on stdout, for bench/report.py; progress goes to
  * stderr. Every HTTP exchange is checked (status 200 and the exact body): any other outcome
@@ -19,6 +22,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -613,6 +617,297 @@ static void mode_newthread(void) {
     cloudauth_session_free(s);
 }
 
+/* 7. Async: 64 requests in flight from one thread. cloudauth_session_request_async (the
+   callbacks run on library threads and hand completions back to this thread, which starts the
+   next requests) vs libcurl's multi interface, 64 easy handles driven by this thread. */
+typedef struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int done;      /* completions not yet taken by the submitting thread */
+    int waiting;   /* the submitting thread sleeps on cv */
+} async_box;
+
+static void async_done(void *user, cloudauth_result rc, cloudauth_response *r, const char *err) {
+    async_box *box = user;
+    if (rc != CLOUDAUTH_OK) die("session_request_async: %s: %s", cloudauth_result_name(rc), err);
+    size_t len = 0;
+    const uint8_t *body = cloudauth_response_body(r, &len);
+    uint16_t status = cloudauth_response_status(r);
+    if (status != 200 || len != strlen(PING_BODY) || memcmp(body, PING_BODY, len) != 0)
+        die("cloudauth async GET %s: status %u, %zu body bytes", ping_url, status, len);
+    cloudauth_response_free(r);
+    pthread_mutex_lock(&box->lock);
+    box->done++;
+    if (box->waiting) pthread_cond_signal(&box->cv);
+    pthread_mutex_unlock(&box->lock);
+}
+
+static void ca_async_start(cloudauth_session *s, async_box *box) {
+    ca_check(cloudauth_session_request_async(s, "GET", ping_url, NULL, 0, NULL, 0, async_done, box, NULL),
+             "session_request_async");
+}
+
+/* req/s of `total` requests, `inflight` at a time. */
+static double ca_async_run(cloudauth_session *s, async_box *box, int total, int inflight) {
+    int started = 0, finished = 0;
+    uint64_t t0 = now_ns();
+    for (; started < inflight && started < total; started++) ca_async_start(s, box);
+    while (finished < total) {
+        pthread_mutex_lock(&box->lock);
+        while (box->done == 0) {
+            box->waiting = 1;
+            pthread_cond_wait(&box->cv, &box->lock);
+            box->waiting = 0;
+        }
+        int got = box->done;
+        box->done = 0;
+        pthread_mutex_unlock(&box->lock);
+        finished += got;
+        for (int k = 0; k < got && started < total; k++, started++) ca_async_start(s, box);
+    }
+    return total / ((now_ns() - t0) / 1e9);
+}
+
+static double curl_multi_run(CURLM *m, curl_client *cs, int total, int inflight) {
+    int started = 0, finished = 0, running = 0;
+    uint64_t t0 = now_ns();
+    for (; started < inflight && started < total; started++) {
+        cs[started].len = 0;
+        cs[started].overflow = 0;
+        curl_multi_add_handle(m, cs[started].h);
+    }
+    while (finished < total) {
+        CURLMcode mc = curl_multi_perform(m, &running);
+        if (mc != CURLM_OK) die("curl_multi_perform: %s", curl_multi_strerror(mc));
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            curl_client *c = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+            if (msg->data.result != CURLE_OK) die("curl multi GET: %s", curl_easy_strerror(msg->data.result));
+            long status = 0;
+            curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+            if (status != 200 || c->overflow || c->len != strlen(PING_BODY) || memcmp(c->body, PING_BODY, c->len) != 0)
+                die("curl multi GET %s: status %ld, %zu body bytes", ping_url, status, c->len);
+            finished++;
+            curl_multi_remove_handle(m, c->h);
+            if (started < total) {
+                c->len = 0;
+                c->overflow = 0;
+                curl_multi_add_handle(m, c->h);
+                started++;
+            }
+        }
+        if (finished < total) {
+            mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+            if (mc != CURLM_OK) die("curl_multi_poll: %s", curl_multi_strerror(mc));
+        }
+    }
+    return total / ((now_ns() - t0) / 1e9);
+}
+
+static void mode_async(void) {
+    enum { INFLIGHT = 64 };
+    int rounds = quick ? 2 : 7, total = quick ? 4000 : 20000;
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    async_box box = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    CURLM *m = curl_multi_init();
+    if (!m) die("curl_multi_init");
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)INFLIGHT);
+    static curl_client cs[INFLIGHT];
+    for (int i = 0; i < INFLIGHT; i++) {
+        curl_open(&cs[i], auth_header);
+        curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
+    }
+    /* Warm-up, untimed: both open their 64 connections. */
+    ca_async_run(s, &box, 4 * INFLIGHT, INFLIGHT);
+    curl_multi_run(m, cs, 4 * INFLIGHT, INFLIGHT);
+    double ca[32], cu[32];
+    for (int r = 0; r < rounds; r++) {
+        if (r % 2 == 0) {
+            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
+            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
+        } else {
+            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
+            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
+        }
+        fprintf(stderr, "async round %d: %d in flight: cloudauth %.0f req/s, libcurl multi %.0f req/s\n",
+                r + 1, INFLIGHT, ca[r], cu[r]);
+    }
+    printf("R async.inflight %d\nR async.n %d\n", INFLIGHT, total);
+    double a = report("async.cloudauth.per_s", ca, rounds);
+    double b = report("async.curl.per_s", cu, rounds);
+    printf("R async.ratio %.4g\n", a / b);
+    for (int i = 0; i < INFLIGHT; i++) curl_close(&cs[i]);
+    curl_multi_cleanup(m);
+    cloudauth_session_free(s);
+}
+
+/* 8. cloudauth_session_token across refreshes: a stand-in token endpoint that answers in
+   500 ms with short-lived tokens; one thread calls every CADENCE_NS for several lifetimes and
+   times each call, in refresh_mode background and inline, each tick also timing the C floor
+   (on a cached token that never expires) as the machine's noise baseline. */
+#define CADENCE_NS 20000u
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    uint32_t *v;
+    size_t n, cap;
+} samples;
+
+static void push(samples *s, uint64_t ns) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1 << 20;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+        if (!s->v) die("out of memory");
+    }
+    s->v[s->n++] = ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ns;
+}
+
+/* p50, p99, max (ns) of a sample set; sorts it. */
+static void percentiles(const char *key, samples *s) {
+    qsort(s->v, s->n, sizeof *s->v, cmp_u32);
+    printf("R %s.p50_ns %u\nR %s.p99_ns %u\nR %s.p999_ns %u\nR %s.max_ns %u\nR %s.calls %zu\n", key,
+           s->v[s->n / 2], key, s->v[(size_t)(s->n * 0.99)], key, s->v[(size_t)(s->n * 0.999)], key,
+           s->v[s->n - 1], key, s->n);
+}
+
+static cloudauth_session *standin_session(const char *mode) {
+    const char *standin = env("BENCH_STANDIN");
+    char url[256];
+    snprintf(url, sizeof url, "%s/connect/token", standin);
+    cloudauth_config *cfg = cloudauth_config_new();
+    ca_check(cloudauth_config_set(cfg, "client_id", "demo-client"), "config_set client_id");
+    ca_check(cloudauth_config_set(cfg, "client_secret", "demo-secret"), "config_set client_secret");
+    ca_check(cloudauth_config_set(cfg, "token_url", url), "config_set token_url");
+    ca_check(cloudauth_config_set(cfg, "proxy", "none"), "config_set proxy");
+    ca_check(cloudauth_config_set(cfg, "refresh_mode", mode), "config_set refresh_mode");
+    cloudauth_session *s = NULL;
+    ca_check(cloudauth_session_new(cfg, &s), "session_new");
+    cloudauth_config_free(cfg);
+    return s;
+}
+
+/* Context switches of the calling thread so far: voluntary (it slept, e.g. on a lock or the
+   network) and involuntary (the scheduler preempted it for another runnable thread). */
+static void switches(long *vol, long *invol) {
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    *vol = ru.ru_nvcsw;
+    *invol = ru.ru_nivcsw;
+}
+
+/* The calls of one series: all of them, and those during which the thread was not switched
+   out (on a shared 2-CPU machine a preemption puts milliseconds into whichever call it hits). */
+typedef struct {
+    samples all, quiet;
+    long slept, preempted;
+} series;
+
+/* Times one call, recording it in `out`; returns its result. */
+#define TIMED(out, call)                                                       \
+    ({                                                                         \
+        long v0_, i0_, v1_, i1_;                                               \
+        switches(&v0_, &i0_);                                                  \
+        uint64_t t0_ = now_ns();                                               \
+        __typeof__(call) r_ = (call);                                          \
+        uint64_t t1_ = now_ns();                                               \
+        switches(&v1_, &i1_);                                                  \
+        push(&(out)->all, t1_ - t0_);                                          \
+        if (v1_ != v0_) (out)->slept++;                                        \
+        else if (i1_ != i0_) (out)->preempted++;                               \
+        else push(&(out)->quiet, t1_ - t0_);                                   \
+        r_;                                                                    \
+    })
+
+/* One mode for `seconds`; returns the token changes seen. */
+static int refresh_run(const char *mode, double seconds, series *ca, series *fl, uint64_t *refreshes) {
+    cloudauth_session *s = standin_session(mode);
+    char buf[4096], prev[4096];
+    size_t n = 0, prev_n = 0;
+    ca_check(cloudauth_session_token(s, buf, sizeof buf, &n), "session_token (first)"); /* untimed */
+    memcpy(the_floor.value, buf, n);
+    the_floor.len = n;
+    clock_gettime(CLOCK_MONOTONIC, &the_floor.refresh_at);
+    the_floor.refresh_at.tv_sec += 3600;
+    memcpy(prev, buf, n);
+    prev_n = n;
+    int changes = 0;
+    uint64_t end = now_ns() + (uint64_t)(seconds * 1e9), next = now_ns();
+    while (next < end) {
+        while (now_ns() < next) { /* spin to the next tick */
+        }
+        next += CADENCE_NS;
+        size_t fn = 0;
+        if (TIMED(fl, floor_token(&the_floor, buf, sizeof buf, &fn)) != 0) die("floor token");
+        ca_check(TIMED(ca, cloudauth_session_token(s, buf, sizeof buf, &n)), "session_token");
+        if (n != prev_n || memcmp(buf, prev, n) != 0) {
+            changes++;
+            memcpy(prev, buf, n);
+            prev_n = n;
+        }
+        uint64_t after = now_ns();
+        if (after > next) next = after; /* a slow call does not cause a burst of catch-up calls */
+    }
+    cloudauth_stats st;
+    ca_check(cloudauth_session_stats(s, &st, sizeof st), "session_stats");
+    *refreshes = st.background_refreshes;
+    cloudauth_session_free(s);
+    return changes;
+}
+
+static void report_series(const char *key, series *s) {
+    char k[128];
+    snprintf(k, sizeof k, "%s.all", key);
+    percentiles(k, &s->all);
+    snprintf(k, sizeof k, "%s.quiet", key);
+    percentiles(k, &s->quiet);
+    printf("R %s.slept %ld\nR %s.preempted %ld\n", key, s->slept, key, s->preempted);
+    free(s->all.v);
+    free(s->quiet.v);
+}
+
+static void mode_refresh(void) {
+    double lifetime = atof(env("BENCH_TOKEN_LIFETIME_S"));
+    int rounds = quick ? 1 : 2, lifetimes = quick ? 2 : 3;
+    double seconds = lifetime * lifetimes;
+    series bg = {0}, in = {0}, flb = {0}, fli = {0};
+    double bg_changes[8], in_changes[8], bg_refreshes[8];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 2; k++) {
+            int background = (r + k) % 2 == 0;
+            uint64_t refreshes = 0;
+            series *ca = background ? &bg : &in;
+            long slept = ca->slept;
+            int changes = refresh_run(background ? "background" : "inline", seconds, ca,
+                                      background ? &flb : &fli, &refreshes);
+            (background ? bg_changes : in_changes)[r] = changes;
+            if (background) bg_refreshes[r] = (double)refreshes;
+            fprintf(stderr, "refresh round %d, %s: %.0f s, %d new tokens seen, %ld calls slept\n", r + 1,
+                    background ? "background" : "inline", seconds, changes, ca->slept - slept);
+        }
+    }
+    printf("R refresh.lifetime_s %g\nR refresh.seconds %g\nR refresh.cadence_us %g\nR refresh.rounds %d\n",
+           lifetime, seconds, CADENCE_NS / 1e3, rounds);
+    report("refresh.background.new_tokens", bg_changes, rounds);
+    report("refresh.inline.new_tokens", in_changes, rounds);
+    report("refresh.background.background_refreshes", bg_refreshes, rounds);
+    report_series("refresh.background", &bg);
+    report_series("refresh.inline", &in);
+    report_series("refresh.floor_bg", &flb);
+    report_series("refresh.floor_inline", &fli);
+    for (int r = 0; r < rounds; r++)
+        if (bg_changes[r] < lifetimes - 1 || in_changes[r] < lifetimes - 1)
+            die("refresh: the token did not rotate in every lifetime (round %d: %g / %g new tokens)", r + 1,
+                bg_changes[r], in_changes[r]);
+}
+
 /* Profiling loops: just the hot path, N times, after a warm-up. */
 static void mode_loop(const char *what, int threads, int n) {
     cloudauth_session *s = ca_session();
@@ -629,7 +924,7 @@ static void mode_loop(const char *what, int threads, int n) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread|async|refresh | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
         return 2;
     }
     base = env("BENCH_BASE");
@@ -650,6 +945,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
     else if (!strcmp(m, "newthread")) mode_newthread();
+    else if (!strcmp(m, "async")) mode_async();
+    else if (!strcmp(m, "refresh")) mode_refresh();
     else if (!strcmp(m, "loop-token") && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
     else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && argc == 3) mode_loop(m, 1, atoi(argv[2]));
     else die("unknown mode %s", m);

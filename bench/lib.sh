@@ -118,3 +118,37 @@ stop_nginx() {
   fi
   NGINX_PID=
 }
+
+# Starts the stand-in (tests/standin/server.py) on a free loopback port with a token endpoint
+# that answers in 500 ms and tokens that live BENCH_TOKEN_LIFETIME_S seconds (for the refresh
+# bench); exports BENCH_STANDIN. Sets STANDIN_PID; stop it with stop_standin.
+start_standin() {
+  export BENCH_TOKEN_LIFETIME_S=${BENCH_TOKEN_LIFETIME_S:-4}
+  local dir=$WORK/standin
+  rm -rf "$dir" && mkdir -p "$dir"
+  python3 "$ROOT/tests/standin/server.py" --port 0 --lifetime 900 --port-file "$dir/port" >/dev/null &
+  STANDIN_PID=$!
+  local i
+  for i in $(seq 100); do
+    [[ -s $dir/port ]] && break
+    kill -0 "$STANDIN_PID" 2>/dev/null || die "the stand-in did not start"
+    ((i < 100)) || die "the stand-in did not start within 10 s"
+    sleep 0.1
+  done
+  export BENCH_STANDIN=http://127.0.0.1:$(<"$dir/port")
+  python3 - "$BENCH_STANDIN" "$BENCH_TOKEN_LIFETIME_S" <<'PY' || die "could not configure the stand-in"
+import json, sys, urllib.request
+body = json.dumps({"token_delay_ms": 500, "token_expires_in": float(sys.argv[2])}).encode()
+req = urllib.request.Request(sys.argv[1] + "/_control/config", body, {"Content-Type": "application/json"})
+urllib.request.urlopen(req, timeout=10).read()
+PY
+  say "stand-in (pid $STANDIN_PID) on $BENCH_STANDIN: token endpoint 500 ms, tokens of ${BENCH_TOKEN_LIFETIME_S} s"
+}
+
+stop_standin() {
+  if [[ -n ${STANDIN_PID:-} ]] && kill -0 "$STANDIN_PID" 2>/dev/null; then
+    kill "$STANDIN_PID" 2>/dev/null || true
+    wait "$STANDIN_PID" 2>/dev/null || true
+  fi
+  STANDIN_PID=
+}

@@ -54,7 +54,7 @@ def sh(*cmd: str) -> str:
         return "?"
 
 
-def machine() -> List[Tuple[str, str]]:
+def machine(r: Results) -> List[Tuple[str, str]]:
     model = "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -91,6 +91,9 @@ def machine() -> List[Tuple[str, str]]:
         ("compiler", sh("cc", "--version").splitlines()[0] if sh("cc", "--version") else "?"),
         ("Python", platform.python_version()),
         ("date", datetime.datetime.now().strftime("%Y-%m-%d %H:%M")),
+        ("load average (1 min) before / after the run",
+         f"{r.num('machine.load_before'):.2f} / {r.num('machine.load_after'):.2f}"
+         if r.count("machine.load_before") and r.count("machine.load_after") else "?"),
     ]
 
 
@@ -210,6 +213,57 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
                     "1 request" + (", faster than memory" if cache == "file" else ""),
                     req == 1 and (cache != "file" or wall < mem),
                 ))
+    a, b = r.num("async.cloudauth.per_s"), r.num("async.curl.per_s")
+    rows.append((
+        f"7. async GETs, {int(r.num('async.inflight'))} in flight from one thread ({int(r.num('async.n')):,}/round), req/s",
+        f"{fmt(a, 'req/s')} (cloudauth_session_request_async)",
+        f"{fmt(b, 'req/s')} (libcurl multi, {int(r.num('async.inflight'))} easy handles)",
+        f"{a / b:.2f}×", "≥ 0.9× libcurl multi", a / b >= 0.9,
+    ))
+
+    def pcts(key: str) -> str:
+        return " / ".join(fmt(r.num(f"{key}.{p}_ns"), "ns") if r.num(f"{key}.{p}_ns") < 1e4
+                          else fmt(r.num(f"{key}.{p}_ns") / 1e3, "µs") if r.num(f"{key}.{p}_ns") < 1e7
+                          else fmt(r.num(f"{key}.{p}_ns") / 1e6, "ms")
+                          for p in ("p50", "p99", "max"))
+
+    life, secs = r.num("refresh.lifetime_s"), r.num("refresh.seconds")
+    rounds = int(r.num("refresh.rounds"))
+    what = (f"8. session_token across refreshes: 500 ms token endpoint, {life:g} s tokens, "
+            f"{secs / life:g} lifetimes × {rounds} rounds per mode, one call per "
+            f"{r.num('refresh.cadence_us'):g} µs; p50 / p99 / max")
+    rows.append((
+        what + ", every call",
+        f"background {pcts('refresh.background.all')}",
+        f"inline {pcts('refresh.inline.all')}; C floor {pcts('refresh.floor_bg.all')}",
+        "", "(reported)", None,
+    ))
+    cached_p50 = r.num("refresh.inline.quiet.p50_ns")
+    bg_max, fl_max = r.num("refresh.background.quiet.max_ns"), max(
+        r.num("refresh.floor_bg.quiet.max_ns"), r.num("refresh.floor_inline.quiet.max_ns"))
+    # The goal is absolute; but when the C floor itself, in the same loop, had a call slower than
+    # 10x the cached p50 (the VM's interrupts and steal time), no code could meet it in that run.
+    ok8: Optional[bool] = True if bg_max <= 10 * cached_p50 else (None if fl_max > 10 * cached_p50 else False)
+    rows.append((
+        "8. the same, calls during which the thread was not switched out (preempted calls: "
+        f"background {int(r.num('refresh.background.preempted'))}, inline {int(r.num('refresh.inline.preempted'))}, "
+        f"floor {int(r.num('refresh.floor_bg.preempted') + r.num('refresh.floor_inline.preempted'))})",
+        f"background {pcts('refresh.background.quiet')}",
+        f"inline {pcts('refresh.inline.quiet')}; C floor {pcts('refresh.floor_bg.quiet')}",
+        f"max {bg_max / cached_p50:.0f}× the cached p50",
+        "background max ≤ 10× the cached p50 (inline's)" + ("" if ok8 is not None else
+            f" — not measurable in this run: the C floor's own max was {fl_max / 1e3:.0f} µs "
+            f"= {fl_max / cached_p50:.0f}× the cached p50"),
+        ok8,
+    ))
+    slept_bg, slept_in = r.num("refresh.background.slept"), r.num("refresh.inline.slept")
+    rows.append((
+        "8. calls that slept in the library (waited on a lock or the network: a voluntary context switch)",
+        f"background {slept_bg:.0f} of {r.num('refresh.background.all.calls'):,.0f}",
+        f"inline {slept_in:.0f} (one per refresh: the caller fetches); "
+        f"background refreshes per round {r.rounds('refresh.background.background_refreshes')}",
+        "", "0 in background mode", slept_bg == 0,
+    ))
     return rows
 
 
@@ -280,7 +334,7 @@ def main() -> None:
     src, md_path, svg_path = sys.argv[1:]
     r = Results(load(src))
     rows = build_rows(r)
-    mach = machine()
+    mach = machine(r)
 
     goals = [row for row in rows if row[5] is not None or "not measurable" in row[4]]
     met = sum(1 for row in goals if row[5])
@@ -367,6 +421,24 @@ def main() -> None:
         "   the given numbers of requests; the time of the first request from a thread that had",
         "   not used the session (threads one after another); the time from before `dlopen` to the",
         "   first token in fresh processes.",
+        "7. `cloudauth_session_request_async` with 64 requests in flight, started from one thread:",
+        "   the callbacks (on library threads) check and free each response and hand the completion",
+        "   back to that thread, which starts the next request. Against it, libcurl's multi",
+        "   interface driven by one thread (`curl_multi_perform` + `curl_multi_poll`) with 64 easy",
+        "   handles, each re-added when done. Both warm up their 64 connections first; same URL,",
+        "   same Bearer header; not pinned (the library threads and nginx share both CPUs).",
+        "8. `cloudauth_session_token` timed call by call, one call every 20 µs for several token",
+        "   lifetimes, against `tests/standin/server.py` (loopback) answering token requests in",
+        "   500 ms with short-lived tokens; one session in `refresh_mode=background`, one in",
+        "   `inline`, interleaved rounds. Each tick also times the C floor of section 1 on a token",
+        "   that never expires: what the machine does to a ~80 ns call (interrupts, steal time).",
+        "   `getrusage(RUSAGE_THREAD)` around each call sorts out the calls during which the",
+        "   thread slept (a voluntary switch: it waited on a lock or the network) or was preempted",
+        "   (an involuntary one: another process ran; on a shared 2-CPU machine that puts",
+        "   milliseconds into whichever call it hits). The refresh point is half a short token's",
+        "   lifetime (refresh_skew_s is capped at half), measured from when the token request was",
+        "   sent, so with 4 s tokens a refresh is in flight a quarter of the time; those calls take",
+        "   the refresh-window path (one mutex), which is what p99 shows.",
         "",
         "nginx is set up with `client_header_buffer_size 4k`: a request with a ~1 KiB JWT is just",
         "over the default 1k, past which nginx does an extra recv, an ioctl and a copy per request,",

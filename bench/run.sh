@@ -26,6 +26,7 @@ source "$BENCH/lib.sh"
 check_prerequisites
 RESULTS=$WORK/results.txt
 : >"$RESULTS"
+echo "R machine.load_before $(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
 build_bench
 
 # Python: a venv of our own with requests; the binding comes from the source tree (installing
@@ -40,9 +41,10 @@ fi
 [[ -f $ROOT/bindings/python/src/cloudauth/__init__.py ]] ||
   die "the Python binding (bindings/python/src/cloudauth) is missing"
 
-trap stop_nginx EXIT
+trap 'stop_nginx; stop_standin' EXIT
 trap 'exit 130' INT TERM
 start_nginx
+start_standin
 
 step() { # step <title> <command...>: its R lines go to the results, progress to the terminal
   say "-- $1"
@@ -62,6 +64,9 @@ step "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
 step "6. first request from a new thread" "$WORK/bench" newthread
+step "7. async: 64 requests in flight from one thread vs libcurl multi" "$WORK/bench" async
+step "8. session_token across refreshes, 500 ms token endpoint: background vs inline vs the floor" \
+  "$WORK/bench" refresh
 COLD_RUNS=11
 if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
 say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
@@ -80,8 +85,10 @@ strip -o "$WORK/libcloudauth.stripped.so" "$LIB"
   echo "R so.stripped_bytes $(stat -c %s "$WORK/libcloudauth.stripped.so")"
 } >>"$RESULTS"
 
+echo "R machine.load_after $(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
 check_nginx_log
 stop_nginx
+stop_standin
 trap - EXIT
 
 # A quick run is a smoke test: its figures do not replace the committed results.

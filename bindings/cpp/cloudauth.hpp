@@ -7,6 +7,11 @@
 //   cloudauth::Response r = session.request("POST", "/v5.0/ocr/RecognizeImage",
 //                                           {{"Content-Type", "application/json"}}, json);
 //   if (r.status() == 200) use(r.body());                 // std::string_view, binary-safe
+//   std::future<cloudauth::Response> f = session.request_async("GET", "/v5.0/ocr/...");
+//
+// The token lifecycle (refresh_mode, client_secret_file, ...) is configured with keys; a live
+// session rotates its secret with set_credentials(), reports counters with stats(), and events
+// go to the callable given to Config::on_event().
 //
 // Rules:
 // - Every failure throws cloudauth::Error (a std::runtime_error) carrying the cloudauth_result
@@ -24,6 +29,9 @@
 // - Strings passed in are copied by the library. They must not contain NUL bytes (the C ABI
 //   takes NUL-terminated strings); one that does is rejected with CLOUDAUTH_ERR_INVALID_ARGUMENT
 //   instead of being silently cut short. Bodies are binary-safe.
+// - Callables given to the library (Config::on_event, the callback forms of request_async and
+//   token_async) run on library threads; an exception they throw is caught and dropped, it never
+//   unwinds into C. They are kept alive exactly as long as the library may call them.
 #ifndef CLOUDAUTH_HPP
 #define CLOUDAUTH_HPP
 
@@ -40,17 +48,23 @@
 #include <cloudauth.h>
 
 #include <chrono>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
+#include <future>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace cloudauth {
@@ -111,6 +125,17 @@ inline std::string c_string(std::string_view s, const char* what) {
     return std::string(s);
 }
 
+// Zeroes a string's bytes when it goes out of scope, also on an exception (it may hold a secret).
+struct Wiper {
+    std::string& s;
+    ~Wiper() {
+        volatile char* p = s.empty() ? nullptr : &s[0];
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            p[i] = '\0';
+        }
+    }
+};
+
 struct ConfigDeleter {
     void operator()(cloudauth_config* p) const noexcept { cloudauth_config_free(p); }
 };
@@ -119,6 +144,9 @@ struct SessionDeleter {
 };
 struct ResponseDeleter {
     void operator()(cloudauth_response* p) const noexcept { cloudauth_response_free(p); }
+};
+struct OpDeleter {
+    void operator()(cloudauth_op* p) const noexcept { cloudauth_op_free(p); }
 };
 
 template <class T, class D>
@@ -155,6 +183,92 @@ private:
     std::size_t size_ = 0;
 };
 
+// What a session reports (cloudauth_event): passed to the handler given to Config::on_event.
+// The string views are valid during the call only: copy them to keep them. No field ever holds
+// a secret or a token.
+struct Event {
+    cloudauth_event_kind kind;     // e.g. CLOUDAUTH_EVENT_TOKEN_FETCHED
+    std::string_view reason;       // why a token was asked for: "first_use", "refresh_ahead",
+                                   // "expired", "invalidated", "unauthorized",
+                                   // "credentials_changed"; "" for the other kinds
+    cloudauth_result result;       // CLOUDAUTH_OK or the failure's code
+    std::uint16_t http_status;     // 0 when there was no HTTP answer
+    std::uint64_t duration_ms;     // the fetch's duration; for RETRY, the wait before the next try
+    std::string_view message;      // one line for a person
+
+    // The kind in lower case: "token_fetched", "token_fetch_failed", "retry", "unauthorized",
+    // "cache_unavailable" ("unknown" for a kind this header does not know).
+    std::string_view kind_name() const noexcept {
+        switch (kind) {
+            case CLOUDAUTH_EVENT_TOKEN_FETCHED: return "token_fetched";
+            case CLOUDAUTH_EVENT_TOKEN_FETCH_FAILED: return "token_fetch_failed";
+            case CLOUDAUTH_EVENT_RETRY: return "retry";
+            case CLOUDAUTH_EVENT_UNAUTHORIZED: return "unauthorized";
+            case CLOUDAUTH_EVENT_CACHE_UNAVAILABLE: return "cache_unavailable";
+        }
+        return "unknown";
+    }
+};
+
+namespace detail {
+
+using EventFn = std::function<void(const Event&)>;
+
+// What the C side holds as user_data for an event handler. The C ABI does not tell when the
+// last event of a freed session has been delivered (a background fetch in flight still reports
+// its outcome after cloudauth_session_free returns), so a shell is never freed: a few bytes per
+// handler, kept reachable in a list for the life of the process. The callable in it (and all it
+// captures) is released as soon as its last owner (the config, or a session made from it) goes;
+// a later event then finds the shell empty and is dropped.
+struct EventShell {
+    std::shared_ptr<EventFn> fn;  // only through std::atomic_load / std::atomic_store
+};
+
+class EventOwner {
+public:
+    explicit EventOwner(EventFn fn) : shell_(new_shell()) {
+        std::atomic_store(&shell_->fn, std::make_shared<EventFn>(std::move(fn)));
+    }
+    ~EventOwner() { std::atomic_store(&shell_->fn, std::shared_ptr<EventFn>()); }
+    EventOwner(const EventOwner&) = delete;
+    EventOwner& operator=(const EventOwner&) = delete;
+
+    void* shell() const noexcept { return shell_; }
+
+    // The cloudauth_event_fn: runs the handler, if it is still owned; nothing unwinds into C.
+    static void trampoline(void* user_data, const cloudauth_event* ev) noexcept {
+        try {
+            // A copy of the pointer: a handler released meanwhile stays alive for this call.
+            std::shared_ptr<EventFn> fn = std::atomic_load(&static_cast<EventShell*>(user_data)->fn);
+            if (!fn || ev == nullptr) {
+                return;
+            }
+            Event e{ev->kind,
+                    ev->reason != nullptr ? std::string_view(ev->reason) : std::string_view(),
+                    ev->result,
+                    ev->http_status,
+                    ev->duration_ms,
+                    ev->message != nullptr ? std::string_view(ev->message) : std::string_view()};
+            (*fn)(e);
+        } catch (...) {
+            // The handler's exception has nowhere to go: the library must not see it.
+        }
+    }
+
+private:
+    static EventShell* new_shell() {
+        static std::mutex lock;
+        static auto* shells = new std::vector<std::unique_ptr<EventShell>>();  // never freed, see above
+        std::lock_guard<std::mutex> guard(lock);
+        shells->push_back(std::make_unique<EventShell>());
+        return shells->back().get();
+    }
+
+    EventShell* shell_;
+};
+
+}  // namespace detail
+
 // Configuration: string keys and values (see cloudauth.h for the keys). Single owner, move-only.
 // A bad key or value throws right away, with a message that names the key (never the value).
 class Config {
@@ -182,7 +296,7 @@ public:
         cloudauth_config* cfg = detail::live(cfg_, "cloudauth::Config");
         std::string k = detail::c_string(key, "configuration key");
         std::string v = detail::c_string(value, ("the value of configuration key '" + k + "'").c_str());
-        Wiper wipe_value{v};  // it may be the secret
+        detail::Wiper wipe_value{v};  // it may be the secret
         detail::check(cloudauth_config_set(cfg, k.c_str(), v.c_str()));
         return *this;
     }
@@ -192,19 +306,53 @@ public:
     const cloudauth_config* get() const noexcept { return cfg_.get(); }
     cloudauth_config* get() noexcept { return cfg_.get(); }
 
+    // Calls `handler` with a `const cloudauth::Event&` for every event of the sessions later
+    // made from this config (a session keeps the handler it was made with); returns *this.
+    // `handler` is any callable: a lambda, a function, a std::function. It is moved (or copied)
+    // in and kept alive as long as this config or a session made from it lives. It runs on
+    // whatever thread did the work (a caller's thread, or a library thread), with no cloudauth
+    // lock held, so it may call into cloudauth; it must be safe to call from several threads at
+    // once and return quickly. An exception it throws is caught and dropped: it never unwinds
+    // into the library. `on_event(nullptr)` removes the handler.
+    template <class F, class = std::enable_if_t<std::is_invocable<std::decay_t<F>&, const Event&>::value>>
+    Config& on_event(F&& handler) {
+        cloudauth_config* cfg = detail::live(cfg_, "cloudauth::Config");
+        auto owner = std::make_shared<detail::EventOwner>(
+            std::function<void(const Event&)>(std::forward<F>(handler)));
+        detail::check(cloudauth_config_set_event_callback(cfg, &detail::EventOwner::trampoline, owner->shell()));
+        events_ = std::move(owner);
+        return *this;
+    }
+    Config& on_event(std::nullptr_t) {
+        detail::check(cloudauth_config_set_event_callback(detail::live(cfg_, "cloudauth::Config"), nullptr, nullptr));
+        events_.reset();
+        return *this;
+    }
+
+    // A config from the environment: for every known key K, the variable <prefix><K in upper
+    // case>, e.g. CLOUDAUTH_CLIENT_ID, CLOUDAUTH_TOKEN_URL. Other variables are ignored. A
+    // malformed value throws CLOUDAUTH_ERR_INVALID_ARGUMENT naming the variable. Keys may be
+    // set() afterwards to override what the environment said.
+    static Config from_env(std::string_view prefix = "CLOUDAUTH_") {
+        Config cfg;
+        cfg.set_from_env(prefix);
+        return cfg;
+    }
+
+    // The same on an existing config: variables that are set override earlier settings.
+    Config& set_from_env(std::string_view prefix = "CLOUDAUTH_") {
+        cloudauth_config* cfg = detail::live(cfg_, "cloudauth::Config");
+        std::string p = detail::c_string(prefix, "environment prefix");
+        detail::check(cloudauth_config_from_env(cfg, p.c_str()));
+        return *this;
+    }
+
 private:
-    // Zeroes a string's bytes when it goes out of scope, also on an exception.
-    struct Wiper {
-        std::string& s;
-        ~Wiper() {
-            volatile char* p = s.empty() ? nullptr : &s[0];
-            for (std::size_t i = 0; i < s.size(); ++i) {
-                p[i] = '\0';
-            }
-        }
-    };
+    friend class Session;
 
     std::unique_ptr<cloudauth_config, detail::ConfigDeleter> cfg_;
+    // The event handler, shared with every session made from this config.
+    std::shared_ptr<detail::EventOwner> events_;
 };
 
 // The answer to a request: status, headers and body, all in memory. Move-only, immutable.
@@ -271,6 +419,75 @@ private:
     std::unique_ptr<cloudauth_response, detail::ResponseDeleter> r_;
 };
 
+// A session's counters (cloudauth_stats), from Session::stats().
+struct Stats {
+    std::uint64_t token_requests = 0;        // HTTP requests to the token endpoint, retries included
+    std::uint64_t token_failures = 0;        // token fetches that ended in an error, after retries
+    std::uint64_t background_refreshes = 0;  // successful refreshes done off the callers' threads
+    std::uint64_t api_requests = 0;          // API requests sent, resends included
+    std::uint64_t unauthorized_resends = 0;  // API requests resent after a 401
+    std::uint64_t shared_cache_hits = 0;     // tokens taken from the file or Redis cache
+    std::uint64_t shared_cache_errors = 0;   // file or Redis cache operations that failed
+    std::int64_t token_expires_in_ms = -1;   // the current token's remaining life; -1 when none
+};
+
+// The outcome of an asynchronous call, passed to its callback: a value or the Error. Move-only
+// when T is.
+template <class T>
+class Result {
+public:
+    explicit Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+    explicit Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
+
+    bool ok() const noexcept { return v_.index() == 0; }
+    explicit operator bool() const noexcept { return ok(); }
+
+    // The value; throws the Error when the call failed.
+    T& value() & {
+        throw_if_error();
+        return std::get<0>(v_);
+    }
+    const T& value() const& {
+        throw_if_error();
+        return std::get<0>(v_);
+    }
+    T&& value() && {
+        throw_if_error();
+        return std::get<0>(std::move(v_));
+    }
+
+    // The Error; only when !ok() (throws std::bad_variant_access otherwise).
+    const Error& error() const { return std::get<1>(v_); }
+
+private:
+    void throw_if_error() const {
+        if (v_.index() == 1) {
+            throw std::get<1>(v_);
+        }
+    }
+
+    std::variant<T, Error> v_;
+};
+
+// A handle on an asynchronous operation in flight, for cancelling it. Move-only. Destroying it
+// neither cancels the operation nor waits for it (its callback still runs once).
+class Operation {
+public:
+    Operation() noexcept = default;
+    explicit Operation(cloudauth_op* op) noexcept : op_(op) {}
+
+    // The callback then runs with CLOUDAUTH_ERR_CANCELLED, unless the operation had already
+    // finished or is finishing (it then reports its real outcome). Thread-safe; idempotent; a
+    // no-op on an empty handle.
+    void cancel() const noexcept { cloudauth_op_cancel(op_.get()); }
+
+    explicit operator bool() const noexcept { return static_cast<bool>(op_); }
+    cloudauth_op* get() const noexcept { return op_.get(); }
+
+private:
+    std::unique_ptr<cloudauth_op, detail::OpDeleter> op_;
+};
+
 // Credentials, the cached token and a connection pool. Thread-safe: share one across threads
 // (its methods are const). Move-only; destroy it only once no other thread uses it.
 class Session {
@@ -285,6 +502,7 @@ public:
         cloudauth_session* s = nullptr;
         detail::check(cloudauth_session_new(cfg, &s));
         s_.reset(s);
+        events_ = config.events_;  // the session keeps the config's event handler alive
     }
 
     Session(Session&&) noexcept = default;
@@ -342,16 +560,8 @@ public:
         cloudauth_session* s = ptr();
         std::string m = detail::c_string(method, "method");
         std::string u = detail::c_string(url, "url");
-        std::vector<std::string> lines;
-        lines.reserve(headers.size());
-        for (const auto& h : headers) {
-            lines.push_back(header_line(h.first, h.second));
-        }
-        std::vector<const char*> ptrs;
-        ptrs.reserve(lines.size());
-        for (const auto& line : lines) {
-            ptrs.push_back(line.c_str());
-        }
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
         cloudauth_response* out = nullptr;
         detail::check(cloudauth_session_request(s, m.c_str(), u.c_str(),
                                                 ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(),
@@ -374,12 +584,186 @@ public:
         return request(method, url, h, body);
     }
 
+    // The token if one is usable now, without any I/O; std::nullopt otherwise, in which case a
+    // fetch has been started on a library thread (a later call finds its token). Never blocks.
+    std::optional<std::string> token_cached() const {
+        cloudauth_session* s = ptr();
+        std::string buf(1024, '\0');
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            std::size_t len = 0;
+            cloudauth_result rc = cloudauth_session_token_cached(s, &buf[0], buf.size(), &len);
+            if (rc == CLOUDAUTH_OK) {
+                buf.resize(len);
+                return buf;
+            }
+            if (rc == CLOUDAUTH_ERR_WOULD_BLOCK) {
+                return std::nullopt;
+            }
+            if (rc != CLOUDAUTH_ERR_BUFFER_TOO_SMALL) {
+                detail::check(rc);
+            }
+            buf.assign(len + 1, '\0');
+        }
+        throw Error(CLOUDAUTH_ERR_BUFFER_TOO_SMALL, "the token kept changing size while being read");
+    }
+
+    // Rotates the credentials: later token requests use these (a fetch in flight finishes with
+    // the old ones); the current token stays until it expires or is invalidated. The library
+    // copies both strings; this binding's temporary copy of the secret is zeroed.
+    void set_credentials(std::string_view client_id, std::string_view client_secret) const {
+        cloudauth_session* s = ptr();
+        std::string id = detail::c_string(client_id, "client_id");
+        std::string secret = detail::c_string(client_secret, "client_secret");
+        detail::Wiper wipe_secret{secret};
+        detail::check(cloudauth_session_set_credentials(s, id.c_str(), secret.c_str()));
+    }
+
+    // The session's counters. Takes no lock and sends nothing.
+    Stats stats() const {
+        cloudauth_stats c{};
+        detail::check(cloudauth_session_stats(ptr(), &c, sizeof c));
+        Stats out;
+        out.token_requests = c.token_requests;
+        out.token_failures = c.token_failures;
+        out.background_refreshes = c.background_refreshes;
+        out.api_requests = c.api_requests;
+        out.unauthorized_resends = c.unauthorized_resends;
+        out.shared_cache_hits = c.shared_cache_hits;
+        out.shared_cache_errors = c.shared_cache_errors;
+        out.token_expires_in_ms = c.token_expires_in_ms;
+        return out;
+    }
+
+    // ---- asynchronous calls --------------------------------------------------------------
+    // They return at once; the work runs on the library's threads (hundreds may be in flight,
+    // over pooled connections). Bad input (and a library that cannot start its threads) throws
+    // right here, and then nothing was started. Destroying the Session with operations in flight
+    // is allowed: they finish with CLOUDAUTH_ERR_CANCELLED.
+
+    // request() asynchronously. The future holds the Response, or the Error request() would
+    // have thrown (CLOUDAUTH_ERR_CANCELLED if the session was destroyed first).
+    std::future<Response> request_async(std::string_view method, std::string_view url,
+                                        const Headers& headers = {}, Body body = {}) const {
+        std::promise<Response> promise;
+        std::future<Response> future = promise.get_future();
+        request_async(method, url, headers, body, [p = std::move(promise)](Result<Response> r) mutable {
+            if (r) {
+                p.set_value(std::move(r).value());
+            } else {
+                p.set_exception(std::make_exception_ptr(r.error()));
+            }
+        });
+        return future;
+    }
+
+    // The same with a callback: `done` (any callable taking a cloudauth::Result<Response>) runs
+    // exactly once, on a library thread, never inside this call, with no cloudauth lock held (it
+    // may call any cloudauth function, blocking ones included). An exception it throws is
+    // caught and dropped: it never unwinds into the library. Returns a handle for cancelling.
+    template <class F, class = std::enable_if_t<std::is_invocable<std::decay_t<F>&, Result<Response>>::value>>
+    Operation request_async(std::string_view method, std::string_view url, const Headers& headers, Body body,
+                            F&& done) const {
+        cloudauth_session* s = ptr();
+        std::string m = detail::c_string(method, "method");
+        std::string u = detail::c_string(url, "url");
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
+        using Fn = std::decay_t<F>;
+        auto pending = std::make_unique<Fn>(std::forward<F>(done));
+        cloudauth_op* op = nullptr;
+        detail::check(cloudauth_session_request_async(
+            s, m.c_str(), u.c_str(), ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(),
+            body.size() > 0 ? body.data() : nullptr, body.size(), &response_done<Fn>, pending.get(), &op));
+        pending.release();  // response_done owns it now
+        return Operation(op);
+    }
+
+    // token() asynchronously: the future holds the token, or the Error token() would have thrown.
+    std::future<std::string> token_async() const {
+        std::promise<std::string> promise;
+        std::future<std::string> future = promise.get_future();
+        token_async([p = std::move(promise)](Result<std::string> r) mutable {
+            if (r) {
+                p.set_value(std::move(r).value());
+            } else {
+                p.set_exception(std::make_exception_ptr(r.error()));
+            }
+        });
+        return future;
+    }
+
+    // The same with a callback taking a cloudauth::Result<std::string>; rules as for the
+    // callback form of request_async.
+    template <class F, class = std::enable_if_t<std::is_invocable<std::decay_t<F>&, Result<std::string>>::value>>
+    Operation token_async(F&& done) const {
+        cloudauth_session* s = ptr();
+        using Fn = std::decay_t<F>;
+        auto pending = std::make_unique<Fn>(std::forward<F>(done));
+        cloudauth_op* op = nullptr;
+        detail::check(cloudauth_session_token_async(s, &token_done<Fn>, pending.get(), &op));
+        pending.release();  // token_done owns it now
+        return Operation(op);
+    }
+
     explicit operator bool() const noexcept { return static_cast<bool>(s_); }
     // The C handle, still owned by this object (nullptr after a move), for calling the C API.
     cloudauth_session* get() const noexcept { return s_.get(); }
 
 private:
     cloudauth_session* ptr() const { return detail::live(s_, "cloudauth::Session"); }
+
+    // The cloudauth_response_fn of request_async: runs the callable once and frees it. The
+    // response is owned from the first line, so it is freed whatever the callable does.
+    template <class Fn>
+    static void response_done(void* user_data, cloudauth_result rc, cloudauth_response* r,
+                              const char* error) noexcept {
+        std::unique_ptr<Fn> fn(static_cast<Fn*>(user_data));
+        Response response(r);
+        try {
+            if (rc == CLOUDAUTH_OK && response) {
+                (*fn)(Result<Response>(std::move(response)));
+            } else {
+                (*fn)(Result<Response>(Error(rc == CLOUDAUTH_OK ? CLOUDAUTH_ERR_INTERNAL : rc,
+                                             error != nullptr ? error : "")));
+            }
+        } catch (...) {
+            // Nowhere to go: the library must not see it.
+        }
+    }
+
+    template <class Fn>
+    static void token_done(void* user_data, cloudauth_result rc, const char* token, std::size_t len,
+                           const char* error) noexcept {
+        std::unique_ptr<Fn> fn(static_cast<Fn*>(user_data));
+        try {
+            if (rc == CLOUDAUTH_OK && token != nullptr) {
+                (*fn)(Result<std::string>(std::string(token, len)));
+            } else {
+                (*fn)(Result<std::string>(Error(rc == CLOUDAUTH_OK ? CLOUDAUTH_ERR_INTERNAL : rc,
+                                                error != nullptr ? error : "")));
+            }
+        } catch (...) {
+            // Nowhere to go: the library must not see it.
+        }
+    }
+
+    static std::vector<std::string> header_lines(const Headers& headers) {
+        std::vector<std::string> lines;
+        lines.reserve(headers.size());
+        for (const auto& h : headers) {
+            lines.push_back(header_line(h.first, h.second));
+        }
+        return lines;
+    }
+
+    static std::vector<const char*> pointers(const std::vector<std::string>& lines) {
+        std::vector<const char*> ptrs;
+        ptrs.reserve(lines.size());
+        for (const auto& line : lines) {
+            ptrs.push_back(line.c_str());
+        }
+        return ptrs;
+    }
 
     // "Name: value". The library rejects CR/LF; a colon in the name or a NUL anywhere would be
     // misread by it, so they are refused here. Messages quote a name only when it looks like
@@ -405,6 +789,8 @@ private:
         return plain ? "'" + name + "'" : std::string("(name not shown)");
     }
 
+    // Declared first so that it is destroyed last: the session is freed before its handler.
+    std::shared_ptr<detail::EventOwner> events_;
     std::unique_ptr<cloudauth_session, detail::SessionDeleter> s_;
 };
 

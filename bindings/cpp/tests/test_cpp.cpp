@@ -15,7 +15,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <future>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -842,6 +845,438 @@ void test_messages_never_contain_secrets() {
     CHECK_LACKS(c.what, "demo-secret");
 }
 
+
+// ---- lifecycle: stats, rotation, events, environment -----------------------------------------
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void test_stats() {
+    const cloudauth::Session session = standin_session();
+    cloudauth::Stats st = session.stats();
+    CHECK_EQ(st.token_requests, std::uint64_t{0});
+    CHECK_EQ(st.api_requests, std::uint64_t{0});
+    CHECK_EQ(st.token_expires_in_ms, std::int64_t{-1});  // no token yet
+
+    session.token();
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+    CTL_REVOKE();  // the next request gets a 401, then is resent with a new token
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+    st = session.stats();
+    CHECK_EQ(st.token_requests, std::uint64_t{2});
+    CHECK_EQ(st.token_failures, std::uint64_t{0});
+    CHECK_EQ(st.api_requests, std::uint64_t{3});
+    CHECK_EQ(st.unauthorized_resends, std::uint64_t{1});
+    CHECK_EQ(st.shared_cache_hits, std::uint64_t{0});
+    CHECK(st.token_expires_in_ms > 3500 * 1000L && st.token_expires_in_ms <= 3600 * 1000L);
+    CHECK_EQ(STAT("token_requests"), 2L);  // the counters agree with the server
+
+    // a failure is counted too
+    const cloudauth::Session bad = standin_session({{"client_secret", "wrong"}});
+    CHECK_THROWS(bad.token(), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_EQ(bad.stats().token_failures, std::uint64_t{1});
+    CHECK_EQ(bad.stats().token_requests, std::uint64_t{1});
+
+    cloudauth::Session moved = standin_session();
+    cloudauth::Session to(std::move(moved));
+    CHECK_THROWS(moved.stats(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+}
+
+void test_set_credentials() {
+    const cloudauth::Session session = standin_session();
+    std::string t1 = session.token();
+    // The server now accepts only a new pair: the current token still works until dropped.
+    CTL_CONFIG("{\"clients\": {\"rotated-id\": \"R0tated-Zq9-secret\"}}");
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+    session.invalidate();
+    Caught c = CHECK_THROWS(session.token(), CLOUDAUTH_ERR_AUTH_REJECTED);
+
+    session.set_credentials("rotated-id", "R0tated-Zq9-secret");
+    CHECK(session.token() == session.token());  // one fetch with the new pair
+    Json stats = STATS();
+    CHECK_EQ(stats.str("last_token_request.form.client_id"), std::string("rotated-id"));
+    CHECK_EQ(stats.str("last_token_request.form.client_secret"), std::string("R0tated-Zq9-secret"));
+    CHECK_EQ(stats.num("token_requests"), 3L);
+
+    // and back
+    CTL_CONFIG("{\"clients\": null}");
+    session.set_credentials("demo-client", "demo-secret");
+    session.invalidate();
+    CHECK(!session.token().empty());
+    CHECK_EQ(STATS().str("last_token_request.form.client_id"), std::string("demo-client"));
+
+    // bad input: nothing changes, and the secret is not shown
+    c = CHECK_THROWS(session.set_credentials("x", std::string("Zq9-new\0sec", 11)), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "client_secret");
+    CHECK_LACKS(c.what, "Zq9-new");
+    CHECK_THROWS(session.set_credentials("", "Zq9-secret"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    session.invalidate();
+    CHECK(!session.token().empty());
+    CHECK_EQ(STATS().str("last_token_request.form.client_id"), std::string("demo-client"));
+}
+
+// Events as the handler saw them (copied: the views die with the call).
+struct SeenEvent {
+    std::string kind, reason, message;
+    cloudauth_result result;
+    int http_status;
+};
+
+class EventLog {
+public:
+    void add(const cloudauth::Event& e) {
+        std::lock_guard<std::mutex> g(m_);
+        seen_.push_back({std::string(e.kind_name()), std::string(e.reason), std::string(e.message), e.result,
+                         e.http_status});
+        cv_.notify_all();
+    }
+    // Waits (bounded) until at least n events arrived; returns a copy of them.
+    std::vector<SeenEvent> wait_for(std::size_t n) {
+        std::unique_lock<std::mutex> g(m_);
+        cv_.wait_for(g, std::chrono::seconds(5 * time_factor()), [&] { return seen_.size() >= n; });
+        return seen_;
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    std::vector<SeenEvent> seen_;
+};
+
+void test_events() {
+    auto log = std::make_shared<EventLog>();
+    std::weak_ptr<EventLog> weak = log;
+    std::atomic<const cloudauth::Session*> self{nullptr};
+    std::atomic<int> reentered{0};
+    std::string t1;
+    {
+        std::optional<cloudauth::Session> session;
+        {
+            cloudauth::Config cfg = standin_config({{"refresh_mode", "inline"}});
+            // any callable: this one owns the log and calls back into the library
+            cfg.on_event([log, &self, &reentered](const cloudauth::Event& e) {
+                log->add(e);
+                if (const cloudauth::Session* s = self.load()) {
+                    if (s->stats().token_requests > 0) ++reentered;
+                }
+            });
+            session.emplace(cfg);
+        }  // the config is gone; the session keeps the handler alive
+        log.reset();
+        self = &*session;
+
+        t1 = session->token();
+        std::vector<SeenEvent> ev = weak.lock()->wait_for(1);
+        REQUIRE(ev.size() == 1);
+        CHECK_EQ(ev[0].kind, std::string("token_fetched"));
+        CHECK_EQ(ev[0].reason, std::string("first_use"));
+        CHECK_EQ(ev[0].result, CLOUDAUTH_OK);
+        CHECK_EQ(ev[0].http_status, 200);
+
+        session->invalidate();
+        session->token();
+        CTL_REVOKE();
+        CHECK_EQ(session->request("GET", "/headers").status(), 200);
+        CTL_CONFIG("{\"clients\": {\"other\": \"other-secret\"}}");
+        session->invalidate();
+        CHECK_THROWS(session->token(), CLOUDAUTH_ERR_AUTH_REJECTED);
+
+        ev = weak.lock()->wait_for(5);
+        REQUIRE(ev.size() == 5);
+        CHECK_EQ(ev[1].kind, std::string("token_fetched"));
+        CHECK_EQ(ev[1].reason, std::string("invalidated"));
+        CHECK_EQ(ev[2].kind, std::string("unauthorized"));
+        CHECK_EQ(ev[2].http_status, 401);
+        CHECK_EQ(ev[3].kind, std::string("token_fetched"));
+        CHECK_EQ(ev[3].reason, std::string("unauthorized"));
+        CHECK_EQ(ev[4].kind, std::string("token_fetch_failed"));
+        CHECK_EQ(ev[4].result, CLOUDAUTH_ERR_AUTH_REJECTED);
+        CHECK_EQ(ev[4].http_status, 401);
+        for (const SeenEvent& e : ev) {
+            CHECK_LACKS(e.message, "demo-secret");
+            CHECK_LACKS(e.message, t1);
+        }
+        CHECK(reentered.load() >= 4);
+        self = nullptr;
+    }
+    // config and session gone: the callable (and the log it owned) is released
+    CHECK(weak.expired());
+}
+
+void test_event_handler_that_throws() {
+    std::atomic<int> calls{0};
+    cloudauth::Config cfg = standin_config();
+    cfg.on_event([&calls](const cloudauth::Event&) {
+        ++calls;
+        throw std::runtime_error("handler failure");  // must not unwind into the library
+    });
+    const cloudauth::Session session(cfg);
+    CHECK(!session.token().empty());
+    session.invalidate();
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+    CHECK_EQ(calls.load(), 2);
+
+    // on_event(nullptr) removes the handler for later sessions
+    cfg.on_event(nullptr);
+    const cloudauth::Session quiet(cfg);
+    quiet.token();
+    CHECK_EQ(calls.load(), 2);
+    // a plain function works too
+    static std::atomic<int> fn_calls{0};
+    fn_calls = 0;
+    struct F {
+        static void on(const cloudauth::Event&) { ++fn_calls; }
+    };
+    cfg.on_event(&F::on);
+    const cloudauth::Session plain(cfg);
+    plain.token();
+    CHECK_EQ(fn_calls.load(), 1);
+}
+
+void test_background_refresh_events() {
+    // Short tokens in background mode: the refresh is done off the caller's thread, reported
+    // with the reason refresh_ahead, and counted in background_refreshes.
+    CTL_CONFIG("{\"token_expires_in\": " + std::to_string(2 * time_factor()) + "}");
+    auto log = std::make_shared<EventLog>();
+    cloudauth::Config cfg = standin_config({{"refresh_mode", "background"}});
+    cfg.on_event([log](const cloudauth::Event& e) { log->add(e); });
+    const cloudauth::Session session(cfg);
+    std::string t1 = session.token();
+    auto t0 = std::chrono::steady_clock::now();
+    std::string last = t1;
+    while (last == t1 && seconds_since(t0) < 3.0 * static_cast<double>(time_factor())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        last = session.token();
+    }
+    CHECK(last != t1);
+    std::vector<SeenEvent> ev = log->wait_for(2);
+    REQUIRE(ev.size() >= 2);
+    CHECK_EQ(ev[1].reason, std::string("refresh_ahead"));
+    CHECK(session.stats().background_refreshes >= 1);
+}
+
+void test_config_from_env() {
+    std::string token_url = standin_url("/connect/token"), base = standin_url();
+    ::setenv("CPPTEST_CLIENT_ID", "demo-client", 1);
+    ::setenv("CPPTEST_CLIENT_SECRET", "demo-secret", 1);
+    ::setenv("CPPTEST_TOKEN_URL", token_url.c_str(), 1);
+    ::setenv("CPPTEST_BASE_URL", base.c_str(), 1);
+    ::setenv("CPPTEST_SCOPE", "from-env", 1);
+    ::setenv("CPPTEST_LIBRARY", "ignored: not a key", 1);
+    {
+        cloudauth::Config cfg = cloudauth::Config::from_env("CPPTEST_");
+        const cloudauth::Session session(cfg);
+        CHECK_EQ(session.request("GET", "/headers").status(), 200);
+        CHECK_EQ(STATS().str("last_token_request.form.scope"), std::string("from-env"));
+        // set() afterwards overrides the environment
+        cfg.set("scope", "from-code");
+        const cloudauth::Session other(cfg);
+        other.token();
+        CHECK_EQ(STATS().str("last_token_request.form.scope"), std::string("from-code"));
+    }
+    ::setenv("CPPTEST_TIMEOUT_MS", "soon", 1);
+    Caught c = CHECK_THROWS(cloudauth::Config::from_env("CPPTEST_"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_CONTAINS(c.message, "CPPTEST_TIMEOUT_MS");
+    CHECK_LACKS(c.what, "demo-secret");
+    for (const char* k : {"CLIENT_ID", "CLIENT_SECRET", "TOKEN_URL", "BASE_URL", "SCOPE", "LIBRARY", "TIMEOUT_MS"}) {
+        ::unsetenv((std::string("CPPTEST_") + k).c_str());
+    }
+}
+
+// ---- async ----------------------------------------------------------------------------------
+
+void test_async_futures() {
+    const cloudauth::Session session = standin_session();
+    std::future<std::string> tf = session.token_async();
+    std::string token = tf.get();
+    CHECK(!token.empty());
+    CHECK(token == session.token());
+
+    std::vector<std::future<cloudauth::Response>> fs;
+    for (int i = 0; i < 5; ++i) {
+        fs.push_back(session.request_async("GET", "/headers", {{"X-Op", std::to_string(i)}}));
+    }
+    fs.push_back(session.request_async("POST", "/echo", {}, std::string("async\0body", 10)));
+    for (int i = 0; i < 5; ++i) {
+        cloudauth::Response r = fs[static_cast<std::size_t>(i)].get();
+        CHECK_EQ(r.status(), 200);
+        Json j = PARSE_JSON(r.body());
+        CHECK_EQ(j.str("headers.x-op"), std::to_string(i));
+        CHECK(j.str("headers.authorization") == "Bearer " + token);
+    }
+    CHECK(fs[5].get().body() == std::string("async\0body", 10));
+    CHECK_EQ(STAT("token_requests"), 1L);
+
+    // an HTTP status is a Response, a failure is the Error in the future
+    CHECK_EQ(session.request_async("GET", "/status/404").get().status(), 404);
+    std::future<cloudauth::Response> down = session.request_async("GET", "http://127.0.0.1:9/x");
+    Caught c = CHECK_THROWS(down.get(), CLOUDAUTH_ERR_NETWORK);
+    CHECK_CONTAINS(c.message, "127.0.0.1:9");
+    // bad input throws at once: nothing was started
+    CHECK_THROWS(session.request_async("GET", "ftp://127.0.0.1/x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_THROWS(session.request_async("GET", "/headers", {{"Authorization", "Bearer x"}}),
+                 CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    // a failed token fetch reaches token_async's future
+    const cloudauth::Session bad = standin_session({{"client_secret", "wrong"}});
+    CHECK_THROWS(bad.token_async().get(), CLOUDAUTH_ERR_AUTH_REJECTED);
+    CHECK_THROWS(bad.request_async("GET", "/headers").get(), CLOUDAUTH_ERR_AUTH_REJECTED);
+}
+
+void test_async_many_in_flight_from_one_thread() {
+    // 64 requests that each take 500 ms, started from this thread: together they take about
+    // 500 ms, one after another 32 s.
+    constexpr int kOps = 64;
+    const long delay = 500;
+    const cloudauth::Session session = standin_session();
+    session.token();
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::future<cloudauth::Response>> fs;
+    for (int i = 0; i < kOps; ++i) fs.push_back(session.request_async("GET", "/delay/" + std::to_string(delay)));
+    double started = seconds_since(t0);
+    int ok = 0;
+    for (auto& f : fs) ok += f.get().status() == 200;
+    double took = seconds_since(t0);
+    CHECK_EQ(ok, kOps);
+    CHECK(started < 0.4 * static_cast<double>(time_factor()));  // starting does not wait
+    check_at(took < 4.0 * static_cast<double>(time_factor()), __FILE__, __LINE__,
+             "64 x 500 ms in flight took " + std::to_string(took) + " s (not concurrent)");
+    CHECK_EQ(STAT("api_requests"), static_cast<long>(kOps));
+}
+
+void test_async_callbacks() {
+    const cloudauth::Session session = standin_session();
+    // a move-only callable; it runs on another thread and may call blocking functions
+    std::promise<std::pair<int, std::string>> p;
+    std::future<std::pair<int, std::string>> f = p.get_future();
+    auto owned = std::make_unique<int>(7);
+    std::thread::id caller = std::this_thread::get_id();
+    std::atomic<bool> other_thread{false};
+    cloudauth::Operation op = session.request_async(
+        "GET", "/headers", {}, {},
+        [&session, &other_thread, caller, owned = std::move(owned), p = std::move(p)](
+            cloudauth::Result<cloudauth::Response> r) mutable {
+            other_thread = std::this_thread::get_id() != caller;
+            std::string token = session.token();  // re-enters the library, blocking call
+            p.set_value({r ? r.value().status() : -1, token});
+        });
+    CHECK(static_cast<bool>(op));
+    REQUIRE(f.wait_for(std::chrono::seconds(10 * time_factor())) == std::future_status::ready);
+    auto got = f.get();
+    CHECK_EQ(got.first, 200);
+    CHECK(got.second == session.token());
+    CHECK(other_thread.load());
+
+    // a token callback; an Error result
+    std::promise<std::string> tp;
+    auto tf = tp.get_future();
+    session.token_async([&tp](cloudauth::Result<std::string> r) { tp.set_value(r ? r.value() : "failed"); });
+    CHECK(tf.get() == session.token());
+    std::promise<cloudauth_result> ep;
+    auto ef = ep.get_future();
+    session.request_async("GET", "http://127.0.0.1:9/x", {}, {}, [&ep](cloudauth::Result<cloudauth::Response> r) {
+        ep.set_value(r ? CLOUDAUTH_OK : r.error().code());
+        try {
+            (void)r.value();  // value() of a failure throws its Error
+        } catch (const cloudauth::Error&) {
+        }
+    });
+    CHECK_EQ(ef.get(), CLOUDAUTH_ERR_NETWORK);
+
+    // a callable that throws: caught, nothing crashes, the session goes on
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 3; ++i) {
+        session.request_async("GET", "/headers", {}, {}, [&ran](cloudauth::Result<cloudauth::Response>) {
+            ++ran;
+            throw std::runtime_error("callback failure");
+        });
+    }
+    session.token_async([&ran](cloudauth::Result<std::string>) {
+        ++ran;
+        throw 42;
+    });
+    auto t0 = std::chrono::steady_clock::now();
+    while (ran.load() < 4 && seconds_since(t0) < 10.0 * static_cast<double>(time_factor())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK_EQ(ran.load(), 4);
+    CHECK_EQ(session.request_async("GET", "/headers").get().status(), 200);
+}
+
+void test_async_cancel() {
+    const cloudauth::Session session = standin_session();
+    session.token();
+    auto alive = std::make_shared<int>(1);
+    std::weak_ptr<int> weak = alive;
+    std::promise<cloudauth_result> p;
+    auto f = p.get_future();
+    auto t0 = std::chrono::steady_clock::now();
+    cloudauth::Operation op = session.request_async(
+        "GET", "/delay/5000", {}, {}, [&p, alive](cloudauth::Result<cloudauth::Response> r) {
+            p.set_value(r ? CLOUDAUTH_OK : r.error().code());
+        });
+    alive.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    op.cancel();
+    op.cancel();  // idempotent
+    REQUIRE(f.wait_for(std::chrono::seconds(3 * time_factor())) == std::future_status::ready);
+    CHECK_EQ(f.get(), CLOUDAUTH_ERR_CANCELLED);
+    CHECK(seconds_since(t0) < 4.0 * static_cast<double>(time_factor()));
+    // the callable is released once it has run (wait: it is freed right after it returns)
+    for (int i = 0; i < 200 && !weak.expired(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    CHECK(weak.expired());
+
+    // cancelling a finished operation changes nothing; an empty handle is a no-op
+    std::promise<cloudauth_result> p2;
+    auto f2 = p2.get_future();
+    cloudauth::Operation done = session.token_async([&p2](cloudauth::Result<std::string> r) {
+        p2.set_value(r ? CLOUDAUTH_OK : r.error().code());
+    });
+    CHECK_EQ(f2.get(), CLOUDAUTH_OK);
+    done.cancel();
+    cloudauth::Operation empty;
+    empty.cancel();
+    CHECK(!static_cast<bool>(empty));
+    // a dropped handle does not cancel
+    std::future<cloudauth::Response> kept;
+    {
+        cloudauth::Operation dropped = session.request_async("GET", "/delay/50", {}, {},
+                                                             [](cloudauth::Result<cloudauth::Response>) {});
+        kept = session.request_async("GET", "/delay/50");
+    }
+    CHECK_EQ(kept.get().status(), 200);
+}
+
+void test_async_session_destroyed_in_flight() {
+    std::vector<std::future<cloudauth::Response>> fs;
+    std::future<std::string> tf;
+    CTL_CONFIG("{\"token_delay_ms\": " + std::to_string(2000 * time_factor()) + "}");
+    auto t0 = std::chrono::steady_clock::now();
+    {
+        const cloudauth::Session session = standin_session();
+        tf = session.token_async();  // waits on the slow token endpoint
+        for (int i = 0; i < 8; ++i) fs.push_back(session.request_async("GET", "/headers"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }  // destroyed with everything in flight
+    for (auto& f : fs) CHECK_THROWS(f.get(), CLOUDAUTH_ERR_CANCELLED);
+    CHECK_THROWS(tf.get(), CLOUDAUTH_ERR_CANCELLED);
+    CHECK(seconds_since(t0) < 1.9 * static_cast<double>(time_factor()));  // before the token came
+}
+
+void test_token_cached() {
+    CTL_CONFIG("{\"token_delay_ms\": " + std::to_string(300 * time_factor()) + "}");
+    const cloudauth::Session session = standin_session();
+    CHECK(!session.token_cached().has_value());  // nothing yet: a fetch starts in the background
+    std::optional<std::string> t;
+    auto t0 = std::chrono::steady_clock::now();
+    while (!(t = session.token_cached()) && seconds_since(t0) < 5.0 * static_cast<double>(time_factor())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(t.has_value());
+    CHECK(*t == session.token());
+    CHECK_EQ(STAT("token_requests"), 1L);
+}
+
 struct TestCase {
     const char* name;
     void (*fn)();
@@ -867,6 +1302,18 @@ const TestCase kTests[] = {
     {"auth_rejected", test_auth_rejected},
     {"timeout", test_timeout},
     {"messages_never_contain_secrets", test_messages_never_contain_secrets},
+    {"stats", test_stats},
+    {"set_credentials", test_set_credentials},
+    {"events", test_events},
+    {"event_handler_that_throws", test_event_handler_that_throws},
+    {"background_refresh_events", test_background_refresh_events},
+    {"config_from_env", test_config_from_env},
+    {"async_futures", test_async_futures},
+    {"async_many_in_flight_from_one_thread", test_async_many_in_flight_from_one_thread},
+    {"async_callbacks", test_async_callbacks},
+    {"async_cancel", test_async_cancel},
+    {"async_session_destroyed_in_flight", test_async_session_destroyed_in_flight},
+    {"token_cached", test_token_cached},
 };
 
 }  // namespace
