@@ -5,8 +5,9 @@
 # local stand-in (tests/standin/with_server.sh). CLOUDAUTH_LIBRARY is unset, so the installed
 # package must find its own copy of the library.
 #
-# Needs: python3 with venv (python3-venv), cargo, and PyPI through pip (pytest, requests,
-# setuptools, setuptools-rust). Extra arguments go to pytest, e.g. tests/run_python.sh -k token
+# Needs: python3 with venv (python3-venv), cargo, and PyPI through pip (pytest, requests, httpx,
+# aiohttp, mypy, setuptools, setuptools-rust). Extra arguments go to pytest, e.g.
+# tests/run_python.sh -k token
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,8 +20,8 @@ if [[ ! -x $py ]]; then
   echo "run_python: creating $venv"
   python3 -m venv "$venv"
 fi
-if ! "$py" -c 'import pytest, requests' 2>/dev/null; then
-  "$py" "${pip_q[@]}" 'pytest>=7' 'requests>=2.20'
+if ! "$py" -c 'import pytest, requests, httpx, aiohttp, mypy' 2>/dev/null; then
+  "$py" "${pip_q[@]}" 'pytest>=7' 'requests>=2.20' 'httpx>=0.23' 'aiohttp>=3.8' 'mypy>=1.5'
 fi
 
 # Always reinstall: the library or the binding may have changed since the last run.
@@ -39,6 +40,9 @@ assert lib.parent == pkg, f"library loaded from {lib}, not the package"
 print(f"run_python: cloudauth {cloudauth.library_version()} from {pkg} ({lib.name})")
 PY
 )
+
+echo "run_python: mypy --strict bindings/python/src/cloudauth"
+(cd bindings/python && "$py" -m mypy --strict --no-incremental src/cloudauth)
 
 echo "run_python: examples/python/ocr_demo.py"
 tests/standin/with_server.sh "$py" examples/python/ocr_demo.py

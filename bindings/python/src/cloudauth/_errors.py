@@ -20,6 +20,8 @@ class Result(enum.IntEnum):
     BAD_TOKEN_RESPONSE = 8
     TOO_LARGE = 9
     INTERNAL = 10
+    CANCELLED = 11
+    WOULD_BLOCK = 12
 
     @property
     def c_name(self) -> str:
@@ -115,6 +117,19 @@ class InternalError(Error):
     code = Result.INTERNAL
 
 
+class Cancelled(Error):
+    """An async operation was cancelled by the library (not by cancelling the awaiting task,
+    which raises ``asyncio.CancelledError`` as usual)."""
+
+    code = Result.CANCELLED
+
+
+class WouldBlock(Error):
+    """Internal: no usable token without I/O (``cloudauth_session_token_cached``)."""
+
+    code = Result.WOULD_BLOCK
+
+
 class LibraryNotFoundError(OSError):
     """The native library could not be found or loaded; the message says where it looked."""
 
@@ -130,6 +145,8 @@ EXCEPTIONS: Dict[Result, Type[Error]] = {
     Result.BAD_TOKEN_RESPONSE: BadTokenResponse,
     Result.TOO_LARGE: TooLarge,
     Result.INTERNAL: InternalError,
+    Result.CANCELLED: Cancelled,
+    Result.WOULD_BLOCK: WouldBlock,
 }
 
 

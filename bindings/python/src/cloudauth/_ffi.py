@@ -25,8 +25,10 @@ from ctypes import (
     Structure,
     c_char_p,
     c_int,
+    c_int64,
     c_size_t,
     c_uint16,
+    c_uint64,
     c_void_p,
 )
 from pathlib import Path
@@ -58,9 +60,50 @@ class Response(Structure):
     pass
 
 
+class Op(Structure):
+    pass
+
+
 ConfigPtr = POINTER(Config)
 SessionPtr = POINTER(Session)
 ResponsePtr = POINTER(Response)
+OpPtr = POINTER(Op)
+
+
+class Stats(Structure):
+    """``cloudauth_stats``: fields are only ever appended (the C side copies ``sizeof`` of
+    what this binding knows)."""
+
+    _fields_ = [
+        ("token_requests", c_uint64),
+        ("token_failures", c_uint64),
+        ("background_refreshes", c_uint64),
+        ("api_requests", c_uint64),
+        ("unauthorized_resends", c_uint64),
+        ("shared_cache_hits", c_uint64),
+        ("shared_cache_errors", c_uint64),
+        ("token_expires_in_ms", c_int64),
+    ]
+
+
+class Event(Structure):
+    """``cloudauth_event``; its strings are valid during the callback only."""
+
+    _fields_ = [
+        ("kind", c_int),
+        ("reason", c_char_p),
+        ("result", c_int),
+        ("http_status", c_uint16),
+        ("duration_ms", c_uint64),
+        ("message", c_char_p),
+    ]
+
+
+# Callback types. The completions take `error` as c_void_p and the token as a raw pointer so
+# that ctypes makes no bytes object the binding does not need (read with string_at).
+EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
+RESPONSE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ResponsePtr, c_void_p)
+TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_size_t, c_void_p)
 
 
 def _result_checker(lib: ctypes.CDLL) -> Callable[..., Tuple[Any, ...]]:
@@ -133,6 +176,58 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "result",
     ),
     ("cloudauth_response_free", (ResponsePtr,), None, None),
+    # v1: lifecycle, events, async.
+    (
+        "cloudauth_config_set_event_callback",
+        (ConfigPtr, EVENT_FN, c_void_p),
+        c_int,
+        "result",
+    ),
+    (
+        "cloudauth_session_set_credentials",
+        (SessionPtr, c_char_p, c_char_p),
+        c_int,
+        "result",
+    ),
+    ("cloudauth_session_stats", (SessionPtr, POINTER(Stats), c_size_t), c_int, "result"),
+    (
+        "cloudauth_session_request_async",
+        (
+            SessionPtr,
+            c_char_p,
+            c_char_p,
+            POINTER(c_char_p),
+            c_size_t,
+            c_char_p,
+            c_size_t,
+            RESPONSE_FN,
+            c_void_p,
+            POINTER(OpPtr),
+        ),
+        c_int,
+        "result",
+    ),
+    (
+        "cloudauth_session_token_async",
+        (SessionPtr, TOKEN_FN, c_void_p, POINTER(OpPtr)),
+        c_int,
+        "result",
+    ),
+    ("cloudauth_op_cancel", (OpPtr,), None, None),
+    ("cloudauth_op_free", (OpPtr,), None, None),
+    # No errcheck: WOULD_BLOCK is an answer here, not an error (the caller reads the code).
+    (
+        "cloudauth_session_token_cached",
+        (SessionPtr, POINTER(c_char), c_size_t, POINTER(c_size_t)),
+        c_int,
+        None,
+    ),
+)
+
+# Declared when the library has them, else left out (``has(name)`` tells): newer than the
+# oldest library this binding supports.
+OPTIONAL_FUNCTIONS: Tuple[_Decl, ...] = (
+    ("cloudauth_config_from_env", (ConfigPtr, c_char_p), c_int, "result"),
 )
 
 
@@ -177,7 +272,8 @@ def load(
             errors.append(f"{path}: not a cloudauth library of this version (missing {', '.join(missing)})")
             continue
         checkers = {"result": _result_checker(lib), "not_null": _check_not_null}
-        for name, argtypes, restype, errcheck in FUNCTIONS:
+        present = [d for d in OPTIONAL_FUNCTIONS if hasattr(lib, d[0])]
+        for name, argtypes, restype, errcheck in FUNCTIONS + tuple(present):
             fn = getattr(lib, name)
             fn.argtypes = list(argtypes)
             fn.restype = restype
@@ -210,6 +306,11 @@ def lib() -> ctypes.CDLL:
                 _loaded = load()
             loaded = _loaded
     return loaded[0]
+
+
+def has(name: str) -> bool:
+    """Whether the loaded library exports ``name`` (for OPTIONAL_FUNCTIONS)."""
+    return hasattr(lib(), name)
 
 
 def library_path() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 try:
     import requests
@@ -45,7 +45,8 @@ class BearerAuth(AuthBase):
                 setattr(r, _BODY_POS, tell())
             except OSError:
                 setattr(r, _BODY_POS, None)
-        r.register_hook("response", self._handle_401)  # type: ignore[no-untyped-call]
+        # cast: older requests has no annotations here, newer has them.
+        cast(Any, r).register_hook("response", self._handle_401)
         return r
 
     def _handle_401(self, r: requests.Response, **kwargs: Any) -> requests.Response:
@@ -63,7 +64,7 @@ class BearerAuth(AuthBase):
         used = request.headers.get("Authorization", "")
         # Drop the token only if it is still the session's current one (atomically, in the
         # library): when several threads get a 401 at once, one new token serves them all.
-        if used.startswith("Bearer "):
+        if isinstance(used, str) and used.startswith("Bearer "):
             self.session.invalidate(used[len("Bearer ") :])
 
         # Release the connection before reusing it, as requests' own digest auth does.
@@ -71,10 +72,9 @@ class BearerAuth(AuthBase):
         r.close()
         retry = request.copy()
         setattr(retry, _RETRIED, True)
-        extract_cookies_to_jar(  # type: ignore[no-untyped-call]
-            retry._cookies, request, r.raw  # type: ignore[attr-defined]
-        )
-        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
+        untyped_retry = cast(Any, retry)
+        cast(Any, extract_cookies_to_jar)(untyped_retry._cookies, request, r.raw)
+        retry.prepare_cookies(untyped_retry._cookies)
         retry.headers["Authorization"] = "Bearer " + self.session.token()
         again = r.connection.send(retry, **kwargs)
         again.history.append(r)
