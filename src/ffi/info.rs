@@ -15,7 +15,7 @@ pub extern "C" fn cloudauth_version() -> *const c_char {
 /// with a `cloudauth_result` parameter; it takes an int so that any value is safe to pass.)
 #[no_mangle]
 pub extern "C" fn cloudauth_result_name(result: c_int) -> *const c_char {
-    const CODES: [Code; 11] = [
+    const CODES: [Code; 13] = [
         Code::CLOUDAUTH_OK,
         Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
         Code::CLOUDAUTH_ERR_BUFFER_TOO_SMALL,
@@ -27,6 +27,8 @@ pub extern "C" fn cloudauth_result_name(result: c_int) -> *const c_char {
         Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
         Code::CLOUDAUTH_ERR_TOO_LARGE,
         Code::CLOUDAUTH_ERR_INTERNAL,
+        Code::CLOUDAUTH_ERR_CANCELLED,
+        Code::CLOUDAUTH_ERR_WOULD_BLOCK,
     ];
     let name: &'static str = match CODES.iter().find(|c| **c as c_int == result) {
         Some(code) => code.c_name(),

@@ -25,14 +25,16 @@ EXPECTED_CLASSES = {
     Result.BAD_TOKEN_RESPONSE: cloudauth.BadTokenResponse,
     Result.TOO_LARGE: cloudauth.TooLarge,
     Result.INTERNAL: cloudauth.InternalError,
+    Result.CANCELLED: cloudauth.Cancelled,
+    Result.WOULD_BLOCK: cloudauth._errors.WouldBlock,
 }
 
 
 def test_result_enum_mirrors_the_library() -> None:
     for code in Result:
         assert cloudauth.result_name(code) == code.c_name
-    assert [int(c) for c in Result] == list(range(11))
-    assert cloudauth.result_name(11) == "CLOUDAUTH_UNKNOWN_RESULT"
+    assert [int(c) for c in Result] == list(range(13))
+    assert cloudauth.result_name(13) == "CLOUDAUTH_UNKNOWN_RESULT"
 
 
 @pytest.mark.parametrize("code", list(EXPECTED_CLASSES))

@@ -46,7 +46,7 @@ from ._session import (
 logger = logging.getLogger("cloudauth")
 
 _A = TypeVar("_A", bound="AsyncSession")
-Outcome = Union[Response, str, BaseException]
+Outcome = Union[Response, str, BaseException, "_Unread"]
 
 
 class _Inbox:
@@ -68,13 +68,18 @@ class _Inbox:
             try:
                 self.loop.call_soon_threadsafe(self.drain)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
-                self.items.clear()
+                while self.items:
+                    _, outcome = self.items.popleft()
+                    if isinstance(outcome, _Unread):
+                        _ffi.quick().cloudauth_response_free(outcome.handle)
 
     def drain(self) -> None:
         self.scheduled = False
         items = self.items
         while items:
             entry, outcome = items.popleft()
+            if isinstance(outcome, _Unread):
+                outcome = outcome.read(entry)  # frees it, whether or not anyone waits
             future = entry.future
             if not future.done():  # a cancelled task's future is done
                 if isinstance(outcome, BaseException):
@@ -82,6 +87,24 @@ class _Inbox:
                 else:
                     future.set_result(outcome)
             entry.ops.finished()
+
+
+class _Unread:
+    """A response handle handed to the loop, read (and freed) there."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    def read(self, entry: "_Pending") -> Outcome:
+        lib = _ffi.quick()
+        try:
+            return _read_response(lib, self.handle, entry.method, entry.url)
+        except Exception as e:  # e.g. MemoryError: the awaiting task gets it
+            return e
+        finally:
+            lib.cloudauth_response_free(self.handle)
 
 
 class _Pending:
@@ -96,6 +119,10 @@ class _Pending:
         self.method = method
         self.url = url
 
+
+_gil_ensure = ctypes.pythonapi.PyGILState_Ensure
+_gil_ensure.argtypes = []
+_gil_ensure.restype = ctypes.c_int
 
 _pending: Dict[int, _Pending] = {}
 _keys = itertools.count(1)  # next() is atomic under the GIL
@@ -112,33 +139,46 @@ def _failure(ops: "_Ops", result: int, error: Optional[int]) -> BaseException:
     return error_for_code(result, message)
 
 
+_adopted: "set[int]" = set()
+
+
+def _adopt_thread() -> None:
+    """Keeps this (library) thread's Python thread state for good.
+
+    ctypes wraps every callback in PyGILState_Ensure/Release; on a thread Python did not
+    start, Release destroys the thread state that Ensure just made, so each completion paid
+    for a new one. One Ensure that is never released keeps it: the library's threads live as
+    long as the process.
+    """
+    ident = threading.get_ident()
+    if ident not in _adopted:
+        _adopted.add(ident)
+        _gil_ensure()
+
+
 def _on_response(user_data: Optional[int], result: int, response: Any, error: Optional[int]) -> None:
-    # A library thread; nothing may escape into C.
-    lib = _ffi.lib()
+    # A library thread, holding the GIL that the loop wants: do the least here (the response
+    # is read on the loop, in `_Inbox.drain`), and let nothing escape into C.
     try:
+        _adopt_thread()
         entry = _pending.pop(user_data or 0, None)
         if entry is None:
+            if response:
+                _ffi.quick().cloudauth_response_free(response)
             return
-        outcome: Outcome
         if result == 0:
-            try:
-                outcome = _read_response(lib, response, entry.method, entry.url)
-            except BaseException as e:  # e.g. MemoryError: the awaiting task gets it
-                outcome = e
+            entry.inbox.put(entry, _Unread(response))
         else:
-            outcome = _failure(entry.ops, result, error)
-        entry.inbox.put(entry, outcome)
+            entry.inbox.put(entry, _failure(entry.ops, result, error))
     except BaseException:  # pragma: no cover - a bug in this module
         logger.exception("cloudauth: an async completion failed")
-    finally:
-        if response:
-            lib.cloudauth_response_free(response)
 
 
 def _on_token(
     user_data: Optional[int], result: int, token: Optional[int], token_len: int, error: Optional[int]
 ) -> None:
     try:
+        _adopt_thread()
         entry = _pending.pop(user_data or 0, None)
         if entry is None:
             return
@@ -173,7 +213,7 @@ class _Ops:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.lib = session._lib
+        self.lib = _ffi.quick()  # the calls made here never wait: keep the GIL
         self.inflight = 0  # changed on the loop only
         self.closing = False
         self.idle: Optional["asyncio.Future[None]"] = None
@@ -325,14 +365,14 @@ class AsyncSession(LifecycleMixin):
 
     def __init__(
         self,
-        client_id: Optional[str] = None,
+        client_id: str,
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
         **options: OptionValue,
     ) -> None:
         self._ops = _Ops(Session(client_id, client_secret, on_event=on_event, **options))
-        self._lib = self._ops.lib
+        self._lib = self._ops.session._lib
 
     # LifecycleMixin's hooks: the handle is the sync session's.
     def _acquire(self) -> Any:

@@ -74,8 +74,9 @@ def new_session(
 ) -> Tuple[Any, int]:
     """A new ``cloudauth_session`` handle and its events key (see ``_events.unregister``).
 
-    ``None`` credentials are left unset: ``client_secret_file`` or the environment may
-    provide them, and the library says which one is missing otherwise.
+    A ``None`` secret is left unset (``client_secret_file`` or the environment may provide
+    it; the library says what is missing otherwise); so is a ``None`` client_id from
+    ``from_env``.
     """
     from ._session import _encode, _option_text
 
@@ -84,6 +85,8 @@ def new_session(
     prefix = opts.pop(ENV_PREFIX_OPTION, None)
     if prefix is not None and not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+    if client_id is None and not from_env:  # only the environment may supply it
+        raise TypeError("client_id must be a str, not NoneType")
     settings: List[Tuple[str, object]] = []
     if client_id is not None:
         settings.append(("client_id", client_id))

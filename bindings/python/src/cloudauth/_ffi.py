@@ -231,6 +231,40 @@ OPTIONAL_FUNCTIONS: Tuple[_Decl, ...] = (
 )
 
 
+# Calls that never wait (no I/O, no lock held across a callback): the async path makes them
+# through a PyDLL view of the library, which keeps the GIL during the call. Through the CDLL,
+# each one releases the GIL, and a library thread waiting to run a completion takes it; the
+# loop thread then sleeps until it gets it back, a dozen times per request.
+QUICK = frozenset(
+    {
+        "cloudauth_last_error",
+        "cloudauth_response_status",
+        "cloudauth_response_body",
+        "cloudauth_response_header",
+        "cloudauth_response_header_count",
+        "cloudauth_response_header_at",
+        "cloudauth_response_free",
+        "cloudauth_session_request_async",
+        "cloudauth_session_token_async",
+        "cloudauth_op_cancel",
+        "cloudauth_op_free",
+        "cloudauth_session_token_cached",
+        "cloudauth_session_invalidate_token",
+        "cloudauth_session_stats",
+    }
+)
+
+
+def _declare(lib: ctypes.CDLL, checker_lib: ctypes.CDLL, decls: Iterable[_Decl]) -> None:
+    checkers = {"result": _result_checker(checker_lib), "not_null": _check_not_null}
+    for name, argtypes, restype, errcheck in decls:
+        fn = getattr(lib, name)
+        fn.argtypes = list(argtypes)
+        fn.restype = restype
+        if errcheck is not None:
+            fn.errcheck = checkers[errcheck]
+
+
 def candidates(
     environ: Mapping[str, str], package_dir: Path, use_system: bool = True
 ) -> Tuple[Iterable[str], Sequence[str]]:
@@ -271,14 +305,8 @@ def load(
         if missing:
             errors.append(f"{path}: not a cloudauth library of this version (missing {', '.join(missing)})")
             continue
-        checkers = {"result": _result_checker(lib), "not_null": _check_not_null}
         present = [d for d in OPTIONAL_FUNCTIONS if hasattr(lib, d[0])]
-        for name, argtypes, restype, errcheck in FUNCTIONS + tuple(present):
-            fn = getattr(lib, name)
-            fn.argtypes = list(argtypes)
-            fn.restype = restype
-            if errcheck is not None:
-                fn.errcheck = checkers[errcheck]
+        _declare(lib, lib, FUNCTIONS + tuple(present))
         return lib, path
     lines = ["cannot load the cloudauth native library (libcloudauth)."]
     lines.append("Looked in: " + "; ".join(looked) + ".")
@@ -306,6 +334,22 @@ def lib() -> ctypes.CDLL:
                 _loaded = load()
             loaded = _loaded
     return loaded[0]
+
+
+_quick: Optional[ctypes.CDLL] = None
+
+
+def quick() -> ctypes.CDLL:
+    """The library again (the same loaded object), as a PyDLL declaring the QUICK calls:
+    they run with the GIL held."""
+    global _quick
+    if _quick is None:
+        with _lock:
+            if _quick is None:
+                view = ctypes.PyDLL(library_path())
+                _declare(view, lib(), [d for d in FUNCTIONS if d[0] in QUICK])
+                _quick = view
+    return _quick
 
 
 def has(name: str) -> bool:

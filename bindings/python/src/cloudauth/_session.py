@@ -243,7 +243,7 @@ class Session(LifecycleMixin):
 
     def __init__(
         self,
-        client_id: Optional[str] = None,
+        client_id: str,
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
