@@ -232,3 +232,16 @@ def test_stats_fields_are_the_headers_in_order() -> None:
     assert body is not None
     c_fields = re.findall(r"^\s*u?int64_t (\w+);", body.group(1), re.M)
     assert [f.name for f in dataclasses.fields(cloudauth.Stats)] == c_fields
+
+
+def test_on_event_may_call_into_the_library(server: Standin, make: SessionFactory) -> None:
+    seen: List[int] = []
+    sessions: List[cloudauth.Session] = []
+
+    def on_event(event: cloudauth.Event) -> None:
+        seen.append(sessions[0].stats().token_requests)
+
+    sessions.append(make(on_event=on_event))
+    server.configure(token_script=[{"status": 503}])
+    sessions[0].token()
+    assert seen == [1, 2]  # during the retry, then after the fetch

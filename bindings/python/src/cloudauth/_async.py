@@ -21,6 +21,7 @@ import ctypes
 import itertools
 import json as _jsonlib
 import logging
+import os
 import threading
 import weakref
 from ctypes import byref, c_char_p
@@ -154,6 +155,10 @@ def _adopt_thread() -> None:
     if ident not in _adopted:
         _adopted.add(ident)
         _gil_ensure()
+
+
+if hasattr(os, "register_at_fork"):  # a child starts library threads of its own
+    os.register_at_fork(after_in_child=_adopted.clear)
 
 
 def _on_response(user_data: Optional[int], result: int, response: Any, error: Optional[int]) -> None:
