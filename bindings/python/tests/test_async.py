@@ -170,7 +170,7 @@ def test_cancelling_a_task_during_a_slow_token_fetch(server: Standin) -> None:
             assert server.stats()["token_requests"] == 1
             # The cancelled operations' completions have all come back.
             await asyncio.sleep(0.05)
-            assert s._ops.inflight == 0
+            assert not s._ops.keys
 
     run(main)
 
@@ -232,3 +232,23 @@ def test_from_env_and_events(server: Standin, monkeypatch: pytest.MonkeyPatch) -
         ("token_fetched", "first_use"),
         ("token_fetched", "credentials_changed"),
     ]
+
+
+def test_operations_left_when_the_loop_ends(server: Standin) -> None:
+    # asyncio.run cancels what is left and closes its loop; the completions that arrive after
+    # that are dropped (their responses freed), and the session works from another loop.
+    s = make_async(server)
+
+    async def leave_requests_behind() -> None:
+        for _ in range(20):
+            asyncio.ensure_future(s.get("/delay/300"))
+        await asyncio.sleep(0.05)
+
+    asyncio.run(leave_requests_behind())
+    time.sleep(0.5)  # the cancelled operations complete on the library's threads
+
+    async def again() -> None:
+        assert (await s.get("/headers")).status == 200
+        await s.aclose()
+
+    run(again)

@@ -64,15 +64,21 @@ class _Inbox:
         # Library thread. Appending before reading `scheduled` makes a lost wake-up
         # impossible: a drain clears the flag before it empties the deque.
         self.items.append((entry, outcome))
-        if not self.scheduled:
+        if self.loop.is_closed():  # nobody is waiting any more (e.g. after asyncio.run)
+            self._discard()
+        elif not self.scheduled:
             self.scheduled = True
             try:
                 self.loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                while self.items:
-                    _, outcome = self.items.popleft()
-                    if isinstance(outcome, _Unread):
-                        _ffi.quick().cloudauth_response_free(outcome.handle)
+            except RuntimeError:  # closed in between
+                self._discard()
+
+    def _discard(self) -> None:
+        while self.items:
+            entry, outcome = self.items.popleft()
+            if isinstance(outcome, _Unread):
+                _ffi.quick().cloudauth_response_free(outcome.handle)
+            entry.ops.finished(entry.key)
 
     def drain(self) -> None:
         self.scheduled = False
@@ -87,7 +93,7 @@ class _Inbox:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
-            entry.ops.finished()
+            entry.ops.finished(entry.key)
 
 
 class _Unread:
@@ -109,11 +115,18 @@ class _Unread:
 
 
 class _Pending:
-    __slots__ = ("future", "inbox", "ops", "method", "url")
+    __slots__ = ("key", "future", "inbox", "ops", "method", "url")
 
     def __init__(
-        self, future: "asyncio.Future[Any]", inbox: _Inbox, ops: "_Ops", method: str, url: str
+        self,
+        key: int,
+        future: "asyncio.Future[Any]",
+        inbox: _Inbox,
+        ops: "_Ops",
+        method: str,
+        url: str,
     ) -> None:
+        self.key = key
         self.future = future
         self.inbox = inbox
         self.ops = ops
@@ -202,6 +215,11 @@ _RESPONSE_CALLBACK = _ffi.RESPONSE_FN(_on_response)
 _TOKEN_CALLBACK = _ffi.TOKEN_FN(_on_token)
 
 
+def _set_done(future: "asyncio.Future[None]") -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _inbox_for(loop: asyncio.AbstractEventLoop) -> _Inbox:
     inbox = _inboxes.get(loop)
     if inbox is None:
@@ -219,16 +237,24 @@ class _Ops:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.lib = _ffi.quick()  # the calls made here never wait: keep the GIL
-        self.inflight = 0  # changed on the loop only
+        # The keys of operations started and not yet completed. A set, changed by single
+        # add/discard calls (atomic under the GIL), because a completion that finds its loop
+        # closed is counted off on a library thread.
+        self.keys: "set[int]" = set()
         self.closing = False
         self.idle: Optional["asyncio.Future[None]"] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._inbox: Optional[_Inbox] = None
 
-    def finished(self) -> None:
-        self.inflight -= 1
-        if self.inflight == 0 and self.idle is not None and not self.idle.done():
-            self.idle.set_result(None)
+    def finished(self, key: int) -> None:
+        """An operation completed (any thread); wakes aclose() after the last one."""
+        self.keys.discard(key)
+        idle = self.idle
+        if idle is not None and not self.keys:
+            try:
+                idle.get_loop().call_soon_threadsafe(_set_done, idle)
+            except RuntimeError:  # that loop is closed
+                pass
 
     def _start(self, method: str, url: str) -> Tuple[int, "asyncio.Future[Any]"]:
         loop = asyncio.get_running_loop()
@@ -237,11 +263,11 @@ class _Ops:
         assert self._inbox is not None
         key = next(_keys)
         future = loop.create_future()
-        _pending[key] = _Pending(future, self._inbox, self, method, url)
+        _pending[key] = _Pending(key, future, self._inbox, self, method, url)
         return key, future
 
     async def _wait(self, key: int, future: "asyncio.Future[Any]", op: Any) -> Any:
-        self.inflight += 1
+        self.keys.add(key)
         try:
             return await future
         except asyncio.CancelledError:
@@ -341,9 +367,10 @@ class _Ops:
             self.closing = True
             # Frees the handle; operations in flight finish with CANCELLED (ClosedError).
             self.session.close()
-        if self.inflight:
-            if self.idle is None:
-                self.idle = asyncio.get_running_loop().create_future()
+        # `idle` before looking at `keys`: the last completion looks at them the other way.
+        if self.idle is None:
+            self.idle = asyncio.get_running_loop().create_future()
+        if self.keys:
             await asyncio.shield(self.idle)
 
 
