@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-python test-dotnet test-install install bench clean
+        test-cpp test-cpp-valgrind test-python test-dotnet test-install test-fleet test-cli install bench clean
 
 all: build
 
@@ -24,11 +24,12 @@ demo: deps-demo build
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
-      test-python test-dotnet test-install
+      test-python test-dotnet test-install test-cli
 	@echo "make test: all suites passed"
 
 test-header: build
 	tests/check_header.sh
+	tests/check_std.sh
 
 test-lint:
 	$(CARGO) fmt --all -- --check
@@ -36,6 +37,11 @@ test-lint:
 
 test-rust:
 	$(CARGO) test
+
+# The shared token caches alone (part of test-rust): 40 processes, three Redis-only groups,
+# every failure path; starts its own redis-server on a loopback port.
+test-fleet:
+	$(CARGO) test --test shared_cache
 
 test-standin:
 	python3 tests/standin/test_server.py
@@ -61,8 +67,12 @@ test-dotnet: build
 test-install: build
 	tests/run_install.sh
 
-# Installs the shared library (with soname), the static library, the headers, cloudauth.pc
-# and the CMake package into $(PREFIX).
+# The command-line tool (target/release/cloudauth) against the stand-in.
+test-cli: build
+	tests/run_cli.sh
+
+# Installs the shared library (with soname), the static library, the headers, cloudauth.pc,
+# the CMake package and the command-line tool (bin/cloudauth) into $(PREFIX).
 install: build
 	packaging/install.sh "$(PREFIX)"
 

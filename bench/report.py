@@ -203,6 +203,22 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         f"dlopen {r.num('cold.dlopen_ms'):.2f} + session_new {r.num('cold.session_new_ms'):.2f} + first token {r.num('cold.first_token_ms'):.2f} ms",
         "", "(reported)", None,
     ))
+    if "fleet.processes" in r.raw:
+        n, batch = int(r.num("fleet.processes")), int(r.num("fleet.batch"))
+        for delay in ("0", r.raw["fleet.delay_ms"][0]):
+            k = f"fleet.d{delay}"
+            mem = r.num(f"{k}.memory.wall_ms")
+            for cache in ("file", "redis"):
+                wall, req = r.num(f"{k}.{cache}.wall_ms"), r.num(f"{k}.{cache}.token_requests")
+                rows.append((
+                    f"7. fleet: {n} processes (batches of {batch}), token endpoint answering in "
+                    f"{delay} ms: {cache} cache vs memory only",
+                    f"{req:.0f} token request(s), {wall:.0f} ms",
+                    f"{r.num(f'{k}.memory.token_requests'):.0f} requests, {mem:.0f} ms",
+                    f"{wall / mem:.2f}x",
+                    "1 request" + (", faster than memory" if cache == "file" else ""),
+                    req == 1 and (cache != "file" or wall < mem),
+                ))
     return rows
 
 

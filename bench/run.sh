@@ -75,6 +75,9 @@ step "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
   env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_async_python.py"
 
+# Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.
+step "7. fleet: 200 short-lived processes, file vs Redis vs memory" "$BENCH/fleet.sh"
+
 # Footprint of the shared library.
 strip -o "$WORK/libcloudauth.stripped.so" "$LIB"
 {

@@ -14,6 +14,9 @@
  * - Thread-safety: cloudauth_config is single-owner; cloudauth_session is thread-safe and meant
  *   to be shared; cloudauth_response is immutable.
  */
+#if !defined(__cplusplus) && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "cloudauth.h needs C99 or newer (it uses <stdint.h> and // comments): compile with -std=c99, -std=gnu99 or a later standard"
+#endif
 
 #ifndef CLOUDAUTH_H
 #define CLOUDAUTH_H
@@ -194,6 +197,29 @@ struct cloudauth_config *cloudauth_config_new(void);
 enum cloudauth_result cloudauth_config_set(struct cloudauth_config *cfg,
                                            const char *key,
                                            const char *value);
+
+// Sets configuration keys from environment variables: for every known key K (the list in
+// `cloudauth_config_set`), the variable `<prefix><K in upper case>`, when it is set, is applied
+// exactly as `cloudauth_config_set(cfg, K, value)` would apply it. With prefix NULL the
+// prefix is "CLOUDAUTH_": CLOUDAUTH_CLIENT_ID, CLOUDAUTH_CLIENT_SECRET, CLOUDAUTH_TOKEN_URL,
+// CLOUDAUTH_TIMEOUT_MS, ... A prefix "" reads CLIENT_ID, TOKEN_URL, ...
+//
+// Only known keys are read; other variables (CLOUDAUTH_LIBRARY, say) are ignored, and unset
+// variables leave their keys as they were, so keys set before this call act as defaults that
+// the environment overrides, and keys set after it override the environment. An empty
+// variable is an empty value, not an unset one.
+//
+// Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL `cfg`, a prefix that is not UTF-8 or
+// contains '=', a variable whose value is not UTF-8, or a malformed value; the message names
+// the variable (e.g. "CLOUDAUTH_TIMEOUT_MS: 'soon' is not valid; ...") and never shows a
+// secret's value. On failure the configuration is unchanged.
+//
+// Reads the process environment with getenv semantics: do not call setenv/putenv on another
+// thread at the same time.
+//
+// # Safety
+// `cfg` is NULL or a live config; `prefix` is NULL or a NUL-terminated string.
+enum cloudauth_result cloudauth_config_from_env(struct cloudauth_config *cfg, const char *prefix);
 
 // Frees a configuration; the secret it held is zeroed. NULL is a no-op. Sessions created from
 // it are not affected.
@@ -401,6 +427,18 @@ enum cloudauth_result cloudauth_session_invalidate(struct cloudauth_session *s);
 // `s` is NULL or a live session; `token` is NULL or a NUL-terminated string.
 enum cloudauth_result cloudauth_session_invalidate_token(struct cloudauth_session *s,
                                                          const char *token);
+
+// Whether a request to `url` may carry this session's token, by the same rule
+// `cloudauth_session_request` applies: an absolute http(s) URL with a host (or a path joined
+// to `base_url`), over https, or plain http to a loopback host, or anywhere with
+// `allow_insecure_http`. For bindings that attach the token to requests sent by another HTTP
+// client, so that they need no copy of the rule. Nothing is sent.
+// CLOUDAUTH_OK, CLOUDAUTH_ERR_INSECURE_URL or CLOUDAUTH_ERR_INVALID_ARGUMENT.
+//
+// # Safety
+// `s` is NULL or a live session; `url` is NULL or a NUL-terminated string.
+enum cloudauth_result cloudauth_session_check_url(const struct cloudauth_session *s,
+                                                  const char *url);
 
 // Sends an authorized HTTP request and reads the whole response.
 //

@@ -9,6 +9,7 @@
 #   PREFIX/include/cloudauth.hpp               the header-only C++17 binding
 #   PREFIX/lib/pkgconfig/cloudauth.pc          pkg-config --cflags --libs [--static] cloudauth
 #   PREFIX/lib/cmake/cloudauth/                find_package(cloudauth) -> cloudauth::cloudauth
+#   PREFIX/bin/cloudauth                       the command-line tool (when it was built)
 #
 # Usage: packaging/install.sh PREFIX     (make install PREFIX=... calls it)
 # DESTDIR, if set, is put in front of every path written (staged installs, e.g. for packages);
@@ -29,6 +30,7 @@ so="$root/target/release/libcloudauth.so"
 a="$root/target/release/libcloudauth.a"
 h="$root/include/cloudauth.h"
 hpp="$root/bindings/cpp/cloudauth.hpp"
+tool="$root/target/release/cloudauth"
 for f in "$so" "$a" "$h" "$hpp"; do
   [[ -f $f ]] || { echo "install.sh: $f is missing; build first (cargo build --release, or make build)" >&2; exit 1; }
 done
@@ -78,6 +80,12 @@ fill() { # fill TEMPLATE OUTPUT
 }
 
 install -d "$dest/lib" "$dest/include" "$dest/lib/pkgconfig" "$dest/lib/cmake/cloudauth"
+# The tool links the library statically (Rust rlib): no rpath or soname to care about. A
+# library-only build (cargo build --no-default-features) has none, and installs without it.
+if [[ -f $tool ]]; then
+  install -d "$dest/bin"
+  install -m 0755 "$tool" "$dest/bin/cloudauth"
+fi
 # install(1) replaces files by unlinking them first, so running programs keep their mapping.
 install -m 0755 "$so" "$dest/lib/$real"
 if ((patch_soname)); then patchelf --set-soname "$soname" "$dest/lib/$real"; fi
@@ -93,6 +101,7 @@ echo "install.sh: cloudauth $version installed into ${DESTDIR:+$DESTDIR}$prefix"
 echo "  lib/$real (soname $soname), lib/$soname, lib/libcloudauth.so, lib/libcloudauth.a"
 echo "  include/cloudauth.h, include/cloudauth.hpp"
 echo "  lib/pkgconfig/cloudauth.pc, lib/cmake/cloudauth/cloudauthConfig{,Version}.cmake"
+if [[ -f $tool ]]; then echo "  bin/cloudauth"; fi
 if [[ -z ${DESTDIR:-} ]] && ! ldconfig -p 2>/dev/null | grep -q "$prefix/lib/$soname"; then
   echo "  (programs find the library via an rpath, LD_LIBRARY_PATH, or after 'ldconfig' if $prefix/lib is a system library directory)"
 fi

@@ -4,6 +4,32 @@
 # Idempotent and quiet when everything is there; runs apt-get update only if it must install.
 set -euo pipefail
 
+# Rust is not an apt package here (Debian's is too old): say what is needed instead of failing
+# later with "cargo: command not found". The minimum is Cargo.toml's rust-version.
+check_rust() {
+  local min have
+  min=$(sed -n 's/^rust-version *= *"\([^"]*\)".*/\1/p' "$(dirname "$0")/../Cargo.toml" | head -1)
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "ensure-deps: cloudauth needs a Rust toolchain, Rust $min or newer: cargo and rustc, plus" >&2
+    echo "  rustfmt and clippy for the lint step of make test. Install it with rustup, then" >&2
+    echo "  'rustup component add rustfmt clippy'." >&2
+    if [[ -x $HOME/.cargo/bin/cargo ]]; then
+      echo "  ($HOME/.cargo/bin/cargo exists but is not on PATH: run 'source \$HOME/.cargo/env')" >&2
+    fi
+    exit 1
+  fi
+  have=$(rustc --version 2>/dev/null | sed -n 's/^rustc \([0-9]*\.[0-9]*\).*/\1/p')
+  if [[ -n $have && -n $min ]] && [[ $(printf '%s\n%s\n' "$min" "$have" | sort -V | head -1) != "$min" ]]; then
+    echo "ensure-deps: Rust $have is too old; cloudauth needs Rust $min or newer (rustup update)" >&2
+    exit 1
+  fi
+  if [[ ${1:-} != demo ]] && ! { cargo fmt --version && cargo clippy --version; } >/dev/null 2>&1; then
+    echo "ensure-deps: make test needs rustfmt and clippy: rustup component add rustfmt clippy" >&2
+    exit 1
+  fi
+}
+check_rust "${1:-}"
+
 need=()
 want() { # want <command-or-path> <package>
   if [[ $1 == /* ]]; then [[ -e $1 ]] || need+=("$2"); else command -v "$1" >/dev/null 2>&1 || need+=("$2"); fi
@@ -20,6 +46,8 @@ want mcs mono-mcs
 want mono mono-runtime
 want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
+want redis-server redis-server
+want curl curl
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 fi
 if [[ ${1:-} == bench ]]; then

@@ -17,6 +17,16 @@ pub enum AuthMethod {
     ClientSecretBasic,
 }
 
+/// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenCacheKind {
+    Memory,
+    /// Shared by this user's processes on this host, in `token_cache_dir`.
+    File,
+    /// Shared by every host that reaches `redis_url`.
+    Redis,
+}
+
 /// How a token due for refresh is refreshed (`refresh_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshMode {
@@ -48,6 +58,12 @@ pub struct Config {
     pub ca_file: Option<String>,
     pub proxy: Option<String>,
     pub allow_insecure_http: bool,
+    pub token_cache: TokenCacheKind,
+    /// `None`: `$XDG_CACHE_HOME/cloudauth`, else `~/.cache/cloudauth`, resolved when used.
+    pub token_cache_dir: Option<String>,
+    /// Holds the password, if any: shown only through `redact`.
+    pub redis_url: Option<Secret>,
+    pub token_cache_timeout: Duration,
     pub refresh_mode: RefreshMode,
     /// Read at every token request instead of `client_secret`.
     pub client_secret_file: Option<String>,
@@ -74,6 +90,10 @@ impl Default for Config {
             ca_file: None,
             proxy: None,
             allow_insecure_http: false,
+            token_cache: TokenCacheKind::Memory,
+            token_cache_dir: None,
+            redis_url: None,
+            token_cache_timeout: Duration::from_millis(250),
             refresh_mode: RefreshMode::Background,
             client_secret_file: None,
             events: Events::default(),
@@ -100,6 +120,10 @@ pub const KEYS: &[&str] = &[
     "ca_file",
     "proxy",
     "allow_insecure_http",
+    "token_cache",
+    "token_cache_dir",
+    "redis_url",
+    "token_cache_timeout_ms",
     "refresh_mode",
     "client_secret_file",
 ];
@@ -151,6 +175,22 @@ impl Config {
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
             "proxy" => self.proxy = Some(value.to_owned()),
             "allow_insecure_http" => self.allow_insecure_http = boolean(key, value)?,
+            "token_cache" => {
+                self.token_cache = match value {
+                    "memory" => TokenCacheKind::Memory,
+                    "file" => TokenCacheKind::File,
+                    "redis" => TokenCacheKind::Redis,
+                    _ => return Err(bad_value(key, value, "memory, file or redis")),
+                }
+            }
+            "token_cache_dir" => self.token_cache_dir = Some(non_empty(key, value)?.to_owned()),
+            "redis_url" => {
+                crate::token::shared::redis::check_url(value)?;
+                self.redis_url = Some(Secret::new(value));
+            }
+            "token_cache_timeout_ms" => {
+                self.token_cache_timeout = Duration::from_millis(number(key, value, 1, 60_000)?)
+            }
             "refresh_mode" => {
                 self.refresh_mode = match value {
                     "background" => RefreshMode::Background,
@@ -172,6 +212,67 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The prefix `from_env` uses when none is given.
+pub const ENV_PREFIX: &str = "CLOUDAUTH_";
+
+impl Config {
+    /// The defaults, then every known key found in the environment (see [`Config::set_from_env`]).
+    pub fn from_env(prefix: Option<&str>) -> Result<Config> {
+        let mut cfg = Config::default();
+        cfg.set_from_env(prefix)?;
+        Ok(cfg)
+    }
+
+    /// For every key K in [`KEYS`], sets K from the variable `<prefix><K upper-cased>` when it
+    /// is present (prefix `None` means `CLOUDAUTH_`), with `set`'s rules. Other variables are
+    /// never read. On failure nothing is changed and the message names the variable.
+    pub fn set_from_env(&mut self, prefix: Option<&str>) -> Result<()> {
+        self.set_from_vars(prefix, |name| std::env::var_os(name))
+    }
+
+    /// `set_from_env` with the variables looked up by `lookup`.
+    pub fn set_from_vars(
+        &mut self,
+        prefix: Option<&str>,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<()> {
+        let prefix = prefix.unwrap_or(ENV_PREFIX);
+        if prefix.contains(['=', '\0']) {
+            return Err(Error::invalid(format!(
+                "environment prefix '{}' must not contain '=' or NUL",
+                shown(prefix)
+            )));
+        }
+        // Applied to a copy so that a bad variable leaves the config as it was.
+        let mut next = self.clone();
+        for key in KEYS {
+            let var = format!("{prefix}{}", key.to_ascii_uppercase());
+            let Some(value) = lookup(&var) else { continue };
+            let value = value.to_str().ok_or_else(|| {
+                Error::invalid(format!("environment variable {var} is not valid UTF-8"))
+            })?;
+            next.set(key, value)
+                .map_err(|e| env_error(&var, key, value, e))?;
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+/// Renames the key to the variable in `set`'s message ("timeout_ms: 'x' is not valid" becomes
+/// "CLOUDAUTH_TIMEOUT_MS: 'x' is not valid"). A secret's value is masked as a second line of
+/// defence: `set` already never shows it.
+fn env_error(var: &str, key: &str, value: &str, e: Error) -> Error {
+    let mut message = match e.message.strip_prefix(key) {
+        Some(rest) => format!("{var}{rest}"),
+        None => format!("{var}: {}", e.message),
+    };
+    if key.contains("secret") && !value.is_empty() {
+        message = message.replace(value, "***");
+    }
+    Error::new(e.code, message)
 }
 
 fn shown(value: &str) -> String {
@@ -227,6 +328,7 @@ fn boolean(key: &str, value: &str) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Code;
 
     #[test]
     fn unknown_key_is_named() {
@@ -246,6 +348,11 @@ mod tests {
             ("token_url", "not a url"),
             ("base_url", "ftp://x/"),
             ("user_agent", "a\r\nb"),
+            ("token_cache", "disk"),
+            ("token_cache_dir", ""),
+            ("redis_url", "http://localhost:6379"),
+            ("redis_url", "redis://:hunter2@"),
+            ("token_cache_timeout_ms", "0"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
@@ -263,5 +370,162 @@ mod tests {
         assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
         assert!(c.allow_insecure_http);
         assert!(!format!("{c:?}").contains("client_secret: Some(s"));
+    }
+
+    #[test]
+    fn redis_url_password_is_never_shown() {
+        let mut c = Config::default();
+        for bad in [
+            "redis://:hunter2@",
+            "redis://u:hunter2@host:notaport/",
+            "redis://:hunter2@h/x",
+        ] {
+            let err = c.set("redis_url", bad).unwrap_err();
+            assert!(err.message.starts_with("redis_url"), "{}", err.message);
+            assert!(!err.message.contains("hunter2"), "{}", err.message);
+        }
+        c.set("redis_url", "rediss://user:hunter2@cache.example:6380/2")
+            .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        c.set("token_cache", "redis").unwrap();
+        assert_eq!(c.token_cache, TokenCacheKind::Redis);
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<std::ffi::OsString> {
+        let map: std::collections::HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).map(Into::into)
+    }
+
+    #[test]
+    fn env_sets_every_known_key_with_the_prefix() {
+        let mut c = Config::default();
+        c.set_from_vars(
+            None,
+            vars(&[
+                ("CLOUDAUTH_CLIENT_ID", "id-from-env"),
+                ("CLOUDAUTH_CLIENT_SECRET", "secret-from-env"),
+                ("CLOUDAUTH_TOKEN_URL", "http://127.0.0.1:9/connect/token"),
+                ("CLOUDAUTH_TIMEOUT_MS", "1234"),
+                ("CLOUDAUTH_AUTH_METHOD", "client_secret_basic"),
+                ("CLOUDAUTH_LIBRARY", "/not/a/key"),
+                ("OTHER_CLIENT_ID", "not-mine"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.client_id.as_deref(), Some("id-from-env"));
+        assert_eq!(
+            c.client_secret.as_ref().unwrap().expose(),
+            "secret-from-env"
+        );
+        assert_eq!(c.token_url, "http://127.0.0.1:9/connect/token");
+        assert_eq!(c.timeout, Duration::from_millis(1234));
+        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+
+        let mut d = Config::default();
+        d.set_from_vars(
+            Some("APP_"),
+            vars(&[("APP_CLIENT_ID", "app"), ("CLOUDAUTH_CLIENT_ID", "x")]),
+        )
+        .unwrap();
+        assert_eq!(d.client_id.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn env_reads_only_known_keys() {
+        let asked = std::sync::Mutex::new(Vec::new());
+        Config::default()
+            .set_from_vars(Some("P_"), |name| {
+                asked.lock().unwrap().push(name.to_owned());
+                None
+            })
+            .unwrap();
+        let want: Vec<String> = KEYS
+            .iter()
+            .map(|k| format!("P_{}", k.to_uppercase()))
+            .collect();
+        assert_eq!(*asked.lock().unwrap(), want);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable_and_change_nothing() {
+        let mut c = Config::default();
+        let err = c
+            .set_from_vars(
+                None,
+                vars(&[
+                    ("CLOUDAUTH_CLIENT_ID", "ok"),
+                    ("CLOUDAUTH_TIMEOUT_MS", "soon"),
+                ]),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+        assert!(
+            err.message.starts_with("CLOUDAUTH_TIMEOUT_MS: 'soon'"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            c.client_id, None,
+            "a failed call leaves the config as it was"
+        );
+
+        let err = c
+            .set_from_vars(None, vars(&[("CLOUDAUTH_CLIENT_SECRET", "")]))
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("CLOUDAUTH_CLIENT_SECRET"),
+            "{}",
+            err.message
+        );
+
+        let err = c.set_from_vars(Some("A=B"), vars(&[])).unwrap_err();
+        assert!(err.message.contains("prefix"), "{}", err.message);
+    }
+
+    #[test]
+    fn env_value_that_is_not_utf8_names_the_variable() {
+        use std::os::unix::ffi::OsStringExt;
+        let err = Config::default()
+            .set_from_vars(None, |name| {
+                (name == "CLOUDAUTH_CLIENT_SECRET")
+                    .then(|| std::ffi::OsString::from_vec(vec![b's', 0xff]))
+            })
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "environment variable CLOUDAUTH_CLIENT_SECRET is not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn env_secret_never_shown() {
+        // A value `set` rejects while echoing it would be masked here (a second line of defence).
+        let e = env_error(
+            "CLOUDAUTH_CLIENT_SECRET",
+            "client_secret",
+            "hunter2",
+            Error::invalid("client_secret: 'hunter2' is not valid"),
+        );
+        assert_eq!(e.message, "CLOUDAUTH_CLIENT_SECRET: '***' is not valid");
+    }
+
+    #[test]
+    fn env_from_the_real_environment() {
+        // A prefix of its own: no other test reads these variables.
+        std::env::set_var("CFGTEST_ENV_CLIENT_ID", "real-env-id");
+        std::env::set_var("CFGTEST_ENV_MAX_RETRIES", "5");
+        let c = Config::from_env(Some("CFGTEST_ENV_")).unwrap();
+        assert_eq!(c.client_id.as_deref(), Some("real-env-id"));
+        assert_eq!(c.max_retries, 5);
+        std::env::set_var("CFGTEST_ENV_MAX_RETRIES", "11");
+        let err = Config::from_env(Some("CFGTEST_ENV_")).unwrap_err();
+        assert!(
+            err.message.starts_with("CFGTEST_ENV_MAX_RETRIES: '11'"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::config::{Config, RefreshMode};
 use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
-use crate::http::request::{ApiRequest, Response};
+use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
@@ -18,6 +18,7 @@ use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, TokenEndpoint};
 use crate::token::refresh;
+use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
 use reqwest::{Client, StatusCode};
@@ -34,6 +35,8 @@ pub struct Session {
 pub(crate) struct Inner {
     pub(crate) endpoint: TokenEndpoint,
     pub(crate) cache: TokenCache,
+    /// The file or Redis cache behind `cache`, if configured (`token_cache`).
+    shared: Option<SharedCache>,
     api: Transport,
     base_url: String,
     allow_insecure_http: bool,
@@ -52,11 +55,16 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
+        let counters = Arc::new(Counters::default());
         let credentials = Credentials::from_config(cfg)?;
+        let shared = SharedCache::new(
+            cfg,
+            credentials.secret.read()?.expose().as_bytes(),
+            shared_reporter(&counters, &cfg.events),
+        )?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg)?;
-        let counters = Arc::new(Counters::default());
         let endpoint = TokenEndpoint::new(
             cfg,
             token_transport,
@@ -67,6 +75,7 @@ impl Session {
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
+            shared,
             api,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
@@ -107,6 +116,10 @@ impl Session {
     }
 
     pub fn invalidate(&self) {
+        // The next use must fetch a new token, not read this one back from the shared cache.
+        if let Some(current) = self.inner.cache.usable() {
+            self.inner.reject_shared(current.value());
+        }
         self.inner.cache.invalidate(Reason::Invalidated);
     }
 
@@ -115,6 +128,14 @@ impl Session {
         self.inner
             .cache
             .invalidate_if(Reason::Invalidated, |current| current.value() == rejected);
+        self.inner.reject_shared(rejected);
+    }
+
+    /// Whether a request to `target` may carry the token: the check [`Session::request`]
+    /// makes, for bindings whose own HTTP client sends the request.
+    pub fn check_url(&self, target: &str) -> Result<()> {
+        let url = resolve(target, &self.inner.base_url)?;
+        check_secure("request URL", &url, self.inner.allow_insecure_http)
     }
 
     /// Later token requests use these credentials; the current token stays until it expires
@@ -241,6 +262,7 @@ impl Inner {
     fn reject(&self, token: &Token) -> bool {
         self.cache
             .invalidate_if(Reason::Unauthorized, |current| std::ptr::eq(current, token));
+        self.reject_shared(token.value());
         Counters::bump(&self.counters.unauthorized_resends);
         self.events.emit(&Event {
             kind: EventKind::Unauthorized,
@@ -251,6 +273,18 @@ impl Inner {
             message: "the API answered 401; the token was dropped and the request resent",
         });
         true
+    }
+
+    /// Drops `rejected` from the shared cache too, so other processes stop using it. May block
+    /// up to token_cache_timeout_ms: on a library thread it tells the runtime so.
+    fn reject_shared(&self, rejected: &str) {
+        if let Some(shared) = &self.shared {
+            if runtime::on_library_thread() {
+                tokio::task::block_in_place(|| shared.remove_if(rejected));
+            } else {
+                shared.remove_if(rejected);
+            }
+        }
     }
 
     /// In eager mode, makes sure this process runs the session's refresher (a child of fork()
@@ -277,7 +311,17 @@ impl Inner {
 
 impl Source for Inner {
     fn fetch(&self, _reason: Reason) -> Result<Token> {
-        self.endpoint.fetch()
+        let Some(shared) = &self.shared else {
+            return self.endpoint.fetch();
+        };
+        match self.endpoint.identity() {
+            Ok((client_id, secret)) => {
+                shared.use_credentials(&client_id, secret.expose().as_bytes())
+            }
+            // The secret file is unreadable: the fetch reports it.
+            Err(_) => return self.endpoint.fetch(),
+        }
+        shared.get_or_fetch(|| self.endpoint.fetch())
     }
 
     fn fetched(&self, reason: Reason, result: &Result<Arc<Token>>, took: Duration) {
@@ -320,4 +364,28 @@ impl Source for Inner {
             None => false,
         }
     }
+}
+
+/// Shared-cache reports become the session's counters and, once per outage, an event.
+fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
+    let (counters, events) = (counters.clone(), events.clone());
+    Arc::new(move |report| match report {
+        CacheReport::Hit => Counters::bump(&counters.shared_cache_hits),
+        CacheReport::Error {
+            message,
+            outage_started,
+        } => {
+            Counters::bump(&counters.shared_cache_errors);
+            if outage_started {
+                events.emit(&Event {
+                    kind: EventKind::CacheUnavailable,
+                    reason: None,
+                    result: Code::CLOUDAUTH_OK,
+                    http_status: 0,
+                    duration: Duration::ZERO,
+                    message: &message,
+                });
+            }
+        }
+    })
 }

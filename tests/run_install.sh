@@ -4,12 +4,14 @@
 #
 #   1. the installed tree: files, symlinks, soname, pkg-config metadata, CMake version check;
 #   2. pkg-config: examples/c/demo.c (cc) and examples/cpp/ocr_demo.cpp (c++) built with
-#      `pkg-config --cflags --libs cloudauth` plus -Wl,-rpath,<libdir>, and demo.c linked to
-#      libcloudauth.a with `pkg-config --static --libs` (Libs.private);
+#      `pkg-config --cflags --libs cloudauth` alone (its Libs carry the rpath, so the programs
+#      run without LD_LIBRARY_PATH), and demo.c linked to libcloudauth.a with
+#      `pkg-config --static --libs` (Libs.private);
 #   3. CMake: tests/install/cmake (find_package(cloudauth REQUIRED), cloudauth::cloudauth and
 #      cloudauth::cloudauth_static) with CMAKE_PREFIX_PATH=<prefix>; CMake's build-tree RPATH
 #      points the binaries at <prefix>/lib;
-#   4. every binary: libcloudauth.so.<major> resolves from <prefix>/lib (ldd) or is not needed
+#   4. bin/cloudauth, the command-line tool: runs from the prefix and gets a token;
+#   5. every binary: libcloudauth.so.<major> resolves from <prefix>/lib (ldd) or is not needed
 #      at all (static), and the program runs against the stand-in and exits 0.
 #
 # Needs: cc, c++, pkg-config, cmake (>= 3.13), make, binutils (readelf), python3 (the stand-in).
@@ -61,7 +63,7 @@ check "lib/cmake/cloudauth has the package files" \
 export PKG_CONFIG_PATH="$lib/pkgconfig"
 check_eq "pkg-config --modversion" "$(pkg-config --modversion cloudauth)" "$version"
 check_eq "pkg-config --cflags" "$(pkg-config --cflags cloudauth | xargs)" "-I$prefix/include"
-check_eq "pkg-config --libs" "$(pkg-config --libs cloudauth | xargs)" "-L$lib -lcloudauth"
+check_eq "pkg-config --libs (with the rpath)" "$(pkg-config --libs cloudauth | xargs)" "-L$lib -Wl,-rpath,$lib -lcloudauth"
 static_libs=$(pkg-config --static --libs cloudauth)
 check "pkg-config --static --libs adds Libs.private" contains "$static_libs" "-lpthread -lm -ldl"
 check_eq "pkg-config libdir" "$(pkg-config --variable=libdir cloudauth)" "$lib"
@@ -70,11 +72,11 @@ echo "== pkg-config builds"
 bin="$work/bin"
 mkdir -p "$bin"
 # shellcheck disable=SC2046 # pkg-config output is meant to be split into words
-cc -std=c99 -Wall -Wextra -Werror examples/c/demo.c $(pkg-config --cflags --libs cloudauth) \
-  -Wl,-rpath,"$(pkg-config --variable=libdir cloudauth)" -o "$bin/demo_pkgconfig"
+# The README's line, as is: no -Wl,-rpath of our own.
+cc -std=c99 -Wall -Wextra -Werror examples/c/demo.c $(pkg-config --cflags --libs cloudauth) -o "$bin/demo_pkgconfig"
 # shellcheck disable=SC2046
 c++ -std=c++17 -Wall -Wextra -Werror examples/cpp/ocr_demo.cpp $(pkg-config --cflags --libs cloudauth) \
-  -Wl,-rpath,"$(pkg-config --variable=libdir cloudauth)" -o "$bin/ocr_demo_pkgconfig"
+  -o "$bin/ocr_demo_pkgconfig"
 # Static: the archive in place of -lcloudauth, then Libs.private.
 read -ra words <<<"$static_libs"
 static_link=()
@@ -116,6 +118,21 @@ else
   bad "a moved prefix configures from its new place"
 fi
 mv "$work/moved" "$prefix"
+
+echo "== the command-line tool"
+tool="$prefix/bin/cloudauth"
+check "bin/cloudauth is installed, executable" test -x "$tool" -a -f "$tool"
+check_eq "bin/cloudauth --version" "$("$tool" --version)" "cloudauth $version"
+check_eq "bin/cloudauth does not need libcloudauth.so (the library is linked in)" \
+  "$(readelf -d "$tool" | sed -n 's/.*Shared library: \[\(libcloudauth[^]]*\)\].*/\1/p')" ""
+# shellcheck disable=SC2016 # expanded by the inner shell, under the stand-in
+if out=$(XDG_CACHE_HOME="$work/cache" CLOUDAUTH_CLIENT_ID=demo-client CLOUDAUTH_CLIENT_SECRET=demo-secret \
+         tests/standin/with_server.sh bash -c 'CLOUDAUTH_TOKEN_URL=$STANDIN_URL/connect/token "$0" token' "$tool" 2>&1) &&
+   [[ $out =~ ^[A-Za-z0-9_.-]+$ ]]; then
+  ok "bin/cloudauth token gets a token from the stand-in"
+else
+  bad "bin/cloudauth token: $out"
+fi
 
 echo "== linkage and runs (LD_LIBRARY_PATH unset)"
 for b in demo_pkgconfig ocr_demo_pkgconfig demo_cmake ocr_demo_cmake demo_pkgconfig_static demo_cmake_static; do

@@ -27,8 +27,19 @@
 #ifndef CLOUDAUTH_HPP
 #define CLOUDAUTH_HPP
 
+// MSVC keeps __cplusplus at 199711L unless /Zc:__cplusplus; _MSVC_LANG has the real value.
+#if defined(_MSVC_LANG) && _MSVC_LANG > __cplusplus
+#define CLOUDAUTH_HPP_CPLUSPLUS _MSVC_LANG
+#else
+#define CLOUDAUTH_HPP_CPLUSPLUS __cplusplus
+#endif
+#if CLOUDAUTH_HPP_CPLUSPLUS < 201703L
+#error "cloudauth.hpp needs C++17 or newer (std::optional, std::string_view): compile with -std=c++17 or later; from older C++ use the C API in cloudauth.h"
+#else
+
 #include <cloudauth.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -302,6 +313,14 @@ public:
         throw Error(CLOUDAUTH_ERR_BUFFER_TOO_SMALL, "the token kept changing size while being read");
     }
 
+    // Whole seconds the current valid token has left (a token is fetched first if none is
+    // held), from the token response's expires_in on a monotonic clock.
+    std::chrono::seconds token_expires_in() const {
+        std::uint64_t seconds = 0;
+        detail::check(cloudauth_session_token_expires_in(ptr(), &seconds));
+        return std::chrono::seconds(static_cast<std::chrono::seconds::rep>(seconds));
+    }
+
     // Drops the cached token: the next use fetches a new one.
     void invalidate() const { detail::check(cloudauth_session_invalidate(ptr())); }
 
@@ -391,4 +410,5 @@ private:
 
 }  // namespace cloudauth
 
+#endif  // C++17
 #endif  // CLOUDAUTH_HPP

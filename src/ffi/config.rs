@@ -51,6 +51,43 @@ pub unsafe extern "C" fn cloudauth_config_set(
     })
 }
 
+/// Sets configuration keys from environment variables: for every known key K (the list in
+/// `cloudauth_config_set`), the variable `<prefix><K in upper case>`, when it is set, is applied
+/// exactly as `cloudauth_config_set(cfg, K, value)` would apply it. With prefix NULL the
+/// prefix is "CLOUDAUTH_": CLOUDAUTH_CLIENT_ID, CLOUDAUTH_CLIENT_SECRET, CLOUDAUTH_TOKEN_URL,
+/// CLOUDAUTH_TIMEOUT_MS, ... A prefix "" reads CLIENT_ID, TOKEN_URL, ...
+///
+/// Only known keys are read; other variables (CLOUDAUTH_LIBRARY, say) are ignored, and unset
+/// variables leave their keys as they were, so keys set before this call act as defaults that
+/// the environment overrides, and keys set after it override the environment. An empty
+/// variable is an empty value, not an unset one.
+///
+/// Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL `cfg`, a prefix that is not UTF-8 or
+/// contains '=', a variable whose value is not UTF-8, or a malformed value; the message names
+/// the variable (e.g. "CLOUDAUTH_TIMEOUT_MS: 'soon' is not valid; ...") and never shows a
+/// secret's value. On failure the configuration is unchanged.
+///
+/// Reads the process environment with getenv semantics: do not call setenv/putenv on another
+/// thread at the same time.
+///
+/// # Safety
+/// `cfg` is NULL or a live config; `prefix` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_config_from_env(
+    cfg: *mut cloudauth_config,
+    prefix: *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let cfg = arg_out(cfg, "cfg")?;
+        let prefix = if prefix.is_null() {
+            None
+        } else {
+            Some(arg_str(prefix, "prefix")?)
+        };
+        cfg.inner.set_from_env(prefix)
+    })
+}
+
 /// Frees a configuration; the secret it held is zeroed. NULL is a no-op. Sessions created from
 /// it are not affected.
 ///

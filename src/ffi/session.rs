@@ -175,6 +175,26 @@ pub unsafe extern "C" fn cloudauth_session_invalidate_token(
     })
 }
 
+/// Whether a request to `url` may carry this session's token, by the same rule
+/// `cloudauth_session_request` applies: an absolute http(s) URL with a host (or a path joined
+/// to `base_url`), over https, or plain http to a loopback host, or anywhere with
+/// `allow_insecure_http`. For bindings that attach the token to requests sent by another HTTP
+/// client, so that they need no copy of the rule. Nothing is sent.
+/// CLOUDAUTH_OK, CLOUDAUTH_ERR_INSECURE_URL or CLOUDAUTH_ERR_INVALID_ARGUMENT.
+///
+/// # Safety
+/// `s` is NULL or a live session; `url` is NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_check_url(
+    s: *const cloudauth_session,
+    url: *const c_char,
+) -> cloudauth_result {
+    boundary(|| {
+        let s = arg_ref(s, "session")?;
+        s.inner.check_url(arg_str(url, "url")?)
+    })
+}
+
 /// Sends an authorized HTTP request and reads the whole response.
 ///
 /// - `method`: "GET", "POST", ...

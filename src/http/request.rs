@@ -49,7 +49,8 @@ impl ApiRequest {
     }
 }
 
-fn resolve(target: &str, base_url: &str) -> Result<Url> {
+/// The absolute URL a request `target` names: itself, or a path joined to `base_url`.
+pub fn resolve(target: &str, base_url: &str) -> Result<Url> {
     // Absolute when a scheme comes before any '/', '?' or '#' (RFC 3986 §3.1); a path's query
     // may itself hold "://" (e.g. "/redirect?to=https://...").
     let scheme_end = target.find(':');

@@ -144,6 +144,12 @@ impl TokenEndpoint {
         self.credentials.store(Arc::new(credentials));
     }
 
+    /// The client id and the secret as of now (the shared cache's entry name and sealing key).
+    pub fn identity(&self) -> Result<(String, Secret)> {
+        let credentials = self.credentials.load();
+        Ok((credentials.client_id.clone(), credentials.secret.read()?))
+    }
+
     pub fn client_id(&self) -> String {
         self.credentials.load().client_id.clone()
     }

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod endpoint;
 pub mod refresh;
+pub mod shared;
 
 use crate::error::{Code, Error, Result};
 use reqwest::header::HeaderValue;
@@ -52,6 +53,20 @@ impl Token {
             refresh_at: obtained + (lifetime - skew),
             expires_at: obtained + lifetime,
         })
+    }
+
+    /// A token known by its remaining times, e.g. read back from a shared cache: due for
+    /// refresh `refresh_in` from now, unusable `expires_in` from now.
+    pub fn from_remaining(
+        value: String,
+        refresh_in: Duration,
+        expires_in: Duration,
+    ) -> Result<Token> {
+        let now = Instant::now();
+        let expires_in = expires_in.min(MAX_LIFETIME);
+        let mut token = Token::new(value, expires_in, Duration::ZERO, now)?;
+        token.refresh_at = now + refresh_in.min(expires_in);
+        Ok(token)
     }
 
     pub fn value(&self) -> &str {

@@ -44,6 +44,8 @@ static void test_result_names(void)
         {CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 8, "CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE"},
         {CLOUDAUTH_ERR_TOO_LARGE, 9, "CLOUDAUTH_ERR_TOO_LARGE"},
         {CLOUDAUTH_ERR_INTERNAL, 10, "CLOUDAUTH_ERR_INTERNAL"},
+        {CLOUDAUTH_ERR_CANCELLED, 11, "CLOUDAUTH_ERR_CANCELLED"},
+        {CLOUDAUTH_ERR_WOULD_BLOCK, 12, "CLOUDAUTH_ERR_WOULD_BLOCK"},
     };
     size_t i;
     for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
@@ -51,7 +53,7 @@ static void test_result_names(void)
         CHECK_STR(cloudauth_result_name(codes[i].code), codes[i].name);
         CHECK(cloudauth_result_name(codes[i].code) == cloudauth_result_name(codes[i].code));
     }
-    CHECK_STR(cloudauth_result_name((cloudauth_result)11), "CLOUDAUTH_UNKNOWN_RESULT");
+    CHECK_STR(cloudauth_result_name((cloudauth_result)13), "CLOUDAUTH_UNKNOWN_RESULT");
     CHECK_STR(cloudauth_result_name((cloudauth_result)1000), "CLOUDAUTH_UNKNOWN_RESULT");
     CHECK_STR(cloudauth_result_name((cloudauth_result)-1), "CLOUDAUTH_UNKNOWN_RESULT");
 }

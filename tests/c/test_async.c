@@ -2,6 +2,7 @@
  * Asynchronous operations (issue 9): cloudauth_session_request_async, _token_async,
  * cloudauth_op_cancel/_free, cloudauth_session_token_cached, against the stand-in.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "testlib.h"
 
 #include <pthread.h>

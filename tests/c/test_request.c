@@ -509,6 +509,47 @@ static void test_request_ocr_flow(void)
     cloudauth_session_free(s);
 }
 
+static void test_request_check_url(void)
+{
+    /* cloudauth_session_check_url: the rule a binding asks for before it puts the token on a
+     * request its own HTTP client sends; the same rule as cloudauth_session_request. */
+    static const char *const yes[] = {"true", "1", "yes", "on", "TRUE", "On"};
+    cloudauth_session *s = OPEN_SESSION(NULL);
+    size_t i;
+    REQUIRE(s != NULL);
+    CHECK_RC(cloudauth_session_check_url(NULL, "https://example.com/"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_check_url(s, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR_MENTIONS("url");
+    CHECK_RC(cloudauth_session_check_url(s, "\xff\xfe"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_check_url(s, "https://example.com/x?client_secret=leak"), CLOUDAUTH_OK);
+    CHECK_STR(cloudauth_last_error(), "");
+    CHECK_RC(cloudauth_session_check_url(s, "http://127.0.0.1:9/x"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_check_url(s, "http://127.0.0.2/x"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_check_url(s, "http://[::1]/x"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_check_url(s, "http://LocalHost/x"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_check_url(s, "/headers"), CLOUDAUTH_OK); /* base_url is loopback */
+    CHECK_RC(cloudauth_session_check_url(s, "http://example.com/x?client_secret=leak"),
+             CLOUDAUTH_ERR_INSECURE_URL);
+    CHECK_ERROR_MENTIONS("example.com");
+    CHECK_LACKS(cloudauth_last_error(), "leak");
+    CHECK_RC(cloudauth_session_check_url(s, "http://loopback/x"), CLOUDAUTH_ERR_INSECURE_URL);
+    CHECK_RC(cloudauth_session_check_url(s, "ftp://127.0.0.1/x"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_RC(cloudauth_session_check_url(s, "http://"), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    cloudauth_session_free(s);
+    /* allow_insecure_http in every form the config accepts */
+    for (i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        s = OPEN_SESSION("allow_insecure_http", yes[i], NULL);
+        REQUIRE(s != NULL);
+        CHECK_RC(cloudauth_session_check_url(s, "http://example.com/x"), CLOUDAUTH_OK);
+        cloudauth_session_free(s);
+    }
+    s = OPEN_SESSION("allow_insecure_http", "off", NULL);
+    REQUIRE(s != NULL);
+    CHECK_RC(cloudauth_session_check_url(s, "http://example.com/x"), CLOUDAUTH_ERR_INSECURE_URL);
+    cloudauth_session_free(s);
+    CHECK_EQ(stat_long("token_requests"), 0); /* nothing is ever sent */
+}
+
 const struct test_case request_tests[] = {
     {"request_url_joining", test_request_url_joining},
     {"request_binary_body", test_request_binary_body},
@@ -522,5 +563,6 @@ const struct test_case request_tests[] = {
     {"request_secrets_not_in_messages", test_request_secrets_not_in_messages},
     {"request_threads_share_session", test_request_threads_share_session},
     {"request_ocr_flow", test_request_ocr_flow},
+    {"request_check_url", test_request_check_url},
     {NULL, NULL},
 };

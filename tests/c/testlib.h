@@ -29,6 +29,9 @@ extern const struct test_case api_tests[];
 extern const struct test_case token_tests[];
 extern const struct test_case request_tests[];
 extern const struct test_case async_tests[];
+extern const struct test_case lifecycle_tests[];
+extern const struct test_case shared_tests[];
+extern const struct test_case env_tests[];
 
 /* Records one check; returns cond so that REQUIRE can bail out. Thread-safe. */
 int t_check(int cond, const char *file, int line, const char *fmt, ...)

@@ -45,6 +45,7 @@ DEFAULT_KNOBS = {
 }
 ENTRY_FIELDS = {"status", "headers", "body", "delay_ms", "pad_bytes", "close"}
 TOKEN_LOG_SIZE = 50
+API_LOG_SIZE = 50
 MAX_REQUEST_BODY = 256 << 20
 MAX_BIG_BYTES = 1 << 30
 IO_TIMEOUT_S = 60.0  # per socket operation once a request has started
@@ -78,6 +79,7 @@ class State:
         self.tokens = {}  # access token -> monotonic deadline, or None if it never expires
         self.tasks = {}  # OCR task id -> {"bytes": n, "polls": k}
         self.token_log = collections.deque(maxlen=TOKEN_LOG_SIZE)
+        self.api_log = collections.deque(maxlen=API_LOG_SIZE)
         self.random = random.Random()
         self.used_tokens = set()  # tokens that passed the Bearer check at least once
         self.no_revoke_until = 0.0
@@ -90,6 +92,7 @@ class State:
             "connections": self.connections,
             "last_token_request": self.token_log[-1] if self.token_log else None,
             "token_log": list(self.token_log),
+            "api_log": list(self.api_log),
         }
 
     def token_is_valid(self, token):
@@ -457,6 +460,8 @@ class Handler(BaseHTTPRequestHandler):
     def api(self, path, query, body):
         if path.startswith("/public/"):  # the same routes, no Bearer check, not counted
             return self.route(path.removeprefix("/public"), query, body)
+        # Logged with its headers, so that a test can tell which origin ever saw a token.
+        log = {"method": self.command, "path": self.path, "headers": self.request_headers()}
         with self.state.lock:
             token = self.bearer_token()
             authorized = self.state.token_is_valid(token)
@@ -469,6 +474,8 @@ class Handler(BaseHTTPRequestHandler):
                 authorized = False
             if authorized:
                 self.state.used_tokens.add(token)
+            log["authorized"] = authorized
+            self.state.api_log.append(log)
             if authorized:
                 self.state.api_requests += 1
             else:

@@ -331,6 +331,23 @@ class StandInTest(unittest.TestCase):
         self.assertEqual((stats["token_requests"], stats["last_token_request"], stats["token_log"]), (0, None, []))
         self.assertEqual(self.api("GET", "/echo", token).status, 401, "reset forgets issued tokens")
 
+    def test_api_log_records_headers_of_checked_requests(self):
+        token = self.token()
+        self.api("GET", "/echo?n=1", token)
+        self.call("GET", "/headers", headers={"X-Mark": "no-token"})
+        self.call("GET", "/public/headers")
+        log = self.stats()["api_log"]
+        self.assertEqual([(e["method"], e["path"], e["authorized"]) for e in log],
+                         [("GET", "/echo?n=1", True), ("GET", "/headers", False)], "not /public/*")
+        self.assertEqual(log[0]["headers"]["authorization"], f"Bearer {token}")
+        self.assertNotIn("authorization", log[1]["headers"])
+        self.assertEqual(log[1]["headers"]["x-mark"], "no-token")
+        for _ in range(52):
+            self.api("GET", "/echo", "bad")
+        self.assertEqual(len(self.stats()["api_log"]), 50)
+        self.call("POST", "/_control/reset")
+        self.assertEqual(self.stats()["api_log"], [])
+
     def test_keep_alive_two_requests_one_connection(self):
         conn = self.connect()
         token = self.token_call(conn=conn).json()["access_token"]

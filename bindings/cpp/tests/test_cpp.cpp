@@ -526,6 +526,17 @@ void test_token_cached_and_invalidated() {
     CHECK_EQ(STAT("token_requests"), 3L);
 }
 
+void test_token_expires_in() {
+    CTL_CONFIG("{\"token_expires_in\": 120}");
+    const cloudauth::Session session = standin_session({{"refresh_skew_s", "0"}});
+    std::chrono::seconds left = session.token_expires_in();  // fetches the first token
+    CHECK(left.count() >= 118 && left.count() <= 120);
+    CHECK_EQ(STAT("token_requests"), 1L);
+    session.token();
+    CHECK(session.token_expires_in() <= left);
+    CHECK_EQ(STAT("token_requests"), 1L);
+}
+
 void test_token_longer_than_first_buffer() {
     // token() starts with a 1 KiB buffer; a 5000-byte token takes the BUFFER_TOO_SMALL path.
     std::string long_token(5000, 'k');
@@ -843,6 +854,7 @@ const TestCase kTests[] = {
     {"config_bad_key_and_values", test_config_bad_key_and_values},
     {"session_needs_credentials", test_session_needs_credentials},
     {"token_cached_and_invalidated", test_token_cached_and_invalidated},
+    {"token_expires_in", test_token_expires_in},
     {"token_longer_than_first_buffer", test_token_longer_than_first_buffer},
     {"request_get_with_headers", test_request_get_with_headers},
     {"request_binary_body_round_trip", test_request_binary_body_round_trip},

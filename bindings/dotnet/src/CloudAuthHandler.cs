@@ -11,16 +11,20 @@ namespace CloudAuth
     /// <summary>
     /// Authorizes ordinary <see cref="HttpClient"/> calls with a cloudauth <see cref="Session"/>:
     /// <c>new HttpClient(new CloudAuthHandler(session))</c>. Every request gets
-    /// <c>Authorization: Bearer &lt;token&gt;</c> (replacing any the caller set). On a 401 the
-    /// handler drops the token (unless another request already replaced it), takes a fresh one
-    /// and sends the request once more; the request body is buffered so that it can be resent.
+    /// <c>Authorization: Bearer &lt;token&gt;</c> (replacing any the caller set). On a 401 from
+    /// the origin (scheme, host, port) the token was sent to, the handler drops the token (unless
+    /// another request already replaced it), takes a fresh one and sends the request once more,
+    /// to that origin; the request body is buffered so that it can be resent. A 401 from another
+    /// origin, reached by a redirect that carried no token, is returned as is: the token is kept
+    /// and goes nowhere else.
     /// </summary>
     /// <remarks>
     /// The handler authorizes every request its HttpClient sends, so use that client for the
-    /// API only. Like the library, it refuses to put a token on plain http to a non-loopback
-    /// host unless the session was created with allow_insecure_http=true
-    /// (<see cref="InsecureUrlException"/>, nothing is sent). Redirects are whatever the inner
-    /// handler does with them: .NET and Mono drop the Authorization header when they follow one.
+    /// API only. It asks the library whether a URL may carry the token, so the rule is the
+    /// library's own: no plain http to a non-loopback host unless the session was created with
+    /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects are
+    /// whatever the inner handler does with them: .NET and Mono drop the Authorization header
+    /// when they follow one, and a retry after a 401 starts again from the original URI.
     /// The session is not owned: dispose it yourself, after the HttpClient.
     /// </remarks>
     public sealed class CloudAuthHandler : DelegatingHandler
@@ -58,6 +62,8 @@ namespace CloudAuth
                 throw new ArgumentNullException("request");
             }
             CheckSecure(request.RequestUri);
+            // The token is attached to this URI: only its origin may get it, or reject it.
+            Uri target = request.RequestUri;
 
             // Buffer the body now: a stream can be read only once, and a retry needs it again.
             byte[] content = null;
@@ -73,13 +79,13 @@ namespace CloudAuth
             string used = await Task.Run(() => session.GetToken(), cancellationToken).ConfigureAwait(false);
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", used);
             HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode != HttpStatusCode.Unauthorized)
+            if (response.StatusCode != HttpStatusCode.Unauthorized || !AnsweredBy(target, response, request))
             {
                 return response;
             }
 
             string fresh = await Task.Run(() => Refresh(used), cancellationToken).ConfigureAwait(false);
-            HttpRequestMessage retry = Clone(request, content, contentHeaders);
+            HttpRequestMessage retry = Clone(request, target, content, contentHeaders);
             retry.Headers.Authorization = new AuthenticationHeaderValue("Bearer", fresh);
             response.Dispose();
             return await base.SendAsync(retry, cancellationToken).ConfigureAwait(false);
@@ -102,23 +108,28 @@ namespace CloudAuth
             {
                 throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
             }
-            if (uri.Scheme == Uri.UriSchemeHttps || uri.IsLoopback || session.AllowsInsecureHttp)
-            {
-                return;
-            }
-            string where = uri.Scheme + "://" + uri.Authority;
-            if (uri.Scheme == Uri.UriSchemeHttp)
-            {
-                throw new InsecureUrlException("refusing to send a token over plain http to " + where +
-                    " (not a loopback host; set allow_insecure_http=true to allow it)");
-            }
-            throw new InvalidArgumentException("CloudAuthHandler sends tokens over http(s) only, not to " + where);
+            session.CheckUrl(uri.AbsoluteUri);
+        }
+
+        /// <summary>
+        /// Whether the 401 came from the origin of <paramref name="target"/>. The inner handler
+        /// follows redirects itself and leaves the URI it ended at in the request; one at another
+        /// origin got no token, so its 401 says nothing about the token.
+        /// </summary>
+        private static bool AnsweredBy(Uri target, HttpResponseMessage response, HttpRequestMessage request)
+        {
+            HttpRequestMessage answered = response.RequestMessage ?? request;
+            Uri last = answered.RequestUri ?? target;
+            return last.IsAbsoluteUri
+                && string.Equals(target.Scheme, last.Scheme, StringComparison.OrdinalIgnoreCase)
+                && string.Equals(target.IdnHost, last.IdnHost, StringComparison.OrdinalIgnoreCase)
+                && target.Port == last.Port; // Uri.Port fills in the scheme's default port
         }
 
         private static HttpRequestMessage Clone(
-            HttpRequestMessage request, byte[] content, List<KeyValuePair<string, IEnumerable<string>>> contentHeaders)
+            HttpRequestMessage request, Uri target, byte[] content, List<KeyValuePair<string, IEnumerable<string>>> contentHeaders)
         {
-            HttpRequestMessage clone = new HttpRequestMessage(request.Method, request.RequestUri);
+            HttpRequestMessage clone = new HttpRequestMessage(request.Method, target);
             clone.Version = request.Version;
             foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
             {

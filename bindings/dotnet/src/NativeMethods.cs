@@ -46,10 +46,16 @@ namespace CloudAuth
             SessionHandle session, byte[] buf, UIntPtr bufLen, out UIntPtr tokenLen);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_token_expires_in(SessionHandle session, out ulong seconds);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_invalidate(SessionHandle session);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_invalidate_token(SessionHandle session, byte[] token);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_check_url(SessionHandle session, byte[] url);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_request(

@@ -26,7 +26,6 @@ namespace CloudAuth
         private const int MaxTokenAttempts = 8;
 
         private readonly SessionHandle handle;
-        private readonly bool allowInsecureHttp;
         private int tokenBufferSize = InitialTokenBuffer;
         private volatile bool disposed;
 
@@ -35,8 +34,9 @@ namespace CloudAuth
         /// <c>cloudauth_config_set</c>: client_id and client_secret (required), token_url,
         /// base_url, scope, auth_method, timeout_ms, connect_timeout_ms, refresh_skew_s,
         /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes,
-        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings,
-        /// booleans "true"/"false". No network traffic happens here.
+        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings;
+        /// booleans are read by the library (true/false, 1/0, yes/no, on/off, in any case). No
+        /// network traffic happens here.
         /// </summary>
         /// <exception cref="ArgumentNullException">options, a key or a value is null.</exception>
         /// <exception cref="ArgumentException">a key or value contains NUL or a lone surrogate.</exception>
@@ -66,10 +66,6 @@ namespace CloudAuth
                     {
                         Array.Clear(value, 0, value.Length); // it may be the secret
                     }
-                    if (option.Key == "allow_insecure_http")
-                    {
-                        allowInsecureHttp = option.Value == "true";
-                    }
                 }
 
                 SessionHandle created;
@@ -85,13 +81,17 @@ namespace CloudAuth
         }
 
         /// <summary>
-        /// Whether the session was configured with allow_insecure_http=true, i.e. whether a
-        /// token may travel over plain http to a non-loopback host (<see cref="CloudAuthHandler"/>
-        /// enforces the same rule as the library).
+        /// Throws unless a request to <paramref name="url"/> may carry the token, by the rule
+        /// the library applies to its own requests (cloudauth_session_check_url): http(s) with
+        /// a host, and https, a loopback host, or allow_insecure_http (in any form the library
+        /// accepts). <see cref="CloudAuthHandler"/> asks here, so it has no copy of the rule.
         /// </summary>
-        internal bool AllowsInsecureHttp
+        /// <exception cref="InsecureUrlException">plain http to a non-loopback host.</exception>
+        /// <exception cref="InvalidArgumentException">not an http(s) URL with a host.</exception>
+        internal void CheckUrl(string url)
         {
-            get { return allowInsecureHttp; }
+            byte[] nativeUrl = Utf8.ToNative(url, "url", "url");
+            Ensure.Success(NativeMethods.cloudauth_session_check_url(Handle(), nativeUrl), "cloudauth_session_check_url");
         }
 
         /// <summary>
@@ -136,6 +136,19 @@ namespace CloudAuth
                     Array.Clear(buffer, 0, buffer.Length);
                 }
             }
+        }
+
+        /// <summary>
+        /// How long the current valid token has left, in whole seconds (from the token
+        /// response's expires_in, on a monotonic clock); a token is fetched first if none is held.
+        /// </summary>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        /// <exception cref="CloudAuthException">the token request failed; Code says how.</exception>
+        public TimeSpan GetTokenExpiresIn()
+        {
+            ulong seconds;
+            Ensure.Success(NativeMethods.cloudauth_session_token_expires_in(Handle(), out seconds), "cloudauth_session_token_expires_in");
+            return TimeSpan.FromSeconds(seconds);
         }
 
         /// <summary>Drops the cached token: the next use fetches a new one.</summary>

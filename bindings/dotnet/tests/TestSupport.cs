@@ -149,6 +149,21 @@ namespace CloudAuth.Tests
             return (int)(double)Stats()[name];
         }
 
+        /// <summary>The paths of the Bearer-checked requests logged in api_log that carried an Authorization header.</summary>
+        public List<string> PathsWithAuthorization()
+        {
+            List<string> paths = new List<string>();
+            foreach (object entry in (List<object>)Stats()["api_log"])
+            {
+                Dictionary<string, object> e = (Dictionary<string, object>)entry;
+                if (((Dictionary<string, object>)e["headers"]).ContainsKey("authorization"))
+                {
+                    paths.Add((string)e["path"]);
+                }
+            }
+            return paths;
+        }
+
         private void Post(string path, string json)
         {
             using (StringContent content = new StringContent(json, Encoding.UTF8, "application/json"))

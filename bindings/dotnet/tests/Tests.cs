@@ -87,6 +87,13 @@ namespace CloudAuth.Tests
             return new HttpClient(new CloudAuthHandler(session, new HttpClientHandler { UseProxy = false }));
         }
 
+        /// <summary>An authorized client whose requests all go through the stand-in as their HTTP proxy.</summary>
+        private static HttpClient ThroughStandin(Session session)
+        {
+            HttpClientHandler inner = new HttpClientHandler { UseProxy = true, Proxy = new WebProxy(standin.Url) };
+            return new HttpClient(new CloudAuthHandler(session, inner));
+        }
+
         private static Dictionary<string, object> Json(string text)
         {
             return (Dictionary<string, object>)MiniJson.Parse(text);
@@ -189,16 +196,22 @@ namespace CloudAuth.Tests
 
         /// <summary>
         /// Another origin on loopback: a raw one-request-per-connection HTTP server on a free
-        /// port that records each request's header block and answers 200 with an empty body.
+        /// port that records each request's header block and answers <c>status</c> (200 by
+        /// default; 401 with a Bearer challenge) with an empty body.
         /// </summary>
         private sealed class OtherOrigin : IDisposable
         {
             private readonly TcpListener listener = new TcpListener(IPAddress.Loopback, 0);
             private readonly Thread thread;
+            private readonly string reply;
             public readonly List<string> Requests = new List<string>();
 
-            public OtherOrigin()
+            public OtherOrigin(int status = 200)
             {
+                reply = status == 401
+                    ? "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer error=\"invalid_token\"\r\n"
+                    : "HTTP/1.1 " + status + " Status\r\n";
+                reply += "Content-Length: 0\r\nConnection: close\r\n\r\n";
                 listener.Start();
                 thread = new Thread(Serve) { IsBackground = true };
                 thread.Start();
@@ -232,8 +245,8 @@ namespace CloudAuth.Tests
                             {
                                 Requests.Add(head.ToString());
                             }
-                            byte[] reply = Encoding.ASCII.GetBytes("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                            stream.Write(reply, 0, reply.Length);
+                            byte[] bytes = Encoding.ASCII.GetBytes(reply);
+                            stream.Write(bytes, 0, bytes.Length);
                         }
                     }
                 }
@@ -294,6 +307,21 @@ namespace CloudAuth.Tests
                 Assert.True(token.Length > 0, "a non-empty token");
                 Assert.Equal(token, session.GetToken(), "the second GetToken (cached)");
                 Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        [Test]
+        public static void TokenExpiresInIsTheTokensRemainingLife()
+        {
+            standin.Configure("{\"token_expires_in\": 120}");
+            using (Session session = NewSession("refresh_skew_s", "0"))
+            {
+                TimeSpan left = session.GetTokenExpiresIn(); // fetches the first token
+                Assert.True(left.TotalSeconds >= 118 && left.TotalSeconds <= 120, "118..120 s left, got " + left);
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+                session.GetToken();
+                Assert.True(session.GetTokenExpiresIn() <= left, "no more life later");
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests after GetToken");
             }
         }
 
@@ -848,6 +876,87 @@ namespace CloudAuth.Tests
                         Assert.True(request.IndexOf("authorization:", StringComparison.OrdinalIgnoreCase) < 0, "no Authorization header at the other origin");
                         Assert.Lacks(session.GetToken(), request, "the redirected request");
                     }
+                }
+            }
+        }
+
+        [Test]
+        public static void HandlerNeverResendsTheTokenToAnotherOriginThatAnswers401()
+        {
+            foreach (string code in new[] { "302", "307" })
+            {
+                standin.Reset();
+                using (OtherOrigin other = new OtherOrigin(401))
+                using (Session session = NewSession())
+                using (HttpClient client = AuthorizedClient(session))
+                {
+                    string token = session.GetToken();
+                    string redirect = "/redirect?code=" + code + "&to=" + Uri.EscapeDataString(other.Url + "/landing");
+                    using (HttpResponseMessage r = client.GetAsync(standin.Url + redirect).GetAwaiter().GetResult())
+                    {
+                        Assert.Equal(401, (int)r.StatusCode, code + ": the other origin's 401, returned as is");
+                    }
+                    lock (other.Requests)
+                    {
+                        Assert.Equal(1, other.Requests.Count, code + ": requests that reached the other origin");
+                        Assert.True(other.Requests[0].IndexOf("authorization:", StringComparison.OrdinalIgnoreCase) < 0, code + ": no Authorization header at the other origin");
+                        Assert.Lacks(token, other.Requests[0], code + ": the request at the other origin");
+                    }
+                    // That 401 said nothing about the token: kept, no new token request, and
+                    // the token went to the stand-in once (the redirect).
+                    Assert.Equal(1, standin.Stat("token_requests"), code + ": token requests");
+                    Assert.True(session.GetToken() == token, code + ": the token is kept");
+                    Assert.Equal(1, standin.PathsWithAuthorization().Count, code + ": requests with the token");
+                }
+            }
+        }
+
+        [Test]
+        public static void HandlerRetriesA401AfterARedirectWithinTheOrigin()
+        {
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                string first = session.GetToken();
+                string redirect = "/redirect?to=" + Uri.EscapeDataString(standin.Url + "/status/401");
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + redirect).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(401, (int)r.StatusCode, "status");
+                }
+                // The origin that got the token answered 401: dropped, and the request resent
+                // once, from its start.
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+                Assert.True(session.GetToken() != first, "a new token");
+            }
+        }
+
+        [Test]
+        public static void HandlerAllowInsecureHttpIsTheLibrarysRule()
+        {
+            // A remote host over plain http needs allow_insecure_http, in any form the library
+            // accepts. The stand-in serves as the HTTP proxy, so nothing leaves the machine.
+            const string remote = "http://api.example.com/headers";
+            foreach (string value in new[] { "false", "0", "no", "OFF" })
+            {
+                standin.Reset();
+                using (Session session = NewSession("allow_insecure_http", value))
+                using (HttpClient client = ThroughStandin(session))
+                {
+                    Assert.Throws<InsecureUrlException>(
+                        () => client.GetAsync(remote).GetAwaiter().GetResult(), "allow_insecure_http=" + value);
+                    Assert.Equal(0, standin.Stat("token_requests"), value + ": token requests");
+                    Assert.Equal(0, ((List<object>)standin.Stats()["api_log"]).Count, value + ": requests sent");
+                }
+            }
+            foreach (string value in new[] { "true", "1", "yes", "ON", "TRUE" })
+            {
+                standin.Reset();
+                using (Session session = NewSession("allow_insecure_http", value))
+                using (HttpClient client = ThroughStandin(session))
+                using (HttpResponseMessage r = client.GetAsync(remote).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "allow_insecure_http=" + value);
+                    Assert.Equal(remote, string.Join(",", standin.PathsWithAuthorization()), value + ": requests with the token");
                 }
             }
         }

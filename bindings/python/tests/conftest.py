@@ -70,12 +70,8 @@ class Standin:
         return self.url + "/connect/token"
 
 
-@pytest.fixture(scope="session")
-def standin() -> Iterator[Standin]:
-    url = os.environ.get("STANDIN_URL")
-    if url:
-        yield Standin(url)
-        return
+def _spawn_standin() -> Iterator[Standin]:
+    """A stand-in of our own on a free port, stopped when the generator is closed."""
     proc = subprocess.Popen(
         [sys.executable, str(SERVER), "--port", "0", "--lifetime", "3600"],
         stdout=subprocess.PIPE,
@@ -94,6 +90,30 @@ def standin() -> Iterator[Standin]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[Standin]:
+    url = os.environ.get("STANDIN_URL")
+    if url:
+        yield Standin(url)
+        return
+    yield from _spawn_standin()
+
+
+@pytest.fixture(scope="session")
+def other_standin() -> Iterator[Standin]:
+    """A second stand-in on another port: another origin, with its own logs and tokens."""
+    yield from _spawn_standin()
+
+
+@pytest.fixture
+def other(other_standin: Standin) -> Standin:
+    """The other origin, reset to its defaults."""
+    other_standin.reset()
+    return other_standin
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ EXPECTED_CLASSES = {
     Result.TOO_LARGE: cloudauth.TooLarge,
     Result.INTERNAL: cloudauth.InternalError,
     Result.CANCELLED: cloudauth.Cancelled,
-    Result.WOULD_BLOCK: cloudauth._errors.WouldBlock,
+    Result.WOULD_BLOCK: cloudauth.WouldBlock,
 }
 
 

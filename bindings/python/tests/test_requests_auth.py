@@ -128,3 +128,82 @@ def test_clear_message_without_requests(tmp_path: object) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert "pip install requests" in out.stdout
+
+
+# -- origins: the token goes only where it was attached, and only a 401 from there drops it
+
+
+REMOTE = "http://api.example.com/headers"  # plain http, not loopback
+
+
+def _saw_a_token(server: Standin) -> list:
+    return [e["path"] for e in server.stats()["api_log"] if "authorization" in e["headers"]]
+
+
+@pytest.mark.parametrize("code", [302, 307])
+def test_a_401_from_another_origin_after_a_redirect_gets_no_token(
+    http: requests.Session,
+    auth: cloudauth.BearerAuth,
+    session: cloudauth.Session,
+    server: Standin,
+    other: Standin,
+    code: int,
+) -> None:
+    token = session.token()
+    target = other.url + "/headers"
+    r = http.get(
+        server.url + "/redirect", params={"to": target, "code": code}, auth=auth, timeout=30
+    )
+    assert r.status_code == 401
+    assert r.url == target
+    assert [h.status_code for h in r.history] == [code]
+    # The other origin was asked once, never with a token (requests stripped it; our 401 hook
+    # must not put a fresh one back and resend).
+    assert [e["path"] for e in other.stats()["api_log"]] == ["/headers"]
+    assert _saw_a_token(other) == []
+    # Its 401 said nothing about our token: kept, and no new token request.
+    assert session.token() == token
+    assert server.stats()["token_requests"] == 1
+    assert other.stats()["token_requests"] == 0
+
+
+def test_a_401_after_a_redirect_within_the_origin_is_retried_there(
+    http: requests.Session, auth: cloudauth.BearerAuth, session: cloudauth.Session, server: Standin
+) -> None:
+    first = session.token()
+    r = http.get(
+        server.url + "/redirect", params={"to": server.url + "/status/401"}, auth=auth, timeout=30
+    )
+    assert r.status_code == 401
+    # The same origin got the token and rejected it: dropped, and the hop resent once.
+    assert server.stats()["token_requests"] == 2
+    assert session.token() != first
+    paths = [e["path"] for e in server.stats()["api_log"]]
+    assert paths[0].startswith("/redirect?") and paths[1:] == ["/status/401", "/status/401"]
+    assert len(_saw_a_token(server)) == 3
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_anything_is_sent(
+    http: requests.Session, make: object, server: Standin
+) -> None:
+    # The library's rule refuses a token on plain http to a remote host, and so must the
+    # adapter, before fetching one. The stand-in is the proxy: nothing would leave the machine.
+    s = make()  # type: ignore[operator]
+    with pytest.raises(cloudauth.InsecureUrl) as e:
+        http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
+    assert "api.example.com" in str(e.value)
+    assert server.stats()["token_requests"] == 0
+    assert server.stats()["api_log"] == []
+    with pytest.raises(cloudauth.InvalidArgument):
+        http.get("ftp://127.0.0.1/x", auth=cloudauth.BearerAuth(s), timeout=30)
+
+
+@pytest.mark.parametrize("value", ["true", "1", "yes", "ON", True])
+def test_allow_insecure_http_is_the_librarys_rule(
+    http: requests.Session, make: object, server: Standin, value: object
+) -> None:
+    s = make(allow_insecure_http=value)  # type: ignore[operator]
+    r = http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["headers"]["authorization"] == "Bearer " + s.token()
+    assert _saw_a_token(server) == [REMOTE]

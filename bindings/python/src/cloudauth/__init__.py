@@ -26,6 +26,7 @@ from ._errors import (
     Cancelled,
     ClosedError,
     Error,
+    HTTPError,
     InsecureUrl,
     InternalError,
     InvalidArgument,
@@ -35,9 +36,11 @@ from ._errors import (
     Timeout,
     TokenEndpointError,
     TooLarge,
+    WouldBlock,
 )
 from ._events import Event, EventHandler, Stats, log_event
-from ._session import Headers, HTTPError, Response, Session
+from ._options import Options
+from ._session import Headers, Response, Session
 
 if TYPE_CHECKING:
     from ._httpx import HttpxAuth
@@ -64,6 +67,7 @@ __all__ = [
     "InvalidArgument",
     "LibraryNotFoundError",
     "NetworkError",
+    "Options",
     "Response",
     "Result",
     "Session",
@@ -71,6 +75,7 @@ __all__ = [
     "Timeout",
     "TokenEndpointError",
     "TooLarge",
+    "WouldBlock",
     "library_path",
     "log_event",
     "library_version",

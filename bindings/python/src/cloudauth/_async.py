@@ -22,19 +22,21 @@ import itertools
 import json as _jsonlib
 import logging
 import os
+import sys
 import threading
 import weakref
 from ctypes import byref, c_char_p
-from typing import Any, Deque, Dict, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _ffi
 from ._errors import ClosedError, InternalError, Result, error_for_code
 from ._events import EventHandler
 from ._lifecycle import LifecycleMixin
+from ._options import Options
 from ._session import (
     BodyArg,
     HeadersArg,
-    OptionValue,
+    ParamsArg,
     Response,
     Session,
     _body_bytes,
@@ -42,7 +44,13 @@ from ._session import (
     _header_pairs,
     _read_response,
     _token_buffers,
+    _with_params,
 )
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:  # only for type checkers
+    from typing_extensions import Unpack
 
 logger = logging.getLogger("cloudauth")
 
@@ -146,8 +154,8 @@ _inboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox]" = (
 _inboxes_lock = threading.Lock()
 
 
-def _failure(ops: "_Ops", result: int, error: Optional[int]) -> BaseException:
-    message = ctypes.string_at(error).decode("utf-8", "replace") if error else ""
+def _failure(ops: "_Ops", result: int, error: Optional[bytes]) -> BaseException:
+    message = error.decode("utf-8", "replace") if error else ""
     if result == Result.CANCELLED and ops.closing:
         return ClosedError("the session was closed while the operation was in flight")
     return error_for_code(result, message)
@@ -174,7 +182,9 @@ if hasattr(os, "register_at_fork"):  # a child starts library threads of its own
     os.register_at_fork(after_in_child=_adopted.clear)
 
 
-def _on_response(user_data: Optional[int], result: int, response: Any, error: Optional[int]) -> None:
+def _on_response(
+    user_data: Optional[int], result: int, response: Optional[int], error: Optional[bytes]
+) -> None:
     # A library thread, holding the GIL that the loop wants: do the least here (the response
     # is read on the loop, in `_Inbox.drain`), and let nothing escape into C.
     try:
@@ -182,10 +192,10 @@ def _on_response(user_data: Optional[int], result: int, response: Any, error: Op
         entry = _pending.pop(user_data or 0, None)
         if entry is None:
             if response:
-                _ffi.quick().cloudauth_response_free(response)
+                _ffi.quick().cloudauth_response_free(ctypes.cast(response, _ffi.ResponsePtr))
             return
-        if result == 0:
-            entry.inbox.put(entry, _Unread(response))
+        if result == 0 and response:
+            entry.inbox.put(entry, _Unread(ctypes.cast(response, _ffi.ResponsePtr)))
         else:
             entry.inbox.put(entry, _failure(entry.ops, result, error))
     except BaseException:  # pragma: no cover - a bug in this module
@@ -193,7 +203,7 @@ def _on_response(user_data: Optional[int], result: int, response: Any, error: Op
 
 
 def _on_token(
-    user_data: Optional[int], result: int, token: Optional[int], token_len: int, error: Optional[int]
+    user_data: Optional[int], result: int, token: Optional[int], token_len: int, error: Optional[bytes]
 ) -> None:
     try:
         _adopt_thread()
@@ -401,7 +411,7 @@ class AsyncSession(LifecycleMixin):
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
-        **options: OptionValue,
+        **options: Unpack[Options],
     ) -> None:
         self._ops = _Ops(Session(client_id, client_secret, on_event=on_event, **options))
         self._lib = self._ops.session._lib
@@ -449,15 +459,19 @@ class AsyncSession(LifecycleMixin):
         method: str,
         url: str,
         *,
+        params: ParamsArg = None,
         headers: HeadersArg = None,
         data: BodyArg = None,
         json: Any = None,
     ) -> Response:
-        """As :meth:`Session.request`, awaited."""
-        return await self._ops.request(method, url, headers, data, json)
+        """As :meth:`Session.request`, awaited (bound a call with ``asyncio.wait_for``: it
+        cancels the operation)."""
+        return await self._ops.request(method, _with_params(url, params), headers, data, json)
 
-    async def get(self, url: str, *, headers: HeadersArg = None) -> Response:
-        return await self._ops.request("GET", url, headers, None, None)
+    async def get(
+        self, url: str, *, params: ParamsArg = None, headers: HeadersArg = None
+    ) -> Response:
+        return await self._ops.request("GET", _with_params(url, params), headers, None, None)
 
     async def post(
         self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None

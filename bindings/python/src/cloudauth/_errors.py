@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Dict, Optional, Type, Union
+from typing import Any, Dict, Optional, Type, Union
 
 
 class Result(enum.IntEnum):
@@ -118,16 +118,31 @@ class InternalError(Error):
 
 
 class Cancelled(Error):
-    """An async operation was cancelled by the library (not by cancelling the awaiting task,
-    which raises ``asyncio.CancelledError`` as usual)."""
+    """An asynchronous operation was cancelled, or its session was freed."""
 
     code = Result.CANCELLED
 
 
 class WouldBlock(Error):
-    """Internal: no usable token without I/O (``cloudauth_session_token_cached``)."""
+    """No usable token without network I/O (a non-blocking token read)."""
 
     code = Result.WOULD_BLOCK
+
+
+class HTTPError(Error):
+    """Raised by ``Response.raise_for_status()`` for a 4xx or 5xx status.
+
+    The request itself succeeded (``code`` is :attr:`Result.OK`): the server answered with an
+    error status. ``status`` is that status and ``response`` the whole :class:`Response`.
+    The message shows the method and the URL without its query (which may hold secrets).
+    """
+
+    code = Result.OK
+
+    def __init__(self, message: str, response: Any) -> None:
+        super().__init__(message, Result.OK)
+        self.response = response
+        self.status: int = response.status
 
 
 class LibraryNotFoundError(OSError):

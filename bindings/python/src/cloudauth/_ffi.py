@@ -99,11 +99,14 @@ class Event(Structure):
     ]
 
 
-# Callback types. The completions take `error` as c_void_p and the token as a raw pointer so
-# that ctypes makes no bytes object the binding does not need (read with string_at).
+# Callback types. The token arrives as a raw pointer (read with string_at and its length).
 EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
-RESPONSE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, ResponsePtr, c_void_p)
-TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_size_t, c_void_p)
+TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_size_t, c_char_p)
+
+
+# cloudauth_response_fn(user_data, result, response, error). The response arrives as a plain
+# address (the callee owns it): cast it to ResponsePtr to read and free it.
+RESPONSE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_char_p)
 
 
 def _result_checker(lib: ctypes.CDLL) -> Callable[..., Tuple[Any, ...]]:
@@ -149,6 +152,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
     ),
     ("cloudauth_session_invalidate", (SessionPtr,), c_int, "result"),
     ("cloudauth_session_invalidate_token", (SessionPtr, c_char_p), c_int, "result"),
+    ("cloudauth_session_check_url", (SessionPtr, c_char_p), c_int, "result"),
     (
         "cloudauth_session_request",
         (
@@ -190,19 +194,20 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "result",
     ),
     ("cloudauth_session_stats", (SessionPtr, POINTER(Stats), c_size_t), c_int, "result"),
+    ("cloudauth_session_token_expires_in", (SessionPtr, POINTER(c_uint64)), c_int, "result"),
     (
         "cloudauth_session_request_async",
         (
             SessionPtr,
-            c_char_p,
-            c_char_p,
-            POINTER(c_char_p),
-            c_size_t,
-            c_char_p,
-            c_size_t,
-            RESPONSE_FN,
-            c_void_p,
-            POINTER(OpPtr),
+            c_char_p,  # method
+            c_char_p,  # url
+            POINTER(c_char_p),  # headers
+            c_size_t,  # n_headers
+            c_char_p,  # body
+            c_size_t,  # body_len
+            RESPONSE_FN,  # done
+            c_void_p,  # user_data
+            POINTER(OpPtr),  # out_op
         ),
         c_int,
         "result",

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json as _json
+import math
+import sys
 import threading
-from ctypes import byref, c_char_p, c_size_t
+import urllib.parse
+from ctypes import byref, c_char_p, c_size_t, c_uint64
 from typing import (
+    TYPE_CHECKING,
     Any,
     Dict,
     Iterable,
@@ -14,18 +19,40 @@ from typing import (
     List,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     Union,
 )
 
 from . import _config, _events, _ffi
-from ._errors import BufferTooSmall, ClosedError, InternalError, InvalidArgument
+from ._errors import (
+    BufferTooSmall,
+    ClosedError,
+    HTTPError,
+    InternalError,
+    InvalidArgument,
+    Result,
+    Timeout,
+    error_for_code,
+)
 from ._events import EventHandler
 from ._lifecycle import LifecycleMixin
+from ._options import Options, options_doc as _options_doc
 
-OptionValue = Union[str, int, bool]
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+elif TYPE_CHECKING:  # only for type checkers: no run-time dependency on typing_extensions
+    from typing_extensions import Unpack
+
 HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 BodyArg = Union[bytes, bytearray, memoryview, str, None]
+ParamValue = Union[str, int, float, bool]
+ParamsArg = Union[
+    Mapping[str, Union[ParamValue, Sequence[ParamValue]]],
+    Sequence[Tuple[str, ParamValue]],
+    str,
+    None,
+]
 
 # Big enough for an Aspose JWT (about 1 KiB); grown on demand, one per thread.
 INITIAL_TOKEN_BUFFER = 2048
@@ -153,17 +180,6 @@ class Headers(Mapping[str, str]):
         return f"Headers({self._pairs!r})"
 
 
-class HTTPError(Exception):
-    """Raised by :meth:`Response.raise_for_status` for a 4xx or 5xx status."""
-
-    def __init__(self, response: "Response") -> None:
-        super().__init__(
-            f"HTTP {response.status} for {response.method} {response.url}"
-        )
-        self.response = response
-        self.status = response.status
-
-
 class Response:
     """A complete HTTP response, copied out of the library (no native handle is kept)."""
 
@@ -217,9 +233,11 @@ class Response:
         return _json.loads(self.content, **kwargs)
 
     def raise_for_status(self) -> None:
-        """Raises :class:`HTTPError` for a 4xx or 5xx status."""
+        """Raises :class:`HTTPError` (a :class:`cloudauth.Error`) for a 4xx or 5xx status."""
         if self.status >= 400:
-            raise HTTPError(self)
+            raise HTTPError(
+                f"HTTP {self.status} for {self.method} {_without_query(self.url)}", self
+            )
 
     def __repr__(self) -> str:
         return f"<cloudauth.Response [{self.status}]>"
@@ -228,9 +246,10 @@ class Response:
 class Session(LifecycleMixin):
     """OAuth2 client-credentials session: a cached token and authorized requests.
 
-    Every configuration key of the C library is a keyword argument (``token_url``,
-    ``base_url``, ``timeout_ms``, ``allow_insecure_http``, ...); values are str, int or bool.
-    An unknown key or a malformed value raises :class:`InvalidArgument`.
+    ``Session(client_id, client_secret, **options)``. ``client_secret`` may be left out when
+    the ``client_secret_file`` option names a file holding it. Every configuration key of the
+    C library is a keyword option, typed (see :class:`cloudauth.Options`: a type checker flags
+    a misspelled one); an unknown key or a malformed value raises :class:`InvalidArgument`.
 
     A session is thread-safe: share one across threads. :meth:`close` (or leaving a ``with``
     block) frees it, waiting for calls in progress on other threads to finish; any later use
@@ -239,6 +258,9 @@ class Session(LifecycleMixin):
     ``client_secret`` may be left out when ``client_secret_file`` is given. ``on_event``
     receives every :class:`Event` (on the thread that did the work); events are also logged
     to the ``logging`` logger "cloudauth" (see ``_events.log_event``).
+
+    Options and their defaults:
+
     """
 
     def __init__(
@@ -247,7 +269,7 @@ class Session(LifecycleMixin):
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
-        **options: OptionValue,
+        **options: Unpack[Options],
     ) -> None:
         self._ptr: Optional[Any] = None
         self._closed = False
@@ -344,6 +366,17 @@ class Session(LifecycleMixin):
             return buf.raw[: tb.needed.value].decode("utf-8")
         raise InternalError("the token kept outgrowing its buffer")
 
+    def token_expires_in(self) -> int:
+        """Whole seconds the current valid token has left (a token is fetched first if none is
+        held), from the token response's ``expires_in`` on a monotonic clock."""
+        seconds = c_uint64(0)
+        handle = self._acquire()
+        try:
+            self._lib.cloudauth_session_token_expires_in(handle, byref(seconds))
+        finally:
+            self._release()
+        return seconds.value
+
     def invalidate(self, token: Optional[str] = None) -> None:
         """Forgets the cached token: the next call fetches a new one.
 
@@ -360,6 +393,16 @@ class Session(LifecycleMixin):
         finally:
             self._release()
 
+    def _check_url(self, url: str) -> None:
+        """Raises as :meth:`request` would if ``url`` may not carry the token (plain http to a
+        non-loopback host without allow_insecure_http, not http(s)): the library's own rule."""
+        encoded = _encode("url", url)
+        handle = self._acquire()
+        try:
+            self._lib.cloudauth_session_check_url(handle, encoded)
+        finally:
+            self._release()
+
     # -- requests ---------------------------------------------------------------------------
 
     def request(
@@ -367,17 +410,26 @@ class Session(LifecycleMixin):
         method: str,
         url: str,
         *,
+        params: ParamsArg = None,
         headers: HeadersArg = None,
         data: BodyArg = None,
         json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
         """Sends an authorized request and returns the whole response.
 
-        ``url`` is absolute or a path joined to ``base_url``. ``headers`` is a mapping or
-        (name, value) pairs. ``data`` is the body (str is sent as UTF-8); ``json`` is encoded
-        as JSON with ``Content-Type: application/json`` unless headers set one. Any HTTP
+        ``url`` is absolute or a path joined to ``base_url``. ``params`` (a mapping, whose
+        values may be lists, or (name, value) pairs, or a ready query string) is URL-encoded
+        and appended to the query. ``headers`` is a mapping or (name, value) pairs. ``data`` is
+        the body (str is sent as UTF-8); ``json`` is encoded as JSON with
+        ``Content-Type: application/json`` unless headers set one. ``timeout`` (seconds)
+        bounds this call as a whole, token fetch included, on top of the session's
+        ``timeout_ms``: past it the request is cancelled and :class:`Timeout` raised. Any HTTP
         status is a :class:`Response`; failures to get one raise :class:`Error` subclasses.
         """
+        url = _with_params(url, params)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
         method_b = _encode("method", method)
         url_b = _encode("url", url)
         pairs = _header_pairs(headers)
@@ -391,20 +443,15 @@ class Session(LifecycleMixin):
             body = _body_bytes(data)
         lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
         header_array = (c_char_p * len(lines))(*lines) if lines else None
-        out = _ffi.ResponsePtr()
+        args = (method_b, url_b, header_array, len(lines), body if body else None, len(body))
         lib = self._lib
         handle = self._acquire()
         try:
-            lib.cloudauth_session_request(
-                handle,
-                method_b,
-                url_b,
-                header_array,
-                len(lines),
-                body if body else None,
-                len(body),
-                byref(out),
-            )
+            if timeout is None:
+                out = _ffi.ResponsePtr()
+                lib.cloudauth_session_request(handle, *args, byref(out))
+            else:
+                out = _request_within(lib, handle, args, timeout, method, url)
         finally:
             self._release()
         try:
@@ -412,26 +459,192 @@ class Session(LifecycleMixin):
         finally:
             lib.cloudauth_response_free(out)
 
-    def get(self, url: str, *, headers: HeadersArg = None) -> Response:
-        return self.request("GET", url, headers=headers)
+    def get(
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        timeout: Optional[float] = None,
+    ) -> Response:
+        """GET ``url``; the arguments as for :meth:`request`."""
+        return self.request("GET", url, params=params, headers=headers, timeout=timeout)
 
     def post(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return self.request("POST", url, headers=headers, data=data, json=json)
+        """POST to ``url``; the arguments as for :meth:`request`."""
+        return self.request(
+            "POST", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
     def put(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return self.request("PUT", url, headers=headers, data=data, json=json)
+        """PUT to ``url``; the arguments as for :meth:`request`."""
+        return self.request(
+            "PUT", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
     def patch(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return self.request("PATCH", url, headers=headers, data=data, json=json)
+        """PATCH ``url``; the arguments as for :meth:`request`."""
+        return self.request(
+            "PATCH", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
-    def delete(self, url: str, *, headers: HeadersArg = None) -> Response:
-        return self.request("DELETE", url, headers=headers)
+    def delete(
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        timeout: Optional[float] = None,
+    ) -> Response:
+        """DELETE ``url``; the arguments as for :meth:`request`."""
+        return self.request("DELETE", url, params=params, headers=headers, timeout=timeout)
+
+
+# The options table in help(Session), from the one list in _options.
+Session.__doc__ = (Session.__doc__ or "") + _options_doc()
+
+
+def _without_query(url: str) -> str:
+    """The URL as messages show it: no query or fragment (they may hold secrets)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
+
+
+def _with_params(url: str, params: ParamsArg) -> str:
+    if params is None:
+        return url
+    if isinstance(params, str):
+        query = params.lstrip("?")
+    elif isinstance(params, (bytes, bytearray)):
+        raise TypeError("params must be a mapping, (name, value) pairs or a str, not bytes")
+    else:
+        try:
+            query = urllib.parse.urlencode(params, doseq=True)
+        except TypeError:
+            raise TypeError(
+                "params must be a mapping, (name, value) pairs or a str, "
+                f"not {type(params).__name__}"
+            ) from None
+    if not query:
+        return url
+    base, hash_, fragment = url.partition("#")
+    joined = f"{base}{'&' if '?' in base else '?'}{query}"
+    return f"{joined}{hash_}{fragment}"
+
+
+def _check_timeout(timeout: object) -> float:
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise InvalidArgument(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)
+
+
+class _Waiter:
+    """One request in flight on the library's threads, waited for by its caller."""
+
+    __slots__ = ("done", "result", "response", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result = 0
+        self.response: Optional[int] = None
+        self.error = ""
+
+
+_waiters: Dict[int, _Waiter] = {}
+_waiters_lock = threading.Lock()
+_waiter_keys = itertools.count(1)
+
+
+def _on_response(
+    user_data: Optional[int], result: int, response: Optional[int], error: Optional[bytes]
+) -> None:
+    # On a library thread, exactly once per operation; never raises into C.
+    with _waiters_lock:
+        waiter = _waiters.pop(user_data or 0, None)
+    if waiter is None:  # pragma: no cover - the caller gave up on a stuck operation
+        if response:
+            _ffi.lib().cloudauth_response_free(ctypes.cast(response, _ffi.ResponsePtr))
+        return
+    waiter.result = result
+    waiter.response = response
+    waiter.error = error.decode("utf-8", "replace") if error else ""
+    waiter.done.set()
+
+
+# One C function pointer for every operation, alive as long as the module.
+_on_response_c = _ffi.RESPONSE_FN(_on_response)
+
+# A cancelled operation reports back promptly; this bounds the wait should it not.
+_CANCEL_GRACE_S = 5.0
+
+
+def _request_within(
+    lib: ctypes.CDLL, handle: Any, args: Tuple[Any, ...], timeout: float, method: str, url: str
+) -> Any:
+    """cloudauth_session_request with a bound on the whole call: the asynchronous form,
+    cancelled when ``timeout`` passes. Returns the response handle (the caller frees it)."""
+    key = next(_waiter_keys)
+    waiter = _Waiter()
+    with _waiters_lock:
+        _waiters[key] = waiter
+    op = _ffi.OpPtr()
+    try:
+        lib.cloudauth_session_request_async(handle, *args, _on_response_c, key, byref(op))
+    except BaseException:
+        with _waiters_lock:
+            _waiters.pop(key, None)  # done never runs when the start fails
+        raise
+    try:
+        timed_out = not waiter.done.wait(timeout)
+        if timed_out:
+            lib.cloudauth_op_cancel(op)
+            if not waiter.done.wait(_CANCEL_GRACE_S):
+                with _waiters_lock:
+                    abandoned = _waiters.pop(key, None) is not None
+                if abandoned:  # a late completion frees its own response
+                    raise Timeout(
+                        f"{method} {_without_query(url)}: no response within "
+                        f"timeout={timeout:g} s, and the cancelled request did not stop"
+                    )
+                waiter.done.wait()  # the completion is running right now
+    finally:
+        lib.cloudauth_op_free(op)
+    if waiter.result == Result.OK and waiter.response:
+        return ctypes.cast(waiter.response, _ffi.ResponsePtr)
+    if timed_out:
+        raise Timeout(
+            f"{method} {_without_query(url)}: no response within timeout={timeout:g} s; "
+            "the request was cancelled"
+        )
+    raise error_for_code(waiter.result, waiter.error, "cloudauth_session_request_async")
 
 
 def _read_response(lib: ctypes.CDLL, handle: Any, method: str, url: str) -> Response:
@@ -450,4 +663,4 @@ def _read_response(lib: ctypes.CDLL, handle: Any, method: str, url: str) -> Resp
     return Response(status, Headers(pairs), content, method, url)
 
 
-__all__ = ["Headers", "HTTPError", "Response", "Session"]
+__all__ = ["Headers", "HTTPError", "Options", "Response", "Session"]

@@ -1,0 +1,401 @@
+//! The cross-process token caches (DESIGN.md, "Shared caches"): `file` for the processes of
+//! one user on one host, `redis` for a fleet. Both sit behind the in-memory cache, hold sealed
+//! entries (`seal`), and give a single flight across processes: one fetches, the others wait
+//! for its result, bounded by how long a token request may take.
+//!
+//! The cache is an optimisation, never a point of failure: any cache failure is reported
+//! (`CacheReport::Error`) and the caller fetches directly.
+
+pub mod file;
+pub mod redis;
+pub mod seal;
+
+use self::seal::{now_ms, Entry, Sealer};
+use crate::config::{AuthMethod, Config, TokenCacheKind};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::token::Token;
+use arc_swap::ArcSwap;
+use ring::digest::{digest, SHA256};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the shared cache tells its owner (the session's stats and events).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheReport {
+    /// A token was taken from the shared cache instead of the endpoint.
+    Hit,
+    /// A cache operation failed; the call went on without it. `outage_started` is true for the
+    /// first error after a success (or ever), so an outage is announced once, not per call.
+    Error {
+        message: String,
+        outage_started: bool,
+    },
+}
+
+pub type Reporter = Arc<dyn Fn(CacheReport) + Send + Sync>;
+
+/// One storage place for one cache key: read, write and compare-and-delete the sealed entry,
+/// and a lock that at most one process holds (`try_lock` never waits).
+pub(crate) trait Backend: Send + Sync {
+    type Lock;
+    /// The sealed entry, `None` if there is none.
+    fn read(&self) -> std::result::Result<Option<Vec<u8>>, String>;
+    /// Stores the sealed entry; `ttl` is how long it stays useful (its refresh point).
+    fn write(&self, sealed: &[u8], ttl: Duration) -> std::result::Result<(), String>;
+    /// Removes the entry only if it still is `sealed` (atomically: a newer entry survives).
+    fn remove_if_equal(&self, sealed: &[u8]) -> std::result::Result<(), String>;
+    /// Takes the fetch lock if free. `hold` bounds how long a crashed holder can keep it.
+    fn try_lock(&self, hold: Duration) -> std::result::Result<Option<Self::Lock>, String>;
+    fn unlock(&self, lock: Self::Lock) -> std::result::Result<(), String>;
+}
+
+enum Store {
+    File(file::FileCache),
+    Redis(Box<self::redis::RedisCache>),
+}
+
+pub struct SharedCache {
+    /// The store and sealer for the current client id and secret; replaced when they change.
+    keyed: ArcSwap<Keyed>,
+    /// Where the store lives and what names the entry (besides the client id).
+    cfg: Config,
+    report: Reporter,
+    in_outage: AtomicBool,
+    /// How long a token request may take: the longest wait for another process's fetch.
+    fetch_bound: Duration,
+}
+
+struct Keyed {
+    client_id: String,
+    secret: Secret,
+    store: Arc<Store>,
+    sealer: Sealer,
+}
+
+/// The first pause between polls for another process's fetch, and the longest.
+const FIRST_POLL: Duration = Duration::from_millis(2);
+const MAX_POLL: Duration = Duration::from_millis(50);
+
+impl SharedCache {
+    /// `None` for `token_cache=memory`. A configuration that cannot work (redis without
+    /// redis_url) is an error; a cache that is merely unreachable is not (it is reported
+    /// when used, and the calls go on). `secret` is the client secret as of now.
+    pub fn new(cfg: &Config, secret: &[u8], report: Reporter) -> Result<Option<SharedCache>> {
+        if cfg.token_cache == TokenCacheKind::Memory {
+            return Ok(None);
+        }
+        let client_id = cfg.client_id.clone().unwrap_or_default();
+        let store = Arc::new(open_store(cfg, &client_id)?);
+        let keyed = Keyed::new(cfg, client_id, secret, store);
+        let mut cfg = cfg.clone();
+        cfg.client_secret = None; // not needed here: the sealer holds what it derived
+        let attempts = cfg.max_retries + 1;
+        Ok(Some(SharedCache {
+            keyed: ArcSwap::from_pointee(keyed),
+            fetch_bound: cfg.timeout.saturating_mul(attempts),
+            cfg,
+            report,
+            in_outage: AtomicBool::new(false),
+        }))
+    }
+
+    /// Follows a credentials change (`set_credentials`, a replaced `client_secret_file`):
+    /// another client id is another entry; another secret seals and opens with another key
+    /// (entries of the old one no longer open, so the next fetch stores a new one). Cheap when
+    /// nothing changed: call it before each use.
+    pub fn use_credentials(&self, client_id: &str, secret: &[u8]) {
+        let current = self.keyed.load();
+        if current.client_id == client_id && current.secret.expose().as_bytes() == secret {
+            return;
+        }
+        let store = if current.client_id == client_id {
+            current.store.clone()
+        } else {
+            match open_store(&self.cfg, client_id) {
+                Ok(store) => Arc::new(store),
+                Err(_) => return, // the URL was checked when the session was made
+            }
+        };
+        let keyed = Keyed::new(&self.cfg, client_id.to_owned(), secret, store);
+        self.keyed.store(Arc::new(keyed));
+    }
+
+    /// A token not yet due for refresh from the shared cache, or else one from `fetch`, stored
+    /// for the others; concurrent callers in other processes wait for this one's fetch.
+    pub fn get_or_fetch(&self, fetch: impl FnOnce() -> Result<Token>) -> Result<Token> {
+        let k = self.keyed.load_full();
+        match &*k.store {
+            Store::File(b) => self.flight(b, &k.sealer, fetch),
+            Store::Redis(b) => self.flight(&**b, &k.sealer, fetch),
+        }
+    }
+
+    /// After a 401: removes the shared entry only if it still holds `rejected_token`.
+    pub fn remove_if(&self, rejected_token: &str) {
+        let k = self.keyed.load_full();
+        match &*k.store {
+            Store::File(b) => self.remove(b, &k.sealer, rejected_token),
+            Store::Redis(b) => self.remove(&**b, &k.sealer, rejected_token),
+        }
+    }
+
+    fn flight<B: Backend>(
+        &self,
+        b: &B,
+        sealer: &Sealer,
+        fetch: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
+        let mut call = Call::new(self);
+        let deadline = Instant::now() + self.fetch_bound;
+        let mut pause = FIRST_POLL;
+        loop {
+            let Some(found) = call.ok(b.read()) else {
+                return call.finish(fetch());
+            };
+            if let Some(token) = self.fresh(sealer, &mut call, found) {
+                return Ok(self.hit(call, token));
+            }
+            let Some(lock) = call.ok(b.try_lock(self.fetch_bound)) else {
+                return call.finish(fetch());
+            };
+            if let Some(lock) = lock {
+                // Someone may have stored between our read and the lock.
+                let stored = call.ok(b.read()).flatten();
+                if let Some(token) = self.fresh(sealer, &mut call, stored) {
+                    call.ok(b.unlock(lock));
+                    return Ok(self.hit(call, token));
+                }
+                let result = self.fetch_and_store(b, sealer, &mut call, fetch);
+                call.ok(b.unlock(lock));
+                return call.finish(result);
+            }
+            if Instant::now() >= deadline {
+                // Waited as long as the other process's fetch may take: fetch ourselves.
+                let result = self.fetch_and_store(b, sealer, &mut call, fetch);
+                return call.finish(result);
+            }
+            std::thread::sleep(jitter(pause));
+            pause = (pause * 2).min(MAX_POLL);
+        }
+    }
+
+    fn fetch_and_store<B: Backend>(
+        &self,
+        b: &B,
+        sealer: &Sealer,
+        call: &mut Call<'_>,
+        fetch: impl FnOnce() -> Result<Token>,
+    ) -> Result<Token> {
+        let token = fetch()?;
+        let entry = to_entry(&token);
+        let ttl = Duration::from_millis(entry.refresh_at_ms.saturating_sub(now_ms()));
+        if !ttl.is_zero() {
+            if let Some(sealed) = call.ok(sealer.seal(&entry)) {
+                call.ok(b.write(&sealed, ttl));
+            }
+        }
+        Ok(token)
+    }
+
+    fn hit(&self, call: Call<'_>, token: Token) -> Token {
+        call.finish(());
+        (self.report)(CacheReport::Hit);
+        token
+    }
+
+    /// The token in `found` if it opens and is not yet due for refresh.
+    fn fresh(&self, sealer: &Sealer, call: &mut Call<'_>, found: Option<Vec<u8>>) -> Option<Token> {
+        let opened = sealer.open(&found?);
+        // Reported once per call, not at every poll while another process replaces it.
+        let entry = match opened {
+            Err(_) if call.unusable_seen => return None,
+            Err(e) => {
+                call.unusable_seen = true;
+                call.ok(Err(e))?
+            }
+            Ok(entry) => entry,
+        };
+        let now = now_ms();
+        if now >= entry.refresh_at_ms || now >= entry.expires_at_ms {
+            return None;
+        }
+        let refresh_in = Duration::from_millis(entry.refresh_at_ms - now);
+        let expires_in = Duration::from_millis(entry.expires_at_ms - now);
+        call.ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))
+    }
+
+    fn remove<B: Backend>(&self, b: &B, sealer: &Sealer, rejected: &str) {
+        let mut call = Call::new(self);
+        if let Some(Some(sealed)) = call.ok(b.read()) {
+            if sealer.open(&sealed).is_ok_and(|e| e.token == rejected) {
+                call.ok(b.remove_if_equal(&sealed));
+            }
+        }
+        call.finish(())
+    }
+}
+
+impl Keyed {
+    fn new(cfg: &Config, client_id: String, secret: &[u8], store: Arc<Store>) -> Keyed {
+        let key = cache_key(cfg, &client_id);
+        Keyed {
+            sealer: Sealer::new(secret, &key),
+            secret: Secret::new(&String::from_utf8_lossy(secret)),
+            client_id,
+            store,
+        }
+    }
+}
+
+fn open_store(cfg: &Config, client_id: &str) -> Result<Store> {
+    let key = cache_key(cfg, client_id);
+    Ok(match cfg.token_cache {
+        // (memory has no store: `SharedCache::new` returned before)
+        TokenCacheKind::Memory | TokenCacheKind::File => Store::File(file::FileCache::new(
+            cfg.token_cache_dir.as_deref(),
+            &key,
+            cfg.token_cache_timeout,
+        )),
+        TokenCacheKind::Redis => {
+            let url = cfg
+                .redis_url
+                .as_ref()
+                .ok_or_else(|| Error::invalid("token_cache is redis but redis_url is not set"))?;
+            Store::Redis(Box::new(self::redis::RedisCache::new(
+                url.expose(),
+                cfg.ca_file.as_deref(),
+                &key,
+                cfg.token_cache_timeout,
+            )?))
+        }
+    })
+}
+
+/// The failures of one call: each is reported; a call without any ends an outage. Reports
+/// are delivered when the call ends, so the owner's callback never runs while this process
+/// holds the cross-process lock.
+struct Call<'a> {
+    cache: &'a SharedCache,
+    failed: bool,
+    unusable_seen: bool,
+    pending: Vec<CacheReport>,
+}
+
+impl<'a> Call<'a> {
+    fn new(cache: &'a SharedCache) -> Self {
+        Call {
+            cache,
+            failed: false,
+            unusable_seen: false,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The value, or `None` after reporting the failure.
+    fn ok<T>(&mut self, r: std::result::Result<T, String>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.failed = true;
+                let outage_started = !self.cache.in_outage.swap(true, Ordering::AcqRel);
+                self.pending.push(CacheReport::Error {
+                    message: format!("{message}; the token is fetched directly"),
+                    outage_started,
+                });
+                None
+            }
+        }
+    }
+
+    /// Ends the call, passing `result` through.
+    fn finish<T>(self, result: T) -> T {
+        if !self.failed {
+            self.cache.in_outage.store(false, Ordering::Release);
+        }
+        for report in self.pending {
+            (self.cache.report)(report);
+        }
+        result
+    }
+}
+
+/// Spreads the polls of processes that started together.
+fn jitter(pause: Duration) -> Duration {
+    pause / 2 + pause.mul_f64(fastrand::f64() / 2.0)
+}
+
+/// The entry's name: SHA-256 over what identifies the token, never the secret.
+pub fn cache_key(cfg: &Config, client_id: &str) -> String {
+    let method = match cfg.auth_method {
+        AuthMethod::ClientSecretPost => "client_secret_post",
+        AuthMethod::ClientSecretBasic => "client_secret_basic",
+    };
+    let mut text = String::from("cloudauth token v1");
+    for part in [
+        cfg.token_url.as_str(),
+        client_id,
+        cfg.scope.as_deref().unwrap_or(""),
+        method,
+    ] {
+        text.push('\0');
+        text.push_str(part);
+    }
+    digest(&SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The token's monotonic deadlines as wall-clock times, for other processes.
+fn to_entry(token: &Token) -> Entry {
+    let (now, wall) = (Instant::now(), now_ms());
+    let at = |t: Instant| wall + t.saturating_duration_since(now).as_millis() as u64;
+    Entry {
+        token: token.value().to_owned(),
+        refresh_at_ms: at(token.refresh_at),
+        expires_at_ms: at(token.expires_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_the_token_not_the_secret() {
+        let mut a = Config::default();
+        a.set("client_id", "id").unwrap();
+        a.set("client_secret", "one").unwrap();
+        let mut b = a.clone();
+        b.set("client_secret", "two").unwrap();
+        let key = |c: &Config| cache_key(c, c.client_id.as_deref().unwrap());
+        assert_eq!(key(&a), key(&b));
+        assert_eq!(key(&a).len(), 64);
+        for (k, v) in [
+            ("client_id", "id2"),
+            ("scope", "s"),
+            ("auth_method", "client_secret_basic"),
+            ("token_url", "https://other.example/token"),
+        ] {
+            let mut c = a.clone();
+            c.set(k, v).unwrap();
+            assert_ne!(key(&a), key(&c), "{k}");
+        }
+    }
+
+    #[test]
+    fn redis_needs_a_url() {
+        let mut c = Config::default();
+        c.set("token_cache", "redis").unwrap();
+        let err = SharedCache::new(&c, b"s", Arc::new(|_| {})).err().unwrap();
+        assert_eq!(err.code, crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+        assert!(err.message.contains("redis_url"));
+        c.set("token_cache", "memory").unwrap();
+        assert!(SharedCache::new(&c, b"s", Arc::new(|_| {}))
+            .unwrap()
+            .is_none());
+    }
+}
