@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import AsyncGenerator, Generator, Optional, Tuple, Union
 
 try:
@@ -15,7 +14,6 @@ except ImportError as e:  # pragma: no cover - exercised only without httpx inst
     ) from e
 
 from ._async import AsyncSession, _Ops, ops_for
-from ._errors import InsecureUrl
 from ._session import Session
 
 _Origin = Tuple[str, str, Optional[int]]
@@ -26,15 +24,6 @@ def _origin(url: httpx.URL) -> _Origin:
     if port is None:
         port = {"http": 80, "https": 443}.get(url.scheme)
     return (url.scheme, url.host.lower(), port)
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class HttpxAuth(httpx.Auth):
@@ -53,23 +42,20 @@ class HttpxAuth(httpx.Auth):
       redirects inside one step of this flow and strips ``Authorization`` when a redirect
       leaves the origin (it keeps it only for an http -> https upgrade of the same host),
       and a 401 from another origin is returned as it is;
-    - never over plain http to a host other than loopback (:class:`InsecureUrl`), unless
-      ``allow_insecure_http=True``.
+    - never over plain http to a host other than loopback (:class:`InsecureUrl`), unless the
+      session was made with ``allow_insecure_http=True``: the library's own check.
 
     A request with a streaming body that cannot be replayed is not resent: its 401 is
     returned as it is.
     """
 
-    def __init__(
-        self, session: Union[Session, AsyncSession], *, allow_insecure_http: bool = False
-    ) -> None:
+    def __init__(self, session: Union[Session, AsyncSession]) -> None:
         if not isinstance(session, (Session, AsyncSession)):
             raise TypeError(
                 "HttpxAuth needs a cloudauth.Session or cloudauth.AsyncSession, "
                 f"not {type(session).__name__}"
             )
         self.session = session
-        self.allow_insecure_http = allow_insecure_http
         self._ops: Optional[_Ops] = None
 
     def _sync_session(self) -> Session:
@@ -77,14 +63,9 @@ class HttpxAuth(httpx.Auth):
         return s.session if isinstance(s, AsyncSession) else s
 
     def _check(self, request: httpx.Request) -> None:
-        url = request.url
-        if url.scheme == "https" or self.allow_insecure_http or _is_loopback(url.host):
-            return
-        raise InsecureUrl(
-            f"refusing to send the token over plain http to {url.scheme}://{url.host}"
-            f"{'' if url.port is None else f':{url.port}'}; use https, or "
-            "HttpxAuth(..., allow_insecure_http=True) if you really mean it"
-        )
+        # The session's rule (plain http only to loopback, unless allow_insecure_http); never
+        # blocks, so it is fine on an event loop too.
+        self._sync_session()._check_url(str(request.url))
 
     @staticmethod
     def _rejected(request: httpx.Request, response: httpx.Response, sent: str) -> bool:
