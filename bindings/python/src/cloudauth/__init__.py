@@ -8,8 +8,9 @@ A thin ctypes binding of the cloudauth C library::
         r = s.post("/v5.0/ocr/RecognizeImage", json={"image": "..."})
         print(r.status, r.text)
 
-``cloudauth.BearerAuth(session)`` plugs a session into the ``requests`` package (which it
-alone needs).
+``cloudauth.AsyncSession`` is the same for asyncio. ``cloudauth.BearerAuth(session)`` plugs a
+session into the ``requests`` package, ``cloudauth.HttpxAuth(session)`` into ``httpx`` (each
+imported only when asked for).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import _ffi
+from ._async import AsyncSession
 from ._errors import (
     AuthRejected,
     BadTokenResponse,
@@ -36,15 +38,18 @@ from ._errors import (
     TooLarge,
     WouldBlock,
 )
+from ._events import Event, EventHandler, Stats, log_event
 from ._options import Options
 from ._session import Headers, Response, Session
 
 if TYPE_CHECKING:
+    from ._httpx import HttpxAuth
     from ._requests import BearerAuth
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncSession",
     "AuthRejected",
     "BadTokenResponse",
     "BearerAuth",
@@ -52,8 +57,11 @@ __all__ = [
     "Cancelled",
     "ClosedError",
     "Error",
+    "Event",
+    "EventHandler",
     "Headers",
     "HTTPError",
+    "HttpxAuth",
     "InsecureUrl",
     "InternalError",
     "InvalidArgument",
@@ -63,11 +71,13 @@ __all__ = [
     "Response",
     "Result",
     "Session",
+    "Stats",
     "Timeout",
     "TokenEndpointError",
     "TooLarge",
     "WouldBlock",
     "library_path",
+    "log_event",
     "library_version",
     "result_name",
 ]
@@ -91,9 +101,14 @@ def result_name(code: int) -> str:
 
 
 def __getattr__(name: str) -> Any:
-    # BearerAuth needs `requests`; import it only when asked for, so cloudauth works without it.
+    # BearerAuth needs `requests` and HttpxAuth `httpx`; import them only when asked for, so
+    # cloudauth works without either.
     if name == "BearerAuth":
         from ._requests import BearerAuth
 
         return BearerAuth
+    if name == "HttpxAuth":
+        from ._httpx import HttpxAuth
+
+        return HttpxAuth
     raise AttributeError(f"module 'cloudauth' has no attribute {name!r}")

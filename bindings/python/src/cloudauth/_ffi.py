@@ -25,6 +25,7 @@ from ctypes import (
     Structure,
     c_char_p,
     c_int,
+    c_int64,
     c_size_t,
     c_uint16,
     c_uint64,
@@ -59,16 +60,49 @@ class Response(Structure):
     pass
 
 
+class Op(Structure):
+    pass
+
+
 ConfigPtr = POINTER(Config)
 SessionPtr = POINTER(Session)
 ResponsePtr = POINTER(Response)
-
-
-class Op(Structure):
-    """Opaque ``cloudauth_op``."""
-
-
 OpPtr = POINTER(Op)
+
+
+class Stats(Structure):
+    """``cloudauth_stats``: fields are only ever appended (the C side copies ``sizeof`` of
+    what this binding knows)."""
+
+    _fields_ = [
+        ("token_requests", c_uint64),
+        ("token_failures", c_uint64),
+        ("background_refreshes", c_uint64),
+        ("api_requests", c_uint64),
+        ("unauthorized_resends", c_uint64),
+        ("shared_cache_hits", c_uint64),
+        ("shared_cache_errors", c_uint64),
+        ("token_expires_in_ms", c_int64),
+    ]
+
+
+class Event(Structure):
+    """``cloudauth_event``; its strings are valid during the callback only."""
+
+    _fields_ = [
+        ("kind", c_int),
+        ("reason", c_char_p),
+        ("result", c_int),
+        ("http_status", c_uint16),
+        ("duration_ms", c_uint64),
+        ("message", c_char_p),
+    ]
+
+
+# Callback types. The token arrives as a raw pointer (read with string_at and its length).
+EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
+TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_size_t, c_char_p)
+
 
 # cloudauth_response_fn(user_data, result, response, error). The response arrives as a plain
 # address (the callee owns it): cast it to ResponsePtr to read and free it.
@@ -146,6 +180,20 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         "result",
     ),
     ("cloudauth_response_free", (ResponsePtr,), None, None),
+    # v1: lifecycle, events, async.
+    (
+        "cloudauth_config_set_event_callback",
+        (ConfigPtr, EVENT_FN, c_void_p),
+        c_int,
+        "result",
+    ),
+    (
+        "cloudauth_session_set_credentials",
+        (SessionPtr, c_char_p, c_char_p),
+        c_int,
+        "result",
+    ),
+    ("cloudauth_session_stats", (SessionPtr, POINTER(Stats), c_size_t), c_int, "result"),
     ("cloudauth_session_token_expires_in", (SessionPtr, POINTER(c_uint64)), c_int, "result"),
     (
         "cloudauth_session_request_async",
@@ -164,9 +212,62 @@ FUNCTIONS: Tuple[_Decl, ...] = (
         c_int,
         "result",
     ),
+    (
+        "cloudauth_session_token_async",
+        (SessionPtr, TOKEN_FN, c_void_p, POINTER(OpPtr)),
+        c_int,
+        "result",
+    ),
     ("cloudauth_op_cancel", (OpPtr,), None, None),
     ("cloudauth_op_free", (OpPtr,), None, None),
+    # No errcheck: WOULD_BLOCK is an answer here, not an error (the caller reads the code).
+    (
+        "cloudauth_session_token_cached",
+        (SessionPtr, POINTER(c_char), c_size_t, POINTER(c_size_t)),
+        c_int,
+        None,
+    ),
 )
+
+# Declared when the library has them, else left out (``has(name)`` tells): newer than the
+# oldest library this binding supports.
+OPTIONAL_FUNCTIONS: Tuple[_Decl, ...] = (
+    ("cloudauth_config_from_env", (ConfigPtr, c_char_p), c_int, "result"),
+)
+
+
+# Calls that never wait (no I/O, no lock held across a callback): the async path makes them
+# through a PyDLL view of the library, which keeps the GIL during the call. Through the CDLL,
+# each one releases the GIL, and a library thread waiting to run a completion takes it; the
+# loop thread then sleeps until it gets it back, a dozen times per request.
+QUICK = frozenset(
+    {
+        "cloudauth_last_error",
+        "cloudauth_response_status",
+        "cloudauth_response_body",
+        "cloudauth_response_header",
+        "cloudauth_response_header_count",
+        "cloudauth_response_header_at",
+        "cloudauth_response_free",
+        "cloudauth_session_request_async",
+        "cloudauth_session_token_async",
+        "cloudauth_op_cancel",
+        "cloudauth_op_free",
+        "cloudauth_session_token_cached",
+        "cloudauth_session_invalidate_token",
+        "cloudauth_session_stats",
+    }
+)
+
+
+def _declare(lib: ctypes.CDLL, checker_lib: ctypes.CDLL, decls: Iterable[_Decl]) -> None:
+    checkers = {"result": _result_checker(checker_lib), "not_null": _check_not_null}
+    for name, argtypes, restype, errcheck in decls:
+        fn = getattr(lib, name)
+        fn.argtypes = list(argtypes)
+        fn.restype = restype
+        if errcheck is not None:
+            fn.errcheck = checkers[errcheck]
 
 
 def candidates(
@@ -209,13 +310,8 @@ def load(
         if missing:
             errors.append(f"{path}: not a cloudauth library of this version (missing {', '.join(missing)})")
             continue
-        checkers = {"result": _result_checker(lib), "not_null": _check_not_null}
-        for name, argtypes, restype, errcheck in FUNCTIONS:
-            fn = getattr(lib, name)
-            fn.argtypes = list(argtypes)
-            fn.restype = restype
-            if errcheck is not None:
-                fn.errcheck = checkers[errcheck]
+        present = [d for d in OPTIONAL_FUNCTIONS if hasattr(lib, d[0])]
+        _declare(lib, lib, FUNCTIONS + tuple(present))
         return lib, path
     lines = ["cannot load the cloudauth native library (libcloudauth)."]
     lines.append("Looked in: " + "; ".join(looked) + ".")
@@ -243,6 +339,27 @@ def lib() -> ctypes.CDLL:
                 _loaded = load()
             loaded = _loaded
     return loaded[0]
+
+
+_quick: Optional[ctypes.CDLL] = None
+
+
+def quick() -> ctypes.CDLL:
+    """The library again (the same loaded object), as a PyDLL declaring the QUICK calls:
+    they run with the GIL held."""
+    global _quick
+    if _quick is None:
+        with _lock:
+            if _quick is None:
+                view = ctypes.PyDLL(library_path())
+                _declare(view, lib(), [d for d in FUNCTIONS if d[0] in QUICK])
+                _quick = view
+    return _quick
+
+
+def has(name: str) -> bool:
+    """Whether the loaded library exports ``name`` (for OPTIONAL_FUNCTIONS)."""
+    return hasattr(lib(), name)
 
 
 def library_path() -> str:

@@ -24,7 +24,7 @@ from typing import (
     Union,
 )
 
-from . import _ffi
+from . import _config, _events, _ffi
 from ._errors import (
     BufferTooSmall,
     ClosedError,
@@ -35,6 +35,8 @@ from ._errors import (
     Timeout,
     error_for_code,
 )
+from ._events import EventHandler
+from ._lifecycle import LifecycleMixin
 from ._options import Options, options_doc as _options_doc
 
 if sys.version_info >= (3, 11):
@@ -241,7 +243,7 @@ class Response:
         return f"<cloudauth.Response [{self.status}]>"
 
 
-class Session:
+class Session(LifecycleMixin):
     """OAuth2 client-credentials session: a cached token and authorized requests.
 
     ``Session(client_id, client_secret, **options)``. ``client_secret`` may be left out when
@@ -253,6 +255,10 @@ class Session:
     block) frees it, waiting for calls in progress on other threads to finish; any later use
     raises :class:`ClosedError`.
 
+    ``client_secret`` may be left out when ``client_secret_file`` is given. ``on_event``
+    receives every :class:`Event` (on the thread that did the work); events are also logged
+    to the ``logging`` logger "cloudauth" (see ``_events.log_event``).
+
     Options and their defaults:
 
     """
@@ -261,6 +267,8 @@ class Session:
         self,
         client_id: str,
         client_secret: Optional[str] = None,
+        *,
+        on_event: Optional[EventHandler] = None,
         **options: Unpack[Options],
     ) -> None:
         self._ptr: Optional[Any] = None
@@ -269,25 +277,11 @@ class Session:
         # Calls take the plain lock (cheaper than entering the Condition); close() waits on it.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        settings: List[Tuple[str, object]] = [("client_id", client_id)]
-        if client_secret is not None:
-            settings.append(("client_secret", client_secret))
-        settings.extend(options.items())
-        encoded = [
-            (_encode("option name", key), _encode(key, _option_text(key, value)))
-            for key, value in settings
-        ]
         lib = _ffi.lib()
         self._lib = lib  # kept so that __del__ works during interpreter shutdown
-        config = lib.cloudauth_config_new()
-        try:
-            for key_bytes, value_bytes in encoded:
-                lib.cloudauth_config_set(config, key_bytes, value_bytes)
-            handle = _ffi.SessionPtr()
-            lib.cloudauth_session_new(config, byref(handle))
-        finally:
-            lib.cloudauth_config_free(config)
-        self._ptr = handle
+        self._ptr, self._events_key = _config.new_session(
+            lib, client_id, client_secret, options, on_event
+        )
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -322,6 +316,7 @@ class Session:
             handle, self._ptr = self._ptr, None
         if handle:
             self._lib.cloudauth_session_free(handle)
+        _events.unregister(self._events_key)
 
     def __enter__(self) -> "Session":
         return self
@@ -336,6 +331,7 @@ class Session:
             self._ptr = None
             try:
                 self._lib.cloudauth_session_free(handle)
+                _events.unregister(self._events_key)
             except Exception:  # pragma: no cover - interpreter shutdown
                 pass
 

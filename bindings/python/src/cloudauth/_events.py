@@ -1,0 +1,172 @@
+"""Events and stats: the typed Python views of ``cloudauth_event`` and ``cloudauth_stats``.
+
+Every session registers one module-level C callback (it lives as long as the module, so a
+late call from a library thread never finds it freed) with an integer key as ``user_data``;
+the key looks up the session's handler in a dict. A closed session's key is removed: an event
+that arrives after that is dropped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import logging
+import threading
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Dict, Optional, Union
+
+from . import _ffi
+from ._errors import Result
+
+logger = logging.getLogger("cloudauth")
+
+KINDS: Dict[int, str] = {
+    1: "token_fetched",
+    2: "token_fetch_failed",
+    3: "retry",
+    4: "unauthorized",
+    5: "cache_unavailable",
+}
+# What operators must see by default; the rest is INFO.
+_WARNING_KINDS = frozenset({"token_fetch_failed", "cache_unavailable"})
+
+
+@dataclass(frozen=True)
+class Event:
+    """One ``cloudauth_event``. No field ever holds a secret or a token.
+
+    - ``kind``: "token_fetched", "token_fetch_failed", "retry", "unauthorized",
+      "cache_unavailable" (``"unknown_<n>"`` for a kind newer than this binding);
+    - ``reason``: why a token was asked for ("first_use", "refresh_ahead", "expired",
+      "invalidated", "unauthorized", "credentials_changed"), "" for other kinds;
+    - ``result``: :class:`Result` (``Result.OK`` or the failure's code);
+    - ``http_status``: 0 when there was no HTTP answer;
+    - ``duration_ms``: the fetch's duration; for "retry", the wait before the next attempt;
+    - ``message``: one line for a person.
+    """
+
+    kind: str
+    reason: str
+    result: Union[Result, int]
+    http_status: int
+    duration_ms: int
+    message: str
+
+
+EventHandler = Callable[[Event], Any]
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A session's counters (``cloudauth_stats``), read without a lock and without I/O."""
+
+    token_requests: int
+    """HTTP requests sent to the token endpoint, retries included."""
+    token_failures: int
+    """Token fetches that ended in an error, after retries."""
+    background_refreshes: int
+    """Successful refreshes done off the callers' threads (background and eager modes)."""
+    api_requests: int
+    """Requests sent by the session (sync and async), resends included."""
+    unauthorized_resends: int
+    """API requests resent after a 401."""
+    shared_cache_hits: int
+    """Tokens taken from the file or Redis cache instead of the token endpoint."""
+    shared_cache_errors: int
+    """File or Redis cache operations that failed (the call went on without the cache)."""
+    token_expires_in_ms: int
+    """The current token's remaining life in milliseconds; -1 when there is none."""
+
+
+_STATS_FIELDS = tuple(f.name for f in fields(Stats))
+assert _STATS_FIELDS == tuple(field[0] for field in _ffi.Stats._fields_)
+
+
+def read_stats(lib: ctypes.CDLL, handle: Any) -> Stats:
+    raw = _ffi.Stats()
+    lib.cloudauth_session_stats(handle, ctypes.byref(raw), ctypes.sizeof(raw))
+    return Stats(*(getattr(raw, name) for name in _STATS_FIELDS))
+
+
+def log_event(event: Event) -> None:
+    """The default handler: the "cloudauth" logger, fetches at INFO, failures at WARNING."""
+    level = logging.WARNING if event.kind in _WARNING_KINDS else logging.INFO
+    if not logger.isEnabledFor(level):
+        return
+    parts = [event.kind]
+    if event.reason:
+        parts.append(f"reason={event.reason}")
+    if event.result != Result.OK:
+        result = event.result
+        parts.append(f"result={result.c_name if isinstance(result, Result) else result}")
+    if event.http_status:
+        parts.append(f"http_status={event.http_status}")
+    parts.append(f"{'delay' if event.kind == 'retry' else 'duration'}_ms={event.duration_ms}")
+    if event.message:
+        parts.append(f"- {event.message}")
+    logger.log(level, "cloudauth event: %s", " ".join(parts))
+
+
+def _text(raw: Optional[bytes]) -> str:
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def _convert(raw: "_ffi.Event") -> Event:
+    try:
+        result: Union[Result, int] = Result(raw.result)
+    except ValueError:
+        result = raw.result
+    return Event(
+        kind=KINDS.get(raw.kind, f"unknown_{raw.kind}"),
+        reason=_text(raw.reason),
+        result=result,
+        http_status=raw.http_status,
+        duration_ms=raw.duration_ms,
+        message=_text(raw.message),
+    )
+
+
+_handlers: Dict[int, Optional[EventHandler]] = {}
+_keys = itertools.count(1)
+_keys_lock = threading.Lock()
+
+
+def _on_event(user_data: Optional[int], event_ptr: Any) -> None:
+    # Runs on whatever thread did the work. Nothing may escape into C.
+    try:
+        if user_data is None or user_data not in _handlers:
+            return
+        handler = _handlers[user_data]
+        event = _convert(event_ptr.contents)
+        log_event(event)
+        if handler is not None:
+            try:
+                handler(event)
+            except Exception:
+                logger.exception("the on_event callback raised (the event was %s)", event.kind)
+    except Exception:  # pragma: no cover - a bug in this module
+        try:
+            logger.exception("cloudauth: event dispatch failed")
+        except Exception:
+            pass
+
+
+# One for the whole process; never freed (a library thread may call it at any time).
+EVENT_CALLBACK = _ffi.EVENT_FN(_on_event)
+
+
+def register(handler: Optional[EventHandler]) -> int:
+    """A key for a new session's events (its ``user_data``)."""
+    if handler is not None and not callable(handler):
+        raise TypeError(f"on_event must be callable, not {type(handler).__name__}")
+    with _keys_lock:
+        key = next(_keys)
+    _handlers[key] = handler
+    return key
+
+
+def unregister(key: int) -> None:
+    _handlers.pop(key, None)
+
+
+__all__ = ["Event", "EventHandler", "Stats", "log_event"]

@@ -1,0 +1,116 @@
+"""``HttpxAuth``: a cloudauth session as an ``httpx.Auth``, for ``httpx.Client`` and
+``httpx.AsyncClient``."""
+
+from __future__ import annotations
+
+from typing import AsyncGenerator, Generator, Optional, Tuple, Union
+
+try:
+    import httpx
+except ImportError as e:  # pragma: no cover - exercised only without httpx installed
+    raise ImportError(
+        "cloudauth.HttpxAuth needs the 'httpx' package: pip install httpx "
+        "(or pip install 'cloudauth[httpx]')"
+    ) from e
+
+from ._async import AsyncSession, _Ops, ops_for
+from ._session import Session
+
+_Origin = Tuple[str, str, Optional[int]]
+
+
+def _origin(url: httpx.URL) -> _Origin:
+    port = url.port
+    if port is None:
+        port = {"http": 80, "https": 443}.get(url.scheme)
+    return (url.scheme, url.host.lower(), port)
+
+
+class HttpxAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <token>`` from a cloudauth session to httpx requests::
+
+        httpx.Client(auth=cloudauth.HttpxAuth(session))            # a Session
+        httpx.AsyncClient(auth=cloudauth.HttpxAuth(async_session))  # an AsyncSession
+
+    Either kind of session works with either client; with an ``AsyncClient`` the token is
+    taken without blocking the event loop (at once when cached, else fetched on the
+    library's threads). The rules are the session's own:
+
+    - a 401 from the origin that received the token drops that token (unless another caller
+      already replaced it) and resends the request once with a fresh one;
+    - the token goes only to the origin of the request it was added to: httpx follows
+      redirects inside one step of this flow and strips ``Authorization`` when a redirect
+      leaves the origin (it keeps it only for an http -> https upgrade of the same host),
+      and a 401 from another origin is returned as it is;
+    - never over plain http to a host other than loopback (:class:`InsecureUrl`), unless the
+      session was made with ``allow_insecure_http=True``: the library's own check.
+
+    A request with a streaming body that cannot be replayed is not resent: its 401 is
+    returned as it is.
+    """
+
+    def __init__(self, session: Union[Session, AsyncSession]) -> None:
+        if not isinstance(session, (Session, AsyncSession)):
+            raise TypeError(
+                "HttpxAuth needs a cloudauth.Session or cloudauth.AsyncSession, "
+                f"not {type(session).__name__}"
+            )
+        self.session = session
+        self._ops: Optional[_Ops] = None
+
+    def _sync_session(self) -> Session:
+        s = self.session
+        return s.session if isinstance(s, AsyncSession) else s
+
+    def _check(self, request: httpx.Request) -> None:
+        # The session's rule (plain http only to loopback, unless allow_insecure_http); never
+        # blocks, so it is fine on an event loop too.
+        self._sync_session()._check_url(str(request.url))
+
+    @staticmethod
+    def _rejected(request: httpx.Request, response: httpx.Response, sent: str) -> bool:
+        """A 401 from the origin that received ``sent`` (not from a redirect target)."""
+        if response.status_code != 401:
+            return False
+        final = response.request
+        return (
+            _origin(final.url) == _origin(request.url)
+            and final.headers.get("Authorization") == sent
+        )
+
+    @staticmethod
+    def _replayable(request: httpx.Request) -> bool:
+        return isinstance(request.stream, httpx.ByteStream)
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        self._check(request)
+        session = self._sync_session()
+        sent = "Bearer " + session.token()
+        request.headers["Authorization"] = sent
+        response = yield request
+        if not self._rejected(request, response, sent) or not self._replayable(request):
+            return
+        session.invalidate(sent[len("Bearer ") :])
+        request.headers["Authorization"] = "Bearer " + session.token()
+        yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self._check(request)
+        ops = self._ops
+        if ops is None:
+            ops = self._ops = ops_for(self.session)
+        sent = "Bearer " + await ops.token()
+        request.headers["Authorization"] = sent
+        response = yield request
+        if not self._rejected(request, response, sent) or not self._replayable(request):
+            return
+        ops.session.invalidate(sent[len("Bearer ") :])
+        request.headers["Authorization"] = "Bearer " + await ops.token()
+        yield request
+
+
+__all__ = ["HttpxAuth"]
