@@ -76,7 +76,7 @@ class BearerAuth(AuthBase):
         def handle_401(response: requests.Response, **kwargs: Any) -> requests.Response:
             return self._handle_401(response, origin, sent, **kwargs)
 
-        r.register_hook("response", handle_401)  # type: ignore[no-untyped-call]
+        r.register_hook("response", handle_401)  # type: ignore[no-untyped-call, unused-ignore]
         return r
 
     def _handle_401(
@@ -108,10 +108,11 @@ class BearerAuth(AuthBase):
         r.close()
         retry = request.copy()
         setattr(retry, _RETRIED, True)
-        extract_cookies_to_jar(  # type: ignore[no-untyped-call]
-            retry._cookies, request, r.raw  # type: ignore[attr-defined]
+        # requests' typing differs between versions of its stubs: the ignores say so.
+        extract_cookies_to_jar(  # type: ignore[no-untyped-call, unused-ignore]
+            retry._cookies, request, r.raw  # type: ignore[attr-defined, arg-type, unused-ignore]
         )
-        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
+        retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined, arg-type, unused-ignore]
         retry.headers["Authorization"] = "Bearer " + self.session.token()
         again = r.connection.send(retry, **kwargs)
         again.history.append(r)
