@@ -19,13 +19,12 @@ import asyncio
 import collections
 import ctypes
 import itertools
-import json as _jsonlib
 import logging
 import os
 import sys
 import threading
 import weakref
-from ctypes import byref, c_char_p
+from ctypes import byref
 from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _ffi
@@ -39,10 +38,8 @@ from ._session import (
     ParamsArg,
     Response,
     Session,
-    _body_bytes,
-    _encode,
-    _header_pairs,
     _read_response,
+    _request_args,
     _token_buffers,
     _with_params,
 )
@@ -335,31 +332,14 @@ class _Ops:
         data: BodyArg,
         json: Any,
     ) -> Response:
-        method_b = _encode("method", method)
-        url_b = _encode("url", url)
-        pairs = _header_pairs(headers)
-        if json is not None:
-            if data is not None:
-                raise TypeError("pass data or json, not both")
-            body = _jsonlib.dumps(json, allow_nan=False, separators=(",", ":")).encode("utf-8")
-            if not any(name.lower() == "content-type" for name, _ in pairs):
-                pairs.append(("Content-Type", "application/json"))
-        else:
-            body = _body_bytes(data)
-        lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
-        header_array = (c_char_p * len(lines))(*lines) if lines else None
+        args = _request_args(method, url, headers, data, json)
         key, future = self._start(method, url)
         op = _ffi.OpPtr()
         handle = self.session._acquire()
         try:
             self.lib.cloudauth_session_request_async(
                 handle,
-                method_b,
-                url_b,
-                header_array,
-                len(lines),
-                body if body else None,
-                len(body),
+                *args,
                 _RESPONSE_CALLBACK,
                 key,
                 byref(op),

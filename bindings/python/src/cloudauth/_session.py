@@ -126,6 +126,26 @@ def _header_pairs(headers: HeadersArg) -> List[Tuple[str, str]]:
     return pairs
 
 
+def _request_args(
+    method: str, url: str, headers: HeadersArg, data: BodyArg, json: Any
+) -> Tuple[bytes, bytes, Any, int, Optional[bytes], int]:
+    """The C arguments of a request, from method to body length (sync and async alike)."""
+    method_b = _encode("method", method)
+    url_b = _encode("url", url)
+    pairs = _header_pairs(headers)
+    if json is not None:
+        if data is not None:
+            raise TypeError("pass data or json, not both")
+        body = _json.dumps(json, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        if not any(name.lower() == "content-type" for name, _ in pairs):
+            pairs.append(("Content-Type", "application/json"))
+    else:
+        body = _body_bytes(data)
+    lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
+    header_array = (c_char_p * len(lines))(*lines) if lines else None
+    return (method_b, url_b, header_array, len(lines), body if body else None, len(body))
+
+
 def _body_bytes(data: BodyArg) -> bytes:
     if data is None:
         return b""
@@ -430,20 +450,7 @@ class Session(LifecycleMixin):
         url = _with_params(url, params)
         if timeout is not None:
             timeout = _check_timeout(timeout)
-        method_b = _encode("method", method)
-        url_b = _encode("url", url)
-        pairs = _header_pairs(headers)
-        if json is not None:
-            if data is not None:
-                raise TypeError("pass data or json, not both")
-            body = _json.dumps(json, allow_nan=False, separators=(",", ":")).encode("utf-8")
-            if not any(name.lower() == "content-type" for name, _ in pairs):
-                pairs.append(("Content-Type", "application/json"))
-        else:
-            body = _body_bytes(data)
-        lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
-        header_array = (c_char_p * len(lines))(*lines) if lines else None
-        args = (method_b, url_b, header_array, len(lines), body if body else None, len(body))
+        args = _request_args(method, url, headers, data, json)
         lib = self._lib
         handle = self._acquire()
         try:
