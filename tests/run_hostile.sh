@@ -24,7 +24,7 @@ ${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread -g -O1 -Iinclude \
 dir=$(mktemp -d)
 python3 tests/hostile/server.py --lifetime "${HOSTILE_LIFETIME:-900}" --port-file "$dir/ports" >/dev/null &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 1 100); do # bounded: about 10 s
   [[ -s $dir/ports ]] && break
   kill -0 $server 2>/dev/null || { echo "run_hostile: the server exited early" >&2; exit 1; }
