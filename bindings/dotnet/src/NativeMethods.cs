@@ -36,7 +36,22 @@ namespace CloudAuth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void cloudauth_config_free(IntPtr cfg);
 
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_config_from_env(ConfigHandle cfg, byte[] prefix);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void EventFn(IntPtr userData, IntPtr nativeEvent);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_config_set_event_callback(ConfigHandle cfg, EventFn fn, IntPtr userData);
+
         // --- session --------------------------------------------------------------------
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_set_credentials(SessionHandle session, byte[] clientId, byte[] clientSecret);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_stats(SessionHandle session, out NativeStats stats, UIntPtr size);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_new(ConfigHandle cfg, out SessionHandle session);

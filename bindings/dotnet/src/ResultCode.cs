@@ -38,5 +38,11 @@ namespace CloudAuth
 
         /// <summary>A bug in cloudauth, caught at the library boundary.</summary>
         Internal = 10,
+
+        /// <summary>An async operation was cancelled, or its session was disposed first.</summary>
+        Cancelled = 11,
+
+        /// <summary>No usable token without waiting for the token endpoint (a fetch was started).</summary>
+        WouldBlock = 12,
     }
 }

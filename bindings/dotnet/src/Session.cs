@@ -18,7 +18,7 @@ namespace CloudAuth
     /// }
     /// </code>
     /// </example>
-    public sealed class Session : IDisposable
+    public sealed partial class Session : IDisposable
     {
         // Big enough for the stand-in's tokens and most JWTs; a session remembers the largest
         // size it needed, so the grow-and-retry path costs one extra call per session at most.
@@ -28,6 +28,7 @@ namespace CloudAuth
         private readonly SessionHandle handle;
         private int tokenBufferSize = InitialTokenBuffer;
         private volatile bool disposed;
+        private long eventsId;
 
         /// <summary>
         /// Creates a session from configuration keys and values, passed straight to
@@ -43,6 +44,22 @@ namespace CloudAuth
         /// <exception cref="InvalidArgumentException">an unknown key, a malformed value, missing credentials.</exception>
         /// <exception cref="InsecureUrlException">token_url is plain http to a non-loopback host.</exception>
         public Session(IDictionary<string, string> options)
+            : this(options, null, false, null)
+        {
+        }
+
+        /// <summary>
+        /// As <see cref="Session(IDictionary{string, string})"/>, with <paramref name="onEvent"/>
+        /// receiving the session's events (token fetched, fetch failed, retry, 401 resend, cache
+        /// unavailable) on whatever thread did the work. It must return quickly; an exception it
+        /// throws is swallowed (it never reaches native code).
+        /// </summary>
+        public Session(IDictionary<string, string> options, Action<Event> onEvent)
+            : this(options, null, false, onEvent)
+        {
+        }
+
+        private Session(IDictionary<string, string> options, string envPrefix, bool fromEnv, Action<Event> onEvent)
         {
             if (options == null)
             {
@@ -50,6 +67,18 @@ namespace CloudAuth
             }
             using (ConfigHandle config = NativeMethods.cloudauth_config_new())
             {
+                if (fromEnv)
+                {
+                    byte[] prefix = envPrefix == null ? null : Utf8.ToNative(envPrefix, "prefix", "prefix");
+                    Ensure.Success(NativeMethods.cloudauth_config_from_env(config, prefix), "cloudauth_config_from_env");
+                }
+                if (onEvent != null)
+                {
+                    eventsId = EventHub.Register(onEvent);
+                    Ensure.Success(
+                        NativeMethods.cloudauth_config_set_event_callback(config, EventHub.Native, new IntPtr(eventsId)),
+                        "cloudauth_config_set_event_callback");
+                }
                 foreach (KeyValuePair<string, string> option in options)
                 {
                     if (option.Key == null)
@@ -244,6 +273,7 @@ namespace CloudAuth
         /// </summary>
         public void Dispose()
         {
+            EventHub.Unregister(eventsId);
             // Our own flag: SafeHandle.IsClosed stays false until the last in-flight call
             // releases its reference, and new calls could still get in until then.
             disposed = true;

@@ -281,7 +281,8 @@ namespace CloudAuth.Tests
                 "CLOUDAUTH_OK", "CLOUDAUTH_ERR_INVALID_ARGUMENT", "CLOUDAUTH_ERR_BUFFER_TOO_SMALL",
                 "CLOUDAUTH_ERR_INSECURE_URL", "CLOUDAUTH_ERR_NETWORK", "CLOUDAUTH_ERR_TIMEOUT",
                 "CLOUDAUTH_ERR_AUTH_REJECTED", "CLOUDAUTH_ERR_TOKEN_ENDPOINT", "CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE",
-                "CLOUDAUTH_ERR_TOO_LARGE", "CLOUDAUTH_ERR_INTERNAL",
+                "CLOUDAUTH_ERR_TOO_LARGE", "CLOUDAUTH_ERR_INTERNAL", "CLOUDAUTH_ERR_CANCELLED",
+                "CLOUDAUTH_ERR_WOULD_BLOCK",
             };
             Array values = Enum.GetValues(typeof(ResultCode));
             Assert.Equal(cNames.Length, values.Length, "number of result codes");
@@ -293,6 +294,94 @@ namespace CloudAuth.Tests
                 Assert.True(cNames[(int)code].EndsWith("_" + snake, StringComparison.Ordinal), code + " is spelled " + cNames[(int)code] + " in C");
             }
             Assert.Equal("CLOUDAUTH_UNKNOWN_RESULT", Library.ResultName((ResultCode)99), "name of an unknown code");
+        }
+
+        // --- token lifecycle: stats, events, rotation, environment ------------------------
+
+        [Test]
+        public static void StatsCountTokenRequestsResendsAndEvents()
+        {
+            List<Event> events = new List<Event>();
+            standin.Configure("{\"token_script\": [{\"status\": 503, \"headers\": {\"Retry-After\": \"0\"}}]}");
+            using (Session session = new Session(Options("refresh_mode", "inline"), e => { lock (events) { events.Add(e); } }))
+            {
+                Assert.Equal(-1L, session.GetStats().TokenExpiresInMs, "no token yet");
+                session.Send("GET", "/headers");
+                standin.Revoke();
+                session.Send("GET", "/headers");
+                Stats st = session.GetStats();
+                Assert.Equal(3UL, st.TokenRequests, "503, first token, after the 401");
+                Assert.Equal(3UL, st.ApiRequests, "api requests");
+                Assert.Equal(1UL, st.UnauthorizedResends, "unauthorized resends");
+                Assert.Equal(0UL, st.TokenFailures, "token failures");
+                Assert.True(st.TokenExpiresInMs > 3500000, "remaining life " + st.TokenExpiresInMs);
+                lock (events)
+                {
+                    string seen = string.Join(",", events.ConvertAll(e => e.Kind + "/" + e.Reason).ToArray());
+                    Assert.Equal("retry/,token_fetched/first_use,unauthorized/,token_fetched/unauthorized", seen, "events");
+                    Assert.Equal((ushort)503, events[0].HttpStatus, "the retry's status");
+                    foreach (Event e in events)
+                    {
+                        Assert.Lacks(Secret, e.Message, "event message");
+                    }
+                }
+            }
+        }
+
+        [Test]
+        public static void AThrowingEventHandlerHarmsNothing()
+        {
+            using (Session session = new Session(Options(), e => { throw new InvalidOperationException("boom"); }))
+            {
+                Assert.True(session.GetToken().Length > 0, "token despite the handler");
+            }
+        }
+
+        [Test]
+        public static void SetCredentialsRotatesTheSecret()
+        {
+            using (Session session = NewSession())
+            {
+                session.GetToken();
+                standin.Configure("{\"clients\": {\"new-id\": \"new-secret\"}}");
+                session.SetCredentials("new-id", "new-secret");
+                session.Invalidate();
+                session.GetToken();
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+                Assert.Throws<InvalidArgumentException>(() => session.SetCredentials("x", ""), "empty secret");
+                Assert.Throws<ArgumentNullException>(() => session.SetCredentials(null, "y"), "null id");
+            }
+        }
+
+        [Test]
+        public static void FromEnvironmentReadsTheKnownVariables()
+        {
+            Environment.SetEnvironmentVariable("CATEST_CLIENT_ID", ClientId);
+            Environment.SetEnvironmentVariable("CATEST_CLIENT_SECRET", Secret);
+            Environment.SetEnvironmentVariable("CATEST_TOKEN_URL", standin.TokenUrl);
+            Environment.SetEnvironmentVariable("CATEST_TIMEOUT_MS", "soon");
+            try
+            {
+                InvalidArgumentException e = Assert.Throws<InvalidArgumentException>(
+                    () => Session.FromEnvironment("CATEST_", new Dictionary<string, string> { { "proxy", "none" } }),
+                    "a malformed variable");
+                Assert.Contains("CATEST_TIMEOUT_MS", e.Message, "the message names the variable");
+                Environment.SetEnvironmentVariable("CATEST_TIMEOUT_MS", "5000");
+                using (Session session = Session.FromEnvironment("CATEST_", new Dictionary<string, string>
+                {
+                    { "base_url", standin.Url }, { "proxy", "none" },
+                }))
+                {
+                    Assert.True(session.GetToken().Length > 0, "a token with the environment's credentials");
+                }
+            }
+            finally
+            {
+                foreach (string k in new[] { "CLIENT_ID", "CLIENT_SECRET", "TOKEN_URL", "TIMEOUT_MS" })
+                {
+                    Environment.SetEnvironmentVariable("CATEST_" + k, null);
+                }
+            }
         }
 
         // --- success paths ---------------------------------------------------------------
