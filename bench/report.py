@@ -124,6 +124,13 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         fmt(tok, "ns"), f"{fmt(floor, 'ns')} (C floor: mutex + clock_gettime + memcpy)",
         f"{tok / floor:.2f}×", "≤ 2× the floor", tok / floor <= 2.0,
     ))
+    if r.count("callgrind.token.ir_per_call"):
+        ci, fi = r.num("callgrind.token.ir_per_call"), r.num("callgrind.floor.ir_per_call")
+        rows.append((
+            "1. cached token, 1 thread, instructions per call (callgrind, N and 2N calls differenced)",
+            f"{ci:.0f} instr ({fmt(tok, 'ns')})", f"{fi:.0f} instr ({fmt(floor, 'ns')}) (C floor)",
+            f"{ci / fi:.2f}×", "≤ 1.0× the floor", ci / fi <= 1.0,
+        ))
     s_ca, s_fl = r.num("token.cloudauth.2t_scaling"), r.num("token.floor.2t_scaling")
     s_pr = r.num("token.private.2t_scaling")
     eff = r.num("token.cloudauth.2t_efficiency")
@@ -392,9 +399,20 @@ def main() -> None:
     for key in sorted(r.raw):
         if key.endswith(".rounds"):
             lines.append(f"{key[: -len('.rounds')]}: {r.raw[key][0]}")
+    lines += ["```", ""]
+    cg = os.path.join(os.path.dirname(os.path.abspath(src)), "callgrind")
+    if os.path.exists(os.path.join(cg, "token.per_call.txt")):
+        lines += [
+            "## Instructions per call, by function (callgrind)",
+            "",
+            "`bench/callgrind.sh`: each function's instructions in a run of 2N calls minus a run of",
+            "N calls, over N (setup cancels out); the benchmark loop's own check is `worker`.",
+            "",
+        ]
+        for which, title in (("token", "cloudauth_session_token (cached)"), ("floor", "C floor")):
+            with open(os.path.join(cg, f"{which}.per_call.txt")) as f:
+                lines += [f"{title}:", "", "```", f.read().rstrip(), "```", ""]
     lines += [
-        "```",
-        "",
         "## Machine",
         "",
         "| | |",

@@ -54,6 +54,11 @@ step() { # step <title> <command...>: its R lines go to the results, progress to
 }
 step "sanity check (200 with the token, 401 without)" "$WORK/bench" check
 step "1. cached token vs the C floor" "$WORK/bench" token
+# Instructions per call under callgrind (~50x slower, so few calls: N and 2N, differenced).
+CG_N=100000
+if [[ $BENCH_QUICK == 1 ]]; then CG_N=20000; fi
+step "1. callgrind: instructions per cached token call vs the C floor" \
+  env CALLGRIND_N=$CG_N "$BENCH/callgrind.sh"
 # One request at a time is a ping-pong with nginx. On this kind of VM, waking the other, idle
 # CPU costs tens of microseconds, so an unpinned run measures where the scheduler happened to put
 # the client (8k or 28k req/s, bimodal). The sequential benches therefore run on CPU 0, with
