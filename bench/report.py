@@ -178,6 +178,13 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         f"httpx {fmt(yx, 'req/s')} ({r.num('pyasync.httpx.cpu_us'):.0f} µs CPU/req)",
         f"{ya / best:.2f}× {best_name}", "≥ 1.5× the faster", ya / best >= 1.5,
     ))
+    if "dotnet.handler.us_per_req" in r.raw:
+        dh, db = r.num("dotnet.handler.us_per_req"), r.num("dotnet.bare.us_per_req")
+        rows.append((
+            "4. .NET on Mono: HttpClient + CloudAuthHandler vs a bare HttpClient with a fixed Bearer header, sequential GETs, µs/request",
+            f"{dh:.0f} µs", f"{db:.0f} µs (bare HttpClient)",
+            f"+{dh - db:.0f} µs/request ({dh / db:.2f}×)", "(reported: the handler's overhead)", None,
+        ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",

@@ -85,6 +85,15 @@ step "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
   env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_async_python.py"
 
+# .NET on Mono: the handler's overhead per request (the binding is compiled from source here).
+if command -v mcs >/dev/null && command -v mono >/dev/null; then
+  mcs -nologo -target:library -out:"$WORK/CloudAuth.dll" -r:System.Net.Http.dll -nowarn:1591 \
+    "$ROOT"/bindings/dotnet/src/*.cs
+  mcs -nologo -out:"$WORK/BenchDotnet.exe" -r:System.Net.Http.dll -r:"$WORK/CloudAuth.dll" "$BENCH/BenchDotnet.cs"
+  step "4. .NET: HttpClient with CloudAuthHandler vs a bare HttpClient" \
+    env LD_LIBRARY_PATH="$ROOT/target/release" mono "$WORK/BenchDotnet.exe"
+fi
+
 # Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.
 step "7. fleet: 200 short-lived processes, file vs Redis vs memory" "$BENCH/fleet.sh"
 
