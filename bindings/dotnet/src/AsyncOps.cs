@@ -42,36 +42,12 @@ namespace CloudAuth
             byte[] nativeUrl = Utf8.ToNative(url, "url", "url");
             List<byte[]> lines = HeaderLines(headers);
             cancellationToken.ThrowIfCancellationRequested();
-            GCHandle[] pins = new GCHandle[lines.Count];
-            try
-            {
-                IntPtr[] pointers = null;
-                if (lines.Count > 0)
-                {
-                    pointers = new IntPtr[lines.Count];
-                    for (int i = 0; i < lines.Count; i++)
-                    {
-                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
-                        pointers[i] = pins[i].AddrOfPinnedObject();
-                    }
-                }
-                bool hasBody = body != null && body.Length > 0;
-                // The library copies every argument before the call returns: the pins end here.
-                return AsyncOps.Start<Response>(cancellationToken, (IntPtr id, out IntPtr op) =>
+            bool hasBody = body != null && body.Length > 0;
+            return WithHeaderPointers(lines, pointers =>
+                AsyncOps.Start<Response>(cancellationToken, (IntPtr id, out IntPtr op) =>
                     NativeMethods.cloudauth_session_request_async(Handle(), nativeMethod, nativeUrl, pointers,
                         (UIntPtr)lines.Count, hasBody ? body : null, (UIntPtr)(hasBody ? body.Length : 0),
-                        AsyncOps.NativeResponse, id, out op));
-            }
-            finally
-            {
-                foreach (GCHandle pin in pins)
-                {
-                    if (pin.IsAllocated)
-                    {
-                        pin.Free();
-                    }
-                }
-            }
+                        AsyncOps.NativeResponse, id, out op)));
         }
 
         /// <summary>The token if one is usable now, else null (a fetch is then started).</summary>
