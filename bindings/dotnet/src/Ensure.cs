@@ -40,12 +40,7 @@ namespace CloudAuth
 
         internal static CloudAuthException Error(int result, string function)
         {
-            return Error(result, function, Utf8.FromNative(NativeMethods.cloudauth_last_error()));
-        }
-
-        /// <summary>The exception for a code and a message given with it (an async completion's).</summary>
-        internal static CloudAuthException Error(int result, string function, string message)
-        {
+            string message = Utf8.FromNative(NativeMethods.cloudauth_last_error());
             ResultCode code = (ResultCode)result;
             if (string.IsNullOrEmpty(message))
             {

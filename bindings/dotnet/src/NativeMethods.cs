@@ -47,30 +47,6 @@ namespace CloudAuth
 
         // --- session --------------------------------------------------------------------
 
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        internal delegate void ResponseFn(IntPtr userData, int result, IntPtr response, IntPtr error);
-
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        internal delegate void TokenFn(IntPtr userData, int result, IntPtr token, UIntPtr tokenLen, IntPtr error);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int cloudauth_session_request_async(
-            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
-            byte[] body, UIntPtr bodyLen, ResponseFn done, IntPtr userData, out IntPtr op);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int cloudauth_session_token_async(SessionHandle session, TokenFn done, IntPtr userData, out IntPtr op);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int cloudauth_session_token_cached(
-            SessionHandle session, byte[] buf, UIntPtr bufLen, out UIntPtr tokenLen);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern void cloudauth_op_cancel(IntPtr op);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern void cloudauth_op_free(IntPtr op);
-
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_set_credentials(SessionHandle session, byte[] clientId, byte[] clientSecret);
 

@@ -224,8 +224,19 @@ namespace CloudAuth
             List<byte[]> lines = HeaderLines(headers);
             SessionHandle h = Handle();
 
-            return WithHeaderPointers(lines, pointers =>
+            GCHandle[] pins = new GCHandle[lines.Count];
+            try
             {
+                IntPtr[] pointers = null;
+                if (lines.Count > 0)
+                {
+                    pointers = new IntPtr[lines.Count];
+                    for (int i = 0; i < lines.Count; i++)
+                    {
+                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
+                        pointers[i] = pins[i].AddrOfPinnedObject();
+                    }
+                }
                 bool hasBody = body != null && body.Length > 0;
                 ResponseHandle response;
                 int result = NativeMethods.cloudauth_session_request(
@@ -242,29 +253,6 @@ namespace CloudAuth
                     Ensure.Success(result, "cloudauth_session_request");
                     return Response.Read(response);
                 }
-            });
-        }
-
-        /// <summary>
-        /// Runs <paramref name="call"/> with the header lines pinned and their addresses in an
-        /// array (null when there are none); the library copies them before the call returns.
-        /// </summary>
-        private static T WithHeaderPointers<T>(List<byte[]> lines, Func<IntPtr[], T> call)
-        {
-            GCHandle[] pins = new GCHandle[lines.Count];
-            try
-            {
-                IntPtr[] pointers = null;
-                if (lines.Count > 0)
-                {
-                    pointers = new IntPtr[lines.Count];
-                    for (int i = 0; i < lines.Count; i++)
-                    {
-                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
-                        pointers[i] = pins[i].AddrOfPinnedObject();
-                    }
-                }
-                return call(pointers);
             }
             finally
             {
