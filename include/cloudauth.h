@@ -85,6 +85,16 @@ typedef struct cloudauth_config cloudauth_config;
 // operation finishes; freeing it neither cancels the operation nor waits for it.
 typedef struct cloudauth_op cloudauth_op;
 
+// A completion queue: operations started with `cloudauth_session_request_queued` or
+// `cloudauth_session_token_queued`, and the events of sessions made from a config given to
+// `cloudauth_config_set_event_queue`, finish here, and a thread of the program takes them
+// with `cloudauth_queue_wait`. No program code then runs on a library thread, which runtimes
+// such as Mono and the JVM need.
+//
+// Thread-safety: thread-safe; any number of threads may wait on one queue.
+// Ownership: created by `cloudauth_queue_new`, freed by `cloudauth_queue_free`.
+typedef struct cloudauth_queue cloudauth_queue;
+
 // A complete HTTP response: status, headers and body, all in memory.
 //
 // Thread-safety: immutable; may be read from several threads.
@@ -146,6 +156,29 @@ typedef void (*cloudauth_token_fn)(void *user_data,
                                    const char *token,
                                    size_t token_len,
                                    const char *error);
+
+// One finished operation or one event, from `cloudauth_queue_wait`.
+//
+// Ownership: the caller's; free it with `cloudauth_completion_free`. Every pointer in it
+// stays valid until then, except `response`, which is the caller's to free.
+typedef struct cloudauth_completion {
+  // The `tag` given when the operation started, or to `cloudauth_config_set_event_queue`.
+  uint64_t tag;
+  // CLOUDAUTH_OK, or the failure's code (CLOUDAUTH_ERR_CANCELLED after
+  // `cloudauth_op_cancel` or when the session was freed first). For an event, its result.
+  enum cloudauth_result result;
+  // A request's response on CLOUDAUTH_OK, now owned by the caller (free it with
+  // `cloudauth_response_free`); NULL otherwise.
+  struct cloudauth_response *response;
+  // A token operation's token on CLOUDAUTH_OK (NUL-terminated, `token_len` bytes without
+  // the NUL; zeroed by `cloudauth_completion_free`); NULL and 0 otherwise.
+  const char *token;
+  size_t token_len;
+  // "" on success, else the one-line message.
+  const char *error;
+  // For an event, the event; NULL for an operation.
+  const struct cloudauth_event *event;
+} cloudauth_completion;
 
 // A session's counters, for dashboards and tests. Fields are only ever appended: pass
 // `sizeof(cloudauth_stats)` as your header knows it, and an older caller gets the prefix it
@@ -309,6 +342,75 @@ void cloudauth_op_cancel(struct cloudauth_op *op);
 // # Safety
 // `op` is NULL or a handle that has not been freed.
 void cloudauth_op_free(struct cloudauth_op *op);
+
+// A new, empty completion queue; NULL if it cannot be made (see `cloudauth_last_error`).
+struct cloudauth_queue *cloudauth_queue_new(void);
+
+// Frees a queue. No thread may be waiting on it. Operations still in flight keep its memory
+// until they finish; what they and any untaken completion deliver is discarded (responses
+// freed). Events of sessions given it go nowhere from then on. NULL is a no-op.
+//
+// # Safety
+// `q` is NULL or a queue that has not been freed.
+void cloudauth_queue_free(struct cloudauth_queue *q);
+
+// Takes the next completion, waiting up to `timeout_ms` milliseconds for one (a negative
+// value waits without limit, 0 does not wait). Completions come out in the order they
+// finished; with several threads waiting, each completion goes to one of them.
+//
+// Returns CLOUDAUTH_OK and writes `*out`, or CLOUDAUTH_ERR_TIMEOUT when none arrived in
+// time, or sooner when the thread caught a signal: that lets a runtime stop a thread
+// waiting here (Mono does at exit); call again. CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL
+// arguments, and in a child of fork() for a queue made before the fork.
+//
+// # Safety
+// `q` is NULL or a live queue; `out` is NULL or writable.
+enum cloudauth_result cloudauth_queue_wait(struct cloudauth_queue *q,
+                                           int32_t timeout_ms,
+                                           struct cloudauth_completion **out);
+
+// Frees a completion from `cloudauth_queue_wait` (not its response, which is the caller's).
+// NULL is a no-op.
+//
+// # Safety
+// `c` is NULL or a completion that has not been freed.
+void cloudauth_completion_free(struct cloudauth_completion *c);
+
+// `cloudauth_session_request_async` with its completion delivered to `q`, carrying `tag`,
+// instead of a callback. The same checks, results and `out_op`; on CLOUDAUTH_OK exactly one
+// completion will arrive in `q`.
+//
+// # Safety
+// As for `cloudauth_session_request_async`; `q` is NULL or a live queue.
+enum cloudauth_result cloudauth_session_request_queued(struct cloudauth_session *s,
+                                                       const char *method,
+                                                       const char *url,
+                                                       const char *const *headers,
+                                                       size_t n_headers,
+                                                       const uint8_t *body,
+                                                       size_t body_len,
+                                                       struct cloudauth_queue *q,
+                                                       uint64_t tag,
+                                                       struct cloudauth_op **out_op);
+
+// `cloudauth_session_token_async` with its completion delivered to `q`, carrying `tag`.
+//
+// # Safety
+// `s` is NULL or a live session; `q` is NULL or a live queue; `out_op` is NULL or writable.
+enum cloudauth_result cloudauth_session_token_queued(struct cloudauth_session *s,
+                                                     struct cloudauth_queue *q,
+                                                     uint64_t tag,
+                                                     struct cloudauth_op **out_op);
+
+// Sends the events of every session later made from `cfg` to `q`, each as a completion
+// with `tag`, `result` and `event` set (replacing any event callback); NULL `q` removes it.
+// The sessions keep the queue's memory alive.
+//
+// # Safety
+// `cfg` is NULL or a live config; `q` is NULL or a live queue.
+enum cloudauth_result cloudauth_config_set_event_queue(struct cloudauth_config *cfg,
+                                                       struct cloudauth_queue *q,
+                                                       uint64_t tag);
 
 // The HTTP status code, e.g. 200 or 404. 0 for NULL.
 //

@@ -54,8 +54,16 @@ struct CSink {
 unsafe impl Send for CSink {}
 unsafe impl Sync for CSink {}
 
-impl CSink {
-    fn call(&self, e: &Event<'_>) {
+/// An event in C form with the strings it points into; moving it keeps the pointers valid
+/// (they point into the strings' heap buffers).
+pub(super) struct OwnedEvent {
+    pub(super) event: cloudauth_event,
+    _reason: CString,
+    _message: CString,
+}
+
+impl OwnedEvent {
+    pub(super) fn new(e: &Event<'_>) -> OwnedEvent {
         let kind = match e.kind {
             EventKind::TokenFetched => cloudauth_event_kind::CLOUDAUTH_EVENT_TOKEN_FETCHED,
             EventKind::TokenFetchFailed => cloudauth_event_kind::CLOUDAUTH_EVENT_TOKEN_FETCH_FAILED,
@@ -65,16 +73,26 @@ impl CSink {
         };
         let reason = CString::new(e.reason.map_or("", |r| r.name())).unwrap_or_default();
         let message = super::c_message(e.message);
-        let event = cloudauth_event {
-            kind,
-            reason: reason.as_ptr(),
-            result: e.result,
-            http_status: e.http_status,
-            duration_ms: e.duration.as_millis().min(u64::MAX as u128) as u64,
-            message: message.as_ptr(),
-        };
+        OwnedEvent {
+            event: cloudauth_event {
+                kind,
+                reason: reason.as_ptr(),
+                result: e.result,
+                http_status: e.http_status,
+                duration_ms: e.duration.as_millis().min(u64::MAX as u128) as u64,
+                message: message.as_ptr(),
+            },
+            _reason: reason,
+            _message: message,
+        }
+    }
+}
+
+impl CSink {
+    fn call(&self, e: &Event<'_>) {
+        let owned = OwnedEvent::new(e);
         // SAFETY: the caller registered a function that takes exactly these arguments.
-        unsafe { (self.fun)(self.user_data, &event) }
+        unsafe { (self.fun)(self.user_data, &owned.event) }
     }
 }
 

@@ -8,6 +8,7 @@ mod config;
 mod events;
 mod info;
 mod ops;
+mod queue;
 mod response;
 mod session;
 
@@ -15,6 +16,7 @@ pub use config::*;
 pub use events::*;
 pub use info::*;
 pub use ops::*;
+pub use queue::*;
 pub use response::*;
 pub use session::*;
 

@@ -2,9 +2,11 @@ use super::session::header_lines;
 use super::{
     arg_bytes, arg_ref, arg_str, boundary, cloudauth_response, cloudauth_session, free_box,
 };
-use crate::error::{cloudauth_result, Code, Error};
+use crate::error::{cloudauth_result, Code, Error, Result};
+use crate::http::request::Response;
 use crate::ops::Op;
 use std::ffi::{c_char, c_void, CString};
+use zeroize::Zeroizing;
 
 /// An asynchronous operation in flight, from `cloudauth_session_request_async` or
 /// `cloudauth_session_token_async`.
@@ -62,11 +64,69 @@ fn message(error: &Option<Error>) -> CString {
     super::c_message(text)
 }
 
+/// A request's outcome in C form: the code, the response (owned by whoever gets it), the
+/// message.
+pub(super) fn response_outcome(
+    result: Result<Response>,
+) -> (cloudauth_result, *mut cloudauth_response, CString) {
+    let (code, response, error) = match result {
+        Ok(r) => (
+            Code::CLOUDAUTH_OK,
+            Box::into_raw(Box::new(cloudauth_response { inner: r })),
+            None,
+        ),
+        Err(e) => (e.code, std::ptr::null_mut(), Some(e)),
+    };
+    (code, response, message(&error))
+}
+
+/// A token's outcome in C form: the code, the token with its NUL (zeroed when dropped), the
+/// message.
+pub(super) fn token_outcome(
+    result: Result<String>,
+) -> (cloudauth_result, Option<Zeroizing<Vec<u8>>>, CString) {
+    let (code, token, error) = match result {
+        Ok(t) => {
+            let mut bytes = Zeroizing::new(t.into_bytes());
+            bytes.push(0);
+            (Code::CLOUDAUTH_OK, Some(bytes), None)
+        }
+        Err(e) => (e.code, None, Some(e)),
+    };
+    (code, token, message(&error))
+}
+
+/// The arguments of a request, checked and borrowed from C.
+pub(super) struct RequestArgs<'a> {
+    pub(super) method: &'a str,
+    pub(super) url: &'a str,
+    pub(super) headers: Vec<&'a str>,
+    pub(super) body: &'a [u8],
+}
+
+/// # Safety
+/// As for `cloudauth_session_request`.
+pub(super) unsafe fn request_args<'a>(
+    method: *const c_char,
+    url: *const c_char,
+    headers: *const *const c_char,
+    n_headers: usize,
+    body: *const u8,
+    body_len: usize,
+) -> Result<RequestArgs<'a>> {
+    Ok(RequestArgs {
+        method: arg_str(method, "method")?,
+        url: arg_str(url, "url")?,
+        headers: header_lines(headers, n_headers)?,
+        body: arg_bytes(body, body_len, "body")?,
+    })
+}
+
 /// Writes the handle, if the caller wants one.
 ///
 /// # Safety
 /// `out_op` is NULL or writable.
-unsafe fn hand_out(op: Op, out_op: *mut *mut cloudauth_op) {
+pub(super) unsafe fn hand_out(op: Op, out_op: *mut *mut cloudauth_op) {
     if let Some(out) = out_op.as_mut() {
         *out = Box::into_raw(Box::new(cloudauth_op { inner: op }));
     }
@@ -104,25 +164,14 @@ pub unsafe extern "C" fn cloudauth_session_request_async(
 ) -> cloudauth_result {
     boundary(|| {
         let s = arg_ref(s, "session")?;
-        let method = arg_str(method, "method")?;
-        let url = arg_str(url, "url")?;
-        let headers = header_lines(headers, n_headers)?;
-        let body = arg_bytes(body, body_len, "body")?;
+        let a = request_args(method, url, headers, n_headers, body, body_len)?;
         let fun = done.ok_or_else(|| Error::invalid("done is NULL"))?;
         let completion = Completion { fun, user_data };
         let op = s
             .inner
-            .request_async(method, url, headers, body, move |result| {
+            .request_async(a.method, a.url, a.headers, a.body, move |result| {
                 let completion = completion;
-                let (code, response, error) = match result {
-                    Ok(r) => (
-                        Code::CLOUDAUTH_OK,
-                        Box::into_raw(Box::new(cloudauth_response { inner: r })),
-                        None,
-                    ),
-                    Err(e) => (e.code, std::ptr::null_mut(), Some(e)),
-                };
-                let error = message(&error);
+                let (code, response, error) = response_outcome(result);
                 // SAFETY: the caller registered a function taking these arguments.
                 unsafe { (completion.fun)(completion.user_data, code, response, error.as_ptr()) }
             })?;
@@ -151,14 +200,10 @@ pub unsafe extern "C" fn cloudauth_session_token_async(
         let completion = Completion { fun, user_data };
         let op = s.inner.token_async(move |result| {
             let completion = completion;
-            let (code, token, error) = match result {
-                Ok(t) => (Code::CLOUDAUTH_OK, CString::new(t).ok(), None),
-                Err(e) => (e.code, None, Some(e)),
-            };
-            let error = message(&error);
+            let (code, token, error) = token_outcome(result);
             let (ptr, len) = token
                 .as_ref()
-                .map_or((std::ptr::null(), 0), |t| (t.as_ptr(), t.as_bytes().len()));
+                .map_or((std::ptr::null(), 0), |t| (t.as_ptr().cast(), t.len() - 1));
             // SAFETY: the caller registered a function taking these arguments.
             unsafe { (completion.fun)(completion.user_data, code, ptr, len, error.as_ptr()) }
         })?;

@@ -960,6 +960,37 @@ static void m_async_nulls(void) {
     cloudauth_op_free(NULL);
     cloudauth_session_free(s);
 }
+static void m_queue_misuse(void) {
+    cloudauth_session *s = plain_session();
+    cloudauth_queue *q = cloudauth_queue_new();
+    cloudauth_completion *c = (cloudauth_completion *)&c;
+    cloudauth_op *op = (cloudauth_op *)&op;
+    cloudauth_config *cfg = cloudauth_config_new();
+    const char *h[1] = {"no colon"};
+    if (!s || !q || !cfg) { fail("setup"); return; }
+    check_rc(cloudauth_session_request_queued(NULL, "GET", "echo", NULL, 0, NULL, 0, q, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL s");
+    check_rc(cloudauth_session_request_queued(s, "GET", "echo", NULL, 0, NULL, 0, NULL, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL queue");
+    check_rc(cloudauth_session_request_queued(s, BAD_UTF8, "echo", NULL, 0, NULL, 0, q, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "bad UTF-8 method");
+    check_rc(cloudauth_session_request_queued(s, "GET", "echo", h, 1, NULL, 0, q, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "bad header");
+    check_rc(cloudauth_session_request_queued(s, "GET", "echo", NULL, 0, NULL, 3, q, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "NULL body, len 3");
+    check_rc(cloudauth_session_token_queued(NULL, q, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "token_queued NULL s");
+    check_rc(cloudauth_session_token_queued(s, NULL, 1, &op), CLOUDAUTH_ERR_INVALID_ARGUMENT, "token_queued NULL queue");
+    check_message(NULL);
+    if (op != (cloudauth_op *)&op) fail("*out_op written on failure");
+    check_rc(cloudauth_queue_wait(NULL, 0, &c), CLOUDAUTH_ERR_INVALID_ARGUMENT, "wait NULL queue");
+    check_rc(cloudauth_queue_wait(q, 0, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT, "wait NULL out");
+    /* nothing started, so nothing arrives */
+    check_rc(cloudauth_queue_wait(q, 20, &c), CLOUDAUTH_ERR_TIMEOUT, "wait empty");
+    check_message(NULL);
+    if (c != (cloudauth_completion *)&c) fail("*out written on timeout");
+    check_rc(cloudauth_config_set_event_queue(NULL, q, 1), CLOUDAUTH_ERR_INVALID_ARGUMENT, "event_queue NULL cfg");
+    check_rc(cloudauth_config_set_event_queue(cfg, NULL, 1), CLOUDAUTH_OK, "event_queue NULL queue removes");
+    cloudauth_completion_free(NULL);
+    cloudauth_queue_free(NULL);
+    cloudauth_config_free(cfg);
+    cloudauth_queue_free(q);
+    cloudauth_session_free(s);
+}
 static void m_token_cached_misuse(void) {
     cloudauth_session *s = plain_session();
     char buf[256], tiny[2] = "x";
@@ -1054,6 +1085,7 @@ static const struct simple_case misuse_cases[] = {
     {"misuse", "remote_http_opt_in", m_remote_http_opt_in},
     {"misuse", "async_nulls", m_async_nulls},
     {"misuse", "token_cached", m_token_cached_misuse},
+    {"misuse", "queue", m_queue_misuse},
     {"misuse", "set_credentials", m_set_credentials_misuse},
     {"misuse", "stats", m_stats_misuse},
     {"misuse", "event_callback", m_event_callback_misuse},

@@ -42,6 +42,25 @@ namespace CloudAuth
             this.session = session;
         }
 
+        private CloudAuthHandler(Session session, bool withoutInner)
+        {
+            if (session == null)
+            {
+                throw new ArgumentNullException("session");
+            }
+            this.session = session;
+        }
+
+        /// <summary>
+        /// A handler whose <c>InnerHandler</c> is not set yet, as <c>IHttpClientFactory</c>'s
+        /// <c>AddHttpMessageHandler(() =&gt; CloudAuthHandler.WithoutInnerHandler(session))</c>
+        /// requires (the factory sets it). Used alone it cannot send until InnerHandler is set.
+        /// </summary>
+        public static CloudAuthHandler WithoutInnerHandler(Session session)
+        {
+            return new CloudAuthHandler(session, true);
+        }
+
         private static HttpMessageHandler CheckInner(Session session, HttpMessageHandler innerHandler)
         {
             if (session == null)
@@ -74,9 +93,9 @@ namespace CloudAuth
                 contentHeaders = new List<KeyValuePair<string, IEnumerable<string>>>(request.Content.Headers);
             }
 
-            // The token call may go to the network (first use, refresh): keep it off the
-            // caller's thread. A cached token costs no lock and no I/O.
-            string used = await Task.Run(() => session.GetToken(), cancellationToken).ConfigureAwait(false);
+            // A usable token comes back at once with no thread hop; otherwise the fetch is
+            // awaited without blocking a thread, and the CancellationToken ends the wait.
+            string used = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", used);
             HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.Unauthorized || !AnsweredBy(target, response, request))
@@ -84,22 +103,14 @@ namespace CloudAuth
                 return response;
             }
 
-            string fresh = await Task.Run(() => Refresh(used), cancellationToken).ConfigureAwait(false);
+            // The library drops the token only if it is still the rejected one (atomically), so
+            // when several requests get a 401 at once only the first causes a token request.
+            session.Invalidate(used);
+            string fresh = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             HttpRequestMessage retry = Clone(request, target, content, contentHeaders);
             retry.Headers.Authorization = new AuthenticationHeaderValue("Bearer", fresh);
             response.Dispose();
             return await base.SendAsync(retry, cancellationToken).ConfigureAwait(false);
-        }
-
-        /// <summary>
-        /// A token other than <paramref name="rejected"/>. The library drops the token only if
-        /// it is still the rejected one (atomically), so when several requests get a 401 at
-        /// once only the first causes a token request and the others pick up its replacement.
-        /// </summary>
-        private string Refresh(string rejected)
-        {
-            session.Invalidate(rejected);
-            return session.GetToken();
         }
 
         private void CheckSecure(Uri uri)

@@ -40,7 +40,12 @@ namespace CloudAuth
 
         internal static CloudAuthException Error(int result, string function)
         {
-            string message = Utf8.FromNative(NativeMethods.cloudauth_last_error());
+            return Error(result, function, Utf8.FromNative(NativeMethods.cloudauth_last_error()));
+        }
+
+        /// <summary>The exception for a code and a message given with it (an async completion's).</summary>
+        internal static CloudAuthException Error(int result, string function, string message)
+        {
             ResultCode code = (ResultCode)result;
             if (string.IsNullOrEmpty(message))
             {

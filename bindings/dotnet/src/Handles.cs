@@ -46,6 +46,14 @@ namespace CloudAuth
     /// <summary><c>cloudauth_response *</c>: immutable, owned until freed.</summary>
     internal sealed class ResponseHandle : CloudAuthHandle
     {
+        /// <summary>Takes ownership of a response a completion was handed.</summary>
+        internal static ResponseHandle Own(IntPtr response)
+        {
+            ResponseHandle h = new ResponseHandle();
+            h.SetHandle(response);
+            return h;
+        }
+
         protected override bool ReleaseHandle()
         {
             NativeMethods.cloudauth_response_free(handle);

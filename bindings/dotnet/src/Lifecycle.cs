@@ -121,9 +121,10 @@ namespace CloudAuth
     }
 
     /// <summary>
-    /// Routes native events to the sessions' delegates. The native side gets one static delegate
-    /// (alive for the process) and an id, never a managed pointer: an event that arrives after
-    /// the session was disposed (a background fetch in flight) finds no entry and is dropped.
+    /// Routes native events to the sessions' delegates. Events arrive through the completion
+    /// queue (<see cref="Completions"/>) with an id as tag, never a managed pointer: an event that
+    /// arrives after the session was disposed (a background fetch in flight) finds no entry and
+    /// is dropped.
     /// </summary>
     internal static class EventHub
     {
@@ -138,7 +139,6 @@ namespace CloudAuth
             public IntPtr Message;
         }
 
-        internal static readonly NativeMethods.EventFn Native = OnEvent;
         private static readonly ConcurrentDictionary<long, Action<Event>> Handlers = new ConcurrentDictionary<long, Action<Event>>();
         private static long nextId;
 
@@ -155,12 +155,13 @@ namespace CloudAuth
             Handlers.TryRemove(id, out ignored);
         }
 
-        private static void OnEvent(IntPtr userData, IntPtr nativeEvent)
+        /// <summary>Runs on the completion thread, for each event.</summary>
+        internal static void Dispatch(ulong tag, IntPtr nativeEvent)
         {
             try
             {
                 Action<Event> handler;
-                if (!Handlers.TryGetValue(userData.ToInt64(), out handler))
+                if (!Handlers.TryGetValue((long)tag, out handler))
                 {
                     return;
                 }
@@ -169,7 +170,7 @@ namespace CloudAuth
             }
             catch (Exception)
             {
-                // Nothing may unwind into native code; a failing handler loses its event only.
+                // A failing handler loses its event only; the completion thread goes on.
             }
         }
     }

@@ -39,13 +39,40 @@ namespace CloudAuth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_config_from_env(ConfigHandle cfg, byte[] prefix);
 
-        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
-        internal delegate void EventFn(IntPtr userData, IntPtr nativeEvent);
-
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int cloudauth_config_set_event_callback(ConfigHandle cfg, EventFn fn, IntPtr userData);
+        internal static extern int cloudauth_config_set_event_queue(ConfigHandle cfg, IntPtr queue, ulong tag);
 
         // --- session --------------------------------------------------------------------
+
+        // The async calls use the completion-queue forms: no managed code ever runs on a
+        // library thread (Mono waits at exit for such threads, and crashes when one enters
+        // managed code during shutdown). See Completions.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_queued(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            byte[] body, UIntPtr bodyLen, IntPtr queue, ulong tag, out IntPtr op);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_token_queued(SessionHandle session, IntPtr queue, ulong tag, out IntPtr op);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_queue_new();
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_queue_wait(IntPtr queue, int timeoutMs, out IntPtr completion);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_completion_free(IntPtr completion);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_token_cached(
+            SessionHandle session, byte[] buf, UIntPtr bufLen, out UIntPtr tokenLen);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_op_cancel(IntPtr op);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern void cloudauth_op_free(IntPtr op);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_set_credentials(SessionHandle session, byte[] clientId, byte[] clientSecret);

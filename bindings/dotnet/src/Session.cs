@@ -76,8 +76,8 @@ namespace CloudAuth
                 {
                     eventsId = EventHub.Register(onEvent);
                     Ensure.Success(
-                        NativeMethods.cloudauth_config_set_event_callback(config, EventHub.Native, new IntPtr(eventsId)),
-                        "cloudauth_config_set_event_callback");
+                        NativeMethods.cloudauth_config_set_event_queue(config, Completions.Queue, (ulong)eventsId),
+                        "cloudauth_config_set_event_queue");
                 }
                 foreach (KeyValuePair<string, string> option in options)
                 {
@@ -224,19 +224,8 @@ namespace CloudAuth
             List<byte[]> lines = HeaderLines(headers);
             SessionHandle h = Handle();
 
-            GCHandle[] pins = new GCHandle[lines.Count];
-            try
+            return WithHeaderPointers(lines, pointers =>
             {
-                IntPtr[] pointers = null;
-                if (lines.Count > 0)
-                {
-                    pointers = new IntPtr[lines.Count];
-                    for (int i = 0; i < lines.Count; i++)
-                    {
-                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
-                        pointers[i] = pins[i].AddrOfPinnedObject();
-                    }
-                }
                 bool hasBody = body != null && body.Length > 0;
                 ResponseHandle response;
                 int result = NativeMethods.cloudauth_session_request(
@@ -253,6 +242,29 @@ namespace CloudAuth
                     Ensure.Success(result, "cloudauth_session_request");
                     return Response.Read(response);
                 }
+            });
+        }
+
+        /// <summary>
+        /// Runs <paramref name="call"/> with the header lines pinned and their addresses in an
+        /// array (null when there are none); the library copies them before the call returns.
+        /// </summary>
+        private static T WithHeaderPointers<T>(List<byte[]> lines, Func<IntPtr[], T> call)
+        {
+            GCHandle[] pins = new GCHandle[lines.Count];
+            try
+            {
+                IntPtr[] pointers = null;
+                if (lines.Count > 0)
+                {
+                    pointers = new IntPtr[lines.Count];
+                    for (int i = 0; i < lines.Count; i++)
+                    {
+                        pins[i] = GCHandle.Alloc(lines[i], GCHandleType.Pinned);
+                        pointers[i] = pins[i].AddrOfPinnedObject();
+                    }
+                }
+                return call(pointers);
             }
             finally
             {

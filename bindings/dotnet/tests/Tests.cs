@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Net;
 using System.Net.Http;
@@ -31,6 +32,10 @@ namespace CloudAuth.Tests
                 return 2;
             }
             standin = new Standin(url);
+            if (args.Length > 0 && args[0] == ExitProbe)
+            {
+                return ExitWithWorkInFlight();
+            }
             Console.WriteLine("cloudauth " + Library.Version + ", stand-in at " + standin.Url);
             return Runner.Run(typeof(Tests), standin.Reset, args.Length > 0 ? args[0] : null);
         }
@@ -315,6 +320,8 @@ namespace CloudAuth.Tests
                 Assert.Equal(1UL, st.UnauthorizedResends, "unauthorized resends");
                 Assert.Equal(0UL, st.TokenFailures, "token failures");
                 Assert.True(st.TokenExpiresInMs > 3500000, "remaining life " + st.TokenExpiresInMs);
+                // Events arrive on the completion thread, in order, soon after they happen.
+                SpinWait.SpinUntil(() => { lock (events) { return events.Count >= 4; } }, 5000);
                 lock (events)
                 {
                     string seen = string.Join(",", events.ConvertAll(e => e.Kind + "/" + e.Reason).ToArray());
@@ -382,6 +389,158 @@ namespace CloudAuth.Tests
                     Environment.SetEnvironmentVariable("CATEST_" + k, null);
                 }
             }
+        }
+
+        // --- async: GetTokenAsync, SendAsync, the handler ---------------------------------
+
+        private const string ExitProbe = "--exit-with-work-in-flight";
+
+        /// <summary>
+        /// The child of <see cref="ExitWithWorkInFlightIsPromptAndClean"/>: returns from Main
+        /// while requests, a token fetch and its events are in flight, so completions arrive
+        /// while Mono shuts down.
+        /// </summary>
+        private static int ExitWithWorkInFlight()
+        {
+            int events = 0;
+            Session session = new Session(Options(), e => Interlocked.Increment(ref events));
+            List<Task<Response>> sends = new List<Task<Response>>();
+            for (int i = 0; i < 30; i++)
+            {
+                sends.Add(session.SendAsync("GET", "/delay/" + (20 * i)));
+            }
+            Task.WaitAny(sends.ToArray());
+            session.Invalidate();
+            session.GetTokenAsync();
+            Console.WriteLine("probe: " + sends.FindAll(t => t.IsCompleted).Count + " done, " + events + " events, exiting");
+            return 0;
+        }
+
+        [Test]
+        public static void ExitWithWorkInFlightIsPromptAndClean()
+        {
+            string mono = Process.GetCurrentProcess().MainModule.FileName;
+            for (int round = 0; round < 5; round++)
+            {
+                ProcessStartInfo start = new ProcessStartInfo(mono, "--debug \"" + typeof(Tests).Assembly.Location + "\" " + ExitProbe);
+                start.UseShellExecute = false;
+                start.RedirectStandardOutput = true;
+                start.RedirectStandardError = true;
+                using (Process child = Process.Start(start))
+                {
+                    Task<string> output = child.StandardOutput.ReadToEndAsync();
+                    Task<string> errors = child.StandardError.ReadToEndAsync();
+                    bool exited = child.WaitForExit(15000);
+                    if (!exited)
+                    {
+                        child.Kill();
+                    }
+                    Assert.True(exited, "round " + round + ": the process exited (Mono waits for no library thread)");
+                    child.WaitForExit();
+                    Assert.Equal(0, child.ExitCode, "round " + round + ": exit code; stderr: " + errors.Result);
+                    Assert.True(output.Result.Contains("probe: ") && output.Result.Contains("exiting"), "round " + round + ": " + output.Result);
+                }
+            }
+        }
+
+        [Test]
+        public static void AsyncCallsCompleteAndRunConcurrently()
+        {
+            using (Session session = NewSession())
+            {
+                string token = session.GetTokenAsync().Result;
+                Assert.Equal(session.GetToken(), token, "async and blocking tokens");
+                Task<Response>[] tasks = new Task<Response>[50];
+                Stopwatch clock = Stopwatch.StartNew();
+                for (int i = 0; i < tasks.Length; i++)
+                {
+                    tasks[i] = session.SendAsync("GET", "/delay/300");
+                }
+                Assert.True(Task.WaitAll(tasks, 20000), "all finished");
+                foreach (Task<Response> t in tasks)
+                {
+                    Assert.Equal(200, t.Result.Status, "status");
+                }
+                // One after another would take 15 s.
+                Assert.True(clock.ElapsedMilliseconds < 5000, "50 x 300 ms together took " + clock.ElapsedMilliseconds + " ms");
+                Assert.Equal(1, standin.Stat("token_requests"), "one token for all");
+            }
+        }
+
+        [Test]
+        public static void CancellationDuringASlowTokenFetchIsHonouredAtOnce()
+        {
+            int workers, ports;
+            ThreadPool.GetMaxThreads(out workers, out ports);
+            ThreadPool.SetMaxThreads(Math.Max(2, Environment.ProcessorCount), ports);
+            try
+            {
+                standin.Configure("{\"token_delay_ms\": 1500}");
+                using (Session session = NewSession())
+                using (CancellationTokenSource cts = new CancellationTokenSource(200))
+                {
+                    Stopwatch clock = Stopwatch.StartNew();
+                    Task<Response> send = session.SendAsync("GET", "/headers", null, null, cts.Token);
+                    Assert.True(Catch(send) is OperationCanceledException, "cancelled");
+                    Assert.True(clock.ElapsedMilliseconds < 1000, "returned after " + clock.ElapsedMilliseconds + " ms");
+
+                    HttpClient client = AuthorizedClient(session);
+                    session.Invalidate();
+                    using (CancellationTokenSource cts2 = new CancellationTokenSource(200))
+                    {
+                        clock.Restart();
+                        Task<HttpResponseMessage> get = client.GetAsync(standin.Url + "/headers", cts2.Token);
+                        Assert.True(Catch(get) is OperationCanceledException, "the handler honours cancellation");
+                        Assert.True(clock.ElapsedMilliseconds < 1000, "handler returned after " + clock.ElapsedMilliseconds + " ms");
+                    }
+                    // The session stays usable.
+                    Assert.Equal(200, session.SendAsync("GET", "/headers").Result.Status, "after cancellation");
+                }
+            }
+            finally
+            {
+                ThreadPool.SetMaxThreads(workers, ports);
+            }
+        }
+
+        [Test]
+        public static void DisposeWithRequestsInFlightEndsThemCancelled()
+        {
+            Session session = NewSession();
+            session.GetToken();
+            Task<Response> slow = session.SendAsync("GET", "/delay/3000");
+            Thread.Sleep(100);
+            session.Dispose();
+            CloudAuthException e = Catch(slow) as CloudAuthException;
+            Assert.True(e != null && e.Code == ResultCode.Cancelled, "cancelled by dispose: " + e);
+        }
+
+        [Test]
+        public static void AHandlerWithoutInnerHandlerTakesTheFactorysOne()
+        {
+            using (Session session = NewSession())
+            {
+                CloudAuthHandler handler = CloudAuthHandler.WithoutInnerHandler(session);
+                Assert.True(handler.InnerHandler == null, "no inner handler yet");
+                handler.InnerHandler = new HttpClientHandler { UseProxy = false };
+                using (HttpClient client = new HttpClient(handler))
+                {
+                    Assert.Equal(HttpStatusCode.OK, client.GetAsync(standin.Url + "/headers").Result.StatusCode, "status");
+                }
+            }
+        }
+
+        private static Exception Catch(Task task)
+        {
+            try
+            {
+                task.Wait(10000);
+            }
+            catch (AggregateException e)
+            {
+                return e.InnerException;
+            }
+            return null;
         }
 
         // --- success paths ---------------------------------------------------------------

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+pub mod queue;
+
 /// A handle on an operation in flight; dropping it neither cancels nor waits.
 pub struct Op {
     state: Arc<OpState>,

@@ -1,0 +1,165 @@
+//! A completion queue: finished operations (and events) wait here until a thread of the
+//! program takes them, for hosts that must not run their own code on library threads. Mono,
+//! for one, waits at exit for every foreign thread that ever ran managed code and crashes if
+//! one enters managed code while it shuts down; with a queue, only the host's own thread does.
+//!
+//! The wait is a `poll` on an eventfd, not a condvar: a signal ends it early, which is how a
+//! runtime stops a thread that waits in native code (a futex wait would be restarted).
+
+use crate::error::{Code, Error, Result};
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Queue<T> {
+    items: Mutex<VecDeque<T>>,
+    /// A semaphore eventfd: one count per pushed item, so one waiter wakes per item.
+    ready: OwnedFd,
+    /// A child of fork() shares the eventfd with its parent; it must make its own queue.
+    pid: u32,
+}
+
+impl<T> Queue<T> {
+    pub fn new() -> Result<Self> {
+        // SAFETY: plain syscall; the fd is owned from here on.
+        let fd = unsafe {
+            libc::eventfd(
+                0,
+                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK | libc::EFD_SEMAPHORE,
+            )
+        };
+        if fd < 0 {
+            return Err(Error::new(
+                Code::CLOUDAUTH_ERR_INTERNAL,
+                format!(
+                    "creating the completion queue failed: eventfd: {}",
+                    std::io::Error::last_os_error()
+                ),
+            ));
+        }
+        Ok(Queue {
+            items: Mutex::new(VecDeque::new()),
+            // SAFETY: `fd` is a new descriptor nobody else owns.
+            ready: unsafe { OwnedFd::from_raw_fd(fd) },
+            pid: std::process::id(),
+        })
+    }
+
+    /// An error when this process is a child of fork() and the queue its parent's.
+    pub fn check_process(&self) -> Result<()> {
+        if self.pid == std::process::id() {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            "the completion queue was created before fork(); create a new one in this process",
+        ))
+    }
+
+    pub fn push(&self, item: T) {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(item);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. It cannot fail short of 2^64-1 pending counts.
+        unsafe { libc::write(self.ready.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    fn pop(&self) -> Option<T> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+
+    /// The next item; `None` when none arrived within `timeout` (`None`: no limit), or sooner
+    /// when a signal interrupted the wait.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<T>> {
+        self.check_process()?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(item) = self.pop() {
+                return Ok(Some(item));
+            }
+            let ms = match deadline {
+                None => -1,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    // Rounded up: poll must not end before the deadline.
+                    Some(left) if !left.is_zero() => {
+                        left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+                    }
+                    _ => return Ok(None),
+                },
+            };
+            let mut pfd = libc::pollfd {
+                fd: self.ready.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    return Ok(None);
+                }
+                return Err(Error::new(
+                    Code::CLOUDAUTH_ERR_INTERNAL,
+                    format!("waiting on the completion queue failed: poll: {e}"),
+                ));
+            }
+            if n == 0 {
+                continue; // the deadline check above ends the wait
+            }
+            let mut count: u64 = 0;
+            // SAFETY: reads 8 bytes into a live u64. EAGAIN (another waiter took the count)
+            // is fine: the loop looks at the items again.
+            unsafe { libc::read(self.ready.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn items_arrive_in_order_and_a_wait_times_out() {
+        let q = Queue::new().unwrap();
+        q.push(1);
+        q.push(2);
+        assert_eq!(q.wait(Some(Duration::ZERO)).unwrap(), Some(1));
+        assert_eq!(q.wait(None).unwrap(), Some(2));
+        let t = Instant::now();
+        assert_eq!(q.wait(Some(Duration::from_millis(50))).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn every_item_reaches_one_of_several_waiters() {
+        let q = Arc::new(Queue::new().unwrap());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Some(v) = q.wait(Some(Duration::from_millis(500))).unwrap() {
+                        got.push(v);
+                    }
+                    got
+                })
+            })
+            .collect();
+        for i in 0..1000 {
+            q.push(i);
+        }
+        let mut all: Vec<i32> = waiters
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+    }
+}
