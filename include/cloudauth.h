@@ -369,6 +369,15 @@ enum cloudauth_result cloudauth_queue_wait(struct cloudauth_queue *q,
                                            int32_t timeout_ms,
                                            struct cloudauth_completion **out);
 
+// The queue's descriptor, for programs whose event loop waits on descriptors (asyncio's
+// `add_reader`, epoll, libuv): it is readable while a completion may be waiting. When it is,
+// call `cloudauth_queue_wait(q, 0, ...)` until it returns CLOUDAUTH_ERR_TIMEOUT; that also
+// makes it unreadable again. Do not read, write or close it. -1 for NULL.
+//
+// # Safety
+// `q` is NULL or a live queue.
+int32_t cloudauth_queue_fd(const struct cloudauth_queue *q);
+
 // Frees a completion from `cloudauth_queue_wait` (not its response, which is the caller's).
 // NULL is a no-op.
 //

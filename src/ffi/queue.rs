@@ -165,6 +165,22 @@ pub unsafe extern "C" fn cloudauth_queue_wait(
     })
 }
 
+/// The queue's descriptor, for programs whose event loop waits on descriptors (asyncio's
+/// `add_reader`, epoll, libuv): it is readable while a completion may be waiting. When it is,
+/// call `cloudauth_queue_wait(q, 0, ...)` until it returns CLOUDAUTH_ERR_TIMEOUT; that also
+/// makes it unreadable again. Do not read, write or close it. -1 for NULL.
+///
+/// # Safety
+/// `q` is NULL or a live queue.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_queue_fd(q: *const cloudauth_queue) -> i32 {
+    boundary_value(-1, || {
+        let q = arg_ref(q, "queue")?;
+        super::clear_last_error();
+        Ok(q.inner.fd())
+    })
+}
+
 /// Frees a completion from `cloudauth_queue_wait` (not its response, which is the caller's).
 /// NULL is a no-op.
 ///

@@ -4,7 +4,13 @@
 //! one enters managed code while it shuts down; with a queue, only the host's own thread does.
 //!
 //! The wait is a `poll` on an eventfd, not a condvar: a signal ends it early, which is how a
-//! runtime stops a thread that waits in native code (a futex wait would be restarted).
+//! runtime stops a thread that waits in native code (a futex wait would be restarted). The
+//! eventfd is also handed out, for event loops (asyncio's `add_reader`, epoll, libuv) that
+//! wait on it themselves and then take completions without waiting.
+//!
+//! The eventfd counts pushes; a waiter resets it (`drain`) before it looks at the items again,
+//! so it is readable whenever an item may be waiting, and not readable once a consumer has
+//! found the queue empty after a reset: no lost wake-up, no busy loop.
 
 use crate::error::{Code, Error, Result};
 use std::collections::VecDeque;
@@ -14,7 +20,7 @@ use std::time::{Duration, Instant};
 
 pub struct Queue<T> {
     items: Mutex<VecDeque<T>>,
-    /// A semaphore eventfd: one count per pushed item, so one waiter wakes per item.
+    /// Non-zero after a push that no waiter has reset yet.
     ready: OwnedFd,
     /// A child of fork() shares the eventfd with its parent; it must make its own queue.
     pid: u32,
@@ -23,12 +29,7 @@ pub struct Queue<T> {
 impl<T> Queue<T> {
     pub fn new() -> Result<Self> {
         // SAFETY: plain syscall; the fd is owned from here on.
-        let fd = unsafe {
-            libc::eventfd(
-                0,
-                libc::EFD_CLOEXEC | libc::EFD_NONBLOCK | libc::EFD_SEMAPHORE,
-            )
-        };
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
             return Err(Error::new(
                 Code::CLOUDAUTH_ERR_INTERNAL,
@@ -73,6 +74,18 @@ impl<T> Queue<T> {
             .pop_front()
     }
 
+    /// The descriptor that is readable while an item may be waiting (see the module's doc).
+    pub fn fd(&self) -> i32 {
+        self.ready.as_raw_fd()
+    }
+
+    /// Resets the eventfd. EAGAIN (already zero, or another waiter reset it) is fine.
+    fn drain(&self) {
+        let mut count: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64.
+        unsafe { libc::read(self.ready.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+    }
+
     /// The next item; `None` when none arrived within `timeout` (`None`: no limit), or sooner
     /// when a signal interrupted the wait.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<T>> {
@@ -89,7 +102,12 @@ impl<T> Queue<T> {
                     Some(left) if !left.is_zero() => {
                         left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
                     }
-                    _ => return Ok(None),
+                    _ => {
+                        // Empty at the deadline: reset, then look once more, so an item
+                        // whose count the reset took is not left behind.
+                        self.drain();
+                        return Ok(self.pop());
+                    }
                 },
             };
             let mut pfd = libc::pollfd {
@@ -109,13 +127,9 @@ impl<T> Queue<T> {
                     format!("waiting on the completion queue failed: poll: {e}"),
                 ));
             }
-            if n == 0 {
-                continue; // the deadline check above ends the wait
+            if n > 0 {
+                self.drain();
             }
-            let mut count: u64 = 0;
-            // SAFETY: reads 8 bytes into a live u64. EAGAIN (another waiter took the count)
-            // is fine: the loop looks at the items again.
-            unsafe { libc::read(self.ready.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
         }
     }
 }
@@ -135,6 +149,32 @@ mod tests {
         let t = Instant::now();
         assert_eq!(q.wait(Some(Duration::from_millis(50))).unwrap(), None);
         assert!(t.elapsed() >= Duration::from_millis(50));
+    }
+
+    fn readable(q: &Queue<i32>) -> bool {
+        let mut pfd = libc::pollfd {
+            fd: q.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+    }
+
+    #[test]
+    fn the_fd_is_readable_exactly_until_a_consumer_found_the_queue_empty() {
+        let q = Queue::new().unwrap();
+        assert!(!readable(&q));
+        q.push(1);
+        q.push(2);
+        assert!(readable(&q));
+        assert_eq!(q.wait(Some(Duration::ZERO)).unwrap(), Some(1));
+        assert!(readable(&q), "an item is still waiting");
+        assert_eq!(q.wait(Some(Duration::ZERO)).unwrap(), Some(2));
+        assert_eq!(q.wait(Some(Duration::ZERO)).unwrap(), None);
+        assert!(!readable(&q), "empty and reset: an event loop sleeps");
+        q.push(3);
+        assert!(readable(&q));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 #include "testlib.h"
 
 #include <pthread.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,40 @@ static void test_queue_events_and_free_with_completions_untaken(void)
     cloudauth_session_free(s);
 }
 
+/* An event loop waits on the descriptor, then takes completions without waiting. */
+static void test_queue_fd_for_an_event_loop(void)
+{
+    long f = time_factor();
+    int i, taken = 0;
+    struct pollfd pfd;
+    cloudauth_completion *c = NULL;
+    cloudauth_queue *q = cloudauth_queue_new();
+    cloudauth_session *s = OPEN_SESSION(NULL);
+    REQUIRE(q != NULL && s != NULL);
+    CHECK_EQ(cloudauth_queue_fd(NULL), -1);
+    pfd.fd = cloudauth_queue_fd(q);
+    pfd.events = POLLIN;
+    REQUIRE(pfd.fd >= 0);
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+    for (i = 0; i < 3; i++)
+        CHECK_RC(cloudauth_session_request_queued(s, "GET", "/headers", NULL, 0, NULL, 0, q,
+                                                  (uint64_t)i, NULL),
+                 CLOUDAUTH_OK);
+    while (taken < 3 && poll(&pfd, 1, (int)(5000 * f)) == 1) {
+        while (cloudauth_queue_wait(q, 0, &c) == CLOUDAUTH_OK) {
+            CHECK_RC(c->result, CLOUDAUTH_OK);
+            cloudauth_response_free(c->response);
+            cloudauth_completion_free(c);
+            taken++;
+        }
+    }
+    CHECK_EQ(taken, 3);
+    /* Drained: the loop would sleep now. */
+    CHECK_EQ(poll(&pfd, 1, 0), 0);
+    cloudauth_session_free(s);
+    cloudauth_queue_free(q);
+}
+
 /* A child of fork() shares the parent's eventfd: the parent's queue is refused there, a new
  * one works. */
 static void test_queue_after_fork_the_child_makes_its_own(void)
@@ -308,6 +343,7 @@ const struct test_case queue_tests[] = {
     {"queue_wait_times_out_and_a_signal_ends_it", test_queue_wait_times_out_and_a_signal_ends_it},
     {"queue_events_and_free_with_completions_untaken",
      test_queue_events_and_free_with_completions_untaken},
+    {"queue_fd_for_an_event_loop", test_queue_fd_for_an_event_loop},
     {"queue_after_fork_the_child_makes_its_own", test_queue_after_fork_the_child_makes_its_own},
     {NULL, NULL},
 };

@@ -985,6 +985,7 @@ static void m_queue_misuse(void) {
     if (c != (cloudauth_completion *)&c) fail("*out written on timeout");
     check_rc(cloudauth_config_set_event_queue(NULL, q, 1), CLOUDAUTH_ERR_INVALID_ARGUMENT, "event_queue NULL cfg");
     check_rc(cloudauth_config_set_event_queue(cfg, NULL, 1), CLOUDAUTH_OK, "event_queue NULL queue removes");
+    if (cloudauth_queue_fd(NULL) != -1) fail("queue_fd(NULL) is not -1");
     cloudauth_completion_free(NULL);
     cloudauth_queue_free(NULL);
     cloudauth_config_free(cfg);
