@@ -412,8 +412,13 @@ enum cloudauth_result cloudauth_session_token_queued(struct cloudauth_session *s
                                                      struct cloudauth_op **out_op);
 
 // Sends the events of every session later made from `cfg` to `q`, each as a completion
-// with `tag`, `result` and `event` set (replacing any event callback); NULL `q` removes it.
-// The sessions keep the queue's memory alive.
+// with `tag`, `result` and `event` set; NULL `q` removes it. The sessions keep the queue's
+// memory alive.
+//
+// With an event callback set as well (`cloudauth_config_set_event_callback`), only the events
+// reported on library threads (background refreshes, async operations) go to the queue; those
+// reported on a caller's thread, during a blocking call, still go to the callback, on that
+// thread, before the call returns.
 //
 // # Safety
 // `cfg` is NULL or a live config; `q` is NULL or a live queue.

@@ -100,17 +100,45 @@ impl Event<'_> {
 
 pub type Sink = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
-/// The session's sink, or none.
+/// Where a session's events go: a callback, a completion queue, both, or nowhere.
+///
+/// With both, an event reported on a library thread (a background refresh, an async
+/// operation) goes to the queue and one reported on a caller's thread (a blocking call) to the
+/// callback, so a blocking call's events still arrive before it returns while hosts that must
+/// not run code on library threads (Python at exit, Mono) never do.
 #[derive(Clone, Default)]
-pub struct Events(Option<Sink>);
+pub struct Events {
+    callback: Option<Sink>,
+    queue: Option<Sink>,
+}
 
 impl Events {
+    /// Only a callback (or none).
     pub fn new(sink: Option<Sink>) -> Self {
-        Events(sink)
+        Events {
+            callback: sink,
+            queue: None,
+        }
+    }
+
+    pub fn set_callback(&mut self, sink: Option<Sink>) {
+        self.callback = sink;
+    }
+
+    pub fn set_queue(&mut self, sink: Option<Sink>) {
+        self.queue = sink;
     }
 
     pub fn emit(&self, event: &Event<'_>) {
-        if let Some(sink) = &self.0 {
+        let sink = match (&self.callback, &self.queue) {
+            (Some(c), Some(q)) => Some(if crate::http::runtime::on_library_thread() {
+                q
+            } else {
+                c
+            }),
+            (c, q) => c.as_ref().or(q.as_ref()),
+        };
+        if let Some(sink) = sink {
             // A panicking Rust sink must not take the library's caller with it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink(event)));
         }
@@ -119,10 +147,11 @@ impl Events {
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "Events(set)"
-        } else {
-            "Events(none)"
-        })
+        write!(
+            f,
+            "Events(callback: {}, queue: {})",
+            self.callback.is_some(),
+            self.queue.is_some()
+        )
     }
 }

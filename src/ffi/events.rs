@@ -113,7 +113,7 @@ pub unsafe extern "C" fn cloudauth_config_set_event_callback(
 ) -> cloudauth_result {
     boundary(|| {
         let cfg = arg_out(cfg, "cfg")?;
-        cfg.inner.events = crate::events::Events::new(r#fn.map(|fun| {
+        cfg.inner.events.set_callback(r#fn.map(|fun| {
             let sink = CSink { fun, user_data };
             Arc::new(move |e: &Event<'_>| sink.call(e)) as crate::events::Sink
         }));

@@ -250,8 +250,13 @@ pub unsafe extern "C" fn cloudauth_session_token_queued(
 }
 
 /// Sends the events of every session later made from `cfg` to `q`, each as a completion
-/// with `tag`, `result` and `event` set (replacing any event callback); NULL `q` removes it.
-/// The sessions keep the queue's memory alive.
+/// with `tag`, `result` and `event` set; NULL `q` removes it. The sessions keep the queue's
+/// memory alive.
+///
+/// With an event callback set as well (`cloudauth_config_set_event_callback`), only the events
+/// reported on library threads (background refreshes, async operations) go to the queue; those
+/// reported on a caller's thread, during a blocking call, still go to the callback, on that
+/// thread, before the call returns.
 ///
 /// # Safety
 /// `cfg` is NULL or a live config; `q` is NULL or a live queue.
@@ -275,7 +280,7 @@ pub unsafe extern "C" fn cloudauth_config_set_event_queue(
                 }) as crate::events::Sink)
             }
         };
-        cfg.inner.events = crate::events::Events::new(sink);
+        cfg.inner.events.set_queue(sink);
         Ok(())
     })
 }

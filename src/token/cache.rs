@@ -262,7 +262,7 @@ impl TokenCache {
     ) -> Result<Arc<Token>> {
         let started = Instant::now();
         let result = source.fetch(reason).map(Arc::new);
-        {
+        let completed = {
             let mut state = lock(&flight.state);
             match &result {
                 Ok(token) => {
@@ -293,10 +293,20 @@ impl TokenCache {
             }
             state.fetcher = None;
             state.completed += 1;
-            flight.completed.send_replace(state.completed);
-            flight.done.notify_all();
-        }
+            state.completed
+        };
+        // The event first, then the waiters: an operation that waited for this fetch finishes
+        // after its event was reported (a program that takes events from a queue sees it
+        // first). New callers already use the stored token.
         source.fetched(reason, &result, started.elapsed());
+        flight.completed.send_if_modified(|seen| {
+            let newer = completed > *seen; // never backwards, should a later fetch be faster
+            if newer {
+                *seen = completed;
+            }
+            newer
+        });
+        flight.done.notify_all();
         result
     }
 

@@ -286,6 +286,64 @@ static void test_queue_fd_for_an_event_loop(void)
     cloudauth_queue_free(q);
 }
 
+struct cb_rec {
+    int calls;
+    int on_caller;
+};
+
+static pthread_t caller;
+
+static void on_event_cb(void *ud, const cloudauth_event *e)
+{
+    struct cb_rec *r = ud;
+    (void)e;
+    r->calls++;
+    if (pthread_equal(pthread_self(), caller))
+        r->on_caller++;
+}
+
+/* With a callback and a queue: a blocking call's events go to the callback, on the caller's
+ * thread; those of library threads to the queue. */
+static void test_queue_and_callback_split_events_by_thread(void)
+{
+    long f = time_factor();
+    int events = 0, ops = 0, i;
+    struct cb_rec rec = {0, 0};
+    cloudauth_completion *c = NULL;
+    cloudauth_queue *q = cloudauth_queue_new();
+    cloudauth_config *cfg = OPEN_CONFIG(NULL);
+    cloudauth_session *s = NULL;
+    REQUIRE(q != NULL && cfg != NULL);
+    caller = pthread_self();
+    CHECK_RC(cloudauth_config_set_event_callback(cfg, on_event_cb, &rec), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_config_set_event_queue(cfg, q, 3), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK);
+    cloudauth_config_free(cfg);
+    REQUIRE(s != NULL);
+    free(GET_TOKEN(s));
+    CHECK_EQ(rec.calls, 1);
+    CHECK_EQ(rec.on_caller, 1);
+    CHECK_RC(cloudauth_queue_wait(q, 0, &c), CLOUDAUTH_ERR_TIMEOUT);
+
+    cloudauth_session_invalidate(s);
+    CHECK_RC(cloudauth_session_token_queued(s, q, 4, NULL), CLOUDAUTH_OK);
+    for (i = 0; i < 2; i++) {
+        c = NULL;
+        if (cloudauth_queue_wait(q, (int32_t)(5000 * f), &c) != CLOUDAUTH_OK)
+            break;
+        if (c->event != NULL && c->tag == 3 && c->event->kind == CLOUDAUTH_EVENT_TOKEN_FETCHED)
+            events++;
+        else if (c->event == NULL && c->tag == 4 && c->result == CLOUDAUTH_OK)
+            ops++;
+        cloudauth_completion_free(c);
+    }
+    CHECK_EQ(events, 1);
+    CHECK_EQ(ops, 1);
+    CHECK_EQ(rec.calls, 1); /* the library thread's event did not reach the callback */
+    cloudauth_session_free(s);
+    cloudauth_queue_free(q);
+}
+
 /* A child of fork() shares the parent's eventfd: the parent's queue is refused there, a new
  * one works. */
 static void test_queue_after_fork_the_child_makes_its_own(void)
@@ -344,6 +402,7 @@ const struct test_case queue_tests[] = {
     {"queue_events_and_free_with_completions_untaken",
      test_queue_events_and_free_with_completions_untaken},
     {"queue_fd_for_an_event_loop", test_queue_fd_for_an_event_loop},
+    {"queue_and_callback_split_events_by_thread", test_queue_and_callback_split_events_by_thread},
     {"queue_after_fork_the_child_makes_its_own", test_queue_after_fork_the_child_makes_its_own},
     {NULL, NULL},
 };

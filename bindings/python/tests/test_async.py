@@ -252,3 +252,40 @@ def test_operations_left_when_the_loop_ends(server: Standin) -> None:
         await s.aclose()
 
     run(again)
+
+
+_EXIT_PROBE = """
+import asyncio, sys, cloudauth
+url = sys.argv[1]
+events = []
+
+async def main():
+    s = cloudauth.AsyncSession("%s", "%s", token_url=url + "/connect/token", base_url=url,
+                               proxy="none", on_event=events.append)
+    tasks = [asyncio.ensure_future(s.get("/delay/%%d" %% (5 * i))) for i in range(60)]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    s.invalidate()
+    asyncio.ensure_future(s.token())  # a fetch and its event in flight too
+    print("probe: exiting", flush=True)
+
+asyncio.run(main())
+"""
+
+
+def test_exit_with_operations_in_flight_is_clean(server: Standin) -> None:
+    """Completions and events that arrive while the interpreter shuts down run no Python
+    (they come through queues), so the process exits with 0: through ctypes callbacks on
+    library threads it crashed (double free, abort) or hung in most runs."""
+    import subprocess
+    import sys
+
+    code = _EXIT_PROBE % (CLIENT_ID, CLIENT_SECRET)
+    for round in range(5):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, server.url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, f"round {round}: rc {proc.returncode}: {proc.stderr[-500:]}"
+        assert "probe: exiting" in proc.stdout

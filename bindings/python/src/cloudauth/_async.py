@@ -1,22 +1,23 @@
-"""``AsyncSession``: asyncio over the C async calls (``cloudauth_session_request_async``,
-``cloudauth_session_token_async``, ``cloudauth_op_cancel``).
+"""``AsyncSession``: asyncio over the C async calls in their completion-queue form
+(``cloudauth_session_request_queued``, ``cloudauth_session_token_queued``,
+``cloudauth_queue_wait``, ``cloudauth_op_cancel``).
 
-Threads: the work runs on the library's threads; its completion runs on one of them and hands
-the outcome to the event loop. Completions are batched per loop: the first one to find the
-loop's inbox empty schedules one ``call_soon_threadsafe`` (one wake-up of the loop), and that
-drain resolves every future queued meanwhile, so 64 answers arriving together cost one
-wake-up, not 64.
+Threads: the work runs on the library's threads, and no Python code runs there. Each event
+loop has one completion queue, whose descriptor (``cloudauth_queue_fd``) the loop watches with
+``add_reader``; when it is readable, :meth:`_LoopQueue.drain` takes every completion without
+waiting and resolves their futures, so 64 answers arriving together cost one wake-up of the
+loop. A library thread never takes the GIL: nothing can run Python on it while the interpreter
+shuts down (it used to, through ctypes callbacks, and a process that exited with requests in
+flight could crash).
 
-Lifetimes: the two C callbacks are module-level CFUNCTYPE objects that are never freed, and
-``user_data`` is an integer key into ``_pending`` (never a pointer to a Python object), whose
-entry holds the future until the completion ran. A completion whose entry is gone (cannot
-happen, but costs nothing to check) frees the response and returns.
+Lifetimes: the library gets an integer tag, a key into ``_pending`` (never a pointer to a
+Python object), whose entry holds the future until the completion was taken. A queue is freed
+with its loop's ``_LoopQueue``; what arrives after that is discarded by the library.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import ctypes
 import itertools
 import logging
@@ -25,7 +26,7 @@ import sys
 import threading
 import weakref
 from ctypes import byref
-from typing import TYPE_CHECKING, Any, Deque, Dict, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _ffi
 from ._errors import ClosedError, InternalError, Result, error_for_code
@@ -52,103 +53,23 @@ elif TYPE_CHECKING:  # only for type checkers
 logger = logging.getLogger("cloudauth")
 
 _A = TypeVar("_A", bound="AsyncSession")
-Outcome = Union[Response, str, BaseException, "_Unread"]
-
-
-class _Inbox:
-    """Outcomes for one event loop, filled on library threads, drained on the loop."""
-
-    __slots__ = ("loop", "items", "scheduled", "__weakref__")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.items: Deque[Tuple["_Pending", Outcome]] = collections.deque()
-        self.scheduled = False
-
-    def put(self, entry: "_Pending", outcome: Outcome) -> None:
-        # Library thread. Appending before reading `scheduled` makes a lost wake-up
-        # impossible: a drain clears the flag before it empties the deque.
-        self.items.append((entry, outcome))
-        if self.loop.is_closed():  # nobody is waiting any more (e.g. after asyncio.run)
-            self._discard()
-        elif not self.scheduled:
-            self.scheduled = True
-            try:
-                self.loop.call_soon_threadsafe(self.drain)
-            except RuntimeError:  # closed in between
-                self._discard()
-
-    def _discard(self) -> None:
-        while self.items:
-            entry, outcome = self.items.popleft()
-            if isinstance(outcome, _Unread):
-                _ffi.quick().cloudauth_response_free(outcome.handle)
-            entry.ops.finished(entry.key)
-
-    def drain(self) -> None:
-        self.scheduled = False
-        items = self.items
-        while items:
-            entry, outcome = items.popleft()
-            if isinstance(outcome, _Unread):
-                outcome = outcome.read(entry)  # frees it, whether or not anyone waits
-            future = entry.future
-            if not future.done():  # a cancelled task's future is done
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
-            entry.ops.finished(entry.key)
-
-
-class _Unread:
-    """A response handle handed to the loop, read (and freed) there."""
-
-    __slots__ = ("handle",)
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-
-    def read(self, entry: "_Pending") -> Outcome:
-        lib = _ffi.quick()
-        try:
-            return _read_response(lib, self.handle, entry.method, entry.url)
-        except Exception as e:  # e.g. MemoryError: the awaiting task gets it
-            return e
-        finally:
-            lib.cloudauth_response_free(self.handle)
 
 
 class _Pending:
-    __slots__ = ("key", "future", "inbox", "ops", "method", "url")
+    __slots__ = ("key", "future", "ops", "method", "url")
 
     def __init__(
-        self,
-        key: int,
-        future: "asyncio.Future[Any]",
-        inbox: _Inbox,
-        ops: "_Ops",
-        method: str,
-        url: str,
+        self, key: int, future: "asyncio.Future[Any]", ops: "_Ops", method: str, url: str
     ) -> None:
         self.key = key
         self.future = future
-        self.inbox = inbox
         self.ops = ops
         self.method = method
         self.url = url
 
 
-_gil_ensure = ctypes.pythonapi.PyGILState_Ensure
-_gil_ensure.argtypes = []
-_gil_ensure.restype = ctypes.c_int
-
 _pending: Dict[int, _Pending] = {}
 _keys = itertools.count(1)  # next() is atomic under the GIL
-_inboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox]" = (
-    weakref.WeakKeyDictionary()
-)
-_inboxes_lock = threading.Lock()
 
 
 def _failure(ops: "_Ops", result: int, error: Optional[bytes]) -> BaseException:
@@ -158,68 +79,86 @@ def _failure(ops: "_Ops", result: int, error: Optional[bytes]) -> BaseException:
     return error_for_code(result, message)
 
 
-_adopted: "set[int]" = set()
+def _outcome(lib: ctypes.CDLL, entry: _Pending, c: "_ffi.Completion") -> Any:
+    """The completion's value or exception; frees its response in every case."""
+    if c.response:
+        response = ctypes.cast(c.response, _ffi.ResponsePtr)
+        try:
+            return _read_response(lib, response, entry.method, entry.url)
+        except Exception as e:  # e.g. MemoryError: the awaiting task gets it
+            return e
+        finally:
+            lib.cloudauth_response_free(response)
+    if c.result == Result.OK and c.token:
+        return ctypes.string_at(c.token, c.token_len).decode("utf-8")
+    return _failure(entry.ops, c.result, c.error)
 
 
-def _adopt_thread() -> None:
-    """Keeps this (library) thread's Python thread state for good.
+class _LoopQueue:
+    """One event loop's completion queue, drained on that loop when its descriptor is
+    readable."""
 
-    ctypes wraps every callback in PyGILState_Ensure/Release; on a thread Python did not
-    start, Release destroys the thread state that Ensure just made, so each completion paid
-    for a new one. One Ensure that is never released keeps it: the library's threads live as
-    long as the process.
-    """
-    ident = threading.get_ident()
-    if ident not in _adopted:
-        _adopted.add(ident)
-        _gil_ensure()
+    __slots__ = ("loop", "queue", "fd", "pid", "__weakref__")
 
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        lib = _ffi.quick()
+        self.loop = loop
+        self.queue = lib.cloudauth_queue_new()
+        self.fd = lib.cloudauth_queue_fd(self.queue)
+        self.pid = os.getpid()
+        weakref.finalize(self, _free_queue, self.queue, self.pid)
+        loop.add_reader(self.fd, self.drain)
 
-if hasattr(os, "register_at_fork"):  # a child starts library threads of its own
-    os.register_at_fork(after_in_child=_adopted.clear)
-
-
-def _on_response(
-    user_data: Optional[int], result: int, response: Optional[int], error: Optional[bytes]
-) -> None:
-    # A library thread, holding the GIL that the loop wants: do the least here (the response
-    # is read on the loop, in `_Inbox.drain`), and let nothing escape into C.
-    try:
-        _adopt_thread()
-        entry = _pending.pop(user_data or 0, None)
-        if entry is None:
-            if response:
-                _ffi.quick().cloudauth_response_free(ctypes.cast(response, _ffi.ResponsePtr))
-            return
-        if result == 0 and response:
-            entry.inbox.put(entry, _Unread(ctypes.cast(response, _ffi.ResponsePtr)))
-        else:
-            entry.inbox.put(entry, _failure(entry.ops, result, error))
-    except BaseException:  # pragma: no cover - a bug in this module
-        logger.exception("cloudauth: an async completion failed")
-
-
-def _on_token(
-    user_data: Optional[int], result: int, token: Optional[int], token_len: int, error: Optional[bytes]
-) -> None:
-    try:
-        _adopt_thread()
-        entry = _pending.pop(user_data or 0, None)
-        if entry is None:
-            return
-        outcome: Outcome
-        if result == 0 and token:
-            outcome = ctypes.string_at(token, token_len).decode("utf-8")
-        else:
-            outcome = _failure(entry.ops, result, error)
-        entry.inbox.put(entry, outcome)
-    except BaseException:  # pragma: no cover - a bug in this module
-        logger.exception("cloudauth: an async completion failed")
+    def drain(self) -> None:
+        lib = _ffi.quick()
+        out = _ffi.CompletionPtr()
+        while True:
+            rc = lib.cloudauth_queue_wait(self.queue, 0, byref(out))
+            if rc != Result.OK:
+                if rc != Result.TIMEOUT:  # a child of fork(): the parent's queue is refused
+                    self.loop.remove_reader(self.fd)
+                return
+            try:
+                c = out.contents
+                entry = _pending.pop(c.tag, None)
+                if entry is None:  # cannot happen; never leak a response
+                    if c.response:
+                        lib.cloudauth_response_free(ctypes.cast(c.response, _ffi.ResponsePtr))
+                    continue
+                outcome = _outcome(lib, entry, c)
+            finally:
+                lib.cloudauth_completion_free(out)
+            future = entry.future
+            if not future.done():  # a cancelled task's future is done
+                if isinstance(outcome, BaseException):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+            entry.ops.finished(entry.key)
 
 
-# For the whole process, never freed: a completion may run after everything else is gone.
-_RESPONSE_CALLBACK = _ffi.RESPONSE_FN(_on_response)
-_TOKEN_CALLBACK = _ffi.TOKEN_FN(_on_token)
+def _free_queue(queue: Any, pid: int) -> None:
+    if pid == os.getpid():  # a child of fork() leaves the parent's alone
+        _ffi.quick().cloudauth_queue_free(queue)  # what still arrives is discarded
+    _forget_closed_loops()
+
+
+def _forget_closed_loops() -> None:
+    """Drops the operations of loops that closed with them in flight: their completions
+    will never be taken (asyncio.run cancels what is left and closes its loop)."""
+    for key, entry in list(_pending.items()):
+        if entry.future.get_loop().is_closed():
+            _pending.pop(key, None)
+            entry.ops.keys.discard(key)
+
+
+_queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopQueue]" = (
+    weakref.WeakKeyDictionary()
+)
+_queues_lock = threading.Lock()
+
+if hasattr(os, "register_at_fork"):  # a child makes queues of its own
+    os.register_at_fork(after_in_child=_queues.clear)
 
 
 def _set_done(future: "asyncio.Future[None]") -> None:
@@ -227,14 +166,14 @@ def _set_done(future: "asyncio.Future[None]") -> None:
         future.set_result(None)
 
 
-def _inbox_for(loop: asyncio.AbstractEventLoop) -> _Inbox:
-    inbox = _inboxes.get(loop)
-    if inbox is None:
-        with _inboxes_lock:
-            inbox = _inboxes.get(loop)
-            if inbox is None:
-                inbox = _inboxes[loop] = _Inbox(loop)
-    return inbox
+def _queue_for(loop: asyncio.AbstractEventLoop) -> _LoopQueue:
+    lq = _queues.get(loop)
+    if lq is None or lq.pid != os.getpid():
+        with _queues_lock:
+            lq = _queues.get(loop)
+            if lq is None or lq.pid != os.getpid():
+                lq = _queues[loop] = _LoopQueue(loop)
+    return lq
 
 
 class _Ops:
@@ -244,17 +183,15 @@ class _Ops:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.lib = _ffi.quick()  # the calls made here never wait: keep the GIL
-        # The keys of operations started and not yet completed. A set, changed by single
-        # add/discard calls (atomic under the GIL), because a completion that finds its loop
-        # closed is counted off on a library thread.
+        # The keys of operations started and not yet completed.
         self.keys: "set[int]" = set()
         self.closing = False
         self.idle: Optional["asyncio.Future[None]"] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._inbox: Optional[_Inbox] = None
+        self._queue: Optional[_LoopQueue] = None
 
     def finished(self, key: int) -> None:
-        """An operation completed (any thread); wakes aclose() after the last one."""
+        """An operation completed (on its loop); wakes aclose() after the last one."""
         self.keys.discard(key)
         idle = self.idle
         if idle is not None and not self.keys:
@@ -263,23 +200,24 @@ class _Ops:
             except RuntimeError:  # that loop is closed
                 pass
 
-    def _start(self, method: str, url: str) -> Tuple[int, "asyncio.Future[Any]"]:
+    def _start(self, method: str, url: str) -> Tuple[int, "asyncio.Future[Any]", Any]:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._loop, self._inbox = loop, _inbox_for(loop)
-        assert self._inbox is not None
+        lq = self._queue
+        if loop is not self._loop or lq is None or lq.pid != os.getpid():
+            self._loop, self._queue = loop, _queue_for(loop)
+            lq = self._queue
         key = next(_keys)
         future = loop.create_future()
-        _pending[key] = _Pending(key, future, self._inbox, self, method, url)
-        return key, future
+        _pending[key] = _Pending(key, future, self, method, url)
+        return key, future, lq.queue
 
     async def _wait(self, key: int, future: "asyncio.Future[Any]", op: Any) -> Any:
         self.keys.add(key)
         try:
             return await future
         except asyncio.CancelledError:
-            # The task was cancelled: stop the work. The completion still runs (CANCELLED),
-            # finds the future done and only updates the count.
+            # The task was cancelled: stop the work. The completion still arrives
+            # (CANCELLED), finds the future done and only updates the count.
             self.lib.cloudauth_op_cancel(op)
             raise
         finally:
@@ -311,11 +249,11 @@ class _Ops:
         cached = self.cached_token()
         if cached is not None:
             return cached
-        key, future = self._start("", "")
+        key, future, queue = self._start("", "")
         op = _ffi.OpPtr()
         handle = self.session._acquire()
         try:
-            self.lib.cloudauth_session_token_async(handle, _TOKEN_CALLBACK, key, byref(op))
+            self.lib.cloudauth_session_token_queued(handle, queue, key, byref(op))
         except BaseException:
             _pending.pop(key, None)
             raise
@@ -333,17 +271,11 @@ class _Ops:
         json: Any,
     ) -> Response:
         args = _request_args(method, url, headers, data, json)
-        key, future = self._start(method, url)
+        key, future, queue = self._start(method, url)
         op = _ffi.OpPtr()
         handle = self.session._acquire()
         try:
-            self.lib.cloudauth_session_request_async(
-                handle,
-                *args,
-                _RESPONSE_CALLBACK,
-                key,
-                byref(op),
-            )
+            self.lib.cloudauth_session_request_queued(handle, *args, queue, key, byref(op))
         except BaseException:
             _pending.pop(key, None)
             raise
@@ -357,6 +289,7 @@ class _Ops:
             self.closing = True
             # Frees the handle; operations in flight finish with CANCELLED (ClosedError).
             self.session.close()
+        _forget_closed_loops()
         # `idle` before looking at `keys`: the last completion looks at them the other way.
         if self.idle is None:
             self.idle = asyncio.get_running_loop().create_future()

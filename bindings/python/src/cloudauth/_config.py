@@ -104,11 +104,14 @@ def new_session(
             _apply_env(lib, config, prefix, os.environ)
         for key_bytes, value_bytes in encoded:
             lib.cloudauth_config_set(config, key_bytes, value_bytes)
+        # A blocking call's events run the callback on its (Python) thread, before it returns;
+        # those of library threads come through the queue (no Python on library threads).
         lib.cloudauth_config_set_event_callback(config, _events.EVENT_CALLBACK, key)
+        lib.cloudauth_config_set_event_queue(config, _events.event_queue(), key)
         handle = _ffi.SessionPtr()
         lib.cloudauth_session_new(config, ctypes.byref(handle))
     except BaseException:
-        _events.unregister(key)
+        _events.unregister(key, flush_first=False)
         raise
     finally:
         lib.cloudauth_config_free(config)

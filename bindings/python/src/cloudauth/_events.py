@@ -1,9 +1,13 @@
 """Events and stats: the typed Python views of ``cloudauth_event`` and ``cloudauth_stats``.
 
-Every session registers one module-level C callback (it lives as long as the module, so a
-late call from a library thread never finds it freed) with an integer key as ``user_data``;
-the key looks up the session's handler in a dict. A closed session's key is removed: an event
-that arrives after that is dropped.
+No Python runs on a library thread (there it could run while the interpreter shuts down and
+crash the process). A blocking call's events run the handler on the calling thread, before the
+call returns (the module-level C callback, alive as long as the module). Events of library
+threads (background refreshes, AsyncSession's work) come through one completion queue per
+process (``cloudauth_config_set_event_queue``), which a daemon thread, "cloudauth-events",
+empties: their handler runs there, in order, soon after the event. Each session's events carry
+an integer key, which looks up the session's handler in a dict; a closed session's key is
+removed, and an event that arrives after that is dropped.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import os
+import select
 import threading
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from . import _ffi
 from ._errors import Result
@@ -131,13 +137,12 @@ _keys = itertools.count(1)
 _keys_lock = threading.Lock()
 
 
-def _on_event(user_data: Optional[int], event_ptr: Any) -> None:
-    # Runs on whatever thread did the work. Nothing may escape into C.
+def _dispatch(key: int, event: Event) -> None:
+    # The events thread. Nothing may escape: the thread must go on.
     try:
-        if user_data is None or user_data not in _handlers:
+        if key not in _handlers:
             return
-        handler = _handlers[user_data]
-        event = _convert(event_ptr.contents)
+        handler = _handlers[key]
         log_event(event)
         if handler is not None:
             try:
@@ -151,8 +156,73 @@ def _on_event(user_data: Optional[int], event_ptr: Any) -> None:
             pass
 
 
-# One for the whole process; never freed (a library thread may call it at any time).
+def _on_event(user_data: Optional[int], event_ptr: Any) -> None:
+    # The caller's thread, inside a blocking call. Nothing may escape into C.
+    try:
+        _dispatch(user_data or 0, _convert(event_ptr.contents))
+    except Exception:  # pragma: no cover - a bug in this module
+        pass
+
+
+# One for the whole process, never freed.
 EVENT_CALLBACK = _ffi.EVENT_FN(_on_event)
+
+
+# Held while events are taken and dispatched, so that flush() on a closing session delivers
+# every event queued before it, none twice. Re-entrant: a handler may close a session.
+_dispatch_lock = threading.RLock()
+
+
+def _drain(queue: Any) -> None:
+    lib = _ffi.quick()  # waits of 0 ms only
+    out = _ffi.CompletionPtr()
+    while lib.cloudauth_queue_wait(queue, 0, ctypes.byref(out)) == Result.OK:
+        try:
+            c = out.contents
+            key, event = c.tag, _convert(c.event.contents)
+        finally:
+            lib.cloudauth_completion_free(out)
+        _dispatch(key, event)
+
+
+def _run(queue: Any, fd: int) -> None:
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        poller.poll()  # releases the GIL
+        with _dispatch_lock:
+            _drain(queue)
+
+
+def flush() -> None:
+    """Delivers, on this thread, the events queued so far (a session about to close)."""
+    q = _queue
+    if q is not None and q[0] == os.getpid():
+        with _dispatch_lock:
+            _drain(q[1])
+
+
+_queue: Optional[Tuple[int, Any]] = None  # (pid, queue)
+_queue_lock = threading.Lock()
+
+
+def event_queue() -> Any:
+    """The process's event queue, and its thread, made on first use (again in a child of
+    fork(): the parent's queue is refused there). Never freed: sessions keep sending to it."""
+    global _queue
+    q = _queue
+    if q is None or q[0] != os.getpid():
+        with _queue_lock:
+            q = _queue
+            if q is None or q[0] != os.getpid():
+                lib = _ffi.lib()
+                queue = lib.cloudauth_queue_new()
+                fd = lib.cloudauth_queue_fd(queue)
+                threading.Thread(
+                    target=_run, args=(queue, fd), name="cloudauth-events", daemon=True
+                ).start()
+                q = _queue = (os.getpid(), queue)
+    return q[1]
 
 
 def register(handler: Optional[EventHandler]) -> int:
@@ -165,7 +235,10 @@ def register(handler: Optional[EventHandler]) -> int:
     return key
 
 
-def unregister(key: int) -> None:
+def unregister(key: int, flush_first: bool = True) -> None:
+    """Drops a session's handler; first delivers what was queued (unless at shutdown)."""
+    if flush_first:
+        flush()
     _handlers.pop(key, None)
 
 

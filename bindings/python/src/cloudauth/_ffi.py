@@ -25,6 +25,7 @@ from ctypes import (
     Structure,
     c_char_p,
     c_int,
+    c_int32,
     c_int64,
     c_size_t,
     c_uint16,
@@ -64,10 +65,15 @@ class Op(Structure):
     pass
 
 
+class Queue(Structure):
+    pass
+
+
 ConfigPtr = POINTER(Config)
 SessionPtr = POINTER(Session)
 ResponsePtr = POINTER(Response)
 OpPtr = POINTER(Op)
+QueuePtr = POINTER(Queue)
 
 
 class Stats(Structure):
@@ -99,14 +105,27 @@ class Event(Structure):
     ]
 
 
-# Callback types. The token arrives as a raw pointer (read with string_at and its length).
+class Completion(Structure):
+    """``cloudauth_completion``: one finished operation or one event from a completion queue.
+    The binding runs no Python on library threads: every async result and event comes through
+    a queue (see ``_async`` and ``_events``)."""
+
+    _fields_ = [
+        ("tag", c_uint64),
+        ("result", c_int),
+        ("response", c_void_p),  # the taker's: cast to ResponsePtr, read, free
+        ("token", c_void_p),  # read with string_at(token, token_len)
+        ("token_len", c_size_t),
+        ("error", c_char_p),
+        ("event", POINTER(Event)),
+    ]
+
+
+CompletionPtr = POINTER(Completion)
+
+# cloudauth_event_fn: runs only on the caller's (Python) thread, during a blocking call (the
+# events of library threads come through the event queue).
 EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
-TOKEN_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_size_t, c_char_p)
-
-
-# cloudauth_response_fn(user_data, result, response, error). The response arrives as a plain
-# address (the callee owns it): cast it to ResponsePtr to read and free it.
-RESPONSE_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p, c_char_p)
 
 
 def _result_checker(lib: ctypes.CDLL) -> Callable[..., Tuple[Any, ...]]:
@@ -182,12 +201,6 @@ FUNCTIONS: Tuple[_Decl, ...] = (
     ("cloudauth_response_free", (ResponsePtr,), None, None),
     # v1: lifecycle, events, async.
     (
-        "cloudauth_config_set_event_callback",
-        (ConfigPtr, EVENT_FN, c_void_p),
-        c_int,
-        "result",
-    ),
-    (
         "cloudauth_session_set_credentials",
         (SessionPtr, c_char_p, c_char_p),
         c_int,
@@ -195,8 +208,14 @@ FUNCTIONS: Tuple[_Decl, ...] = (
     ),
     ("cloudauth_session_stats", (SessionPtr, POINTER(Stats), c_size_t), c_int, "result"),
     ("cloudauth_session_token_expires_in", (SessionPtr, POINTER(c_uint64)), c_int, "result"),
+    ("cloudauth_queue_new", (), QueuePtr, "not_null"),
+    ("cloudauth_queue_free", (QueuePtr,), None, None),
+    # No errcheck: TIMEOUT is an answer here (the caller reads the code).
+    ("cloudauth_queue_wait", (QueuePtr, c_int32, POINTER(CompletionPtr)), c_int, None),
+    ("cloudauth_queue_fd", (QueuePtr,), c_int, None),
+    ("cloudauth_completion_free", (CompletionPtr,), None, None),
     (
-        "cloudauth_session_request_async",
+        "cloudauth_session_request_queued",
         (
             SessionPtr,
             c_char_p,  # method
@@ -205,16 +224,23 @@ FUNCTIONS: Tuple[_Decl, ...] = (
             c_size_t,  # n_headers
             c_char_p,  # body
             c_size_t,  # body_len
-            RESPONSE_FN,  # done
-            c_void_p,  # user_data
+            QueuePtr,
+            c_uint64,  # tag
             POINTER(OpPtr),  # out_op
         ),
         c_int,
         "result",
     ),
     (
-        "cloudauth_session_token_async",
-        (SessionPtr, TOKEN_FN, c_void_p, POINTER(OpPtr)),
+        "cloudauth_session_token_queued",
+        (SessionPtr, QueuePtr, c_uint64, POINTER(OpPtr)),
+        c_int,
+        "result",
+    ),
+    ("cloudauth_config_set_event_queue", (ConfigPtr, QueuePtr, c_uint64), c_int, "result"),
+    (
+        "cloudauth_config_set_event_callback",
+        (ConfigPtr, EVENT_FN, c_void_p),
         c_int,
         "result",
     ),
@@ -249,8 +275,13 @@ QUICK = frozenset(
         "cloudauth_response_header_count",
         "cloudauth_response_header_at",
         "cloudauth_response_free",
-        "cloudauth_session_request_async",
-        "cloudauth_session_token_async",
+        "cloudauth_session_request_queued",
+        "cloudauth_session_token_queued",
+        "cloudauth_queue_new",
+        "cloudauth_queue_free",
+        "cloudauth_queue_fd",
+        "cloudauth_queue_wait",  # with timeout 0 only, from the event loop
+        "cloudauth_completion_free",
         "cloudauth_op_cancel",
         "cloudauth_op_free",
         "cloudauth_session_token_cached",

@@ -8,6 +8,7 @@ import json as _json
 import math
 import sys
 import threading
+import time
 import urllib.parse
 from ctypes import byref, c_char_p, c_size_t, c_uint64
 from typing import (
@@ -351,7 +352,7 @@ class Session(LifecycleMixin):
             self._ptr = None
             try:
                 self._lib.cloudauth_session_free(handle)
-                _events.unregister(self._events_key)
+                _events.unregister(self._events_key, flush_first=False)
             except Exception:  # pragma: no cover - interpreter shutdown
                 pass
 
@@ -573,85 +574,63 @@ def _check_timeout(timeout: object) -> float:
     return float(timeout)
 
 
-class _Waiter:
-    """One request in flight on the library's threads, waited for by its caller."""
-
-    __slots__ = ("done", "result", "response", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.result = 0
-        self.response: Optional[int] = None
-        self.error = ""
-
-
-_waiters: Dict[int, _Waiter] = {}
-_waiters_lock = threading.Lock()
-_waiter_keys = itertools.count(1)
-
-
-def _on_response(
-    user_data: Optional[int], result: int, response: Optional[int], error: Optional[bytes]
-) -> None:
-    # On a library thread, exactly once per operation; never raises into C.
-    with _waiters_lock:
-        waiter = _waiters.pop(user_data or 0, None)
-    if waiter is None:  # pragma: no cover - the caller gave up on a stuck operation
-        if response:
-            _ffi.lib().cloudauth_response_free(ctypes.cast(response, _ffi.ResponsePtr))
-        return
-    waiter.result = result
-    waiter.response = response
-    waiter.error = error.decode("utf-8", "replace") if error else ""
-    waiter.done.set()
-
-
-# One C function pointer for every operation, alive as long as the module.
-_on_response_c = _ffi.RESPONSE_FN(_on_response)
-
 # A cancelled operation reports back promptly; this bounds the wait should it not.
 _CANCEL_GRACE_S = 5.0
+
+
+def _wait_queue(lib: ctypes.CDLL, queue: Any, seconds: float) -> Any:
+    """The completion from ``queue`` within ``seconds``, else None. The wait releases the
+    GIL; a signal ends it early (so Ctrl-C interrupts it) and it resumes for what is left."""
+    out = _ffi.CompletionPtr()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        if lib.cloudauth_queue_wait(queue, max(1, int(left * 1000)), byref(out)) == Result.OK:
+            return out
 
 
 def _request_within(
     lib: ctypes.CDLL, handle: Any, args: Tuple[Any, ...], timeout: float, method: str, url: str
 ) -> Any:
-    """cloudauth_session_request with a bound on the whole call: the asynchronous form,
-    cancelled when ``timeout`` passes. Returns the response handle (the caller frees it)."""
-    key = next(_waiter_keys)
-    waiter = _Waiter()
-    with _waiters_lock:
-        _waiters[key] = waiter
+    """cloudauth_session_request with a bound on the whole call: the queued form, cancelled
+    when ``timeout`` passes. Returns the response handle (the caller frees it). No Python runs
+    on a library thread: the completion comes through a queue of this call's own."""
+    queue = lib.cloudauth_queue_new()
     op = _ffi.OpPtr()
     try:
-        lib.cloudauth_session_request_async(handle, *args, _on_response_c, key, byref(op))
-    except BaseException:
-        with _waiters_lock:
-            _waiters.pop(key, None)  # done never runs when the start fails
-        raise
-    try:
-        timed_out = not waiter.done.wait(timeout)
-        if timed_out:
-            lib.cloudauth_op_cancel(op)
-            if not waiter.done.wait(_CANCEL_GRACE_S):
-                with _waiters_lock:
-                    abandoned = _waiters.pop(key, None) is not None
-                if abandoned:  # a late completion frees its own response
+        lib.cloudauth_session_request_queued(handle, *args, queue, 0, byref(op))
+        try:
+            done = _wait_queue(lib, queue, timeout)
+            timed_out = done is None
+            if timed_out:
+                lib.cloudauth_op_cancel(op)
+                done = _wait_queue(lib, queue, _CANCEL_GRACE_S)
+                if done is None:  # the queue goes; a late completion is discarded
                     raise Timeout(
                         f"{method} {_without_query(url)}: no response within "
                         f"timeout={timeout:g} s, and the cancelled request did not stop"
                     )
-                waiter.done.wait()  # the completion is running right now
+        except BaseException:  # e.g. KeyboardInterrupt: stop the work too
+            lib.cloudauth_op_cancel(op)
+            raise
+        finally:
+            lib.cloudauth_op_free(op)
+        c = done.contents
+        result, response = c.result, c.response
+        error = c.error.decode("utf-8", "replace") if c.error else ""
+        lib.cloudauth_completion_free(done)
     finally:
-        lib.cloudauth_op_free(op)
-    if waiter.result == Result.OK and waiter.response:
-        return ctypes.cast(waiter.response, _ffi.ResponsePtr)
+        lib.cloudauth_queue_free(queue)
+    if result == Result.OK and response:
+        return ctypes.cast(response, _ffi.ResponsePtr)
     if timed_out:
         raise Timeout(
             f"{method} {_without_query(url)}: no response within timeout={timeout:g} s; "
             "the request was cancelled"
         )
-    raise error_for_code(waiter.result, waiter.error, "cloudauth_session_request_async")
+    raise error_for_code(result, error, "cloudauth_session_request_queued")
 
 
 def _read_response(lib: ctypes.CDLL, handle: Any, method: str, url: str) -> Response:
