@@ -121,10 +121,11 @@ namespace CloudAuth
     }
 
     /// <summary>
-    /// Routes native events to the sessions' delegates. Events arrive through the completion
-    /// queue (<see cref="Completions"/>) with an id as tag, never a managed pointer: an event that
-    /// arrives after the session was disposed (a background fetch in flight) finds no entry and
-    /// is dropped.
+    /// Routes native events to the sessions' delegates, with an id, never a managed pointer: an
+    /// event that arrives after the session was disposed (a background fetch in flight) finds
+    /// no entry and is dropped. A blocking call's events come through <see cref="Native"/> on
+    /// the calling thread; those of library threads through the completion queue
+    /// (<see cref="Completions"/>), so no managed code runs on a library thread.
     /// </summary>
     internal static class EventHub
     {
@@ -139,6 +140,7 @@ namespace CloudAuth
             public IntPtr Message;
         }
 
+        internal static readonly NativeMethods.EventFn Native = (userData, nativeEvent) => Dispatch((ulong)userData.ToInt64(), nativeEvent);
         private static readonly ConcurrentDictionary<long, Action<Event>> Handlers = new ConcurrentDictionary<long, Action<Event>>();
         private static long nextId;
 
@@ -155,7 +157,7 @@ namespace CloudAuth
             Handlers.TryRemove(id, out ignored);
         }
 
-        /// <summary>Runs on the completion thread, for each event.</summary>
+        /// <summary>Runs on the calling thread or the completion thread, for each event.</summary>
         internal static void Dispatch(ulong tag, IntPtr nativeEvent)
         {
             try
@@ -170,7 +172,7 @@ namespace CloudAuth
             }
             catch (Exception)
             {
-                // A failing handler loses its event only; the completion thread goes on.
+                // A failing handler loses its event only; nothing unwinds into native code.
             }
         }
     }

@@ -42,6 +42,14 @@ namespace CloudAuth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_config_set_event_queue(ConfigHandle cfg, IntPtr queue, ulong tag);
 
+        // With the event queue also set, the library calls this only on the caller's thread
+        // (a managed thread, during a blocking call), never on a library thread.
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void EventFn(IntPtr userData, IntPtr nativeEvent);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_config_set_event_callback(ConfigHandle cfg, EventFn fn, IntPtr userData);
+
         // --- session --------------------------------------------------------------------
 
         // The async calls use the completion-queue forms: no managed code ever runs on a

@@ -75,6 +75,11 @@ namespace CloudAuth
                 if (onEvent != null)
                 {
                     eventsId = EventHub.Register(onEvent);
+                    // A blocking call's events run the handler on the calling thread before the
+                    // call returns; those of library threads come through the queue.
+                    Ensure.Success(
+                        NativeMethods.cloudauth_config_set_event_callback(config, EventHub.Native, new IntPtr(eventsId)),
+                        "cloudauth_config_set_event_callback");
                     Ensure.Success(
                         NativeMethods.cloudauth_config_set_event_queue(config, Completions.Queue, (ulong)eventsId),
                         "cloudauth_config_set_event_queue");
