@@ -1,6 +1,4 @@
-use super::{
-    arg_bytes, arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box,
-};
+use super::{arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box};
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
 use std::ffi::c_char;
@@ -231,12 +229,9 @@ pub unsafe extern "C" fn cloudauth_session_request(
 ) -> cloudauth_result {
     boundary(|| {
         let s = arg_ref(s, "session")?;
-        let method = arg_str(method, "method")?;
-        let url = arg_str(url, "url")?;
-        let header_lines = header_lines(headers, n_headers)?;
-        let body = arg_bytes(body, body_len, "body")?;
+        let a = super::ops::request_args(method, url, headers, n_headers, body, body_len)?;
         let out = arg_out(out, "out")?;
-        let response = s.inner.request(method, url, header_lines, body)?;
+        let response = s.inner.request(a.method, a.url, a.headers, a.body)?;
         *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
         Ok(())
     })
