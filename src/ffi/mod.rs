@@ -99,11 +99,15 @@ fn boundary(body: impl FnOnce() -> Result<()>) -> cloudauth_result {
             set_last_error(&e.message);
             e.code
         }
-        Err(_) => {
-            set_last_error(PANIC_MESSAGE);
-            Code::CLOUDAUTH_ERR_INTERNAL
-        }
+        Err(_) => panicked(),
     }
+}
+
+/// A panic caught at the boundary.
+#[cold]
+fn panicked() -> cloudauth_result {
+    set_last_error(PANIC_MESSAGE);
+    Code::CLOUDAUTH_ERR_INTERNAL
 }
 
 /// Like [`boundary`] for functions that return a value: `fallback` on error or panic.

@@ -1,9 +1,11 @@
 use super::{
     arg_bytes, arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box,
+    panicked, succeeded,
 };
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
 use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A session: credentials, the cached token and a connection pool.
 ///
@@ -62,6 +64,23 @@ pub unsafe extern "C" fn cloudauth_session_token(
     buf_len: usize,
     token_len: *mut usize,
 ) -> cloudauth_result {
+    // The common case on its own path: valid arguments and a fresh cached token that fits,
+    // so no `Result`, no message and no generic boundary work. Anything else takes the full
+    // path below, which also explains the failure.
+    let fast = catch_unwind(AssertUnwindSafe(|| {
+        let s = s.as_ref()?;
+        if token_len.is_null() || buf.is_null() {
+            return None;
+        }
+        let len = s.inner.copy_fresh_token(buf.cast::<u8>(), buf_len)?;
+        *token_len = len;
+        Some(())
+    }));
+    match fast {
+        Ok(Some(())) => return succeeded(),
+        Ok(None) => {}
+        Err(_) => return panicked(),
+    }
     boundary(|| {
         let s = arg_ref(s, "session")?;
         let token_len = arg_out(token_len, "token_len")?;

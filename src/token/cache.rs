@@ -124,6 +124,25 @@ impl TokenCache {
         Ok(use_token(&token))
     }
 
+    /// The cached-token read of the C API: copies a fresh token and its NUL into `buf` if it
+    /// fits in `cap` bytes and returns its length; `None` otherwise (the caller takes
+    /// [`TokenCache::with_token`]). No lock, no allocation, no shared write.
+    ///
+    /// # Safety
+    /// `buf` has `cap` writable bytes.
+    #[inline]
+    pub unsafe fn copy_fresh(&self, buf: *mut u8, cap: usize) -> Option<usize> {
+        let current = self.current.load();
+        let token = current.as_ref()?;
+        let value = token.value().as_bytes();
+        if value.len() >= cap || Instant::now() >= token.refresh_at {
+            return None;
+        }
+        std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
+        *buf.add(value.len()) = 0;
+        Some(value.len())
+    }
+
     /// The token if one is usable now, without ever waiting; a refresh or fetch that is due is
     /// started off the caller's thread. `None` means a fetch is needed and was started.
     pub fn usable_now(&self, source: &dyn Source) -> Option<Arc<Token>> {
