@@ -10,6 +10,7 @@
 use crate::error::{Code, Error, Result};
 use crate::events::Reason;
 use crate::fork;
+use crate::token::snapshot::Snapshot;
 use crate::token::Token;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -32,6 +33,8 @@ pub trait Source: Sync {
 
 pub struct TokenCache {
     current: ArcSwapOption<Token>,
+    /// `current` again, for the C API's read path; written with it, under the flight's lock.
+    snapshot: Snapshot,
     flight: ArcSwap<Flight>,
     /// A `Reason` for the next fetch that the token cannot tell (invalidated, new credentials),
     /// or 0.
@@ -87,6 +90,7 @@ impl Default for TokenCache {
     fn default() -> Self {
         TokenCache {
             current: ArcSwapOption::empty(),
+            snapshot: Snapshot::default(),
             flight: ArcSwap::from_pointee(Flight::new()),
             pending: AtomicU8::new(0),
         }
@@ -132,15 +136,14 @@ impl TokenCache {
     /// `buf` has `cap` writable bytes.
     #[inline]
     pub unsafe fn copy_fresh(&self, buf: *mut u8, cap: usize) -> Option<usize> {
-        let current = self.current.load();
-        let token = current.as_ref()?;
-        let value = token.value().as_bytes();
-        if value.len() >= cap || Instant::now() >= token.refresh_at {
-            return None;
-        }
-        std::ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len());
-        *buf.add(value.len()) = 0;
-        Some(value.len())
+        self.snapshot.copy_fresh(buf, cap)
+    }
+
+    /// Replaces the current token. The caller holds this generation's flight lock, which
+    /// serializes the snapshot's writers.
+    fn set_current(&self, token: Option<Arc<Token>>) {
+        self.snapshot.publish(token.as_deref());
+        self.current.store(token);
     }
 
     /// The token if one is usable now, without ever waiting; a refresh or fetch that is due is
@@ -285,7 +288,7 @@ impl TokenCache {
             let mut state = lock(&flight.state);
             match &result {
                 Ok(token) => {
-                    self.current.store(Some(token.clone()));
+                    self.set_current(Some(token.clone()));
                     let _ = self.pending.compare_exchange(
                         reason as u8,
                         0,
@@ -417,7 +420,9 @@ impl TokenCache {
     /// Forgets the token, whichever it is; the next fetch reports `reason`.
     pub fn invalidate(&self, reason: Reason) {
         self.note_cause(reason);
-        self.current.store(None);
+        let flight = self.flight();
+        let _state = lock(&flight.state);
+        self.set_current(None);
     }
 
     /// New credentials not yet used stay the reason for the next fetch.
@@ -437,13 +442,13 @@ impl TokenCache {
     /// Forgets the current token only if `rejected` says it is the one a server refused: after
     /// a 401, a token another thread has fetched in the meantime must survive. True if dropped.
     pub fn invalidate_if(&self, reason: Reason, rejected: impl Fn(&Token) -> bool) -> bool {
-        let current = self.current.load();
-        if current.as_deref().is_some_and(rejected) {
-            let previous = self.current.compare_and_swap(&*current, None);
-            if previous.as_ref().map(Arc::as_ptr) == current.as_ref().map(Arc::as_ptr) {
-                self.note_cause(reason);
-                return true;
-            }
+        let flight = self.flight();
+        let _state = lock(&flight.state);
+        // Under the lock, no other writer: the current token cannot change between these.
+        if self.current.load().as_deref().is_some_and(rejected) {
+            self.set_current(None);
+            self.note_cause(reason);
+            return true;
         }
         false
     }
