@@ -66,21 +66,49 @@ pub unsafe extern "C" fn cloudauth_session_token(
 ) -> cloudauth_result {
     // The common case on its own path: valid arguments and a fresh cached token that fits,
     // so no `Result`, no message and no generic boundary work. Anything else takes the full
-    // path below, which also explains the failure.
-    let fast = catch_unwind(AssertUnwindSafe(|| {
-        let s = s.as_ref()?;
-        if token_len.is_null() || buf.is_null() {
-            return None;
-        }
-        let len = s.inner.copy_fresh_token(buf.cast::<u8>(), buf_len)?;
-        *token_len = len;
-        Some(())
-    }));
-    match fast {
-        Ok(Some(())) => return succeeded(),
-        Ok(None) => {}
-        Err(_) => return panicked(),
+    // path, which also explains the failure.
+    match catch_unwind(AssertUnwindSafe(|| read_fresh(s, buf, buf_len, token_len))) {
+        Ok(true) => succeeded(),
+        Ok(false) => session_token_full(s, buf, buf_len, token_len),
+        Err(_) => panicked(),
     }
+}
+
+/// # Safety
+/// As for `cloudauth_session_token`.
+#[inline(always)]
+unsafe fn read_fresh(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> bool {
+    let Some(s) = s.as_ref() else {
+        return false;
+    };
+    if token_len.is_null() || buf.is_null() {
+        return false;
+    }
+    match s.inner.copy_fresh_token(buf.cast::<u8>(), buf_len) {
+        Some(len) => {
+            *token_len = len;
+            true
+        }
+        None => false,
+    }
+}
+
+/// `cloudauth_session_token` when the fast read did not do: fetches, waits, explains.
+///
+/// # Safety
+/// As for `cloudauth_session_token`.
+#[inline(never)]
+unsafe fn session_token_full(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> cloudauth_result {
     boundary(|| {
         let s = arg_ref(s, "session")?;
         let token_len = arg_out(token_len, "token_len")?;

@@ -7,7 +7,7 @@
 //! writes, and makes it even again; a reader copies and then checks that `seq` did not move,
 //! and otherwise leaves the read to the full path. This is the seqlock of H.-J. Boehm, "Can
 //! seqlocks get along with programming language memory models?" (2012), with the data in
-//! atomics: writers store words, readers load bytes (see [`racy_copy`]), so a read that races
+//! atomics: writers store words, readers load bytes (see `Snapshot::copy`), so a read that races
 //! with a write is not a data race, only a copy that is thrown away.
 //!
 //! Tokens longer than [`CAPACITY`] are not published here: their reads take the full path.
@@ -27,6 +27,10 @@ pub struct Snapshot {
     /// The token is fresh while [`coarse_now_ns`] is below this; 0 when there is none.
     fresh_until: AtomicU64,
     words: [AtomicU64; WORDS],
+    /// Whether this CPU has AVX, found once (a field next to `seq` is cheaper to read than
+    /// std's feature cache).
+    #[cfg(target_arch = "x86_64")]
+    avx: bool,
 }
 
 impl Default for Snapshot {
@@ -36,6 +40,8 @@ impl Default for Snapshot {
             len: AtomicUsize::new(0),
             fresh_until: AtomicU64::new(0),
             words: [const { AtomicU64::new(0) }; WORDS],
+            #[cfg(target_arch = "x86_64")]
+            avx: std::arch::is_x86_feature_detected!("avx"),
         }
     }
 }
@@ -72,15 +78,17 @@ impl Snapshot {
     /// `buf` has `cap` writable bytes.
     #[inline]
     pub unsafe fn copy_fresh(&self, buf: *mut u8, cap: usize) -> Option<usize> {
+        // The clock before the loads: fewer values live across its call.
+        let now = coarse_now_ns();
         let seq = self.seq.load(Ordering::Acquire);
         let len = self.len.load(Ordering::Relaxed);
         let until = self.fresh_until.load(Ordering::Relaxed);
         // `len` may belong to a write in progress: bounded here, so the copy stays inside both
         // buffers whatever it is; `seq` tells afterwards whether it was the real one.
-        if seq & 1 != 0 || len >= cap || len > CAPACITY || coarse_now_ns() >= until {
+        if seq & 1 != 0 || len >= cap || len > CAPACITY || now >= until {
             return None;
         }
-        racy_copy(self.words.as_ptr().cast::<u8>(), buf, len);
+        self.copy(buf, len);
         // Any byte a concurrent write stored makes the load below see its odd `seq` or later.
         fence(Ordering::Acquire);
         if self.seq.load(Ordering::Relaxed) != seq {
@@ -138,31 +146,51 @@ fn clock_ns(clock: libc::clockid_t) -> Option<u64> {
     Some((ts.tv_sec as u64).wrapping_mul(1_000_000_000) + ts.tv_nsec as u64)
 }
 
-/// Copies `len` bytes from `src`, which a writer may be storing to at the same time, to `dst`.
-///
-/// In Rust's memory model a racy non-atomic read is undefined behaviour, and loading the words
-/// one relaxed `AtomicU64` at a time costs ~2.5 instructions per 8 bytes, more than the whole
-/// rest of the read. So on x86_64 the copy is inline assembly: to the compiler an opaque block
-/// that reads `src` and writes `dst`; its effect is that of relaxed atomic byte loads
-/// ("byte-wise atomic memcpy", C++ P1478), which x86's plain vector loads provide (every byte
-/// read is a byte some store wrote). A torn result is discarded by the caller's `seq` check.
-///
-/// # Safety
-/// `src` has `len` readable bytes, `dst` `len` writable bytes, and they do not overlap.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-unsafe fn racy_copy(src: *const u8, dst: *mut u8, len: usize) {
-    if len >= 32 && std::arch::is_x86_feature_detected!("avx") {
-        racy_copy_avx(src, dst, len);
-    } else {
-        racy_copy_sse2(src, dst, len);
+impl Snapshot {
+    /// Copies `len` bytes of the words, which a writer may be storing to at the same time, to
+    /// `dst`.
+    ///
+    /// In Rust's memory model a racy non-atomic read is undefined behaviour, and loading the
+    /// words one relaxed `AtomicU64` at a time costs ~2.5 instructions per 8 bytes, more than
+    /// the whole rest of the read. So on x86_64 the copy is inline assembly: to the compiler an
+    /// opaque block that reads `src` and writes `dst`; its effect is that of relaxed atomic
+    /// byte loads ("byte-wise atomic memcpy", C++ P1478), which x86's plain vector loads
+    /// provide (every byte read is a byte some store wrote). A torn result is discarded by the
+    /// caller's `seq` check.
+    ///
+    /// # Safety
+    /// `len <= CAPACITY` and `dst` has `len` writable bytes.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    unsafe fn copy(&self, dst: *mut u8, len: usize) {
+        let src = self.words.as_ptr().cast::<u8>();
+        if len >= 32 && self.avx {
+            racy_copy_avx(src, dst, len);
+        } else {
+            racy_copy_sse2(src, dst, len);
+        }
+    }
+
+    /// Elsewhere: relaxed atomic word loads (slower, plainly sound).
+    ///
+    /// # Safety
+    /// As on x86_64.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    unsafe fn copy(&self, dst: *mut u8, len: usize) {
+        for (i, word) in self.words[..len.div_ceil(8)].iter().enumerate() {
+            let w = word.load(Ordering::Relaxed).to_ne_bytes();
+            let n = (len - i * 8).min(8);
+            std::ptr::copy_nonoverlapping(w.as_ptr(), dst.add(i * 8), n);
+        }
     }
 }
 
 /// 128 bytes a round in 32-byte moves, then the last 128 (or 32) bytes again, overlapping.
 ///
 /// # Safety
-/// As for [`racy_copy`], with `len >= 32` and AVX present.
+/// `src` has `len` readable bytes, `dst` `len` writable bytes, they do not overlap,
+/// `len >= 32` and AVX is present.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 unsafe fn racy_copy_avx(src: *const u8, dst: *mut u8, len: usize) {
@@ -223,7 +251,7 @@ unsafe fn racy_copy_avx(src: *const u8, dst: *mut u8, len: usize) {
 /// below 16.
 ///
 /// # Safety
-/// As for [`racy_copy`].
+/// `src` has `len` readable bytes, `dst` `len` writable bytes, and they do not overlap.
 #[cfg(target_arch = "x86_64")]
 unsafe fn racy_copy_sse2(src: *const u8, dst: *mut u8, len: usize) {
     std::arch::asm!(
@@ -286,20 +314,6 @@ unsafe fn racy_copy_sse2(src: *const u8, dst: *mut u8, len: usize) {
         out("xmm3") _,
         options(nostack),
     );
-}
-
-/// Elsewhere: relaxed atomic word loads (slower, plainly sound).
-///
-/// # Safety
-/// As for [`racy_copy`], with `src` 8-byte aligned and readable up to `len` rounded up to 8.
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn racy_copy(src: *const u8, dst: *mut u8, len: usize) {
-    let words = src.cast::<AtomicU64>();
-    for i in 0..len.div_ceil(8) {
-        let w = (*words.add(i)).load(Ordering::Relaxed).to_ne_bytes();
-        let n = (len - i * 8).min(8);
-        std::ptr::copy_nonoverlapping(w.as_ptr(), dst.add(i * 8), n);
-    }
 }
 
 #[cfg(test)]
