@@ -24,9 +24,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The longest token published (real JWTs are 1-3 KiB).
-#define CAPACITY 8192
-
 // The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
 typedef enum cloudauth_result {
   // Success.

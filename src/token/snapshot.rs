@@ -17,7 +17,7 @@ use std::sync::atomic::{fence, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// The longest token published (real JWTs are 1-3 KiB).
-pub const CAPACITY: usize = 8192;
+const CAPACITY: usize = 8192;
 const WORDS: usize = CAPACITY / 8;
 
 pub struct Snapshot {
