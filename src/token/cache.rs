@@ -384,19 +384,28 @@ impl TokenCache {
 
     /// This generation's flight; a child of fork() replaces the inherited one.
     fn flight(&self) -> Arc<Flight> {
-        let flight = self.flight.load_full();
-        if flight.generation == fork::generation() {
-            return flight;
+        loop {
+            let flight = self.flight.load_full();
+            if flight.generation == fork::generation() {
+                return flight;
+            }
+            let fresh = Arc::new(Flight::new());
+            {
+                // Keep what the parent knew that is only data.
+                let mut state = lock(&fresh.state);
+                state.had_token = self.current.load().is_some();
+            }
+            // One flight per generation, also when several threads of a new child get here at
+            // once: its lock serializes the fetches and the snapshot's writers.
+            let previous = self.flight.compare_and_swap(&flight, fresh.clone());
+            if Arc::ptr_eq(&previous, &flight) {
+                // The inherited flight may be locked by a thread that does not exist here:
+                // leak it.
+                std::mem::forget(arc_swap::Guard::into_inner(previous));
+                return fresh;
+            }
+            // Another thread replaced it first: take that one.
         }
-        let fresh = Arc::new(Flight::new());
-        {
-            // Keep what the parent knew that is only data.
-            let mut state = lock(&fresh.state);
-            state.had_token = self.current.load().is_some();
-        }
-        // The inherited flight may be locked by a thread that does not exist here: leak it.
-        std::mem::forget(self.flight.swap(fresh.clone()));
-        fresh
     }
 
     fn reason(&self, derived: Reason) -> Reason {
