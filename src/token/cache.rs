@@ -474,3 +474,46 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while fetching is caught at the FFI boundary; the state stays sound.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threads of a new child of fork() that find the inherited flight at once all end up
+    /// with the same fresh one (whose lock serializes the token's writers).
+    #[test]
+    fn threads_of_a_new_child_share_one_flight() {
+        let cache = TokenCache::default();
+        let inherited = Arc::as_ptr(&cache.flight()) as usize;
+        for _ in 0..10 {
+            // SAFETY: the child only runs this test's code, then leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let start = std::sync::Barrier::new(8);
+                let seen: Vec<usize> = std::thread::scope(|s| {
+                    let threads: Vec<_> = (0..8)
+                        .map(|_| {
+                            s.spawn(|| {
+                                start.wait();
+                                Arc::as_ptr(&cache.flight()) as usize
+                            })
+                        })
+                        .collect();
+                    threads.into_iter().map(|t| t.join().unwrap()).collect()
+                });
+                let now = Arc::as_ptr(&cache.flight()) as usize;
+                let ok = seen.iter().all(|&p| p == now) && now != inherited;
+                // SAFETY: leaves the child at once.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            assert!(pid > 0, "fork failed");
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child's threads got different flights"
+            );
+        }
+    }
+}
