@@ -2,7 +2,7 @@
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
  *   bench check | token | seq | threads | herd | rss | newthread | async | refresh
- *   bench loop-token|loop-floor THREADS N | loop-get N | loop-curl N     (for bench/profile.sh)
+ *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
  *
  * Settings come from the environment (run.sh sets them):
  *   BENCH_BASE       http://127.0.0.1:<port>
@@ -64,6 +64,13 @@ static uint64_t thread_cpu_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time of the whole process (every thread), in microseconds. */
+static double cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -923,15 +930,18 @@ static void mode_loop(const char *what, int threads, int n) {
                    : !strcmp(what, "loop-floor") ? JOB_FLOOR_TOKEN
                    : !strcmp(what, "loop-get")   ? JOB_CA_GET
                                                : JOB_CURL_GET;
+    double cpu0 = cpu_us();
     double ns = timed_run(job, threads, n, 200, s);
-    fprintf(stderr, "%s: %d thread(s) x %d: %.1f ns per call per thread, %.0f calls/s in all\n",
-            what, threads, n, ns / n, (double)n * threads / (ns / 1e9));
+    double cpu = cpu_us() - cpu0;
+    fprintf(stderr, "%s: %d thread(s) x %d: %.1f ns per call per thread, %.0f calls/s in all, "
+                    "%.2f us of this process's CPU per call\n",
+            what, threads, n, ns / n, (double)n * threads / (ns / 1e9), cpu / ((double)n * threads));
     cloudauth_session_free(s);
 }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread|async|refresh | loop-token THREADS N | loop-get N | loop-curl N\n", argv[0]);
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread|async|refresh | loop-token THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N\n", argv[0]);
         return 2;
     }
     base = env("BENCH_BASE");
@@ -955,7 +965,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "async")) mode_async();
     else if (!strcmp(m, "refresh")) mode_refresh();
     else if ((!strcmp(m, "loop-token") || !strcmp(m, "loop-floor")) && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
-    else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && argc == 3) mode_loop(m, 1, atoi(argv[2]));
+    else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && (argc == 3 || argc == 4))
+        mode_loop(m, argc == 4 ? atoi(argv[2]) : 1, atoi(argv[argc - 1]));
     else die("unknown mode %s", m);
     curl_global_cleanup();
     return 0;

@@ -8,6 +8,10 @@
 #   bench/run.sh           the full run (a few minutes)
 #   bench/run.sh --quick   fewer rounds and iterations: a smoke test of the machinery; its
 #                          report goes to bench/work/, not over the committed results
+#   bench/run.sh --only token,callgrind,threads
+#                          only the named parts (token callgrind seq threads herd rss newthread
+#                          async refresh cold python pyasync dotnet fleet); prints their R lines
+#                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
 # bench installs them); the Python part makes its own venv in bench/work/venv with `requests`,
@@ -20,7 +24,13 @@ BENCH=$ROOT/bench
 WORK=$BENCH/work
 LIB=$ROOT/target/release/libcloudauth.so
 export BENCH_QUICK=0
-if [[ ${1:-} == --quick ]]; then BENCH_QUICK=1; fi
+ONLY=
+case ${1:-} in
+  --quick) BENCH_QUICK=1 ;;
+  --only) ONLY=,${2:?--only needs a list such as token,callgrind},; ;;
+esac
+# wanted <part>: whether this run includes the part (every part unless --only)
+wanted() { [[ -z $ONLY || $ONLY == *",$1,"* ]]; }
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
 
@@ -33,7 +43,7 @@ build_bench
 # Python: a venv of our own with requests, aiohttp and httpx; the binding comes from the source
 # tree (installing it would run cargo) and loads the library built above.
 VENV=$WORK/venv
-if ! "$VENV/bin/python" -c 'import requests, aiohttp, httpx' 2>/dev/null; then
+if { wanted python || wanted pyasync; } && ! "$VENV/bin/python" -c 'import requests, aiohttp, httpx' 2>/dev/null; then
   say "creating $VENV with requests, aiohttp and httpx"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
@@ -47,17 +57,18 @@ trap 'exit 130' INT TERM
 start_nginx
 start_standin
 
-step() { # step <title> <command...>: its R lines go to the results, progress to the terminal
-  say "-- $1"
-  shift
+step() { # step <part> <title> <command...>: its R lines go to the results, progress to the terminal
+  [[ $1 == check ]] || wanted "$1" || return 0
+  say "-- $2"
+  shift 2
   "$@" >>"$RESULTS" || die "step failed: $*"
 }
-step "sanity check (200 with the token, 401 without)" "$WORK/bench" check
-step "1. cached token vs the C floor" "$WORK/bench" token
+step check "sanity check (200 with the token, 401 without)" "$WORK/bench" check
+step token "1. cached token vs the C floor" "$WORK/bench" token
 # Instructions per call under callgrind (~50x slower, so few calls: N and 2N, differenced).
 CG_N=100000
 if [[ $BENCH_QUICK == 1 ]]; then CG_N=20000; fi
-step "1. callgrind: instructions per cached token call vs the C floor" \
+step callgrind "1. callgrind: instructions per cached token call vs the C floor" \
   env CALLGRIND_N=$CG_N "$BENCH/callgrind.sh"
 # One request at a time is a ping-pong with nginx. On this kind of VM, waking the other, idle
 # CPU costs tens of microseconds, so an unpinned run measures where the scheduler happened to put
@@ -65,37 +76,39 @@ step "1. callgrind: instructions per cached token call vs the C floor" \
 # nginx's worker (worker_cpu_affinity): the time per request is then the client's CPU plus
 # nginx's, and the comparison is stable. The threads bench is left to the scheduler.
 PIN=(taskset -c 0)
-step "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" seq
-step "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
-step "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
-step "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
-step "6. first request from a new thread" "$WORK/bench" newthread
-step "7. async: 64 requests in flight from one thread vs libcurl multi" "$WORK/bench" async
-step "8. session_token across refreshes, 500 ms token endpoint: background vs inline vs the floor" \
+step seq "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" seq
+step threads "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
+step herd "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
+step rss "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
+step newthread "6. first request from a new thread" "$WORK/bench" newthread
+step async "7. async: 64 requests in flight from one thread vs libcurl multi" "$WORK/bench" async
+step refresh "8. session_token across refreshes, 500 ms token endpoint: background vs inline vs the floor" \
   "$WORK/bench" refresh
 COLD_RUNS=11
 if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
-say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
-for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold start failed"; done
-step "4. Python: cloudauth.Session vs requests.Session (client and nginx on CPU 0)" \
+if wanted cold; then
+  say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
+  for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold start failed"; done
+fi
+step python "4. Python: cloudauth.Session vs requests.Session (client and nginx on CPU 0)" \
   "${PIN[@]}" env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_python.py"
 # The event loop, the library's threads and nginx need the two CPUs: not pinned.
-step "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
+step pyasync "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
   env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_async_python.py"
 
 # .NET on Mono: the handler's overhead per request (the binding is compiled from source here).
-if command -v mcs >/dev/null && command -v mono >/dev/null; then
+if wanted dotnet && command -v mcs >/dev/null && command -v mono >/dev/null; then
   mcs -nologo -target:library -out:"$WORK/CloudAuth.dll" -r:System.Net.Http.dll -nowarn:1591 \
     "$ROOT"/bindings/dotnet/src/*.cs
   mcs -nologo -out:"$WORK/BenchDotnet.exe" -r:System.Net.Http.dll -r:"$WORK/CloudAuth.dll" "$BENCH/BenchDotnet.cs"
-  step "4. .NET: HttpClient with CloudAuthHandler vs a bare HttpClient" \
+  step dotnet "4. .NET: HttpClient with CloudAuthHandler vs a bare HttpClient" \
     env LD_LIBRARY_PATH="$ROOT/target/release" mono "$WORK/BenchDotnet.exe"
 fi
 
 # Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.
-step "7. fleet: 200 short-lived processes, file vs Redis vs memory" "$BENCH/fleet.sh"
+step fleet "7. fleet: 200 short-lived processes, file vs Redis vs memory" "$BENCH/fleet.sh"
 
 # Footprint of the shared library.
 strip -o "$WORK/libcloudauth.stripped.so" "$LIB"
@@ -109,6 +122,11 @@ check_nginx_log
 stop_nginx
 stop_standin
 trap - EXIT
+
+if [[ -n $ONLY ]]; then
+  cat "$RESULTS"
+  exit 0
+fi
 
 # A quick run is a smoke test: its figures do not replace the committed results.
 OUT=$BENCH

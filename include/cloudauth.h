@@ -5,7 +5,8 @@
  *
  * Conventions, for every function:
  * - Functions returning cloudauth_result write their outputs only on CLOUDAUTH_OK (the one
- *   exception: *token_len on CLOUDAUTH_ERR_BUFFER_TOO_SMALL). On failure,
+ *   exception: *token_len on CLOUDAUTH_ERR_BUFFER_TOO_SMALL; a token buffer's contents are
+ *   unspecified after a failure). On failure,
  *   cloudauth_last_error() tells why, on the calling thread.
  * - NULL pointers and invalid UTF-8 are CLOUDAUTH_ERR_INVALID_ARGUMENT, never a crash.
  *   Every *_free(NULL) is a no-op.
@@ -493,7 +494,10 @@ enum cloudauth_result cloudauth_session_new(const struct cloudauth_config *cfg,
 //
 // `*token_len` receives the token's length without the NUL. If `buf` is NULL or `buf_len`
 // is not at least that length + 1, returns CLOUDAUTH_ERR_BUFFER_TOO_SMALL with `*token_len`
-// set and `buf` untouched: call again with a larger buffer. `token_len` must not be NULL.
+// set: call again with a larger buffer. `token_len` must not be NULL. On any failure the
+// contents of `buf` are unspecified: the lock-free read copies first and checks after, so a
+// refresh that lands during the copy (and brings a token that no longer fits) leaves bytes of
+// the previous token there.
 //
 // The token is a credential: do not log it. Other errors are those of the token request:
 // CLOUDAUTH_ERR_NETWORK, _TIMEOUT, _AUTH_REJECTED, _TOKEN_ENDPOINT, _BAD_TOKEN_RESPONSE,

@@ -99,6 +99,16 @@ impl Session {
         self.inner.cache.with_token(&*self.inner, |t| f(t.value()))
     }
 
+    /// Copies a fresh cached token and its NUL into `buf` if one fits in `cap` bytes; its
+    /// length, or `None` for anything else (the full path then decides and explains).
+    ///
+    /// # Safety
+    /// `buf` has `cap` writable bytes.
+    #[inline]
+    pub unsafe fn copy_fresh_token(&self, buf: *mut u8, cap: usize) -> Option<usize> {
+        self.inner.cache.copy_fresh(buf, cap)
+    }
+
     /// The token if one is usable without waiting; otherwise `CLOUDAUTH_ERR_WOULD_BLOCK`, with
     /// a fetch started on a library thread.
     pub fn token_cached<R>(&self, f: impl FnOnce(&str) -> R) -> Result<R> {

@@ -49,5 +49,5 @@ pub extern "C" fn cloudauth_result_name(r: ResultArg) -> *const c_char {
 /// thread; copy the text if you need it longer. Never NULL.
 #[no_mangle]
 pub extern "C" fn cloudauth_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR.with(|e| e.0.borrow().as_ptr())
 }

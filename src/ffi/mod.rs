@@ -24,10 +24,29 @@ use crate::error::{cloudauth_result, Code, Error, Result};
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// This thread's last error; empty after a success. A non-empty slot counts in
+/// `THREADS_WITH_ERROR` until it is emptied or its thread ends.
+pub(crate) struct LastError(RefCell<CString>);
+
+impl Drop for LastError {
+    fn drop(&mut self) {
+        if !self.0.get_mut().is_empty() {
+            THREADS_WITH_ERROR.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    pub(crate) static LAST_ERROR: LastError = LastError(RefCell::new(CString::default()));
 }
+
+/// How many threads hold a last-error message. A success reads it (one load, no write) and
+/// touches its own thread-local slot (a `__tls_get_addr` call in a cdylib) only when it is not
+/// 0. Relaxed is enough: a thread whose slot is set made the increment itself, and its own
+/// later loads see that increment or a later value, all of which still count it (coherence).
+static THREADS_WITH_ERROR: AtomicUsize = AtomicUsize::new(0);
 
 const PANIC_MESSAGE: &str =
     "internal error: a bug in cloudauth was caught at the API boundary; please report it";
@@ -41,13 +60,34 @@ fn c_message(message: &str) -> CString {
 
 fn set_last_error(message: &str) {
     let c = c_message(message);
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_ERROR.with(|e| {
+        let mut slot = e.0.borrow_mut();
+        let was_set = !slot.is_empty();
+        *slot = c;
+        match (was_set, !slot.is_empty()) {
+            (false, true) => THREADS_WITH_ERROR.fetch_add(1, Ordering::Relaxed),
+            (true, false) => THREADS_WITH_ERROR.fetch_sub(1, Ordering::Relaxed),
+            _ => 0,
+        };
+    });
 }
 
+/// A success: leaves this thread's last error empty.
+#[inline(always)]
+fn succeeded() -> cloudauth_result {
+    if THREADS_WITH_ERROR.load(Ordering::Relaxed) != 0 {
+        clear_last_error();
+    }
+    Code::CLOUDAUTH_OK
+}
+
+#[cold]
 fn clear_last_error() {
     LAST_ERROR.with(|e| {
-        if !e.borrow().is_empty() {
-            *e.borrow_mut() = CString::default();
+        let mut slot = e.0.borrow_mut();
+        if !slot.is_empty() {
+            *slot = CString::default();
+            THREADS_WITH_ERROR.fetch_sub(1, Ordering::Relaxed);
         }
     });
 }
@@ -56,19 +96,20 @@ fn clear_last_error() {
 /// `CLOUDAUTH_ERR_INTERNAL`.
 fn boundary(body: impl FnOnce() -> Result<()>) -> cloudauth_result {
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => {
-            clear_last_error();
-            Code::CLOUDAUTH_OK
-        }
+        Ok(Ok(())) => succeeded(),
         Ok(Err(e)) => {
             set_last_error(&e.message);
             e.code
         }
-        Err(_) => {
-            set_last_error(PANIC_MESSAGE);
-            Code::CLOUDAUTH_ERR_INTERNAL
-        }
+        Err(_) => panicked(),
     }
+}
+
+/// A panic caught at the boundary.
+#[cold]
+fn panicked() -> cloudauth_result {
+    set_last_error(PANIC_MESSAGE);
+    Code::CLOUDAUTH_ERR_INTERNAL
 }
 
 /// Like [`boundary`] for functions that return a value: `fallback` on error or panic.

@@ -112,7 +112,7 @@ fn live_queue(q: &cloudauth_queue) -> Result<Arc<Queue<Box<Completed>>>> {
 pub extern "C" fn cloudauth_queue_new() -> *mut cloudauth_queue {
     boundary_value(std::ptr::null_mut(), || {
         let inner = Arc::new(Queue::new()?);
-        super::clear_last_error();
+        super::succeeded();
         Ok(Box::into_raw(Box::new(cloudauth_queue { inner })))
     })
 }
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn cloudauth_queue_wait(
 pub unsafe extern "C" fn cloudauth_queue_fd(q: *const cloudauth_queue) -> i32 {
     boundary_value(-1, || {
         let q = arg_ref(q, "queue")?;
-        super::clear_last_error();
+        super::succeeded();
         Ok(q.inner.fd())
     })
 }

@@ -1,7 +1,11 @@
-use super::{arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box};
+use super::{
+    arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box, panicked,
+    succeeded,
+};
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
 use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A session: credentials, the cached token and a connection pool.
 ///
@@ -44,7 +48,10 @@ pub unsafe extern "C" fn cloudauth_session_new(
 ///
 /// `*token_len` receives the token's length without the NUL. If `buf` is NULL or `buf_len`
 /// is not at least that length + 1, returns CLOUDAUTH_ERR_BUFFER_TOO_SMALL with `*token_len`
-/// set and `buf` untouched: call again with a larger buffer. `token_len` must not be NULL.
+/// set: call again with a larger buffer. `token_len` must not be NULL. On any failure the
+/// contents of `buf` are unspecified: the lock-free read copies first and checks after, so a
+/// refresh that lands during the copy (and brings a token that no longer fits) leaves bytes of
+/// the previous token there.
 ///
 /// The token is a credential: do not log it. Other errors are those of the token request:
 /// CLOUDAUTH_ERR_NETWORK, _TIMEOUT, _AUTH_REJECTED, _TOKEN_ENDPOINT, _BAD_TOKEN_RESPONSE,
@@ -55,6 +62,51 @@ pub unsafe extern "C" fn cloudauth_session_new(
 /// is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn cloudauth_session_token(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> cloudauth_result {
+    // The common case on its own path: valid arguments and a fresh cached token that fits,
+    // so no `Result`, no message and no generic boundary work. Anything else takes the full
+    // path, which also explains the failure.
+    match catch_unwind(AssertUnwindSafe(|| read_fresh(s, buf, buf_len, token_len))) {
+        Ok(true) => succeeded(),
+        Ok(false) => session_token_full(s, buf, buf_len, token_len),
+        Err(_) => panicked(),
+    }
+}
+
+/// # Safety
+/// As for `cloudauth_session_token`.
+#[inline(always)]
+unsafe fn read_fresh(
+    s: *mut cloudauth_session,
+    buf: *mut c_char,
+    buf_len: usize,
+    token_len: *mut usize,
+) -> bool {
+    let Some(s) = s.as_ref() else {
+        return false;
+    };
+    if token_len.is_null() || buf.is_null() {
+        return false;
+    }
+    match s.inner.copy_fresh_token(buf.cast::<u8>(), buf_len) {
+        Some(len) => {
+            *token_len = len;
+            true
+        }
+        None => false,
+    }
+}
+
+/// `cloudauth_session_token` when the fast read did not do: fetches, waits, explains.
+///
+/// # Safety
+/// As for `cloudauth_session_token`.
+#[inline(never)]
+unsafe fn session_token_full(
     s: *mut cloudauth_session,
     buf: *mut c_char,
     buf_len: usize,

@@ -127,8 +127,9 @@ impl Transport {
         work: impl FnOnce(Client) -> F,
     ) -> Result<T> {
         let client = self.client()?;
+        let timeout = self.settings.timeout;
         runtime::block_on(async {
-            notice_closed_connections().await;
+            notice_closed_connections(timeout).await;
             work(client).await
         })?
     }
@@ -182,7 +183,20 @@ impl Transport {
 /// closed meanwhile still looks open. One yield lets the runtime poll the sockets and run the
 /// connection tasks that saw EOF, which take themselves out of the pool before the request
 /// picks one (tested by `a_connection_the_server_closed_while_idle_is_replaced`).
-async fn notice_closed_connections() {
+///
+/// The yield parks Tokio's driver for a moment, and with no timer pending its time driver then
+/// forgets its next wake-up; the request's timeout timer (reqwest's, `timeout` from now) would
+/// then count as earlier and wake the driver through its eventfd: a `write` syscall per request
+/// (and an extra event to read back). A timer due `timeout` from now, pending across the yield
+/// and dropped unfired, leaves the driver a wake-up no later than the request's.
+async fn notice_closed_connections(timeout: Duration) {
+    let mut keep_wake_up = std::pin::pin!(tokio::time::sleep(timeout));
+    std::future::poll_fn(|cx| {
+        // Registers the timer; it does not fire within this yield.
+        let _ = keep_wake_up.as_mut().poll(cx);
+        std::task::Poll::Ready(())
+    })
+    .await;
     tokio::task::yield_now().await;
 }
 

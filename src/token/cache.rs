@@ -10,6 +10,7 @@
 use crate::error::{Code, Error, Result};
 use crate::events::Reason;
 use crate::fork;
+use crate::token::snapshot::Snapshot;
 use crate::token::Token;
 use arc_swap::{ArcSwap, ArcSwapOption};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -32,6 +33,8 @@ pub trait Source: Sync {
 
 pub struct TokenCache {
     current: ArcSwapOption<Token>,
+    /// `current` again, for the C API's read path; written with it, under the flight's lock.
+    snapshot: Snapshot,
     flight: ArcSwap<Flight>,
     /// A `Reason` for the next fetch that the token cannot tell (invalidated, new credentials),
     /// or 0.
@@ -87,6 +90,7 @@ impl Default for TokenCache {
     fn default() -> Self {
         TokenCache {
             current: ArcSwapOption::empty(),
+            snapshot: Snapshot::default(),
             flight: ArcSwap::from_pointee(Flight::new()),
             pending: AtomicU8::new(0),
         }
@@ -122,6 +126,24 @@ impl TokenCache {
         }
         let token = self.obtain(source)?;
         Ok(use_token(&token))
+    }
+
+    /// The cached-token read of the C API: copies a fresh token and its NUL into `buf` if it
+    /// fits in `cap` bytes and returns its length; `None` otherwise (the caller takes
+    /// [`TokenCache::with_token`]). No lock, no allocation, no shared write.
+    ///
+    /// # Safety
+    /// `buf` has `cap` writable bytes.
+    #[inline]
+    pub unsafe fn copy_fresh(&self, buf: *mut u8, cap: usize) -> Option<usize> {
+        self.snapshot.copy_fresh(buf, cap)
+    }
+
+    /// Replaces the current token. The caller holds this generation's flight lock, which
+    /// serializes the snapshot's writers.
+    fn set_current(&self, token: Option<Arc<Token>>) {
+        self.snapshot.publish(token.as_deref());
+        self.current.store(token);
     }
 
     /// The token if one is usable now, without ever waiting; a refresh or fetch that is due is
@@ -266,7 +288,7 @@ impl TokenCache {
             let mut state = lock(&flight.state);
             match &result {
                 Ok(token) => {
-                    self.current.store(Some(token.clone()));
+                    self.set_current(Some(token.clone()));
                     let _ = self.pending.compare_exchange(
                         reason as u8,
                         0,
@@ -372,19 +394,28 @@ impl TokenCache {
 
     /// This generation's flight; a child of fork() replaces the inherited one.
     fn flight(&self) -> Arc<Flight> {
-        let flight = self.flight.load_full();
-        if flight.generation == fork::generation() {
-            return flight;
+        loop {
+            let flight = self.flight.load_full();
+            if flight.generation == fork::generation() {
+                return flight;
+            }
+            let fresh = Arc::new(Flight::new());
+            {
+                // Keep what the parent knew that is only data.
+                let mut state = lock(&fresh.state);
+                state.had_token = self.current.load().is_some();
+            }
+            // One flight per generation, also when several threads of a new child get here at
+            // once: its lock serializes the fetches and the snapshot's writers.
+            let previous = self.flight.compare_and_swap(&flight, fresh.clone());
+            if Arc::ptr_eq(&previous, &flight) {
+                // The inherited flight may be locked by a thread that does not exist here:
+                // leak it.
+                std::mem::forget(arc_swap::Guard::into_inner(previous));
+                return fresh;
+            }
+            // Another thread replaced it first: take that one.
         }
-        let fresh = Arc::new(Flight::new());
-        {
-            // Keep what the parent knew that is only data.
-            let mut state = lock(&fresh.state);
-            state.had_token = self.current.load().is_some();
-        }
-        // The inherited flight may be locked by a thread that does not exist here: leak it.
-        std::mem::forget(self.flight.swap(fresh.clone()));
-        fresh
     }
 
     fn reason(&self, derived: Reason) -> Reason {
@@ -408,7 +439,9 @@ impl TokenCache {
     /// Forgets the token, whichever it is; the next fetch reports `reason`.
     pub fn invalidate(&self, reason: Reason) {
         self.note_cause(reason);
-        self.current.store(None);
+        let flight = self.flight();
+        let _state = lock(&flight.state);
+        self.set_current(None);
     }
 
     /// New credentials not yet used stay the reason for the next fetch.
@@ -428,13 +461,13 @@ impl TokenCache {
     /// Forgets the current token only if `rejected` says it is the one a server refused: after
     /// a 401, a token another thread has fetched in the meantime must survive. True if dropped.
     pub fn invalidate_if(&self, reason: Reason, rejected: impl Fn(&Token) -> bool) -> bool {
-        let current = self.current.load();
-        if current.as_deref().is_some_and(rejected) {
-            let previous = self.current.compare_and_swap(&*current, None);
-            if previous.as_ref().map(Arc::as_ptr) == current.as_ref().map(Arc::as_ptr) {
-                self.note_cause(reason);
-                return true;
-            }
+        let flight = self.flight();
+        let _state = lock(&flight.state);
+        // Under the lock, no other writer: the current token cannot change between these.
+        if self.current.load().as_deref().is_some_and(rejected) {
+            self.set_current(None);
+            self.note_cause(reason);
+            return true;
         }
         false
     }
@@ -450,4 +483,47 @@ pub fn would_block() -> Error {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while fetching is caught at the FFI boundary; the state stays sound.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The threads of a new child of fork() that find the inherited flight at once all end up
+    /// with the same fresh one (whose lock serializes the token's writers).
+    #[test]
+    fn threads_of_a_new_child_share_one_flight() {
+        let cache = TokenCache::default();
+        let inherited = Arc::as_ptr(&cache.flight()) as usize;
+        for _ in 0..10 {
+            // SAFETY: the child only runs this test's code, then leaves with _exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let start = std::sync::Barrier::new(8);
+                let seen: Vec<usize> = std::thread::scope(|s| {
+                    let threads: Vec<_> = (0..8)
+                        .map(|_| {
+                            s.spawn(|| {
+                                start.wait();
+                                Arc::as_ptr(&cache.flight()) as usize
+                            })
+                        })
+                        .collect();
+                    threads.into_iter().map(|t| t.join().unwrap()).collect()
+                });
+                let now = Arc::as_ptr(&cache.flight()) as usize;
+                let ok = seen.iter().all(|&p| p == now) && now != inherited;
+                // SAFETY: leaves the child at once.
+                unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+            }
+            assert!(pid > 0, "fork failed");
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the child's threads got different flights"
+            );
+        }
+    }
 }

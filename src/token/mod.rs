@@ -6,6 +6,7 @@ pub mod cache;
 pub mod endpoint;
 pub mod refresh;
 pub mod shared;
+pub mod snapshot;
 
 use crate::error::{Code, Error, Result};
 use reqwest::header::HeaderValue;
