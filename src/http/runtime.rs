@@ -26,9 +26,15 @@ thread_local! {
 /// The library runtime of the current generation (older ones are leaked, never dropped).
 static LIBRARY: AtomicPtr<Owned<Runtime>> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Worker threads of the library runtime: async I/O needs few; callbacks that block run
-/// through `block_in_place`, which hands the worker's other tasks to a fresh thread.
-const LIBRARY_WORKERS: usize = 2;
+/// Worker threads of the library runtime: one less than the CPUs, 1 to 4. Async I/O needs
+/// few, and every extra worker is one more thread the program's own threads (and, on one
+/// machine, the server) compete with: with 64 requests in flight on 2 vCPUs, 1 worker did
+/// 42.4k req/s and 2 workers 39.9k (`bench/compare.sh OTHER 5 async`). Callbacks that block
+/// run through `block_in_place`, which hands the worker's other tasks to a fresh thread.
+fn library_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    cpus.saturating_sub(1).clamp(1, 4)
+}
 
 /// True on a worker or blocking thread of this process's library runtime.
 pub fn on_library_thread() -> bool {
@@ -74,7 +80,7 @@ pub fn library() -> Result<&'static Runtime> {
         }
         let generation = fork::generation();
         let runtime = Builder::new_multi_thread()
-            .worker_threads(LIBRARY_WORKERS)
+            .worker_threads(library_workers())
             .thread_name("cloudauth")
             .enable_all()
             .on_thread_start(move || LIBRARY_THREAD.set(Some(generation)))
