@@ -58,6 +58,11 @@ impl<T> Queue<T> {
     }
 
     pub fn push(&self, item: T) {
+        // In a child of fork() nobody takes from the parent's queue: drop, and do not wake the
+        // parent through the shared eventfd.
+        if self.pid != std::process::id() {
+            return;
+        }
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())

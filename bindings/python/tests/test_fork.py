@@ -191,8 +191,55 @@ def fork_during_a_token_fetch(server: Standin) -> None:
     s.close()
 
 
+def async_sessions_in_a_fork_child(server: Standin) -> None:
+    # The completion queues are per process: the child's loops and its events thread make
+    # their own (the parent's are refused there), the parent's keep working.
+    import asyncio
+
+    def make_async(**options: Any) -> cloudauth.AsyncSession:
+        return cloudauth.AsyncSession(
+            "demo-client", "demo-secret", token_url=server.token_url, base_url=server.url,
+            proxy="none", **options
+        )
+
+    async def gets(s: cloudauth.AsyncSession, n: int) -> List[int]:
+        return [r.status for r in await asyncio.gather(*(s.get("/headers") for _ in range(n)))]
+
+    inherited = make_async()
+    assert asyncio.run(gets(inherited, 3)) == [200] * 3  # the parent's loop queue exists
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            events: List[cloudauth.Event] = []
+            mine = make_async(on_event=events.append)
+            ok = asyncio.run(gets(inherited, 5)) == [200] * 5
+            ok = ok and asyncio.run(gets(mine, 5)) == [200] * 5
+            mine.session.close()  # delivers the queued events first
+            ok = ok and [e.kind for e in events] == ["token_fetched"]
+        finally:
+            os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError("the child did not finish within 30 s")
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, f"child status {status}"
+    assert asyncio.run(gets(inherited, 3)) == [200] * 3
+
+
 SCENARIOS: Dict[str, Callable[[Standin], None]] = {
-    f.__name__: f for f in (inherited_session, new_session_in_the_child, fork_during_a_token_fetch)
+    f.__name__: f
+    for f in (
+        inherited_session,
+        new_session_in_the_child,
+        fork_during_a_token_fetch,
+        async_sessions_in_a_fork_child,
+    )
 }
 
 
@@ -225,6 +272,10 @@ def test_a_new_session_in_a_fork_child_works(server: Standin) -> None:
 
 def test_fork_while_another_thread_fetches_the_token(server: Standin) -> None:
     _run_scenario("fork_during_a_token_fetch", server)
+
+
+def test_async_sessions_in_a_fork_child(server: Standin) -> None:
+    _run_scenario("async_sessions_in_a_fork_child", server)
 
 
 if __name__ == "__main__":
