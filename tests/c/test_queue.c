@@ -135,7 +135,27 @@ static void test_queue_token_cancel_and_errors(void)
     CHECK_CONTAINS(cloudauth_last_error(), "no completion arrived within 0 ms");
     cloudauth_completion_free(NULL);
     cloudauth_queue_free(NULL);
-    cloudauth_session_free(s);
+
+    /* Freeing the session with queued operations in flight: each arrives, CANCELLED. */
+    {
+        int i, cancelled = 0;
+        for (i = 0; i < 3; i++)
+            CHECK_RC(cloudauth_session_request_queued(s, "GET", "/delay/2000", NULL, 0, NULL, 0, q,
+                                                      20 + (uint64_t)i, NULL),
+                     CLOUDAUTH_OK);
+        sleep_ms(100);
+        cloudauth_session_free(s);
+        for (i = 0; i < 3; i++) {
+            c = NULL;
+            if (cloudauth_queue_wait(q, (int32_t)(1000 * f), &c) != CLOUDAUTH_OK)
+                break;
+            if (c->result == CLOUDAUTH_ERR_CANCELLED && strstr(c->error, "freed") != NULL &&
+                c->response == NULL)
+                cancelled++;
+            cloudauth_completion_free(c);
+        }
+        CHECK_EQ(cancelled, 3);
+    }
     cloudauth_queue_free(q);
 }
 
