@@ -335,6 +335,16 @@ impl Inner {
     }
 }
 
+impl refresh::Refreshable for Inner {
+    fn cache(&self) -> &TokenCache {
+        &self.cache
+    }
+
+    fn is_closed(&self) -> bool {
+        Inner::is_closed(self)
+    }
+}
+
 impl Source for Inner {
     fn fetch(&self, _reason: Reason) -> Result<Token> {
         let Some(shared) = &self.shared else {

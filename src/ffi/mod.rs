@@ -9,6 +9,7 @@ mod events;
 mod info;
 mod ops;
 mod queue;
+mod request_args;
 mod response;
 mod session;
 

@@ -1,7 +1,5 @@
-use super::session::header_lines;
-use super::{
-    arg_bytes, arg_ref, arg_str, boundary, cloudauth_response, cloudauth_session, free_box,
-};
+use super::request_args::request_args;
+use super::{arg_ref, boundary, cloudauth_response, cloudauth_session, free_box};
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::http::request::Response;
 use crate::ops::Op;
@@ -94,32 +92,6 @@ pub(super) fn token_outcome(
         Err(e) => (e.code, None, Some(e)),
     };
     (code, token, message(&error))
-}
-
-/// The arguments of a request, checked and borrowed from C.
-pub(super) struct RequestArgs<'a> {
-    pub(super) method: &'a str,
-    pub(super) url: &'a str,
-    pub(super) headers: Vec<&'a str>,
-    pub(super) body: &'a [u8],
-}
-
-/// # Safety
-/// As for `cloudauth_session_request`.
-pub(super) unsafe fn request_args<'a>(
-    method: *const c_char,
-    url: *const c_char,
-    headers: *const *const c_char,
-    n_headers: usize,
-    body: *const u8,
-    body_len: usize,
-) -> Result<RequestArgs<'a>> {
-    Ok(RequestArgs {
-        method: arg_str(method, "method")?,
-        url: arg_str(url, "url")?,
-        headers: header_lines(headers, n_headers)?,
-        body: arg_bytes(body, body_len, "body")?,
-    })
 }
 
 /// Writes the handle, if the caller wants one.

@@ -3,7 +3,8 @@
 //! (`crate::ops::queue` says why a host wants that).
 
 use super::events::OwnedEvent;
-use super::ops::{hand_out, request_args, response_outcome, token_outcome};
+use super::ops::{hand_out, response_outcome, token_outcome};
+use super::request_args::request_args;
 use super::{
     arg_out, arg_ref, boundary, boundary_value, cloudauth_config, cloudauth_event, cloudauth_op,
     cloudauth_response, cloudauth_session, free_box,

@@ -1,3 +1,4 @@
+use super::request_args::request_args;
 use super::{
     arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box, panicked,
     succeeded,
@@ -281,36 +282,12 @@ pub unsafe extern "C" fn cloudauth_session_request(
 ) -> cloudauth_result {
     boundary(|| {
         let s = arg_ref(s, "session")?;
-        let a = super::ops::request_args(method, url, headers, n_headers, body, body_len)?;
+        let a = request_args(method, url, headers, n_headers, body, body_len)?;
         let out = arg_out(out, "out")?;
         let response = s.inner.request(a.method, a.url, a.headers, a.body)?;
         *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
         Ok(())
     })
-}
-
-/// The `headers` argument as strings.
-///
-/// # Safety
-/// `p` is NULL (allowed only when `n` is 0) or points to `n` NUL-terminated strings.
-pub(super) unsafe fn header_lines<'a>(p: *const *const c_char, n: usize) -> Result<Vec<&'a str>> {
-    arg_bytes_of(p, n)?
-        .iter()
-        .enumerate()
-        .map(|(i, p)| arg_str(*p, &format!("headers[{i}]")))
-        .collect()
-}
-
-/// # Safety
-/// `p` is NULL (allowed only when `n` is 0) or points to `n` pointers.
-unsafe fn arg_bytes_of<'a>(p: *const *const c_char, n: usize) -> Result<&'a [*const c_char]> {
-    match (p.is_null(), n) {
-        (true, 0) => Ok(&[]),
-        (true, _) => Err(Error::invalid(format!(
-            "headers is NULL but n_headers is {n}"
-        ))),
-        (false, _) => Ok(std::slice::from_raw_parts(p, n)),
-    }
 }
 
 /// Rotates the credentials of a live session: later token requests use `client_id` and

@@ -7,8 +7,8 @@
 //!   refresh point and refreshes it, so an idle session keeps a valid token. It holds only a
 //!   `Weak` of the session between refreshes and stops as soon as the session is freed.
 
+use super::cache::{Source, TokenCache};
 use crate::http::runtime;
-use crate::session::Inner;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -17,24 +17,31 @@ use tokio::sync::watch;
 const EAGER_FIRST_PAUSE: Duration = Duration::from_millis(500);
 const EAGER_MAX_PAUSE: Duration = Duration::from_secs(30);
 
+/// What the refreshers need of a session: its token cache (whose `Source` is the session
+/// itself) and whether it was freed. A trait, so that this module sits below the session.
+pub(crate) trait Refreshable: Source + Send + Sync + 'static {
+    fn cache(&self) -> &TokenCache;
+    fn is_closed(&self) -> bool;
+}
+
 /// Runs a fetch the cache has claimed for the library threads. False if they cannot start.
-pub(crate) fn spawn_fetch(inner: Arc<Inner>) -> bool {
+pub(crate) fn spawn_fetch<S: Refreshable>(inner: Arc<S>) -> bool {
     let Ok(library) = runtime::library() else {
         return false;
     };
     library.spawn_blocking(move || {
         if inner.is_closed() {
             // Freed before this ran: no token request after cloudauth_session_free.
-            inner.cache.abandon_background();
+            inner.cache().abandon_background();
             return;
         }
-        inner.cache.finish_background(&*inner);
+        inner.cache().finish_background(&*inner);
     });
     true
 }
 
 /// Starts the eager refresher of a session. False if the library threads cannot start.
-pub(crate) fn start_eager(session: Weak<Inner>, closed: watch::Receiver<bool>) -> bool {
+pub(crate) fn start_eager<S: Refreshable>(session: Weak<S>, closed: watch::Receiver<bool>) -> bool {
     let Ok(library) = runtime::library() else {
         return false;
     };
@@ -42,7 +49,7 @@ pub(crate) fn start_eager(session: Weak<Inner>, closed: watch::Receiver<bool>) -
     true
 }
 
-async fn eager(session: Weak<Inner>, mut closed: watch::Receiver<bool>) {
+async fn eager<S: Refreshable>(session: Weak<S>, mut closed: watch::Receiver<bool>) {
     let mut failures = 0u32;
     loop {
         let wake = {
@@ -50,9 +57,9 @@ async fn eager(session: Weak<Inner>, mut closed: watch::Receiver<bool>) {
                 return;
             };
             let now = Instant::now();
-            match inner.cache.refresh_at() {
+            match inner.cache().refresh_at() {
                 // Not yet due, or another caller's refresh pause still runs.
-                Some(at) => at.max(inner.cache.quiet_until().unwrap_or(at)).max(now),
+                Some(at) => at.max(inner.cache().quiet_until().unwrap_or(at)).max(now),
                 None => now,
             }
         };
@@ -74,16 +81,17 @@ async fn eager(session: Weak<Inner>, mut closed: watch::Receiver<bool>) {
         if inner.is_closed() {
             return;
         }
-        if !inner.cache.claim_due_refresh() {
+        if !inner.cache().claim_due_refresh() {
             // Someone refreshed meanwhile (the next round sleeps till the new refresh point),
             // or a fetch runs: look again shortly rather than spin.
             drop(inner);
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
-        let refreshed = tokio::task::spawn_blocking(move || inner.cache.finish_background(&*inner))
-            .await
-            .unwrap_or(false);
+        let refreshed =
+            tokio::task::spawn_blocking(move || inner.cache().finish_background(&*inner))
+                .await
+                .unwrap_or(false);
         failures = if refreshed { 0 } else { failures + 1 };
     }
 }

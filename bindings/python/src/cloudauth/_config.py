@@ -10,6 +10,7 @@ from typing import Any, List, Mapping, Optional, Tuple
 from . import _events, _ffi
 from ._errors import InvalidArgument
 from ._events import EventHandler
+from ._text import _encode, _option_text
 
 # The option that ``from_env`` passes through the constructor: the environment's prefix.
 ENV_PREFIX_OPTION = "_cloudauth_env_prefix"
@@ -45,8 +46,6 @@ KNOWN_KEYS = (
 
 
 def _apply_env(lib: ctypes.CDLL, config: Any, prefix: Optional[str], environ: Mapping[str, str]) -> None:
-    from ._session import _encode
-
     prefix_b = None if prefix is None else _encode("prefix", prefix)
     if _ffi.has("cloudauth_config_from_env"):
         lib.cloudauth_config_from_env(config, prefix_b)
@@ -78,8 +77,6 @@ def new_session(
     it; the library says what is missing otherwise); so is a ``None`` client_id from
     ``from_env``.
     """
-    from ._session import _encode, _option_text
-
     opts = dict(options)
     from_env = ENV_PREFIX_OPTION in opts
     prefix = opts.pop(ENV_PREFIX_OPTION, None)

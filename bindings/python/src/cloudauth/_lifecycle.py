@@ -9,6 +9,7 @@ from typing import Any, Optional, Type, TypeVar
 from . import _events
 from ._config import ENV_PREFIX_OPTION
 from ._events import EventHandler, Stats
+from ._text import _encode
 
 _S = TypeVar("_S", bound="LifecycleMixin")
 
@@ -47,8 +48,6 @@ class LifecycleMixin:
         finishes with the old ones). The current token stays until it expires or is
         invalidated; call :meth:`invalidate` to switch at once. Replaces a
         ``client_secret_file`` too."""
-        from ._session import _encode
-
         id_b = _encode("client_id", client_id)
         secret_b = _encode("client_secret", client_secret)
         handle = self._acquire()
