@@ -201,6 +201,10 @@ typedef struct cloudauth_stats {
   uint64_t shared_cache_errors;
   // The current token's remaining life in milliseconds; -1 when there is none.
   int64_t token_expires_in_ms;
+  // Requests (token or API) sent once more on a new connection because a kept-alive one
+  // failed under them before any answer came; also counted in token_requests or
+  // api_requests.
+  uint64_t connection_resends;
 } cloudauth_stats;
 
 #ifdef __cplusplus

@@ -64,7 +64,7 @@ impl Session {
         )?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg)?;
+        let (token_transport, api) = Transport::for_token_and_api(cfg, &counters)?;
         let endpoint = TokenEndpoint::new(
             cfg,
             token_transport,
@@ -263,11 +263,14 @@ impl Inner {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
         Counters::bump(&self.counters.api_requests);
-        let sending = client
-            .request(request.method.clone(), request.url.clone())
-            .headers(headers)
-            .body(request.body.clone())
-            .send();
+        let sending = self
+            .api
+            .send(&client, request.method.is_idempotent(), |client| {
+                client
+                    .request(request.method.clone(), request.url.clone())
+                    .headers(headers.clone())
+                    .body(request.body.clone())
+            });
         let (sent, left_origin) = tracking_origin(sending).await;
         let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
         let status = response.status().as_u16();

@@ -13,6 +13,7 @@ pub struct Counters {
     pub unauthorized_resends: AtomicU64,
     pub shared_cache_hits: AtomicU64,
     pub shared_cache_errors: AtomicU64,
+    pub connection_resends: AtomicU64,
 }
 
 /// A snapshot of the counters, with the current token's remaining life.
@@ -27,6 +28,7 @@ pub struct Stats {
     pub shared_cache_errors: u64,
     /// -1 when there is no token.
     pub token_expires_in_ms: i64,
+    pub connection_resends: u64,
 }
 
 impl Counters {
@@ -45,6 +47,7 @@ impl Counters {
             shared_cache_hits: get(&self.shared_cache_hits),
             shared_cache_errors: get(&self.shared_cache_errors),
             token_expires_in_ms,
+            connection_resends: get(&self.connection_resends),
         }
     }
 }

@@ -429,6 +429,7 @@ struct Stats {
     std::uint64_t shared_cache_hits = 0;     // tokens taken from the file or Redis cache
     std::uint64_t shared_cache_errors = 0;   // file or Redis cache operations that failed
     std::int64_t token_expires_in_ms = -1;   // the current token's remaining life; -1 when none
+    std::uint64_t connection_resends = 0;    // requests resent on a new connection after a stale one failed
 };
 
 // The outcome of an asynchronous call, passed to its callback: a value or the Error. Move-only
@@ -631,6 +632,7 @@ public:
         out.shared_cache_hits = c.shared_cache_hits;
         out.shared_cache_errors = c.shared_cache_errors;
         out.token_expires_in_ms = c.token_expires_in_ms;
+        out.connection_resends = c.connection_resends;
         return out;
     }
 

@@ -336,6 +336,10 @@ pub struct cloudauth_stats {
     pub shared_cache_errors: u64,
     /// The current token's remaining life in milliseconds; -1 when there is none.
     pub token_expires_in_ms: i64,
+    /// Requests (token or API) sent once more on a new connection because a kept-alive one
+    /// failed under them before any answer came; also counted in token_requests or
+    /// api_requests.
+    pub connection_resends: u64,
 }
 
 /// Writes the session's counters to `*out`: the first `out_size` bytes of a
@@ -370,6 +374,7 @@ pub unsafe extern "C" fn cloudauth_session_stats(
             shared_cache_hits: st.shared_cache_hits,
             shared_cache_errors: st.shared_cache_errors,
             token_expires_in_ms: st.token_expires_in_ms,
+            connection_resends: st.connection_resends,
         };
         let n = out_size.min(std::mem::size_of::<cloudauth_stats>());
         std::ptr::copy_nonoverlapping(

@@ -9,16 +9,17 @@ use crate::error::{Code, Error, Result};
 use crate::fork::Owned;
 use crate::http::runtime;
 use crate::http::url_policy::{check_secure, redact, redact_str};
+use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
-use reqwest::{redirect, Client, Response};
+use reqwest::{redirect, Client, RequestBuilder, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// One kind of client (token endpoint, or API) of one session.
@@ -29,6 +30,9 @@ pub struct Transport {
     settings: Settings,
     /// The library runtime's client, shared by its threads.
     library_client: ArcSwapOption<Owned<Client>>,
+    counters: Arc<Counters>,
+    /// The counter of requests sent through this transport (token or API requests).
+    sent: fn(&Counters) -> &AtomicU64,
 }
 
 /// What a per-thread client is built from. Files are read once, when the session is made.
@@ -90,7 +94,10 @@ impl Transport {
     /// follows a redirect (a POST carrying the secret goes to `token_url` and nowhere else), and
     /// the API's, which follows up to 10; reqwest drops `Authorization` when the host or port
     /// changes, and the policy refuses a hop to plain http on a remote host.
-    pub fn for_token_and_api(cfg: &Config) -> Result<(Transport, Transport)> {
+    pub fn for_token_and_api(
+        cfg: &Config,
+        counters: &Arc<Counters>,
+    ) -> Result<(Transport, Transport)> {
         let settings = Settings {
             user_agent: cfg.user_agent.clone(),
             timeout: cfg.timeout,
@@ -104,7 +111,8 @@ impl Transport {
             follow_redirects: true,
             ..settings.clone()
         };
-        let (token, api) = (Transport::new(settings), Transport::new(api));
+        let token = Transport::new(settings, counters, |c| &c.token_requests);
+        let api = Transport::new(api, counters, |c| &c.api_requests);
         // Building this thread's clients now surfaces a bad proxy or TLS setup at once, and
         // the thread that made the session usually sends its first request too.
         token.client()?;
@@ -112,13 +120,55 @@ impl Transport {
         Ok((token, api))
     }
 
-    fn new(settings: Settings) -> Transport {
+    fn new(
+        settings: Settings,
+        counters: &Arc<Counters>,
+        sent: fn(&Counters) -> &AtomicU64,
+    ) -> Transport {
         Transport {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             settings,
             library_client: ArcSwapOption::empty(),
+            counters: counters.clone(),
+            sent,
         }
+    }
+
+    /// Sends the request `build` makes (counted by the caller) and returns the response head.
+    /// When the connection failed under it before any byte of an answer came (a kept-alive
+    /// connection the server closed as the request went out), the request is sent once more,
+    /// on a new connection and within what is left of `timeout_ms`: an idempotent one always,
+    /// any other only when hyper says its bytes never left (its "canceled"). Sending it again
+    /// after a connection failure is safe for these whether or not the connection was reused,
+    /// and reqwest does not say which it was.
+    pub async fn send(
+        &self,
+        client: &Client,
+        idempotent: bool,
+        build: impl Fn(&Client) -> RequestBuilder,
+    ) -> reqwest::Result<Response> {
+        let started = Instant::now();
+        let error = match build(client).send().await {
+            Ok(response) => return Ok(response),
+            Err(e) => e,
+        };
+        let resend = match connection_failure(&error) {
+            Some(Failure::NeverSent) => true,
+            Some(Failure::Unanswered) => idempotent,
+            None => false,
+        };
+        let left = self.settings.timeout.saturating_sub(started.elapsed());
+        if !resend || left.is_zero() {
+            return Err(error);
+        }
+        // A client of its own: the pool may hold more connections the server closed.
+        let Ok(fresh) = self.settings.fresh_client() else {
+            return Err(error);
+        };
+        Counters::bump(&self.counters.connection_resends);
+        Counters::bump((self.sent)(&self.counters));
+        build(&fresh).timeout(left).send().await
     }
 
     /// Runs `work` with this thread's client, blocking the calling thread until it is done.
@@ -213,8 +263,56 @@ impl Drop for Transport {
     }
 }
 
+/// How a connection failed before an answer came.
+enum Failure {
+    /// The request was never written (hyper handed it back): safe to send for any method.
+    NeverSent,
+    /// The connection closed or reset before a complete response head arrived.
+    Unanswered,
+}
+
+fn connection_failure(err: &reqwest::Error) -> Option<Failure> {
+    if err.is_timeout() || err.is_connect() || find_source::<InsecureRedirect>(err).is_some() {
+        return None;
+    }
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_canceled() {
+                return Some(Failure::NeverSent);
+            }
+            if h.is_incomplete_message() {
+                return Some(Failure::Unanswered);
+            }
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            if matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            ) {
+                return Some(Failure::Unanswered);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
 impl Settings {
+    /// A client that keeps no idle connection, for one resend on a new connection.
+    fn fresh_client(&self) -> Result<Client> {
+        self.builder()?
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(build_error)
+    }
+
     fn build(&self) -> Result<Client> {
+        self.builder()?.build().map_err(build_error)
+    }
+
+    fn builder(&self) -> Result<reqwest::ClientBuilder> {
         let allow_insecure = self.allow_insecure_http;
         let policy = if self.follow_redirects {
             redirect::Policy::custom(move |attempt| {
@@ -263,13 +361,15 @@ impl Settings {
                 builder = builder.proxy(proxy);
             }
         }
-        builder.build().map_err(|e| {
-            Error::new(
-                Code::CLOUDAUTH_ERR_INTERNAL,
-                format!("cannot build the HTTP client: {}", chain(&e)),
-            )
-        })
+        Ok(builder)
     }
+}
+
+fn build_error(e: reqwest::Error) -> Error {
+    Error::new(
+        Code::CLOUDAUTH_ERR_INTERNAL,
+        format!("cannot build the HTTP client: {}", chain(&e)),
+    )
 }
 
 /// The system's trust store, read once per process.

@@ -299,16 +299,20 @@ impl TokenEndpoint {
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
     fn exchange(&self, wire: &Wire) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
         self.transport.run(|client| async move {
-            let mut request = client
-                .post(self.url.clone())
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ACCEPT, "application/json")
-                .body(wire.form.expose().to_owned());
-            if let Some(basic) = &wire.basic {
-                request = request.header(AUTHORIZATION, basic.clone());
-            }
-            let response = request
-                .send()
+            // A client-credentials grant is safe to repeat: a resend just asks for a token.
+            let response = self
+                .transport
+                .send(&client, true, |client| {
+                    let request = client
+                        .post(self.url.clone())
+                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .header(ACCEPT, "application/json")
+                        .body(wire.form.expose().to_owned());
+                    match &wire.basic {
+                        Some(basic) => request.header(AUTHORIZATION, basic.clone()),
+                        None => request,
+                    }
+                })
                 .await
                 .map_err(|e| send_error(&e, STEP, &self.url))?;
             let status = response.status();

@@ -56,6 +56,7 @@ namespace CloudAuth
         public ulong TokenRequests, TokenFailures, BackgroundRefreshes, ApiRequests, UnauthorizedResends,
             SharedCacheHits, SharedCacheErrors;
         public long TokenExpiresInMs;
+        public ulong ConnectionResends;
     }
 
     /// <summary>A session's counters, for dashboards and tests.</summary>
@@ -71,6 +72,7 @@ namespace CloudAuth
             SharedCacheHits = s.SharedCacheHits;
             SharedCacheErrors = s.SharedCacheErrors;
             TokenExpiresInMs = s.TokenExpiresInMs;
+            ConnectionResends = s.ConnectionResends;
         }
 
         /// <summary>HTTP requests sent to the token endpoint, retries included.</summary>
@@ -89,6 +91,8 @@ namespace CloudAuth
         public ulong SharedCacheErrors { get; private set; }
         /// <summary>The current token's remaining life in milliseconds; -1 when there is none.</summary>
         public long TokenExpiresInMs { get; private set; }
+        /// <summary>Requests sent once more on a new connection because a kept-alive one failed under them before any answer came.</summary>
+        public ulong ConnectionResends { get; private set; }
     }
 
     /// <summary>One event of a session (<c>cloudauth_event</c>); never holds a secret or a token.</summary>

@@ -82,6 +82,9 @@ class Stats:
     """File or Redis cache operations that failed (the call went on without the cache)."""
     token_expires_in_ms: int
     """The current token's remaining life in milliseconds; -1 when there is none."""
+    connection_resends: int
+    """Requests sent once more on a new connection because a kept-alive one failed under them
+    before any answer came (0 from a library older than this field)."""
 
 
 _STATS_FIELDS = tuple(f.name for f in fields(Stats))

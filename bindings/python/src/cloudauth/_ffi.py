@@ -89,6 +89,7 @@ class Stats(Structure):
         ("shared_cache_hits", c_uint64),
         ("shared_cache_errors", c_uint64),
         ("token_expires_in_ms", c_int64),
+        ("connection_resends", c_uint64),
     ]
 
 
