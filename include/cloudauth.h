@@ -134,6 +134,10 @@ typedef struct cloudauth_event {
 // return quickly: the operation that reported the event waits for it.
 typedef void (*cloudauth_event_fn)(void *user_data, const struct cloudauth_event *event);
 
+// Called once with the `user_data` of `cloudauth_config_set_event_callback_with_release`
+// when no config or session holds the callback any more.
+typedef void (*cloudauth_release_fn)(void *user_data);
+
 // Completion of `cloudauth_session_request_async`. Runs exactly once, on a library thread
 // (never inside the call that started the operation), with no cloudauth lock held, so it may
 // call any cloudauth function, blocking ones included.
@@ -278,6 +282,30 @@ void cloudauth_config_free(struct cloudauth_config *cfg);
 enum cloudauth_result cloudauth_config_set_event_callback(struct cloudauth_config *cfg,
                                                           cloudauth_event_fn fn,
                                                           void *user_data);
+
+// As `cloudauth_config_set_event_callback`, and when neither `cfg` nor any session made from
+// it holds the callback any more, `release(user_data)` runs once (on whatever thread let go
+// last: the one that frees the config or the last session, replaces the callback, or a
+// library thread whose work for a freed session ends). After `release` the callback is never
+// called again, so `release` may free what `user_data` points to. `release` NULL is the plain
+// call. When `fn` is NULL, or `cfg` is NULL (CLOUDAUTH_ERR_INVALID_ARGUMENT), `release` is
+// not called: nothing was registered.
+//
+// # Safety
+// As for `cloudauth_config_set_event_callback`; `release` is NULL or a function safe to call
+// from any thread.
+enum cloudauth_result cloudauth_config_set_event_callback_with_release(struct cloudauth_config *cfg,
+                                                                       cloudauth_event_fn fn,
+                                                                       void *user_data,
+                                                                       cloudauth_release_fn release);
+
+// Stops every event callback of this process for good: from its return on, no
+// `cloudauth_event_fn` is called (work still in progress goes on; events reported on library
+// threads still go to event queues, those of a caller's thread are dropped). For a binding
+// whose host is shutting down: the Python binding calls it at interpreter exit, so that a
+// daemon thread in a blocking call never calls into a finalizing interpreter. A callback
+// already running finishes. Never fails.
+void cloudauth_stop_event_callbacks(void);
 
 // The library version, e.g. "0.1.0". Static storage: never free it.
 const char *cloudauth_version(void);

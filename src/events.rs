@@ -3,6 +3,7 @@
 //! held, so it may call back into cloudauth. Fields never carry a secret or a token.
 
 use crate::error::{Code, Error};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,6 +101,14 @@ impl Event<'_> {
 
 pub type Sink = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
 
+/// Set once a binding's host is shutting down (`cloudauth_stop_event_callbacks`): from then on
+/// no event callback runs in this process. Read on the event path only.
+static CALLBACKS_STOPPED: AtomicBool = AtomicBool::new(false);
+
+pub fn stop_callbacks() {
+    CALLBACKS_STOPPED.store(true, Ordering::SeqCst);
+}
+
 /// Where a session's events go: a callback, a completion queue, both, or nowhere.
 ///
 /// With both, an event reported on a library thread (a background refresh, an async
@@ -130,13 +139,25 @@ impl Events {
     }
 
     pub fn emit(&self, event: &Event<'_>) {
-        let sink = match (&self.callback, &self.queue) {
+        let callback = self
+            .callback
+            .as_ref()
+            .filter(|_| !CALLBACKS_STOPPED.load(Ordering::SeqCst));
+        let sink = match (callback, &self.queue) {
             (Some(c), Some(q)) => Some(if crate::http::runtime::on_library_thread() {
                 q
             } else {
                 c
             }),
-            (c, q) => c.as_ref().or(q.as_ref()),
+            (Some(c), None) => Some(c),
+            // With callbacks stopped, a caller's thread's events are dropped, not queued:
+            // their host expects them on that thread or not at all.
+            (None, Some(q))
+                if self.callback.is_none() || crate::http::runtime::on_library_thread() =>
+            {
+                Some(q)
+            }
+            _ => None,
         };
         if let Some(sink) = sink {
             // A panicking Rust sink must not take the library's caller with it.

@@ -214,33 +214,13 @@ namespace detail {
 
 using EventFn = std::function<void(const Event&)>;
 
-// What the C side holds as user_data for an event handler. The C ABI does not tell when the
-// last event of a freed session has been delivered (a background fetch in flight still reports
-// its outcome after cloudauth_session_free returns), so a shell is never freed: a few bytes per
-// handler, kept reachable in a list for the life of the process. The callable in it (and all it
-// captures) is released as soon as its last owner (the config, or a session made from it) goes;
-// a later event then finds the shell empty and is dropped.
-struct EventShell {
-    std::shared_ptr<EventFn> fn;  // only through std::atomic_load / std::atomic_store
-};
-
-class EventOwner {
-public:
-    explicit EventOwner(EventFn fn) : shell_(new_shell()) {
-        std::atomic_store(&shell_->fn, std::make_shared<EventFn>(std::move(fn)));
-    }
-    ~EventOwner() { std::atomic_store(&shell_->fn, std::shared_ptr<EventFn>()); }
-    EventOwner(const EventOwner&) = delete;
-    EventOwner& operator=(const EventOwner&) = delete;
-
-    void* shell() const noexcept { return shell_; }
-
-    // The cloudauth_event_fn: runs the handler, if it is still owned; nothing unwinds into C.
+// The event handler as the C side holds it (user_data): the library calls release() once no
+// config or session holds it, and never calls the trampoline after that, so the handler (and
+// all it captures) lives exactly as long as the library may call it.
+struct EventHandler {
     static void trampoline(void* user_data, const cloudauth_event* ev) noexcept {
         try {
-            // A copy of the pointer: a handler released meanwhile stays alive for this call.
-            std::shared_ptr<EventFn> fn = std::atomic_load(&static_cast<EventShell*>(user_data)->fn);
-            if (!fn || ev == nullptr) {
+            if (user_data == nullptr || ev == nullptr) {
                 return;
             }
             Event e{ev->kind,
@@ -249,22 +229,13 @@ public:
                     ev->http_status,
                     ev->duration_ms,
                     ev->message != nullptr ? std::string_view(ev->message) : std::string_view()};
-            (*fn)(e);
+            (*static_cast<EventFn*>(user_data))(e);
         } catch (...) {
             // The handler's exception has nowhere to go: the library must not see it.
         }
     }
 
-private:
-    static EventShell* new_shell() {
-        static std::mutex lock;
-        static auto* shells = new std::vector<std::unique_ptr<EventShell>>();  // never freed, see above
-        std::lock_guard<std::mutex> guard(lock);
-        shells->push_back(std::make_unique<EventShell>());
-        return shells->back().get();
-    }
-
-    EventShell* shell_;
+    static void release(void* user_data) noexcept { delete static_cast<EventFn*>(user_data); }
 };
 
 }  // namespace detail
@@ -317,15 +288,14 @@ public:
     template <class F, class = std::enable_if_t<std::is_invocable<std::decay_t<F>&, const Event&>::value>>
     Config& on_event(F&& handler) {
         cloudauth_config* cfg = detail::live(cfg_, "cloudauth::Config");
-        auto owner = std::make_shared<detail::EventOwner>(
-            std::function<void(const Event&)>(std::forward<F>(handler)));
-        detail::check(cloudauth_config_set_event_callback(cfg, &detail::EventOwner::trampoline, owner->shell()));
-        events_ = std::move(owner);
+        auto fn = std::make_unique<detail::EventFn>(std::forward<F>(handler));
+        detail::check(cloudauth_config_set_event_callback_with_release(
+            cfg, &detail::EventHandler::trampoline, fn.get(), &detail::EventHandler::release));
+        fn.release();  // the library owns it now, and releases it
         return *this;
     }
     Config& on_event(std::nullptr_t) {
         detail::check(cloudauth_config_set_event_callback(detail::live(cfg_, "cloudauth::Config"), nullptr, nullptr));
-        events_.reset();
         return *this;
     }
 
@@ -351,8 +321,6 @@ private:
     friend class Session;
 
     std::unique_ptr<cloudauth_config, detail::ConfigDeleter> cfg_;
-    // The event handler, shared with every session made from this config.
-    std::shared_ptr<detail::EventOwner> events_;
 };
 
 // The answer to a request: status, headers and body, all in memory. Move-only, immutable.
@@ -503,7 +471,6 @@ public:
         cloudauth_session* s = nullptr;
         detail::check(cloudauth_session_new(cfg, &s));
         s_.reset(s);
-        events_ = config.events_;  // the session keeps the config's event handler alive
     }
 
     Session(Session&&) noexcept = default;
@@ -791,8 +758,6 @@ private:
         return plain ? "'" + name + "'" : std::string("(name not shown)");
     }
 
-    // Declared first so that it is destroyed last: the session is freed before its handler.
-    std::shared_ptr<detail::EventOwner> events_;
     std::unique_ptr<cloudauth_session, detail::SessionDeleter> s_;
 };
 

@@ -45,10 +45,27 @@ pub struct cloudauth_event {
 pub type cloudauth_event_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, event: *const cloudauth_event)>;
 
+/// Called once with the `user_data` of `cloudauth_config_set_event_callback_with_release`
+/// when no config or session holds the callback any more.
+pub type cloudauth_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
+
 /// The C callback and its pointer; the caller promises `user_data` may be used from any thread.
+/// Shared by the config and every session made from it; the last one to drop it releases
+/// `user_data`.
 struct CSink {
     fun: unsafe extern "C" fn(*mut c_void, *const cloudauth_event),
     user_data: *mut c_void,
+    release: cloudauth_release_fn,
+}
+
+impl Drop for CSink {
+    fn drop(&mut self) {
+        if let Some(release) = self.release {
+            // SAFETY: the contract of cloudauth_config_set_event_callback_with_release. A
+            // panic cannot come out of a C function; an unwinding one is the caller's bug.
+            unsafe { release(self.user_data) }
+        }
+    }
 }
 // SAFETY: the contract of cloudauth_config_set_event_callback.
 unsafe impl Send for CSink {}
@@ -111,12 +128,48 @@ pub unsafe extern "C" fn cloudauth_config_set_event_callback(
     r#fn: cloudauth_event_fn,
     user_data: *mut c_void,
 ) -> cloudauth_result {
+    cloudauth_config_set_event_callback_with_release(cfg, r#fn, user_data, None)
+}
+
+/// As `cloudauth_config_set_event_callback`, and when neither `cfg` nor any session made from
+/// it holds the callback any more, `release(user_data)` runs once (on whatever thread let go
+/// last: the one that frees the config or the last session, replaces the callback, or a
+/// library thread whose work for a freed session ends). After `release` the callback is never
+/// called again, so `release` may free what `user_data` points to. `release` NULL is the plain
+/// call. When `fn` is NULL, or `cfg` is NULL (CLOUDAUTH_ERR_INVALID_ARGUMENT), `release` is
+/// not called: nothing was registered.
+///
+/// # Safety
+/// As for `cloudauth_config_set_event_callback`; `release` is NULL or a function safe to call
+/// from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_config_set_event_callback_with_release(
+    cfg: *mut cloudauth_config,
+    r#fn: cloudauth_event_fn,
+    user_data: *mut c_void,
+    release: cloudauth_release_fn,
+) -> cloudauth_result {
     boundary(|| {
         let cfg = arg_out(cfg, "cfg")?;
         cfg.inner.events.set_callback(r#fn.map(|fun| {
-            let sink = CSink { fun, user_data };
+            let sink = CSink {
+                fun,
+                user_data,
+                release,
+            };
             Arc::new(move |e: &Event<'_>| sink.call(e)) as crate::events::Sink
         }));
         Ok(())
     })
+}
+
+/// Stops every event callback of this process for good: from its return on, no
+/// `cloudauth_event_fn` is called (work still in progress goes on; events reported on library
+/// threads still go to event queues, those of a caller's thread are dropped). For a binding
+/// whose host is shutting down: the Python binding calls it at interpreter exit, so that a
+/// daemon thread in a blocking call never calls into a finalizing interpreter. A callback
+/// already running finishes. Never fails.
+#[no_mangle]
+pub extern "C" fn cloudauth_stop_event_callbacks() {
+    crate::events::stop_callbacks();
 }

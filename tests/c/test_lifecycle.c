@@ -130,6 +130,56 @@ static void test_lifecycle_events_with_reasons(void)
     pthread_mutex_destroy(&log.mu);
 }
 
+struct released {
+    int calls;     /* the callback */
+    int releases;  /* release(user_data) */
+};
+
+static void count_event(void *user_data, const cloudauth_event *e)
+{
+    (void)e;
+    ((struct released *)user_data)->calls++;
+}
+
+static void count_release(void *user_data)
+{
+    ((struct released *)user_data)->releases++;
+}
+
+/* user_data is released once, when neither the config nor any session made from it holds the
+   callback: not before (the callback still runs), not twice; replacing the callback releases
+   the old one; a refused call releases nothing. */
+static void test_lifecycle_event_callback_release(void)
+{
+    struct released a = {0, 0}, b = {0, 0};
+    cloudauth_config *cfg = OPEN_CONFIG("refresh_mode", "inline", NULL);
+    cloudauth_session *s1 = NULL, *s2 = NULL;
+    REQUIRE(cfg != NULL);
+    CHECK_RC(cloudauth_config_set_event_callback_with_release(cfg, count_event, &a, count_release),
+             CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_new(cfg, &s1), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_session_new(cfg, &s2), CLOUDAUTH_OK);
+    /* Replacing it on the config: the sessions still hold the first. */
+    CHECK_RC(cloudauth_config_set_event_callback_with_release(cfg, count_event, &b, count_release),
+             CLOUDAUTH_OK);
+    cloudauth_config_free(cfg);
+    CHECK_EQ(b.releases, 1);
+    CHECK_EQ(a.releases, 0);
+    REQUIRE(s1 != NULL && s2 != NULL);
+    free(GET_TOKEN(s1));
+    cloudauth_session_free(s1);
+    CHECK_EQ(a.releases, 0);
+    free(GET_TOKEN(s2));
+    CHECK_EQ(a.calls, 2);
+    cloudauth_session_free(s2);
+    CHECK_EQ(a.releases, 1);
+    CHECK_EQ(b.calls, 0);
+    /* Refused: nothing registered, nothing released. */
+    CHECK_RC(cloudauth_config_set_event_callback_with_release(NULL, count_event, &a, count_release),
+             CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(a.releases, 1);
+}
+
 static void test_lifecycle_set_credentials_checks_its_arguments(void)
 {
     cloudauth_session *s = OPEN_SESSION(NULL);
@@ -250,6 +300,7 @@ static void test_lifecycle_fork_during_a_background_refresh(void)
 const struct test_case lifecycle_tests[] = {
     {"lifecycle_stats_and_the_size_guard", test_lifecycle_stats_and_the_size_guard},
     {"lifecycle_events_with_reasons", test_lifecycle_events_with_reasons},
+    {"lifecycle_event_callback_release", test_lifecycle_event_callback_release},
     {"lifecycle_set_credentials_checks_its_arguments",
      test_lifecycle_set_credentials_checks_its_arguments},
     {"lifecycle_config_keys", test_lifecycle_config_keys},

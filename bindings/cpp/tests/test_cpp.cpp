@@ -1034,6 +1034,26 @@ void test_event_handler_that_throws() {
     CHECK_EQ(fn_calls.load(), 1);
 }
 
+void test_event_handler_lives_as_long_as_the_library_holds_it() {
+    // The library releases the handler (cloudauth_config_set_event_callback_with_release) once
+    // neither the config nor a session made from it holds it: not earlier, and then at once.
+    auto owned = std::make_shared<std::atomic<int>>(0);
+    std::weak_ptr<std::atomic<int>> weak = owned;
+    cloudauth::Config cfg = standin_config({{"refresh_mode", "inline"}});
+    cfg.on_event([owned](const cloudauth::Event&) { ++*owned; });
+    owned.reset();
+    {
+        const cloudauth::Session session(cfg);
+        cfg.on_event(nullptr);  // the config lets go; the session still holds it
+        CHECK(!weak.expired());
+        CHECK(!session.token().empty());
+        auto alive = weak.lock();
+        REQUIRE(alive != nullptr);
+        CHECK_EQ(alive->load(), 1);
+    }
+    CHECK(weak.expired());
+}
+
 void test_background_refresh_events() {
     // Short tokens in background mode: the refresh is done off the caller's thread, reported
     // with the reason refresh_ahead, and counted in background_refreshes.
@@ -1306,6 +1326,8 @@ const TestCase kTests[] = {
     {"set_credentials", test_set_credentials},
     {"events", test_events},
     {"event_handler_that_throws", test_event_handler_that_throws},
+    {"event_handler_lives_as_long_as_the_library_holds_it",
+     test_event_handler_lives_as_long_as_the_library_holds_it},
     {"background_refresh_events", test_background_refresh_events},
     {"config_from_env", test_config_from_env},
     {"async_futures", test_async_futures},

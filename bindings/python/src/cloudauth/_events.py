@@ -12,6 +12,7 @@ removed, and an event that arrives after that is dropped.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import itertools
 import logging
@@ -169,6 +170,21 @@ def _on_event(user_data: Optional[int], event_ptr: Any) -> None:
 
 # One for the whole process, never freed.
 EVENT_CALLBACK = _ffi.EVENT_FN(_on_event)
+
+
+def _stop_callbacks() -> None:
+    # atexit handlers run before the interpreter starts to finalize. After that, a daemon
+    # thread that enters EVENT_CALLBACK from a blocking call is ended inside it (CPython ends
+    # threads that ask for the GIL then), unwinding through the library's frames before the
+    # fetch it led woke its waiters: a later call on another thread would wait for ever.
+    # From here on the library calls no callback (registered at import, so this runs after
+    # the program's own atexit handlers, whose calls still get their events).
+    lib = _ffi.loaded()
+    if lib is not None and hasattr(lib, "cloudauth_stop_event_callbacks"):
+        lib.cloudauth_stop_event_callbacks()
+
+
+atexit.register(_stop_callbacks)
 
 
 # Held while events are taken and dispatched, so that flush() on a closing session delivers

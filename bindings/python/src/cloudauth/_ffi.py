@@ -260,6 +260,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
 # oldest library this binding supports.
 OPTIONAL_FUNCTIONS: Tuple[_Decl, ...] = (
     ("cloudauth_config_from_env", (ConfigPtr, c_char_p), c_int, "result"),
+    ("cloudauth_stop_event_callbacks", (), None, None),
 )
 
 
@@ -387,6 +388,11 @@ def quick() -> ctypes.CDLL:
                 _declare(view, lib(), [d for d in FUNCTIONS if d[0] in QUICK])
                 _quick = view
     return _quick
+
+
+def loaded() -> Optional[ctypes.CDLL]:
+    """The library if it has been loaded, else None (never loads it)."""
+    return None if _loaded is None else _loaded[0]
 
 
 def has(name: str) -> bool:
