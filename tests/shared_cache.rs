@@ -1211,3 +1211,173 @@ fn sessions_count_hits_and_errors_and_announce_an_outage_once() {
     );
     assert!(!outages[0].1.contains(SECRET));
 }
+
+/// A token minted by a holder whose fetch takes `took`.
+fn slow_token(name: &str, took: Duration) -> cloudauth::Result<Token> {
+    std::thread::sleep(took);
+    Token::new(
+        name.to_owned(),
+        Duration::from_secs(3600),
+        Duration::from_secs(60),
+        Instant::now(),
+    )
+}
+
+#[test]
+fn a_redis_lock_holder_that_died_delays_others_by_at_most_the_cache_timeout() {
+    let server = StandIn::start();
+    let redis = Redis::start(None);
+    let url = redis.url();
+    // A token request may take 3 × 5 s here; one cache operation 400 ms.
+    let extra = [
+        ("token_cache", "redis"),
+        ("redis_url", url.as_str()),
+        ("timeout_ms", "5000"),
+        ("max_retries", "2"),
+        ("token_cache_timeout_ms", "400"),
+    ];
+    let holder = Case::new(&server, &extra);
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the child only takes the lock, says so and sleeps until it is killed.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let _ = holder.cache.get_or_fetch(|| {
+            unsafe { libc::write(fds[1], b"L".as_ptr().cast(), 1) };
+            slow_token("never", Duration::from_secs(60))
+        });
+        unsafe { libc::_exit(3) };
+    }
+    assert!(pid > 0);
+    unsafe { libc::close(fds[1]) };
+    let mut byte = 0u8;
+    // Blocks until the child holds the lock (or ends: then 0 bytes and the test fails).
+    let n = unsafe { libc::read(fds[0], (&mut byte as *mut u8).cast(), 1) };
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let mut status = 0;
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    unsafe { libc::close(fds[0]) };
+    assert_eq!((n, byte), (1, b'L'), "the child did not take the lock");
+    let key = String::from_utf8(redis.dump()[0].0.clone()).unwrap();
+    assert!(
+        key.ends_with(":lock"),
+        "the dead holder's lock is there: {key}"
+    );
+
+    let waiter = Case::new(&server, &extra);
+    let started = Instant::now();
+    waiter.token();
+    let waited = started.elapsed();
+    assert_eq!(waiter.fetches(), 1);
+    // Its lease is 300 ms; the old lock lived for the whole fetch bound (15 s).
+    assert!(waited < Duration::from_millis(400 + 400), "{waited:?}");
+    assert!(
+        waiter.reports.errors().is_empty(),
+        "{:?}",
+        waiter.reports.errors()
+    );
+}
+
+#[test]
+fn a_live_redis_lock_holder_keeps_its_lock_past_one_lease() {
+    let server = StandIn::start();
+    let redis = Redis::start(None);
+    let url = redis.url();
+    let extra = [
+        ("token_cache", "redis"),
+        ("redis_url", url.as_str()),
+        ("timeout_ms", "5000"),
+        ("token_cache_timeout_ms", "200"),
+    ];
+    let holder = Case::new(&server, &extra);
+    let waiter = Case::new(&server, &extra);
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let fetching = scope.spawn(|| {
+            holder.cache.get_or_fetch(|| {
+                locked_tx.send(()).unwrap();
+                // Eight leases of 150 ms: the lock lives on only if it is renewed.
+                slow_token("eyJslow-holder", Duration::from_millis(1200))
+            })
+        });
+        locked_rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        // Another "process" arrives while the holder fetches: it waits and takes its token.
+        assert_eq!(waiter.token(), "eyJslow-holder");
+        assert_eq!(waiter.fetches(), 0);
+        assert_eq!(fetching.join().unwrap().unwrap().value(), "eyJslow-holder");
+    });
+}
+
+#[test]
+fn the_next_writer_removes_a_crashed_writers_temporary_files_and_only_those() {
+    let server = StandIn::start();
+    let dir = temp_dir("stale-temps");
+    let extra = [
+        ("token_cache", "file"),
+        ("token_cache_dir", dir.to_str().unwrap()),
+    ];
+    let c = Case::new(&server, &extra);
+    c.token();
+    let key = entry_file(&dir)
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let two_minutes_ago = std::time::SystemTime::now() - Duration::from_secs(120);
+    let make = |name: &str, age: Option<std::time::SystemTime>| {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        if let Some(t) = age {
+            file.set_modified(t).unwrap();
+        }
+        path
+    };
+    // A crashed writer's, of this key and of another one (same pattern).
+    let crashed = make(
+        &format!(".{key}.4242.0123456789ab.tmp"),
+        Some(two_minutes_ago),
+    );
+    let other_key = format!(".{}.77.ba9876543210.tmp", "e".repeat(64));
+    let crashed_other = make(&other_key, Some(two_minutes_ago));
+    // Kept: a writer's that may still be running, files not named as ours, and a directory.
+    let fresh = make(&format!(".{key}.4243.0123456789ab.tmp"), None);
+    let not_ours = [
+        make(&format!(".{key}.tmp"), Some(two_minutes_ago)),
+        make(
+            &format!("{key}.4244.0123456789ab.tmp"),
+            Some(two_minutes_ago),
+        ),
+        make(
+            &format!(".{key}.x44.0123456789ab.tmp"),
+            Some(two_minutes_ago),
+        ),
+        make("notes.tmp", Some(two_minutes_ago)),
+    ];
+    let a_dir = dir.join(format!(".{key}.4245.0123456789ab.tmp"));
+    std::fs::create_dir(&a_dir).unwrap();
+    std::fs::File::open(&a_dir)
+        .unwrap()
+        .set_modified(two_minutes_ago)
+        .unwrap();
+
+    // Reading removes nothing; the next write does.
+    let reader = Case::new(&server, &extra);
+    reader.token();
+    assert_eq!(reader.fetches(), 0);
+    assert!(crashed.exists());
+    std::fs::remove_file(entry_file(&dir)).unwrap();
+    let writer = Case::new(&server, &extra);
+    writer.token();
+    assert_eq!(writer.fetches(), 1);
+    assert!(!crashed.exists() && !crashed_other.exists());
+    assert!(fresh.exists() && a_dir.is_dir());
+    for path in &not_ours {
+        assert!(path.exists(), "{}", path.display());
+    }
+    assert!(
+        writer.reports.errors().is_empty(),
+        "{:?}",
+        writer.reports.errors()
+    );
+}

@@ -4,7 +4,9 @@
 //! - The directory is created 0700; one that is a symlink, owned by another user, or writable
 //!   by others is refused. Entries are regular files owned by us, opened without following
 //!   symlinks, written 0600 through a temporary file in the same directory (fsync, rename), so
-//!   a reader never sees a torn entry.
+//!   a reader never sees a torn entry. The temporary files of a writer that crashed before
+//!   its rename are removed by the next writer (ours only: this user's, named as we name
+//!   them, older than a minute).
 //! - The single flight is an exclusive `flock` on `<key>.lock`, a file that is never deleted
 //!   (deleting it would let two processes lock two different files). It is unlocked
 //!   explicitly, because a fork child holds the same open file description.
@@ -242,7 +244,12 @@ fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(sealed))
 }
 
+/// A writer's temporary file left this long is a crashed writer's: a live one renames it
+/// within the cache timeout.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+
 fn write_entry(p: &Paths, sealed: &[u8]) -> Result<(), String> {
+    remove_stale_temps(&p.dir);
     let temp = p.dir.join(format!(
         ".{}.{}.{}.tmp",
         p.key,
@@ -265,6 +272,46 @@ fn write_entry(p: &Paths, sealed: &[u8]) -> Result<(), String> {
         return Err(e.to_string());
     }
     Ok(())
+}
+
+/// Removes the temporary files of writers that died before their rename: only regular files
+/// of this user, named as `write_entry` names them, older than [`STALE_TEMP_AGE`]. Best effort:
+/// a file that cannot be removed stays, and the write goes on.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(is_temp_name) {
+            continue;
+        }
+        // Not followed: a symlink is nobody's temporary file.
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if meta.file_type().is_file() && meta.uid() == my_uid() && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// `.<64 hex key>.<pid>.<12 hex>.tmp`, the name `write_entry` gives its temporary file.
+fn is_temp_name(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = inner.split('.').collect();
+    matches!(parts.as_slice(), [key, pid, random]
+        if hex(key, 64)
+            && !pid.is_empty() && pid.len() <= 10 && pid.bytes().all(|b| b.is_ascii_digit())
+            && hex(random, 12))
 }
 
 fn take_lock(path: &Path) -> Result<Option<File>, String> {

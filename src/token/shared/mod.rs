@@ -18,6 +18,7 @@ use crate::token::Token;
 use arc_swap::ArcSwap;
 use ring::digest::{digest, SHA256};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +40,7 @@ pub type Reporter = Arc<dyn Fn(CacheReport) + Send + Sync>;
 /// One storage place for one cache key: read, write and compare-and-delete the sealed entry,
 /// and a lock that at most one process holds (`try_lock` never waits).
 pub(crate) trait Backend: Send + Sync {
-    type Lock;
+    type Lock: Sync;
     /// The sealed entry, `None` if there is none.
     fn read(&self) -> std::result::Result<Option<Vec<u8>>, String>;
     /// Stores the sealed entry; `ttl` is how long it stays useful (its refresh point).
@@ -49,6 +50,15 @@ pub(crate) trait Backend: Send + Sync {
     /// Takes the fetch lock if free. `hold` bounds how long a crashed holder can keep it.
     fn try_lock(&self, hold: Duration) -> std::result::Result<Option<Self::Lock>, String>;
     fn unlock(&self, lock: Self::Lock) -> std::result::Result<(), String>;
+    /// How long a taken lock lasts unless renewed, for a lock that outlives a holder that
+    /// died (Redis); `None` for one that ends with its holder (an flock).
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+    /// Extends a lock this process still holds to `lease` from now.
+    fn renew(&self, _lock: &Self::Lock, _lease: Duration) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 enum Store {
@@ -150,6 +160,10 @@ impl SharedCache {
         let mut call = Call::new(self);
         let deadline = Instant::now() + self.fetch_bound;
         let mut pause = FIRST_POLL;
+        // A lock with a lease is held no longer than the fetch, renewed while it runs: a
+        // holder that died keeps others waiting one lease at most, not a whole fetch bound.
+        let hold = b.lease().unwrap_or(self.fetch_bound);
+        let max_poll = b.lease().map_or(MAX_POLL, |lease| MAX_POLL.min(lease / 4));
         loop {
             let Some(found) = call.ok(b.read()) else {
                 return call.finish(fetch());
@@ -157,7 +171,7 @@ impl SharedCache {
             if let Some(token) = self.fresh(sealer, &mut call, found) {
                 return Ok(self.hit(call, token));
             }
-            let Some(lock) = call.ok(b.try_lock(self.fetch_bound)) else {
+            let Some(lock) = call.ok(b.try_lock(hold)) else {
                 return call.finish(fetch());
             };
             if let Some(lock) = lock {
@@ -167,7 +181,9 @@ impl SharedCache {
                     call.ok(b.unlock(lock));
                     return Ok(self.hit(call, token));
                 }
-                let result = self.fetch_and_store(b, sealer, &mut call, fetch);
+                let result = self.renewing(b, &lock, || {
+                    self.fetch_and_store(b, sealer, &mut call, fetch)
+                });
                 call.ok(b.unlock(lock));
                 return call.finish(result);
             }
@@ -177,8 +193,37 @@ impl SharedCache {
                 return call.finish(result);
             }
             std::thread::sleep(jitter(pause));
-            pause = (pause * 2).min(MAX_POLL);
+            pause = (pause * 2).min(max_poll);
         }
+    }
+
+    /// Runs `work` while a thread renews `lock` every third of its lease, for at most the
+    /// fetch bound (a holder stuck longer lets it lapse, as waiters then stop waiting).
+    /// Renewal failures are not reported: a lapsed lock costs at most one more fetch elsewhere.
+    fn renewing<B: Backend, T>(&self, b: &B, lock: &B::Lock, work: impl FnOnce() -> T) -> T {
+        let Some(lease) = b.lease() else {
+            return work();
+        };
+        let until = Instant::now() + self.fetch_bound;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let keeper = std::thread::Builder::new()
+                .name("cloudauth-lock".into())
+                .spawn_scoped(scope, move || {
+                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3) {
+                        if Instant::now() >= until {
+                            return;
+                        }
+                        let _ = b.renew(lock, lease);
+                    }
+                });
+            let out = work();
+            drop(stop);
+            if let Ok(keeper) = keeper {
+                let _ = keeper.join();
+            }
+            out
+        })
     }
 
     fn fetch_and_store<B: Backend>(

@@ -1,9 +1,10 @@
 //! The Redis cache: one sealed entry per cache key, shared by every host that reaches the
 //! server.
 //!
-//! - The single flight is `SET <key>:lock <random> NX PX <fetch bound>`: the winner fetches and
-//!   stores the entry with a TTL that ends at the token's refresh point; a crashed winner's lock
-//!   expires by itself. The lock (and a rejected entry) is released by compare-and-delete in
+//! - The single flight is `SET <key>:lock <random> NX PX <lease>`: the winner fetches and stores
+//!   the entry with a TTL that ends at the token's refresh point, renewing the lease while it
+//!   fetches; a crashed winner's lock expires by itself within one lease (¾ of
+//!   `token_cache_timeout_ms`). The lock (and a rejected entry) is released by compare-and-delete in
 //!   Lua, never a blind `DEL` that could drop someone else's.
 //! - One connection is kept and reused; it is [`Owned`] by its fork generation, so a child of
 //!   fork() never writes to the parent's socket. After any I/O failure it is dropped, and a
@@ -25,6 +26,10 @@ use std::time::Duration;
 /// Deletes KEYS[1] only if it still holds ARGV[1].
 const COMPARE_AND_DELETE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// Sets the expiry of KEYS[1] to ARGV[2] ms only if it still holds ARGV[1].
+const COMPARE_AND_EXPIRE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
 
 /// Checks a `redis_url` value; the message never shows the password.
 pub fn check_url(value: &str) -> Result<url::Url> {
@@ -240,6 +245,25 @@ impl Backend for RedisCache {
                 .query(c)
         })?;
         Ok(taken.map(|_| mark))
+    }
+
+    /// Three quarters of `token_cache_timeout_ms`: a waiter's next poll (at most a quarter
+    /// apart) then comes within the timeout of a dead holder's last renewal.
+    fn lease(&self) -> Option<Duration> {
+        Some(self.timeout * 3 / 4)
+    }
+
+    fn renew(&self, mark: &String, lease: Duration) -> std::result::Result<(), String> {
+        self.run("renewing the lock failed", |c| {
+            ::redis::cmd("EVAL")
+                .arg(COMPARE_AND_EXPIRE)
+                .arg(1)
+                .arg(&self.lock_key)
+                .arg(mark)
+                .arg(millis(lease))
+                .query::<i64>(c)
+        })
+        .map(drop)
     }
 
     fn unlock(&self, mark: String) -> std::result::Result<(), String> {
