@@ -394,3 +394,25 @@ fn soak_flaky_endpoint_and_random_revocations_fail_no_call() {
     assert!(st.token_requests >= 5, "{st:?}");
     assert_eq!(st.token_failures, 0, "{st:?}");
 }
+
+#[test]
+fn eager_mode_fetches_an_invalidated_token_at_first_use_not_at_once() {
+    let server = StandIn::start();
+    server.configure(json!({"token_expires_in": "1.5"}));
+    let s = server.session(&[("refresh_mode", "eager")]);
+    token(&s).unwrap();
+    assert_eq!(server.token_requests(), 1);
+    s.invalidate();
+    // Past the old token's refresh point (0.75 s): nobody used the session, nothing is fetched.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(server.token_requests(), 1, "fetched without a use");
+    token(&s).unwrap();
+    assert_eq!(server.token_requests(), 2, "the first use fetched it");
+    // And the refresher keeps the new token fresh again, unused.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.token_requests() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(server.token_requests() >= 3, "{}", server.token_requests());
+    assert!(s.stats().background_refreshes >= 1);
+}

@@ -360,7 +360,14 @@ impl TokenCache {
         lock(&self.flight().state).quiet_until
     }
 
-    /// Claims a refresh for a scheduler (eager mode) when the token is due and no fetch runs.
+    /// A receiver that changes each time a fetch of this generation completes, for a
+    /// scheduler waiting for a token to refresh.
+    pub fn completions(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.flight().completed.subscribe()
+    }
+
+    /// Claims a refresh for a scheduler (eager mode) when there is a token, it is due and no
+    /// fetch runs. No token (none yet, or invalidated) is not due: the next use fetches it.
     pub fn claim_due_refresh(&self) -> bool {
         let flight = self.flight();
         let mut state = lock(&flight.state);
@@ -369,7 +376,7 @@ impl TokenCache {
             .current
             .load()
             .as_ref()
-            .is_none_or(|t| now >= t.refresh_at);
+            .is_some_and(|t| now >= t.refresh_at);
         if !due || state.fetcher.is_some() || state.quiet_until.is_some_and(|t| now < t) {
             return false;
         }

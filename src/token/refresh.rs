@@ -4,7 +4,8 @@
 //! - A background fetch runs on a blocking thread of the library runtime: the fetch itself is
 //!   the same blocking code the callers run (retries sleep, events fire with no lock held).
 //! - The eager refresher is one task per session and process. It sleeps until the token's
-//!   refresh point and refreshes it, so an idle session keeps a valid token. It holds only a
+//!   refresh point and refreshes it, so an idle session keeps a valid token. With no token
+//!   (none yet, or invalidated) it waits: the next use fetches one. It holds only a
 //!   `Weak` of the session between refreshes and stops as soon as the session is freed.
 
 use super::cache::{Source, TokenCache};
@@ -57,10 +58,26 @@ async fn eager<S: Refreshable>(session: Weak<S>, mut closed: watch::Receiver<boo
                 return;
             };
             let now = Instant::now();
+            // Subscribed first, so a fetch that completes right after the look is not missed.
+            let mut completed = inner.cache().completions();
             match inner.cache().refresh_at() {
                 // Not yet due, or another caller's refresh pause still runs.
                 Some(at) => at.max(inner.cache().quiet_until().unwrap_or(at)).max(now),
-                None => now,
+                None => {
+                    // No token (none yet, or invalidated): its next use fetches one, and
+                    // refreshing starts again from there. Wait for a fetch to complete.
+                    drop(inner);
+                    let replaced = tokio::select! {
+                        changed = completed.changed() => changed.is_err(),
+                        _ = closed.wait_for(|c| *c) => return,
+                    };
+                    if replaced {
+                        // Its flight was replaced (fork): look again shortly.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    failures = 0;
+                    continue;
+                }
             }
         };
         let wake = if failures > 0 {
