@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli install bench clean
+        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-loaded install bench clean
 
 all: build
 
@@ -26,6 +26,11 @@ demo: deps-demo build
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
       test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli
 	@echo "make test: all suites passed"
+
+# `make test` with two CPU hogs beside it (`yes >/dev/null`, stopped at the end): every timing
+# test must hold on a loaded 2-vCPU machine.
+test-loaded:
+	tests/with_cpu_hogs.sh $(MAKE) test
 
 test-header: build
 	tests/check_header.sh
