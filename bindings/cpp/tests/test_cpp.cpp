@@ -868,6 +868,7 @@ void test_stats() {
     CHECK_EQ(st.token_failures, std::uint64_t{0});
     CHECK_EQ(st.api_requests, std::uint64_t{3});
     CHECK_EQ(st.unauthorized_resends, std::uint64_t{1});
+    CHECK_EQ(st.connection_resends, std::uint64_t{0});
     CHECK_EQ(st.shared_cache_hits, std::uint64_t{0});
     CHECK(st.token_expires_in_ms > 3500 * 1000L && st.token_expires_in_ms <= 3600 * 1000L);
     CHECK_EQ(STAT("token_requests"), 2L);  // the counters agree with the server

@@ -318,6 +318,7 @@ namespace CloudAuth.Tests
                 Assert.Equal(3UL, st.TokenRequests, "503, first token, after the 401");
                 Assert.Equal(3UL, st.ApiRequests, "api requests");
                 Assert.Equal(1UL, st.UnauthorizedResends, "unauthorized resends");
+                Assert.Equal(0UL, st.ConnectionResends, "no stale connection against the stand-in");
                 Assert.Equal(0UL, st.TokenFailures, "token failures");
                 Assert.True(st.TokenExpiresInMs > 3500000, "remaining life " + st.TokenExpiresInMs);
                 lock (events)
@@ -459,8 +460,8 @@ namespace CloudAuth.Tests
                 {
                     Assert.Equal(200, t.Result.Status, "status");
                 }
-                // One after another would take 15 s.
-                Assert.True(clock.ElapsedMilliseconds < 5000, "50 x 300 ms together took " + clock.ElapsedMilliseconds + " ms");
+                // One after another would take 15 s; a loaded machine adds seconds, not that.
+                Assert.True(clock.ElapsedMilliseconds < 7500, "50 x 300 ms together took " + clock.ElapsedMilliseconds + " ms");
                 Assert.Equal(1, standin.Stat("token_requests"), "one token for all");
             }
         }
@@ -473,14 +474,15 @@ namespace CloudAuth.Tests
             ThreadPool.SetMaxThreads(Math.Max(2, Environment.ProcessorCount), ports);
             try
             {
-                standin.Configure("{\"token_delay_ms\": 1500}");
+                // Cancelled after 200 ms; "at once" means well before the 4 s fetch ends.
+                standin.Configure("{\"token_delay_ms\": 4000}");
                 using (Session session = NewSession())
                 using (CancellationTokenSource cts = new CancellationTokenSource(200))
                 {
                     Stopwatch clock = Stopwatch.StartNew();
                     Task<Response> send = session.SendAsync("GET", "/headers", null, null, cts.Token);
                     Assert.True(Catch(send) is OperationCanceledException, "cancelled");
-                    Assert.True(clock.ElapsedMilliseconds < 1000, "returned after " + clock.ElapsedMilliseconds + " ms");
+                    Assert.True(clock.ElapsedMilliseconds < 2500, "returned after " + clock.ElapsedMilliseconds + " ms");
 
                     HttpClient client = AuthorizedClient(session);
                     session.Invalidate();
@@ -489,7 +491,7 @@ namespace CloudAuth.Tests
                         clock.Restart();
                         Task<HttpResponseMessage> get = client.GetAsync(standin.Url + "/headers", cts2.Token);
                         Assert.True(Catch(get) is OperationCanceledException, "the handler honours cancellation");
-                        Assert.True(clock.ElapsedMilliseconds < 1000, "handler returned after " + clock.ElapsedMilliseconds + " ms");
+                        Assert.True(clock.ElapsedMilliseconds < 2500, "handler returned after " + clock.ElapsedMilliseconds + " ms");
                     }
                     // The session stays usable.
                     Assert.Equal(200, session.SendAsync("GET", "/headers").Result.Status, "after cancellation");

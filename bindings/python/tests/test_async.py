@@ -124,8 +124,9 @@ def test_hundred_concurrent_requests_finish_together(server: Standin) -> None:
             responses = await asyncio.gather(*(s.get("/delay/500") for _ in range(100)))
             elapsed = time.monotonic() - start
             assert [r.status for r in responses] == [200] * 100
-            # One after another would take 50 s; together, a little over 0.5 s.
-            assert elapsed < 3.0, f"100 requests of 500 ms took {elapsed:.2f} s"
+            # One after another would take 50 s; together, a little over 0.5 s (a loaded
+            # machine adds seconds, not tens of them).
+            assert elapsed < 10.0, f"100 requests of 500 ms took {elapsed:.2f} s"
             assert s.stats().api_requests == 100
 
     run(main)
@@ -142,8 +143,10 @@ def test_first_token_fetch_never_blocks_the_loop(server: Standin) -> None:
                 elapsed = time.monotonic() - start
             assert token and response.status == 200
             assert elapsed >= 0.9
-            assert beat.ticks >= 50, beat.ticks
-            assert beat.max_gap < 0.1, f"the loop stalled {beat.max_gap * 1000:.0f} ms"
+            # A loop blocked by the fetch would miss a whole second; a busy machine only
+            # delays some ticks.
+            assert beat.ticks >= 10, beat.ticks
+            assert beat.max_gap < 0.5, f"the loop stalled {beat.max_gap * 1000:.0f} ms"
             assert server.stats()["token_requests"] == 1  # one fetch for both
 
     run(main)
@@ -162,11 +165,13 @@ def test_cancelling_a_task_during_a_slow_token_fetch(server: Standin) -> None:
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                assert time.monotonic() - start < 0.05
-            # Still usable: the fetch the cancelled calls started goes on and serves this.
+                # At once: well before the 1.5 s fetch ends.
+                assert time.monotonic() - start < 0.5
+            # Still usable: the fetch the cancelled calls started goes on and serves this
+            # (one token request), without a fetch of its own.
             start = time.monotonic()
             assert (await s.get("/headers")).status == 200
-            assert time.monotonic() - start < 1.5
+            assert time.monotonic() - start < 3.0
             assert server.stats()["token_requests"] == 1
             # The cancelled operations' completions have all come back.
             await asyncio.sleep(0.05)
@@ -185,7 +190,7 @@ def test_cancelling_a_slow_request(server: Standin) -> None:
 
     start = time.monotonic()
     run(main)
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 4.0  # the slow request's 5 s were not waited for
 
 
 def test_aclose_with_operations_in_flight(server: Standin) -> None:
@@ -197,7 +202,7 @@ def test_aclose_with_operations_in_flight(server: Standin) -> None:
         await asyncio.sleep(0.2)  # /headers is done by now, the delays are in flight
         start = time.monotonic()
         await s.aclose()
-        assert time.monotonic() - start < 1.0
+        assert time.monotonic() - start < 3.0  # not the 5 s of the requests in flight
         assert all(t.done() for t in tasks)  # aclose returns when all have finished
         assert (await tasks[-1]).status == 200
         for t in tasks[:-1]:
