@@ -168,6 +168,8 @@ impl Transport {
         };
         Counters::bump(&self.counters.connection_resends);
         Counters::bump((self.sent)(&self.counters));
+        // The resend starts at the request's own URL again.
+        let _ = LEFT_ORIGIN.try_with(|left| left.set(false));
         build(&fresh).timeout(left).send().await
     }
 
