@@ -714,41 +714,116 @@ static double curl_multi_run(CURLM *m, curl_client *cs, int total, int inflight)
     return total / ((now_ns() - t0) / 1e9);
 }
 
+/* The same with a caller-driven queue: the operations run inside cloudauth_queue_wait on this
+   thread (as curl_multi_perform runs libcurl's), so no request crosses a thread. */
+static void ca_driven_start(cloudauth_session *s, cloudauth_queue *q) {
+    ca_check(cloudauth_session_request_queued(s, "GET", ping_url, NULL, 0, NULL, 0, q, 1, NULL),
+             "session_request_queued");
+}
+
+static double ca_driven_run(cloudauth_session *s, cloudauth_queue *q, int total, int inflight) {
+    int started = 0, finished = 0;
+    uint64_t t0 = now_ns();
+    for (; started < inflight && started < total; started++) ca_driven_start(s, q);
+    while (finished < total) {
+        cloudauth_completion *c = NULL;
+        ca_check(cloudauth_queue_wait(q, 10000, &c), "queue_wait");
+        if (c->result != CLOUDAUTH_OK) die("queued GET: %s: %s", cloudauth_result_name(c->result), c->error);
+        size_t len = 0;
+        const uint8_t *body = cloudauth_response_body(c->response, &len);
+        uint16_t status = cloudauth_response_status(c->response);
+        if (status != 200 || len != strlen(PING_BODY) || memcmp(body, PING_BODY, len) != 0)
+            die("cloudauth queued GET %s: status %u, %zu body bytes", ping_url, status, len);
+        cloudauth_response_free(c->response);
+        cloudauth_completion_free(c);
+        finished++;
+        if (started < total) {
+            ca_driven_start(s, q);
+            started++;
+        }
+    }
+    return total / ((now_ns() - t0) / 1e9);
+}
+
+/* CPU time of the whole process (every thread), µs. */
+static double process_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* One level of requests in flight: library-thread callbacks, the caller-driven queue and libcurl
+   multi, rounds interleaved (the order rotates), each with its process CPU per request. */
+static void async_level(cloudauth_session *s, cloudauth_queue *q, async_box *box, int inflight,
+                        int total, int rounds, int with_callbacks) {
+    CURLM *m = curl_multi_init();
+    if (!m) die("curl_multi_init");
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)inflight);
+    curl_client *cs = calloc((size_t)inflight, sizeof *cs);
+    if (!cs) die("out of memory");
+    for (int i = 0; i < inflight; i++) {
+        curl_open(&cs[i], auth_header);
+        curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
+    }
+    /* Warm-up, untimed: each opens its connections. */
+    if (with_callbacks) ca_async_run(s, box, 4 * inflight, inflight);
+    ca_driven_run(s, q, 4 * inflight, inflight);
+    curl_multi_run(m, cs, 4 * inflight, inflight);
+    double ca[32], dr[32], cu[32], ca_cpu[32], dr_cpu[32], cu_cpu[32];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 3; k++) {
+            int which = (r + k) % 3;
+            double c0 = process_cpu_us();
+            if (which == 0 && with_callbacks) {
+                ca[r] = ca_async_run(s, box, total, inflight);
+                ca_cpu[r] = (process_cpu_us() - c0) / total;
+            } else if (which == 1) {
+                dr[r] = ca_driven_run(s, q, total, inflight);
+                dr_cpu[r] = (process_cpu_us() - c0) / total;
+            } else if (which == 2) {
+                cu[r] = curl_multi_run(m, cs, total, inflight);
+                cu_cpu[r] = (process_cpu_us() - c0) / total;
+            }
+        }
+        fprintf(stderr, "async round %d: %d in flight: caller-driven %.0f req/s, libcurl multi %.0f req/s",
+                r + 1, inflight, dr[r], cu[r]);
+        if (with_callbacks) fprintf(stderr, ", callbacks %.0f req/s", ca[r]);
+        fprintf(stderr, "\n");
+    }
+    char key[96];
+    if (with_callbacks) {
+        /* The v1 figure: callbacks on library threads (the keys of earlier results). */
+        report("async.cloudauth.per_s", ca, rounds);
+        report("async.cloudauth.cpu_us", ca_cpu, rounds);
+    }
+    snprintf(key, sizeof key, "async.%d.driven.per_s", inflight);
+    report(key, dr, rounds);
+    snprintf(key, sizeof key, "async.%d.driven.cpu_us", inflight);
+    report(key, dr_cpu, rounds);
+    snprintf(key, sizeof key, "async.%d.curl.per_s", inflight);
+    double b = report(key, cu, rounds);
+    snprintf(key, sizeof key, "async.%d.curl.cpu_us", inflight);
+    report(key, cu_cpu, rounds);
+    if (with_callbacks) {
+        printf("R async.curl.per_s %.6g\n", b);
+        printf("R async.inflight %d\nR async.n %d\n", inflight, total);
+    }
+    for (int i = 0; i < inflight; i++) curl_close(&cs[i]);
+    free(cs);
+    curl_multi_cleanup(m);
+}
+
 static void mode_async(void) {
-    enum { INFLIGHT = 64 };
     int rounds = quick ? 2 : 7, total = quick ? 4000 : 20000;
     cloudauth_session *s = ca_session();
     ca_get(s);
     async_box box = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    CURLM *m = curl_multi_init();
-    if (!m) die("curl_multi_init");
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)INFLIGHT);
-    static curl_client cs[INFLIGHT];
-    for (int i = 0; i < INFLIGHT; i++) {
-        curl_open(&cs[i], auth_header);
-        curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
-    }
-    /* Warm-up, untimed: both open their 64 connections. */
-    ca_async_run(s, &box, 4 * INFLIGHT, INFLIGHT);
-    curl_multi_run(m, cs, 4 * INFLIGHT, INFLIGHT);
-    double ca[32], cu[32];
-    for (int r = 0; r < rounds; r++) {
-        if (r % 2 == 0) {
-            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
-            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
-        } else {
-            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
-            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
-        }
-        fprintf(stderr, "async round %d: %d in flight: cloudauth %.0f req/s, libcurl multi %.0f req/s\n",
-                r + 1, INFLIGHT, ca[r], cu[r]);
-    }
-    printf("R async.inflight %d\nR async.n %d\n", INFLIGHT, total);
-    double a = report("async.cloudauth.per_s", ca, rounds);
-    double b = report("async.curl.per_s", cu, rounds);
-    printf("R async.ratio %.4g\n", a / b);
-    for (int i = 0; i < INFLIGHT; i++) curl_close(&cs[i]);
-    curl_multi_cleanup(m);
+    cloudauth_queue *q = cloudauth_queue_new_caller_driven();
+    if (!q) die("queue_new_caller_driven: %s", cloudauth_last_error());
+    const int levels[] = {8, 64, 256};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        async_level(s, q, &box, levels[i], total, rounds, levels[i] == 64);
+    cloudauth_queue_free(q);
     cloudauth_session_free(s);
 }
 
