@@ -3,6 +3,7 @@
  *
  *   bench check | token | seq | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
+ *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
  *
  * Settings come from the environment (run.sh sets them):
  *   BENCH_BASE       http://127.0.0.1:<port>
@@ -283,7 +284,11 @@ typedef struct {
     int warmup;
     cloudauth_session *session;
     pthread_barrier_t *start, *end;
+    uint64_t cpu_ns; /* out: this thread's CPU time in the timed loop */
 } worker_arg;
+
+/* The CPU time of the last timed_run's threads in their timed loops, summed. */
+static double last_run_cpu_ns;
 
 static void *worker(void *p) {
     worker_arg *a = p;
@@ -306,6 +311,7 @@ static void *worker(void *p) {
         else floor_call(buf, sizeof buf);
     }
     pthread_barrier_wait(a->start);
+    uint64_t cpu0 = thread_cpu_ns();
     switch (a->job) {
     case JOB_FLOOR_TOKEN:
         for (int i = 0; i < a->iterations; i++) floor_call(buf, sizeof buf);
@@ -323,6 +329,7 @@ static void *worker(void *p) {
         for (int i = 0; i < a->iterations; i++) curl_get(&c);
         break;
     }
+    a->cpu_ns = thread_cpu_ns() - cpu0;
     pthread_barrier_wait(a->end);
     if (a->job == JOB_CURL_GET) curl_close(&c);
     free(mine);
@@ -338,7 +345,7 @@ static double timed_run(enum job job, int threads, int per_thread, int warmup,
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     pthread_barrier_init(&end, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        args[i] = (worker_arg){job, per_thread, warmup, s, &start, &end};
+        args[i] = (worker_arg){job, per_thread, warmup, s, &start, &end, 0};
         int rc = pthread_create(&tid[i], NULL, worker, &args[i]);
         if (rc) die("pthread_create: %s", strerror(rc));
     }
@@ -346,7 +353,11 @@ static double timed_run(enum job job, int threads, int per_thread, int warmup,
     uint64_t t0 = now_ns();
     pthread_barrier_wait(&end);
     uint64_t t1 = now_ns();
-    for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+    last_run_cpu_ns = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        last_run_cpu_ns += (double)args[i].cpu_ns;
+    }
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&end);
     return (double)(t1 - t0);
@@ -459,7 +470,7 @@ static void mode_threads(void) {
     int rounds = quick ? 2 : 5, total = quick ? 1600 : 4000;
     cloudauth_session *s = ca_session();
     ca_get(s);
-    double ca[4][32], cu[4][32];
+    double ca[4][32], cu[4][32], ca_cpu[4][32], cu_cpu[4][32];
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 4; k++) {
             int t = counts[k], per = total / t;
@@ -467,10 +478,13 @@ static void mode_threads(void) {
                 int ca_turn = (r + j) % 2 == 0;
                 double ns = timed_run(ca_turn ? JOB_CA_GET : JOB_CURL_GET, t, per, 20, s);
                 double per_s = (double)per * t / (ns / 1e9);
-                if (ca_turn) ca[k][r] = per_s; else cu[k][r] = per_s;
+                /* The client threads' CPU per request: what a busy machine moves least. */
+                double cpu_us = last_run_cpu_ns / 1e3 / ((double)per * t);
+                if (ca_turn) ca[k][r] = per_s, ca_cpu[k][r] = cpu_us;
+                else cu[k][r] = per_s, cu_cpu[k][r] = cpu_us;
             }
-            fprintf(stderr, "threads round %d, %d thread(s): cloudauth %.0f req/s, libcurl %.0f req/s\n",
-                    r + 1, t, ca[k][r], cu[k][r]);
+            fprintf(stderr, "threads round %d, %d thread(s): cloudauth %.0f req/s (%.1f us CPU/req), libcurl %.0f req/s (%.1f us CPU/req)\n",
+                    r + 1, t, ca[k][r], ca_cpu[k][r], cu[k][r], cu_cpu[k][r]);
         }
     }
     for (int k = 0; k < 4; k++) {
@@ -480,6 +494,10 @@ static void mode_threads(void) {
         snprintf(key, sizeof key, "threads.%d.curl.per_s", counts[k]);
         double b = report(key, cu[k], rounds);
         printf("R threads.%d.ratio %.4g\n", counts[k], a / b);
+        snprintf(key, sizeof key, "threads.%d.cloudauth.cpu_us", counts[k]);
+        report(key, ca_cpu[k], rounds);
+        snprintf(key, sizeof key, "threads.%d.curl.cpu_us", counts[k]);
+        report(key, cu_cpu[k], rounds);
     }
     cloudauth_session_free(s);
 }
@@ -813,6 +831,36 @@ static void async_level(cloudauth_session *s, cloudauth_queue *q, async_box *box
     curl_multi_cleanup(m);
 }
 
+/* loop-driven / loop-multi INFLIGHT N: N GETs, INFLIGHT at a time, after a warm-up (for
+   bench/callgrind.sh and perf). */
+static void mode_loop_async(const char *what, int inflight, int n) {
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    if (!strcmp(what, "loop-driven")) {
+        cloudauth_queue *q = cloudauth_queue_new_caller_driven();
+        if (!q) die("queue_new_caller_driven: %s", cloudauth_last_error());
+        ca_driven_run(s, q, 4 * inflight, inflight);
+        ca_driven_run(s, q, n, inflight);
+        cloudauth_queue_free(q);
+    } else {
+        CURLM *m = curl_multi_init();
+        if (!m) die("curl_multi_init");
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)inflight);
+        curl_client *cs = calloc((size_t)inflight, sizeof *cs);
+        if (!cs) die("out of memory");
+        for (int i = 0; i < inflight; i++) {
+            curl_open(&cs[i], auth_header);
+            curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
+        }
+        curl_multi_run(m, cs, 4 * inflight, inflight);
+        curl_multi_run(m, cs, n, inflight);
+        for (int i = 0; i < inflight; i++) curl_close(&cs[i]);
+        free(cs);
+        curl_multi_cleanup(m);
+    }
+    cloudauth_session_free(s);
+}
+
 static void mode_async(void) {
     int rounds = quick ? 2 : 7, total = quick ? 4000 : 20000;
     cloudauth_session *s = ca_session();
@@ -1042,6 +1090,8 @@ int main(int argc, char **argv) {
     else if ((!strcmp(m, "loop-token") || !strcmp(m, "loop-floor")) && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
     else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && (argc == 3 || argc == 4))
         mode_loop(m, argc == 4 ? atoi(argv[2]) : 1, atoi(argv[argc - 1]));
+    else if ((!strcmp(m, "loop-driven") || !strcmp(m, "loop-multi")) && argc == 4)
+        mode_loop_async(m, atoi(argv[2]), atoi(argv[3]));
     else die("unknown mode %s", m);
     curl_global_cleanup();
     return 0;

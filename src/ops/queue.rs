@@ -16,6 +16,7 @@
 //! own runtime, and a push wakes it through a `Notify`.
 
 use crate::error::{Code, Error, Result};
+use crate::fork;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -26,7 +27,9 @@ pub struct Queue<T> {
     items: Mutex<VecDeque<T>>,
     wake: Wake,
     /// A child of fork() shares the eventfd with its parent; it must make its own queue.
-    pid: u32,
+    /// (The fork generation, not the pid: `getpid` is a syscall, and it was paid three times
+    /// per operation.)
+    generation: u64,
 }
 
 enum Wake {
@@ -53,7 +56,7 @@ impl<T> Queue<T> {
             items: Mutex::new(VecDeque::new()),
             // SAFETY: `fd` is a new descriptor nobody else owns.
             wake: Wake::Fd(unsafe { OwnedFd::from_raw_fd(fd) }),
-            pid: std::process::id(),
+            generation: fork::generation(),
         })
     }
 
@@ -63,13 +66,13 @@ impl<T> Queue<T> {
         Queue {
             items: Mutex::new(VecDeque::new()),
             wake: Wake::Task(Notify::new()),
-            pid: std::process::id(),
+            generation: fork::generation(),
         }
     }
 
     /// An error when this process is a child of fork() and the queue its parent's.
     pub fn check_process(&self) -> Result<()> {
-        if self.pid == std::process::id() {
+        if self.generation == fork::generation() {
             return Ok(());
         }
         Err(Error::invalid(
@@ -80,7 +83,7 @@ impl<T> Queue<T> {
     pub fn push(&self, item: T) {
         // In a child of fork() nobody takes from the parent's queue: drop, and do not wake the
         // parent through the shared eventfd.
-        if self.pid != std::process::id() {
+        if self.generation != fork::generation() {
             return;
         }
         self.items
