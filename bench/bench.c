@@ -1,7 +1,7 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | threads | herd | rss | newthread | async | refresh
+ *   bench check | token | seq | sequnpinned | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
  *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
  *
@@ -433,7 +433,8 @@ static void mode_token(void) {
 }
 
 /* 2. Sequential GETs over one kept-alive connection: cloudauth vs libcurl. */
-static void mode_seq(void) {
+/* `prefix` names the keys: "seq" (run.sh pins it to CPU 0) or "sequnpinned". */
+static void mode_seq(const char *prefix) {
     int rounds = quick ? 3 : 7, n = quick ? 1000 : 5000;
     cloudauth_session *s = ca_session();
     curl_client c;
@@ -454,12 +455,17 @@ static void mode_seq(void) {
         fprintf(stderr, "seq round %d: cloudauth %.0f req/s (%.1f us CPU/req), libcurl %.0f req/s (%.1f us CPU/req)\n",
                 r + 1, ca[r], ca_cpu[r], cu[r], cu_cpu[r]);
     }
-    double mca = report("seq.cloudauth.per_s", ca, rounds);
-    double mcu = report("seq.curl.per_s", cu, rounds);
-    printf("R seq.ratio %.4g\n", mca / mcu);
-    report("seq.cloudauth.cpu_us", ca_cpu, rounds);
-    report("seq.curl.cpu_us", cu_cpu, rounds);
-    printf("R seq.n %d\n", n);
+    char key[64];
+    snprintf(key, sizeof key, "%s.cloudauth.per_s", prefix);
+    double mca = report(key, ca, rounds);
+    snprintf(key, sizeof key, "%s.curl.per_s", prefix);
+    double mcu = report(key, cu, rounds);
+    printf("R %s.ratio %.4g\n", prefix, mca / mcu);
+    snprintf(key, sizeof key, "%s.cloudauth.cpu_us", prefix);
+    report(key, ca_cpu, rounds);
+    snprintf(key, sizeof key, "%s.curl.cpu_us", prefix);
+    report(key, cu_cpu, rounds);
+    printf("R %s.n %d\n", prefix, n);
     curl_close(&c);
     cloudauth_session_free(s);
 }
@@ -1080,7 +1086,7 @@ int main(int argc, char **argv) {
     const char *m = argv[1];
     if (!strcmp(m, "check")) mode_check();
     else if (!strcmp(m, "token")) mode_token();
-    else if (!strcmp(m, "seq")) mode_seq();
+    else if (!strcmp(m, "seq") || !strcmp(m, "sequnpinned")) mode_seq(m);
     else if (!strcmp(m, "threads")) mode_threads();
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
