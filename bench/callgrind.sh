@@ -16,15 +16,25 @@ N=${CALLGRIND_N:-100000}
 GET_N=${CALLGRIND_GET_N:-$((N / 20))}
 # Async GETs too: the caller-driven queue and curl multi, at 8, 64 and 256 in flight.
 # CALLGRIND_WHICH="get curl" measures only those.
-read -ra WHICH <<<"${CALLGRIND_WHICH:-token floor get curl driven.8 multi.8 driven.64 multi.64 driven.256 multi.256}"
+# get.4 / curl.4: 4 client threads (callgrind runs them one at a time; instructions still add up).
+read -ra WHICH <<<"${CALLGRIND_WHICH:-token floor get curl get.4 curl.4 driven.8 multi.8 driven.64 multi.64 driven.256 multi.256}"
 mkdir -p "$OUT"
 total() { # total <logfile>: the run's instruction count, from valgrind's summary
   awk '/Collected :/ {print $NF}' "$1" | tail -1
 }
-calls() { case $1 in token | floor) echo "$N" ;; *) echo "$GET_N" ;; esac; }
+# calls <which>: the calls of a 1N run (per thread for get.T / curl.T); per <which>: how many
+# requests those are in all
+calls() {
+  case $1 in
+    token | floor) echo "$N" ;;
+    get.* | curl.*) echo $((GET_N / ${1#*.})) ;;
+    *) echo "$GET_N" ;;
+  esac
+}
+per() { case $1 in get.* | curl.*) echo $(($(calls "$1") * ${1#*.})) ;; *) calls "$1" ;; esac; }
 mode() { # the bench.c mode and its first argument (threads, or requests in flight)
   case $1 in
-    driven.* | multi.*) echo "loop-${1%%.*} ${1#*.}" ;;
+    driven.* | multi.* | get.* | curl.*) echo "loop-${1%%.*} ${1#*.}" ;;
     *) echo "loop-$1 1" ;;
   esac
 }
@@ -38,13 +48,13 @@ for which in "${WHICH[@]}"; do
   done
   a=$(total "$OUT/$which.1.log")
   b=$(total "$OUT/$which.2.log")
-  echo "R callgrind.$which.ir_per_call $(( (b - a) / n ))"
+  echo "R callgrind.$which.ir_per_call $(((b - a) / $(per "$which")))"
   # Self cost per function of the 2N run (setup included: compare with the 1N run).
   callgrind_annotate "$OUT/$which.2.out" >"$OUT/$which.txt" 2>/dev/null
 done
 # Per function: instructions per call (2N run minus 1N run, over N), for results.md.
 for which in "${WHICH[@]}"; do
-  python3 - "$OUT/$which.1.out" "$OUT/$which.2.out" "$(calls "$which")" >"$OUT/$which.per_call.txt" <<'PY'
+  python3 - "$OUT/$which.1.out" "$OUT/$which.2.out" "$(per "$which")" >"$OUT/$which.per_call.txt" <<'PY'
 import re, subprocess, sys
 def costs(path):
     out = subprocess.run(["callgrind_annotate", "--threshold=100", path], capture_output=True, text=True).stdout

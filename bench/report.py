@@ -178,7 +178,14 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
                 fmt(a, "req/s"), f"{fmt(b, 'req/s')} (libcurl)", f"{a / b:.2f}×", "(reported)", None,
             ))
             continue
-        # Issue 18, goal 3: CPU per request (req/s swings with the machine's load).
+        # Issue 18, goal 3: CPU per request (req/s swings with the machine's load); and, where
+        # measured, instructions, which the machine's load does not move.
+        if r.count(f"callgrind.get.{t}.ir_per_call"):
+            gi, ki = r.num(f"callgrind.get.{t}.ir_per_call"), r.num(f"callgrind.curl.{t}.ir_per_call")
+            rows.append((
+                f"3. concurrent GETs, {t} threads, client instructions per request (callgrind)",
+                f"{gi:,.0f} instr", f"{ki:,.0f} instr (libcurl)", f"{gi / ki:.2f}×", "(reported)", None,
+            ))
         ac, bc = r.num(f"threads.{t}.cloudauth.cpu_us"), r.num(f"threads.{t}.curl.cpu_us")
         rows.append((
             f"3. concurrent GETs, {t} thread{'s' if t > 1 else ''} (one shared session / one curl handle each), client CPU per request",
