@@ -1,8 +1,9 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | threads | herd | rss | newthread | async | refresh
+ *   bench check | token | seq | sequnpinned | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
+ *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
  *
  * Settings come from the environment (run.sh sets them):
  *   BENCH_BASE       http://127.0.0.1:<port>
@@ -283,7 +284,11 @@ typedef struct {
     int warmup;
     cloudauth_session *session;
     pthread_barrier_t *start, *end;
+    uint64_t cpu_ns; /* out: this thread's CPU time in the timed loop */
 } worker_arg;
+
+/* The CPU time of the last timed_run's threads in their timed loops, summed. */
+static double last_run_cpu_ns;
 
 static void *worker(void *p) {
     worker_arg *a = p;
@@ -306,6 +311,7 @@ static void *worker(void *p) {
         else floor_call(buf, sizeof buf);
     }
     pthread_barrier_wait(a->start);
+    uint64_t cpu0 = thread_cpu_ns();
     switch (a->job) {
     case JOB_FLOOR_TOKEN:
         for (int i = 0; i < a->iterations; i++) floor_call(buf, sizeof buf);
@@ -323,6 +329,7 @@ static void *worker(void *p) {
         for (int i = 0; i < a->iterations; i++) curl_get(&c);
         break;
     }
+    a->cpu_ns = thread_cpu_ns() - cpu0;
     pthread_barrier_wait(a->end);
     if (a->job == JOB_CURL_GET) curl_close(&c);
     free(mine);
@@ -338,7 +345,7 @@ static double timed_run(enum job job, int threads, int per_thread, int warmup,
     pthread_barrier_init(&start, NULL, (unsigned)threads + 1);
     pthread_barrier_init(&end, NULL, (unsigned)threads + 1);
     for (int i = 0; i < threads; i++) {
-        args[i] = (worker_arg){job, per_thread, warmup, s, &start, &end};
+        args[i] = (worker_arg){job, per_thread, warmup, s, &start, &end, 0};
         int rc = pthread_create(&tid[i], NULL, worker, &args[i]);
         if (rc) die("pthread_create: %s", strerror(rc));
     }
@@ -346,7 +353,11 @@ static double timed_run(enum job job, int threads, int per_thread, int warmup,
     uint64_t t0 = now_ns();
     pthread_barrier_wait(&end);
     uint64_t t1 = now_ns();
-    for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+    last_run_cpu_ns = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        last_run_cpu_ns += (double)args[i].cpu_ns;
+    }
     pthread_barrier_destroy(&start);
     pthread_barrier_destroy(&end);
     return (double)(t1 - t0);
@@ -422,7 +433,8 @@ static void mode_token(void) {
 }
 
 /* 2. Sequential GETs over one kept-alive connection: cloudauth vs libcurl. */
-static void mode_seq(void) {
+/* `prefix` names the keys: "seq" (run.sh pins it to CPU 0) or "sequnpinned". */
+static void mode_seq(const char *prefix) {
     int rounds = quick ? 3 : 7, n = quick ? 1000 : 5000;
     cloudauth_session *s = ca_session();
     curl_client c;
@@ -443,12 +455,17 @@ static void mode_seq(void) {
         fprintf(stderr, "seq round %d: cloudauth %.0f req/s (%.1f us CPU/req), libcurl %.0f req/s (%.1f us CPU/req)\n",
                 r + 1, ca[r], ca_cpu[r], cu[r], cu_cpu[r]);
     }
-    double mca = report("seq.cloudauth.per_s", ca, rounds);
-    double mcu = report("seq.curl.per_s", cu, rounds);
-    printf("R seq.ratio %.4g\n", mca / mcu);
-    report("seq.cloudauth.cpu_us", ca_cpu, rounds);
-    report("seq.curl.cpu_us", cu_cpu, rounds);
-    printf("R seq.n %d\n", n);
+    char key[64];
+    snprintf(key, sizeof key, "%s.cloudauth.per_s", prefix);
+    double mca = report(key, ca, rounds);
+    snprintf(key, sizeof key, "%s.curl.per_s", prefix);
+    double mcu = report(key, cu, rounds);
+    printf("R %s.ratio %.4g\n", prefix, mca / mcu);
+    snprintf(key, sizeof key, "%s.cloudauth.cpu_us", prefix);
+    report(key, ca_cpu, rounds);
+    snprintf(key, sizeof key, "%s.curl.cpu_us", prefix);
+    report(key, cu_cpu, rounds);
+    printf("R %s.n %d\n", prefix, n);
     curl_close(&c);
     cloudauth_session_free(s);
 }
@@ -459,7 +476,7 @@ static void mode_threads(void) {
     int rounds = quick ? 2 : 5, total = quick ? 1600 : 4000;
     cloudauth_session *s = ca_session();
     ca_get(s);
-    double ca[4][32], cu[4][32];
+    double ca[4][32], cu[4][32], ca_cpu[4][32], cu_cpu[4][32];
     for (int r = 0; r < rounds; r++) {
         for (int k = 0; k < 4; k++) {
             int t = counts[k], per = total / t;
@@ -467,10 +484,13 @@ static void mode_threads(void) {
                 int ca_turn = (r + j) % 2 == 0;
                 double ns = timed_run(ca_turn ? JOB_CA_GET : JOB_CURL_GET, t, per, 20, s);
                 double per_s = (double)per * t / (ns / 1e9);
-                if (ca_turn) ca[k][r] = per_s; else cu[k][r] = per_s;
+                /* The client threads' CPU per request: what a busy machine moves least. */
+                double cpu_us = last_run_cpu_ns / 1e3 / ((double)per * t);
+                if (ca_turn) ca[k][r] = per_s, ca_cpu[k][r] = cpu_us;
+                else cu[k][r] = per_s, cu_cpu[k][r] = cpu_us;
             }
-            fprintf(stderr, "threads round %d, %d thread(s): cloudauth %.0f req/s, libcurl %.0f req/s\n",
-                    r + 1, t, ca[k][r], cu[k][r]);
+            fprintf(stderr, "threads round %d, %d thread(s): cloudauth %.0f req/s (%.1f us CPU/req), libcurl %.0f req/s (%.1f us CPU/req)\n",
+                    r + 1, t, ca[k][r], ca_cpu[k][r], cu[k][r], cu_cpu[k][r]);
         }
     }
     for (int k = 0; k < 4; k++) {
@@ -480,6 +500,10 @@ static void mode_threads(void) {
         snprintf(key, sizeof key, "threads.%d.curl.per_s", counts[k]);
         double b = report(key, cu[k], rounds);
         printf("R threads.%d.ratio %.4g\n", counts[k], a / b);
+        snprintf(key, sizeof key, "threads.%d.cloudauth.cpu_us", counts[k]);
+        report(key, ca_cpu[k], rounds);
+        snprintf(key, sizeof key, "threads.%d.curl.cpu_us", counts[k]);
+        report(key, cu_cpu[k], rounds);
     }
     cloudauth_session_free(s);
 }
@@ -714,41 +738,146 @@ static double curl_multi_run(CURLM *m, curl_client *cs, int total, int inflight)
     return total / ((now_ns() - t0) / 1e9);
 }
 
+/* The same with a caller-driven queue: the operations run inside cloudauth_queue_wait on this
+   thread (as curl_multi_perform runs libcurl's), so no request crosses a thread. */
+static void ca_driven_start(cloudauth_session *s, cloudauth_queue *q) {
+    ca_check(cloudauth_session_request_queued(s, "GET", ping_url, NULL, 0, NULL, 0, q, 1, NULL),
+             "session_request_queued");
+}
+
+static double ca_driven_run(cloudauth_session *s, cloudauth_queue *q, int total, int inflight) {
+    int started = 0, finished = 0;
+    uint64_t t0 = now_ns();
+    for (; started < inflight && started < total; started++) ca_driven_start(s, q);
+    while (finished < total) {
+        cloudauth_completion *c = NULL;
+        ca_check(cloudauth_queue_wait(q, 10000, &c), "queue_wait");
+        if (c->result != CLOUDAUTH_OK) die("queued GET: %s: %s", cloudauth_result_name(c->result), c->error);
+        size_t len = 0;
+        const uint8_t *body = cloudauth_response_body(c->response, &len);
+        uint16_t status = cloudauth_response_status(c->response);
+        if (status != 200 || len != strlen(PING_BODY) || memcmp(body, PING_BODY, len) != 0)
+            die("cloudauth queued GET %s: status %u, %zu body bytes", ping_url, status, len);
+        cloudauth_response_free(c->response);
+        cloudauth_completion_free(c);
+        finished++;
+        if (started < total) {
+            ca_driven_start(s, q);
+            started++;
+        }
+    }
+    return total / ((now_ns() - t0) / 1e9);
+}
+
+/* CPU time of the whole process (every thread), µs. */
+static double process_cpu_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+/* One level of requests in flight: library-thread callbacks, the caller-driven queue and libcurl
+   multi, rounds interleaved (the order rotates), each with its process CPU per request. */
+static void async_level(cloudauth_session *s, cloudauth_queue *q, async_box *box, int inflight,
+                        int total, int rounds, int with_callbacks) {
+    CURLM *m = curl_multi_init();
+    if (!m) die("curl_multi_init");
+    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)inflight);
+    curl_client *cs = calloc((size_t)inflight, sizeof *cs);
+    if (!cs) die("out of memory");
+    for (int i = 0; i < inflight; i++) {
+        curl_open(&cs[i], auth_header);
+        curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
+    }
+    /* Warm-up, untimed: each opens its connections. */
+    if (with_callbacks) ca_async_run(s, box, 4 * inflight, inflight);
+    ca_driven_run(s, q, 4 * inflight, inflight);
+    curl_multi_run(m, cs, 4 * inflight, inflight);
+    double ca[32], dr[32], cu[32], ca_cpu[32], dr_cpu[32], cu_cpu[32];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 3; k++) {
+            int which = (r + k) % 3;
+            double c0 = process_cpu_us();
+            if (which == 0 && with_callbacks) {
+                ca[r] = ca_async_run(s, box, total, inflight);
+                ca_cpu[r] = (process_cpu_us() - c0) / total;
+            } else if (which == 1) {
+                dr[r] = ca_driven_run(s, q, total, inflight);
+                dr_cpu[r] = (process_cpu_us() - c0) / total;
+            } else if (which == 2) {
+                cu[r] = curl_multi_run(m, cs, total, inflight);
+                cu_cpu[r] = (process_cpu_us() - c0) / total;
+            }
+        }
+        fprintf(stderr, "async round %d: %d in flight: caller-driven %.0f req/s, libcurl multi %.0f req/s",
+                r + 1, inflight, dr[r], cu[r]);
+        if (with_callbacks) fprintf(stderr, ", callbacks %.0f req/s", ca[r]);
+        fprintf(stderr, "\n");
+    }
+    char key[96];
+    if (with_callbacks) {
+        /* The v1 figure: callbacks on library threads (the keys of earlier results). */
+        report("async.cloudauth.per_s", ca, rounds);
+        report("async.cloudauth.cpu_us", ca_cpu, rounds);
+    }
+    snprintf(key, sizeof key, "async.%d.driven.per_s", inflight);
+    report(key, dr, rounds);
+    snprintf(key, sizeof key, "async.%d.driven.cpu_us", inflight);
+    report(key, dr_cpu, rounds);
+    snprintf(key, sizeof key, "async.%d.curl.per_s", inflight);
+    double b = report(key, cu, rounds);
+    snprintf(key, sizeof key, "async.%d.curl.cpu_us", inflight);
+    report(key, cu_cpu, rounds);
+    if (with_callbacks) {
+        printf("R async.curl.per_s %.6g\n", b);
+        printf("R async.inflight %d\nR async.n %d\n", inflight, total);
+    }
+    for (int i = 0; i < inflight; i++) curl_close(&cs[i]);
+    free(cs);
+    curl_multi_cleanup(m);
+}
+
+/* loop-driven / loop-multi INFLIGHT N: N GETs, INFLIGHT at a time, after a warm-up (for
+   bench/callgrind.sh and perf). */
+static void mode_loop_async(const char *what, int inflight, int n) {
+    cloudauth_session *s = ca_session();
+    ca_get(s);
+    if (!strcmp(what, "loop-driven")) {
+        cloudauth_queue *q = cloudauth_queue_new_caller_driven();
+        if (!q) die("queue_new_caller_driven: %s", cloudauth_last_error());
+        ca_driven_run(s, q, 4 * inflight, inflight);
+        ca_driven_run(s, q, n, inflight);
+        cloudauth_queue_free(q);
+    } else {
+        CURLM *m = curl_multi_init();
+        if (!m) die("curl_multi_init");
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)inflight);
+        curl_client *cs = calloc((size_t)inflight, sizeof *cs);
+        if (!cs) die("out of memory");
+        for (int i = 0; i < inflight; i++) {
+            curl_open(&cs[i], auth_header);
+            curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
+        }
+        curl_multi_run(m, cs, 4 * inflight, inflight);
+        curl_multi_run(m, cs, n, inflight);
+        for (int i = 0; i < inflight; i++) curl_close(&cs[i]);
+        free(cs);
+        curl_multi_cleanup(m);
+    }
+    cloudauth_session_free(s);
+}
+
 static void mode_async(void) {
-    enum { INFLIGHT = 64 };
     int rounds = quick ? 2 : 7, total = quick ? 4000 : 20000;
     cloudauth_session *s = ca_session();
     ca_get(s);
     async_box box = {.lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    CURLM *m = curl_multi_init();
-    if (!m) die("curl_multi_init");
-    curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)INFLIGHT);
-    static curl_client cs[INFLIGHT];
-    for (int i = 0; i < INFLIGHT; i++) {
-        curl_open(&cs[i], auth_header);
-        curl_easy_setopt(cs[i].h, CURLOPT_PRIVATE, &cs[i]);
-    }
-    /* Warm-up, untimed: both open their 64 connections. */
-    ca_async_run(s, &box, 4 * INFLIGHT, INFLIGHT);
-    curl_multi_run(m, cs, 4 * INFLIGHT, INFLIGHT);
-    double ca[32], cu[32];
-    for (int r = 0; r < rounds; r++) {
-        if (r % 2 == 0) {
-            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
-            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
-        } else {
-            cu[r] = curl_multi_run(m, cs, total, INFLIGHT);
-            ca[r] = ca_async_run(s, &box, total, INFLIGHT);
-        }
-        fprintf(stderr, "async round %d: %d in flight: cloudauth %.0f req/s, libcurl multi %.0f req/s\n",
-                r + 1, INFLIGHT, ca[r], cu[r]);
-    }
-    printf("R async.inflight %d\nR async.n %d\n", INFLIGHT, total);
-    double a = report("async.cloudauth.per_s", ca, rounds);
-    double b = report("async.curl.per_s", cu, rounds);
-    printf("R async.ratio %.4g\n", a / b);
-    for (int i = 0; i < INFLIGHT; i++) curl_close(&cs[i]);
-    curl_multi_cleanup(m);
+    cloudauth_queue *q = cloudauth_queue_new_caller_driven();
+    if (!q) die("queue_new_caller_driven: %s", cloudauth_last_error());
+    const int levels[] = {8, 64, 256};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        async_level(s, q, &box, levels[i], total, rounds, levels[i] == 64);
+    cloudauth_queue_free(q);
     cloudauth_session_free(s);
 }
 
@@ -957,7 +1086,7 @@ int main(int argc, char **argv) {
     const char *m = argv[1];
     if (!strcmp(m, "check")) mode_check();
     else if (!strcmp(m, "token")) mode_token();
-    else if (!strcmp(m, "seq")) mode_seq();
+    else if (!strcmp(m, "seq") || !strcmp(m, "sequnpinned")) mode_seq(m);
     else if (!strcmp(m, "threads")) mode_threads();
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
@@ -967,6 +1096,8 @@ int main(int argc, char **argv) {
     else if ((!strcmp(m, "loop-token") || !strcmp(m, "loop-floor")) && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
     else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && (argc == 3 || argc == 4))
         mode_loop(m, argc == 4 ? atoi(argv[2]) : 1, atoi(argv[argc - 1]));
+    else if ((!strcmp(m, "loop-driven") || !strcmp(m, "loop-multi")) && argc == 4)
+        mode_loop_async(m, atoi(argv[2]), atoi(argv[3]));
     else die("unknown mode %s", m);
     curl_global_cleanup();
     return 0;

@@ -152,11 +152,45 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         f"{fmt(cu, 'req/s')} ({r.num('seq.curl.cpu_us'):.1f} µs CPU/req) (libcurl, reused easy handle)",
         f"{ca / cu:.2f}×", "≥ 0.9× libcurl", ca / cu >= 0.9,
     ))
+    # Issue 18, goal 1: instructions and CPU per request at or below libcurl's.
+    if r.count("callgrind.get.ir_per_call"):
+        gi, ki = r.num("callgrind.get.ir_per_call"), r.num("callgrind.curl.ir_per_call")
+        rows.append((
+            "2. sequential GETs, client instructions per request (callgrind, N and 2N requests differenced; nginx not counted)",
+            f"{gi:,.0f} instr", f"{ki:,.0f} instr (libcurl, reused easy handle)",
+            f"{gi / ki:.2f}×", "≤ 1.00× libcurl", gi / ki <= 1.0,
+        ))
+    for prefix, where in (("seq", "pinned: client on nginx's CPU"), ("sequnpinned", "unpinned")):
+        if not r.count(f"{prefix}.cloudauth.cpu_us"):
+            continue
+        a, b = r.num(f"{prefix}.cloudauth.cpu_us"), r.num(f"{prefix}.curl.cpu_us")
+        rows.append((
+            f"2. sequential GETs, client CPU per request ({where}), µs",
+            f"{a:.1f} µs ({fmt(r.num(f'{prefix}.cloudauth.per_s'), 'req/s')})",
+            f"{b:.1f} µs ({fmt(r.num(f'{prefix}.curl.per_s'), 'req/s')}) (libcurl)",
+            f"{a / b:.2f}×", "≤ 1.00× libcurl", a / b <= 1.0,
+        ))
     for t in THREADS:
         a, b = r.num(f"threads.{t}.cloudauth.per_s"), r.num(f"threads.{t}.curl.per_s")
+        if not r.count(f"threads.{t}.cloudauth.cpu_us"):
+            rows.append((
+                f"3. concurrent GETs, {t} thread{'s' if t > 1 else ''} (one shared session / one curl handle each), req/s",
+                fmt(a, "req/s"), f"{fmt(b, 'req/s')} (libcurl)", f"{a / b:.2f}×", "(reported)", None,
+            ))
+            continue
+        # Issue 18, goal 3: CPU per request (req/s swings with the machine's load); and, where
+        # measured, instructions, which the machine's load does not move.
+        if r.count(f"callgrind.get.{t}.ir_per_call"):
+            gi, ki = r.num(f"callgrind.get.{t}.ir_per_call"), r.num(f"callgrind.curl.{t}.ir_per_call")
+            rows.append((
+                f"3. concurrent GETs, {t} threads, client instructions per request (callgrind)",
+                f"{gi:,.0f} instr", f"{ki:,.0f} instr (libcurl)", f"{gi / ki:.2f}×", "(reported)", None,
+            ))
+        ac, bc = r.num(f"threads.{t}.cloudauth.cpu_us"), r.num(f"threads.{t}.curl.cpu_us")
         rows.append((
-            f"3. concurrent GETs, {t} thread{'s' if t > 1 else ''} (one shared session / one curl handle each), req/s",
-            fmt(a, "req/s"), f"{fmt(b, 'req/s')} (libcurl)", f"{a / b:.2f}×", "(reported)", None,
+            f"3. concurrent GETs, {t} thread{'s' if t > 1 else ''} (one shared session / one curl handle each), client CPU per request",
+            f"{ac:.1f} µs ({fmt(a, 'req/s')})", f"{bc:.1f} µs ({fmt(b, 'req/s')}) (libcurl)",
+            f"{ac / bc:.2f}× (req/s {a / b:.2f}×)", "CPU/req ≤ 1.00× libcurl", ac / bc <= 1.0,
         ))
     pa, pr = r.num("py.cloudauth.per_s"), r.num("py.requests.per_s")
     rows.append((
@@ -238,11 +272,30 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
                 ))
     a, b = r.num("async.cloudauth.per_s"), r.num("async.curl.per_s")
     rows.append((
-        f"7. async GETs, {int(r.num('async.inflight'))} in flight from one thread ({int(r.num('async.n')):,}/round), req/s",
-        f"{fmt(a, 'req/s')} (cloudauth_session_request_async)",
+        f"7. async GETs, {int(r.num('async.inflight'))} in flight from one thread ({int(r.num('async.n')):,}/round), callbacks on library threads, req/s",
+        f"{fmt(a, 'req/s')} (cloudauth_session_request_async)"
+        + (f" ({r.num('async.cloudauth.cpu_us'):.0f} µs CPU/req)" if r.count("async.cloudauth.cpu_us") else ""),
         f"{fmt(b, 'req/s')} (libcurl multi, {int(r.num('async.inflight'))} easy handles)",
         f"{a / b:.2f}×", "≥ 0.9× libcurl multi", a / b >= 0.9,
     ))
+    # Issue 18, goal 2: the caller-driven queue at or above curl multi at 8, 64 and 256.
+    for n in (8, 64, 256):
+        if not r.count(f"async.{n}.driven.per_s"):
+            continue
+        a, b = r.num(f"async.{n}.driven.per_s"), r.num(f"async.{n}.curl.per_s")
+        ac, bc = r.num(f"async.{n}.driven.cpu_us"), r.num(f"async.{n}.curl.cpu_us")
+        rows.append((
+            f"7. async GETs, {n} in flight from one thread: caller-driven queue (cloudauth_queue_new_caller_driven) vs libcurl multi, req/s (process CPU per request)",
+            f"{fmt(a, 'req/s')} ({ac:.1f} µs CPU/req)",
+            f"{fmt(b, 'req/s')} ({bc:.1f} µs CPU/req) (libcurl multi, {n} easy handles)",
+            f"{a / b:.2f}× (CPU {ac / bc:.2f}×)", "≥ 1.00× libcurl multi", a / b >= 1.0,
+        ))
+        if r.count(f"callgrind.driven.{n}.ir_per_call"):
+            di, mi = r.num(f"callgrind.driven.{n}.ir_per_call"), r.num(f"callgrind.multi.{n}.ir_per_call")
+            rows.append((
+                f"7. async GETs, {n} in flight: client instructions per request (callgrind, N and 2N differenced)",
+                f"{di:,.0f} instr", f"{mi:,.0f} instr (libcurl multi)", f"{di / mi:.2f}×", "(reported)", None,
+            ))
 
     def pcts(key: str) -> str:
         return " / ".join(fmt(r.num(f"{key}.{p}_ns"), "ns") if r.num(f"{key}.{p}_ns") < 1e4
@@ -416,9 +469,15 @@ def main() -> None:
             "N calls, over N (setup cancels out); the benchmark loop's own check is `worker`.",
             "",
         ]
-        for which, title in (("token", "cloudauth_session_token (cached)"), ("floor", "C floor")):
-            with open(os.path.join(cg, f"{which}.per_call.txt")) as f:
-                lines += [f"{title}:", "", "```", f.read().rstrip(), "```", ""]
+        for which, title in (("token", "cloudauth_session_token (cached)"), ("floor", "C floor"),
+                             ("get", "cloudauth_session_request, sequential GET (top 40)"),
+                             ("curl", "libcurl, sequential GET (top 40; its own symbols are stripped)")):
+            path = os.path.join(cg, f"{which}.per_call.txt")
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                text = "\n".join(f.read().rstrip().splitlines()[:40])
+            lines += [f"{title}:", "", "```", text, "```", ""]
     lines += [
         "## Machine",
         "",
@@ -436,17 +495,23 @@ def main() -> None:
         "   on one floor mutex) and their combined calls/s over one thread's. The same loop on",
         "   thread-private data shows how far this (virtual) machine lets two threads scale at",
         "   that moment: it varies from run to run, which is why every round measures it.",
+        "   `bench/callgrind.sh` also counts the client's instructions per sequential GET",
+        "   (cloudauth vs libcurl) and per async GET (caller-driven queue vs curl multi, at 8, 64",
+        "   and 256 in flight): user-space instructions of the client process only, nginx apart.",
         "2. Sequential `GET /api/ping` over one kept-alive connection: `cloudauth_session_request`",
         "   (response body in memory) vs libcurl with one reused easy handle, the same Bearer",
         "   header and the body appended to a buffer. The client runs on CPU 0 with nginx's worker:",
         "   on this VM a wake-up of the other, idle CPU costs tens of µs, and an unpinned run is",
         "   bimodal (8k or 28k req/s) by where the scheduler put the client. CPU/req is the client",
-        "   thread's user + system time per request (kernel loopback work included).",
+        "   thread's user + system time per request (kernel loopback work included). The same",
+        "   loop runs once more unpinned (`sequnpinned`), for CPU per request where the scheduler",
+        "   puts the client.",
         "3. The same GETs from 1, 2, 4 and 8 threads: one cloudauth session shared by all (each",
         "   thread has its own runtime and connection) vs one curl easy handle per thread; each",
         "   thread warms up (connects) before the clock starts. nginx has one worker on CPU 0 and",
         "   the clients share the cores with it; with 1 thread the scheduler decides whether the",
-        "   client sits on nginx's CPU, which makes that point noisier than section 2.",
+        "   client sits on nginx's CPU, which makes that point noisier than section 2. CPU/req is",
+        "   the client threads' CPU time in their timed loops over the requests they made.",
         "4. The Python binding (ctypes) vs `requests.Session` with the same header, on CPU 0 as",
         "   in 2; and `Session.token()` vs reading an attribute. Then asyncio, unpinned, in one",
         "   loop: 64 worker coroutines keep 64 GETs in flight with `AsyncSession.get`, with",
@@ -465,6 +530,10 @@ def main() -> None:
         "   interface driven by one thread (`curl_multi_perform` + `curl_multi_poll`) with 64 easy",
         "   handles, each re-added when done. Both warm up their 64 connections first; same URL,",
         "   same Bearer header; not pinned (the library threads and nginx share both CPUs).",
+        "   Then, at 8, 64 and 256 in flight, a caller-driven queue (`cloudauth_queue_new_caller_driven`:",
+        "   the operations run on the waiting thread, inside `cloudauth_queue_wait`, as",
+        "   `curl_multi_perform` runs libcurl's) against curl multi with as many easy handles;",
+        "   rounds interleaved in rotating order; CPU/req is the whole process's CPU time.",
         "8. `cloudauth_session_token` timed call by call, one call every 20 µs for several token",
         "   lifetimes, against `tests/standin/server.py` (loopback) answering token requests in",
         "   500 ms with short-lived tokens; one session in `refresh_mode=background`, one in",

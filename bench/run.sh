@@ -68,7 +68,7 @@ step token "1. cached token vs the C floor" "$WORK/bench" token
 # Instructions per call under callgrind (~50x slower, so few calls: N and 2N, differenced).
 CG_N=100000
 if [[ $BENCH_QUICK == 1 ]]; then CG_N=20000; fi
-step callgrind "1. callgrind: instructions per cached token call vs the C floor" \
+step callgrind "1, 2, 7. callgrind: instructions per cached token call vs the C floor, per GET vs libcurl, per async GET vs curl multi" \
   env CALLGRIND_N=$CG_N "$BENCH/callgrind.sh"
 # One request at a time is a ping-pong with nginx. On this kind of VM, waking the other, idle
 # CPU costs tens of microseconds, so an unpinned run measures where the scheduler happened to put
@@ -77,11 +77,13 @@ step callgrind "1. callgrind: instructions per cached token call vs the C floor"
 # nginx's, and the comparison is stable. The threads bench is left to the scheduler.
 PIN=(taskset -c 0)
 step seq "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" seq
+# Issue 18 wants CPU per request unpinned too: the same loop where the scheduler puts it.
+step seq "2. sequential GETs, unpinned: cloudauth vs libcurl" "$WORK/bench" sequnpinned
 step threads "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step herd "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step rss "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
 step newthread "6. first request from a new thread" "$WORK/bench" newthread
-step async "7. async: 64 requests in flight from one thread vs libcurl multi" "$WORK/bench" async
+step async "7. async: 8, 64, 256 requests in flight from one thread (caller-driven queue, callbacks) vs libcurl multi" "$WORK/bench" async
 step refresh "8. session_token across refreshes, 500 ms token endpoint: background vs inline vs the floor" \
   "$WORK/bench" refresh
 COLD_RUNS=11

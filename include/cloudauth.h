@@ -92,8 +92,12 @@ typedef struct cloudauth_op cloudauth_op;
 // with `cloudauth_queue_wait`. No program code then runs on a library thread, which runtimes
 // such as Mono and the JVM need.
 //
+// A caller-driven queue (`cloudauth_queue_new_caller_driven`) runs its operations on the
+// thread that waits on it instead, inside `cloudauth_queue_wait`.
+//
 // Thread-safety: thread-safe; any number of threads may wait on one queue.
-// Ownership: created by `cloudauth_queue_new`, freed by `cloudauth_queue_free`.
+// Ownership: created by `cloudauth_queue_new` or `cloudauth_queue_new_caller_driven`, freed
+// by `cloudauth_queue_free`.
 typedef struct cloudauth_queue cloudauth_queue;
 
 // A complete HTTP response: status, headers and body, all in memory.
@@ -379,6 +383,28 @@ void cloudauth_op_free(struct cloudauth_op *op);
 // A new, empty completion queue; NULL if it cannot be made (see `cloudauth_last_error`).
 struct cloudauth_queue *cloudauth_queue_new(void);
 
+// A new, empty caller-driven queue; NULL if it cannot be made (see `cloudauth_last_error`).
+//
+// Its operations (`cloudauth_session_request_queued`, `cloudauth_session_token_queued`) run
+// on the thread that calls `cloudauth_queue_wait`, inside that call, as `curl_multi_perform`
+// runs libcurl's transfers: no request crosses a thread, which is the fastest way to keep
+// many requests in flight from one thread. The queue has a connection pool of its own.
+//
+// What changes from `cloudauth_queue_new`:
+// - Operations make progress only while a thread waits on the queue (a token fetch they need
+//   still runs on a library thread). `cloudauth_queue_wait(q, 0, ...)` does the I/O that is
+//   ready without waiting; an event loop calls it when it has nothing else to do.
+// - `cloudauth_queue_fd` has no descriptor to give (-1).
+// - A signal does not end a wait: give long waits a timeout.
+// - A wait made inside a cloudauth callback is refused (CLOUDAUTH_ERR_INVALID_ARGUMENT).
+// - `cloudauth_queue_free` with operations in flight drops them: no completion arrives for
+//   them, and their responses are freed.
+//
+// Everything else holds: the token handling and 401 resend, `cloudauth_op_cancel`,
+// CLOUDAUTH_ERR_CANCELLED after the session is freed, events through
+// `cloudauth_config_set_event_queue`, and the refusal in a child of fork().
+struct cloudauth_queue *cloudauth_queue_new_caller_driven(void);
+
 // Frees a queue. No thread may be waiting on it. Operations still in flight keep its memory
 // until they finish; what they and any untaken completion deliver is discarded (responses
 // freed). Events of sessions given it go nowhere from then on. NULL is a no-op.
@@ -405,7 +431,8 @@ enum cloudauth_result cloudauth_queue_wait(struct cloudauth_queue *q,
 // The queue's descriptor, for programs whose event loop waits on descriptors (asyncio's
 // `add_reader`, epoll, libuv): it is readable while a completion may be waiting. When it is,
 // call `cloudauth_queue_wait(q, 0, ...)` until it returns CLOUDAUTH_ERR_TIMEOUT; that also
-// makes it unreadable again. Do not read, write or close it. -1 for NULL.
+// makes it unreadable again. Do not read, write or close it. -1 for NULL and for a
+// caller-driven queue (whose operations progress only inside `cloudauth_queue_wait`).
 //
 // # Safety
 // `q` is NULL or a live queue.

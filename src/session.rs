@@ -234,6 +234,11 @@ impl Inner {
         self.api.library_client()
     }
 
+    /// The API transport, for runtimes with client pools of their own (`ops::driven`).
+    pub(crate) fn api_transport(&self) -> &Transport {
+        &self.api
+    }
+
     /// Sends `request` with `token` and reads the whole response. Also says whether the answer
     /// is a 401 from a server that received the token, in which case the token has been
     /// dropped and the caller resends once: after a redirect off the request's origin (reqwest

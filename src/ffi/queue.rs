@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::events::Event;
+use crate::ops::driven::Driver;
 use crate::ops::queue::Queue;
 use std::ffi::{c_char, CString};
 use std::sync::Arc;
@@ -23,10 +24,16 @@ use zeroize::Zeroizing;
 /// with `cloudauth_queue_wait`. No program code then runs on a library thread, which runtimes
 /// such as Mono and the JVM need.
 ///
+/// A caller-driven queue (`cloudauth_queue_new_caller_driven`) runs its operations on the
+/// thread that waits on it instead, inside `cloudauth_queue_wait`.
+///
 /// Thread-safety: thread-safe; any number of threads may wait on one queue.
-/// Ownership: created by `cloudauth_queue_new`, freed by `cloudauth_queue_free`.
+/// Ownership: created by `cloudauth_queue_new` or `cloudauth_queue_new_caller_driven`, freed
+/// by `cloudauth_queue_free`.
 pub struct cloudauth_queue {
     inner: Arc<Queue<Box<Completed>>>,
+    /// Set for a caller-driven queue: the runtime its operations run on.
+    driver: Option<Driver>,
 }
 
 /// One finished operation or one event, from `cloudauth_queue_wait`.
@@ -114,7 +121,45 @@ pub extern "C" fn cloudauth_queue_new() -> *mut cloudauth_queue {
     boundary_value(std::ptr::null_mut(), || {
         let inner = Arc::new(Queue::new()?);
         super::succeeded();
-        Ok(Box::into_raw(Box::new(cloudauth_queue { inner })))
+        Ok(Box::into_raw(Box::new(cloudauth_queue {
+            inner,
+            driver: None,
+        })))
+    })
+}
+
+/// A new, empty caller-driven queue; NULL if it cannot be made (see `cloudauth_last_error`).
+///
+/// Its operations (`cloudauth_session_request_queued`, `cloudauth_session_token_queued`) run
+/// on the thread that calls `cloudauth_queue_wait`, inside that call, as `curl_multi_perform`
+/// runs libcurl's transfers: no request crosses a thread, which is the fastest way to keep
+/// many requests in flight from one thread. The queue has a connection pool of its own.
+///
+/// What changes from `cloudauth_queue_new`:
+/// - Operations make progress only while a thread waits on the queue (a token fetch they need
+///   still runs on a library thread). `cloudauth_queue_wait(q, 0, ...)` does the I/O that is
+///   ready without waiting; an event loop calls it when it has nothing else to do.
+/// - `cloudauth_queue_fd` has no descriptor to give (-1).
+/// - A signal does not end a wait: give long waits a timeout.
+/// - A wait made inside a cloudauth callback is refused (CLOUDAUTH_ERR_INVALID_ARGUMENT).
+/// - An event callback (`cloudauth_config_set_event_callback`) reporting work of an operation
+///   (CLOUDAUTH_EVENT_UNAUTHORIZED) runs inside the wait, on the waiting thread; a blocking
+///   cloudauth call made from it is refused. Events sent to a queue are not affected.
+/// - `cloudauth_queue_free` with operations in flight drops them: no completion arrives for
+///   them, and their responses are freed.
+///
+/// Everything else holds: the token handling and 401 resend, `cloudauth_op_cancel`,
+/// CLOUDAUTH_ERR_CANCELLED after the session is freed, events through
+/// `cloudauth_config_set_event_queue`, and the refusal in a child of fork().
+#[no_mangle]
+pub extern "C" fn cloudauth_queue_new_caller_driven() -> *mut cloudauth_queue {
+    boundary_value(std::ptr::null_mut(), || {
+        let driver = Driver::new()?;
+        super::succeeded();
+        Ok(Box::into_raw(Box::new(cloudauth_queue {
+            inner: Arc::new(Queue::for_driver()),
+            driver: Some(driver),
+        })))
     })
 }
 
@@ -150,7 +195,11 @@ pub unsafe extern "C" fn cloudauth_queue_wait(
         let q = arg_ref(q, "queue")?;
         let out = arg_out(out, "out")?;
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let Some(mut c) = q.inner.wait(timeout)? else {
+        let taken = match &q.driver {
+            Some(driver) => driver.wait(&q.inner, timeout)?,
+            None => q.inner.wait(timeout)?,
+        };
+        let Some(mut c) = taken else {
             return Err(Error::new(
                 Code::CLOUDAUTH_ERR_TIMEOUT,
                 format!(
@@ -169,7 +218,8 @@ pub unsafe extern "C" fn cloudauth_queue_wait(
 /// The queue's descriptor, for programs whose event loop waits on descriptors (asyncio's
 /// `add_reader`, epoll, libuv): it is readable while a completion may be waiting. When it is,
 /// call `cloudauth_queue_wait(q, 0, ...)` until it returns CLOUDAUTH_ERR_TIMEOUT; that also
-/// makes it unreadable again. Do not read, write or close it. -1 for NULL.
+/// makes it unreadable again. Do not read, write or close it. -1 for NULL and for a
+/// caller-driven queue (whose operations progress only inside `cloudauth_queue_wait`).
 ///
 /// # Safety
 /// `q` is NULL or a live queue.
@@ -177,8 +227,13 @@ pub unsafe extern "C" fn cloudauth_queue_wait(
 pub unsafe extern "C" fn cloudauth_queue_fd(q: *const cloudauth_queue) -> i32 {
     boundary_value(-1, || {
         let q = arg_ref(q, "queue")?;
+        let fd = q.inner.fd().ok_or_else(|| {
+            Error::invalid(
+                "a caller-driven queue has no descriptor: its operations progress only inside cloudauth_queue_wait",
+            )
+        })?;
         super::succeeded();
-        Ok(q.inner.fd())
+        Ok(fd)
     })
 }
 
@@ -214,13 +269,20 @@ pub unsafe extern "C" fn cloudauth_session_request_queued(
     boundary(|| {
         let s = arg_ref(s, "session")?;
         let a = request_args(method, url, headers, n_headers, body, body_len)?;
-        let queue = live_queue(arg_ref(q, "queue")?)?;
-        let op = s
-            .inner
-            .request_async(a.method, a.url, a.headers, a.body, move |result| {
-                let (code, response, error) = response_outcome(result);
-                queue.push(Completed::new(tag, code, response, None, error, None));
-            })?;
+        let q = arg_ref(q, "queue")?;
+        let queue = live_queue(q)?;
+        let done = move |result| {
+            let (code, response, error) = response_outcome(result);
+            queue.push(Completed::new(tag, code, response, None, error, None));
+        };
+        let op = match &q.driver {
+            Some(d) => s
+                .inner
+                .request_driven(d, a.method, a.url, a.headers, a.body, done)?,
+            None => s
+                .inner
+                .request_async(a.method, a.url, a.headers, a.body, done)?,
+        };
         hand_out(op, out_op);
         Ok(())
     })
@@ -239,12 +301,17 @@ pub unsafe extern "C" fn cloudauth_session_token_queued(
 ) -> cloudauth_result {
     boundary(|| {
         let s = arg_ref(s, "session")?;
-        let queue = live_queue(arg_ref(q, "queue")?)?;
-        let op = s.inner.token_async(move |result| {
+        let q = arg_ref(q, "queue")?;
+        let queue = live_queue(q)?;
+        let done = move |result| {
             let (code, token, error) = token_outcome(result);
             let null = std::ptr::null_mut();
             queue.push(Completed::new(tag, code, null, token, error, None));
-        })?;
+        };
+        let op = match &q.driver {
+            Some(d) => s.inner.token_driven(d, done)?,
+            None => s.inner.token_async(done)?,
+        };
         hand_out(op, out_op);
         Ok(())
     })

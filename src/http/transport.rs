@@ -54,8 +54,30 @@ struct CachedClient {
     client: Client,
 }
 
+/// The clients of one runtime, one per transport, each built on first use.
+#[derive(Default)]
+pub struct ClientPool(Vec<CachedClient>);
+
+impl ClientPool {
+    /// `transport`'s client in this pool, built on first use.
+    pub fn client(&mut self, transport: &Transport) -> Result<Client> {
+        if let Some(c) = self.0.iter().find(|c| c.transport == transport.id) {
+            return Ok(c.client.clone());
+        }
+        // Drop the clients (and idle connections) of sessions freed since.
+        self.0.retain(|c| c.alive.strong_count() > 0);
+        let client = transport.settings.build()?;
+        self.0.push(CachedClient {
+            transport: transport.id,
+            alive: Arc::downgrade(&transport.alive),
+            client: client.clone(),
+        });
+        Ok(client)
+    }
+}
+
 thread_local! {
-    static CLIENTS: RefCell<Option<Owned<Vec<CachedClient>>>> = const { RefCell::new(None) };
+    static CLIENTS: RefCell<Option<Owned<ClientPool>>> = const { RefCell::new(None) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -195,22 +217,19 @@ impl Transport {
             let mut slot = cell.borrow_mut();
             if !slot.as_ref().is_some_and(Owned::is_current) {
                 // Clients inherited across fork() are abandoned with their sockets.
-                *slot = Some(Owned::new(Vec::new()));
+                *slot = Some(Owned::new(ClientPool::default()));
             }
-            let clients = slot.as_mut().and_then(Owned::get_mut).expect("current");
-            if let Some(c) = clients.iter().find(|c| c.transport == self.id) {
-                return Ok(c.client.clone());
-            }
-            // Drop the clients (and idle connections) of sessions freed since.
-            clients.retain(|c| c.alive.strong_count() > 0);
-            let client = self.settings.build()?;
-            clients.push(CachedClient {
-                transport: self.id,
-                alive: Arc::downgrade(&self.alive),
-                client: client.clone(),
-            });
-            Ok(client)
+            slot.as_mut()
+                .and_then(Owned::get_mut)
+                .expect("current")
+                .client(self)
         })
+    }
+
+    /// For a runtime that runs only while a caller waits (a caller-driven queue), as for the
+    /// calling thread's: lets it see connections the server closed meanwhile.
+    pub async fn notice_closed(&self) {
+        notice_closed_connections(self.settings.timeout).await
     }
 
     /// The client for the library runtime (async operations, background refresh).
@@ -258,7 +277,7 @@ impl Drop for Transport {
         let _ = CLIENTS.try_with(|cell| {
             if let Ok(mut slot) = cell.try_borrow_mut() {
                 if let Some(clients) = slot.as_mut().and_then(Owned::get_mut) {
-                    clients.retain(|c| c.transport != self.id);
+                    clients.0.retain(|c| c.transport != self.id);
                 }
             }
         });

@@ -7,13 +7,16 @@
 //! cancellation never leaves the session without its single flight.
 
 use crate::error::{Code, Error, Result};
-use crate::http::request::Response;
+use crate::http::request::{ApiRequest, Response};
 use crate::http::runtime;
 use crate::session::{Inner, Session};
+use reqwest::Client;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+pub mod driven;
 pub mod queue;
 
 /// A handle on an operation in flight; dropping it neither cancels nor waits.
@@ -59,13 +62,7 @@ impl Session {
         let request = self.inner().api_request(method, target, headers, body)?;
         spawn(self.inner(), done, |inner| async move {
             let client = inner.library_api_client()?;
-            let token = inner.cache.token_async(&*inner).await?;
-            let (response, rejected) = inner.send(client.clone(), &request, &token).await?;
-            if !rejected {
-                return Ok(response);
-            }
-            let fresh = inner.cache.token_async(&*inner).await?;
-            Ok(inner.send(client, &request, &fresh).await?.0)
+            authorized_request(&inner, client, &request).await
         })
     }
 
@@ -79,6 +76,21 @@ impl Session {
     }
 }
 
+/// The token, the send, and after a 401 one resend with a fresh token.
+async fn authorized_request(
+    inner: &Inner,
+    client: Client,
+    request: &ApiRequest,
+) -> Result<Response> {
+    let token = inner.cache.token_async(inner).await?;
+    let (response, rejected) = inner.send(client.clone(), request, &token).await?;
+    if !rejected {
+        return Ok(response);
+    }
+    let fresh = inner.cache.token_async(inner).await?;
+    Ok(inner.send(client, request, &fresh).await?.0)
+}
+
 fn spawn<T, F>(
     inner: &Arc<Inner>,
     done: impl FnOnce(Result<T>) + Send + 'static,
@@ -86,9 +98,25 @@ fn spawn<T, F>(
 ) -> Result<Op>
 where
     T: Send + 'static,
-    F: std::future::Future<Output = Result<T>> + Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
 {
     let library = runtime::library()?;
+    let (op, task) = operation(inner, done, work);
+    library.spawn(task);
+    Ok(op)
+}
+
+/// An operation's handle and the task that runs it to its one completion, on whichever
+/// runtime the caller spawns it.
+fn operation<T, F>(
+    inner: &Arc<Inner>,
+    done: impl FnOnce(Result<T>) + Send + 'static,
+    work: impl FnOnce(Arc<Inner>) -> F + Send + 'static,
+) -> (Op, impl Future<Output = ()> + Send + 'static)
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
     let state = Arc::new(OpState::default());
     let op = Op {
         state: state.clone(),
@@ -96,7 +124,7 @@ where
     let inner = inner.clone();
     let mut closed = inner.closed.subscribe();
     inner.ensure_refresher();
-    library.spawn(async move {
+    let task = async move {
         let result = tokio::select! {
             biased;
             _ = state.cancelled() => Err(Error::new(
@@ -111,6 +139,6 @@ where
         };
         // A panicking Rust completion must not take a library thread down with it.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| done(result)));
-    });
-    Ok(op)
+    };
+    (op, task)
 }

@@ -11,19 +11,32 @@
 //! The eventfd counts pushes; a waiter resets it (`drain`) before it looks at the items again,
 //! so it is readable whenever an item may be waiting, and not readable once a consumer has
 //! found the queue empty after a reset: no lost wake-up, no busy loop.
+//!
+//! A caller-driven queue (`ops::driven`) has no eventfd: its only waiter sleeps in the queue's
+//! own runtime, and a push wakes it through a `Notify`.
 
 use crate::error::{Code, Error, Result};
+use crate::fork;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 pub struct Queue<T> {
     items: Mutex<VecDeque<T>>,
-    /// Non-zero after a push that no waiter has reset yet.
-    ready: OwnedFd,
+    wake: Wake,
     /// A child of fork() shares the eventfd with its parent; it must make its own queue.
-    pid: u32,
+    /// (The fork generation, not the pid: `getpid` is a syscall, and it was paid three times
+    /// per operation.)
+    generation: u64,
+}
+
+enum Wake {
+    /// Non-zero after a push that no waiter has reset yet.
+    Fd(OwnedFd),
+    /// A caller-driven queue's: the waiter is a task of the queue's runtime.
+    Task(Notify),
 }
 
 impl<T> Queue<T> {
@@ -42,14 +55,24 @@ impl<T> Queue<T> {
         Ok(Queue {
             items: Mutex::new(VecDeque::new()),
             // SAFETY: `fd` is a new descriptor nobody else owns.
-            ready: unsafe { OwnedFd::from_raw_fd(fd) },
-            pid: std::process::id(),
+            wake: Wake::Fd(unsafe { OwnedFd::from_raw_fd(fd) }),
+            generation: fork::generation(),
         })
+    }
+
+    /// A queue whose waiter runs a runtime of its own (`ops::driven`): no eventfd, so a push
+    /// from the waiting thread itself costs no syscall.
+    pub fn for_driver() -> Self {
+        Queue {
+            items: Mutex::new(VecDeque::new()),
+            wake: Wake::Task(Notify::new()),
+            generation: fork::generation(),
+        }
     }
 
     /// An error when this process is a child of fork() and the queue its parent's.
     pub fn check_process(&self) -> Result<()> {
-        if self.pid == std::process::id() {
+        if self.generation == fork::generation() {
             return Ok(());
         }
         Err(Error::invalid(
@@ -60,41 +83,66 @@ impl<T> Queue<T> {
     pub fn push(&self, item: T) {
         // In a child of fork() nobody takes from the parent's queue: drop, and do not wake the
         // parent through the shared eventfd.
-        if self.pid != std::process::id() {
+        if self.generation != fork::generation() {
             return;
         }
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push_back(item);
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64. It cannot fail short of 2^64-1 pending counts.
-        unsafe { libc::write(self.ready.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        match &self.wake {
+            Wake::Fd(ready) => {
+                let one: u64 = 1;
+                // SAFETY: writes 8 bytes from a live u64. It cannot fail short of 2^64-1
+                // pending counts.
+                unsafe { libc::write(ready.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            }
+            Wake::Task(pushed) => pushed.notify_one(),
+        }
     }
 
-    fn pop(&self) -> Option<T> {
+    /// For a caller-driven queue's waiter: done after a push (at once if one came since the
+    /// last call: `Notify` keeps a permit). Never done for an eventfd queue.
+    pub async fn pushed(&self) {
+        match &self.wake {
+            Wake::Task(pushed) => pushed.notified().await,
+            Wake::Fd(_) => std::future::pending().await,
+        }
+    }
+
+    pub fn pop(&self) -> Option<T> {
         self.items
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop_front()
     }
 
-    /// The descriptor that is readable while an item may be waiting (see the module's doc).
-    pub fn fd(&self) -> i32 {
-        self.ready.as_raw_fd()
+    /// The descriptor that is readable while an item may be waiting (see the module's doc);
+    /// `None` for a caller-driven queue.
+    pub fn fd(&self) -> Option<i32> {
+        match &self.wake {
+            Wake::Fd(ready) => Some(ready.as_raw_fd()),
+            Wake::Task(_) => None,
+        }
     }
 
     /// Resets the eventfd. EAGAIN (already zero, or another waiter reset it) is fine.
-    fn drain(&self) {
+    fn drain(&self, ready: i32) {
         let mut count: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64.
-        unsafe { libc::read(self.ready.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        unsafe { libc::read(ready, (&mut count as *mut u64).cast(), 8) };
     }
 
     /// The next item; `None` when none arrived within `timeout` (`None`: no limit), or sooner
     /// when a signal interrupted the wait.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<Option<T>> {
         self.check_process()?;
+        let Some(ready) = self.fd() else {
+            return Err(Error::new(
+                Code::CLOUDAUTH_ERR_INTERNAL,
+                "a caller-driven queue is waited on through its driver",
+            ));
+        };
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             if let Some(item) = self.pop() {
@@ -110,13 +158,13 @@ impl<T> Queue<T> {
                     _ => {
                         // Empty at the deadline: reset, then look once more, so an item
                         // whose count the reset took is not left behind.
-                        self.drain();
+                        self.drain(ready);
                         return Ok(self.pop());
                     }
                 },
             };
             let mut pfd = libc::pollfd {
-                fd: self.ready.as_raw_fd(),
+                fd: ready,
                 events: libc::POLLIN,
                 revents: 0,
             };
@@ -133,7 +181,7 @@ impl<T> Queue<T> {
                 ));
             }
             if n > 0 {
-                self.drain();
+                self.drain(ready);
             }
         }
     }
@@ -158,7 +206,7 @@ mod tests {
 
     fn readable(q: &Queue<i32>) -> bool {
         let mut pfd = libc::pollfd {
-            fd: q.fd(),
+            fd: q.fd().unwrap(),
             events: libc::POLLIN,
             revents: 0,
         };

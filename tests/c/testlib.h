@@ -30,6 +30,7 @@ extern const struct test_case token_tests[];
 extern const struct test_case request_tests[];
 extern const struct test_case async_tests[];
 extern const struct test_case queue_tests[];
+extern const struct test_case driven_tests[];
 extern const struct test_case lifecycle_tests[];
 extern const struct test_case shared_tests[];
 extern const struct test_case env_tests[];
