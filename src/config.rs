@@ -18,6 +18,31 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// HTTP Basic with the form-encoded id and secret.
     ClientSecretBasic,
+    /// Mutual TLS with a CA-issued certificate (RFC 8705 §2.1): no secret, the TLS handshake
+    /// presents `client_cert_file`.
+    TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate the server knows (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
+}
+
+impl AuthMethod {
+    /// The value of `auth_method` that selects it.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// Whether the client authenticates with its TLS certificate (either RFC 8705 method).
+    pub fn is_mtls(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        )
+    }
 }
 
 /// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
@@ -70,6 +95,10 @@ pub struct Config {
     pub refresh_mode: RefreshMode,
     /// Read at every token request instead of `client_secret`.
     pub client_secret_file: Option<String>,
+    /// PEM certificate chain, leaf first (mutual TLS).
+    pub client_cert_file: Option<String>,
+    /// PEM private key of `client_cert_file`'s leaf; a secret, read at every token request.
+    pub client_key_file: Option<String>,
     pub events: Events,
 }
 
@@ -99,6 +128,8 @@ impl Default for Config {
             token_cache_timeout: Duration::from_millis(250),
             refresh_mode: RefreshMode::Background,
             client_secret_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             events: Events::default(),
         }
     }
@@ -129,6 +160,8 @@ pub const KEYS: &[&str] = &[
     "token_cache_timeout_ms",
     "refresh_mode",
     "client_secret_file",
+    "client_cert_file",
+    "client_key_file",
 ];
 
 impl Config {
@@ -150,11 +183,14 @@ impl Config {
                 self.auth_method = match value {
                     "client_secret_post" => AuthMethod::ClientSecretPost,
                     "client_secret_basic" => AuthMethod::ClientSecretBasic,
+                    "tls_client_auth" => AuthMethod::TlsClientAuth,
+                    "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
-                            "client_secret_post or client_secret_basic",
+                            "client_secret_post, client_secret_basic, tls_client_auth or \
+                             self_signed_tls_client_auth",
                         ))
                     }
                 }
@@ -204,6 +240,12 @@ impl Config {
             }
             "client_secret_file" => {
                 self.client_secret_file = (!value.is_empty()).then(|| value.to_owned())
+            }
+            "client_cert_file" => {
+                self.client_cert_file = (!value.is_empty()).then(|| value.to_owned())
+            }
+            "client_key_file" => {
+                self.client_key_file = (!value.is_empty()).then(|| value.to_owned())
             }
             _ => {
                 return Err(Error::invalid(format!(

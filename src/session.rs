@@ -9,6 +9,8 @@ use crate::config::{Config, RefreshMode};
 use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
+use crate::http::client_cert::ClientCert;
+use crate::http::clients::Clients;
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
 use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
@@ -21,7 +23,7 @@ use crate::token::refresh;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -56,7 +58,8 @@ impl Session {
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
         let counters = Arc::new(Counters::default());
-        let credentials = Credentials::from_config(cfg)?;
+        let cert = ClientCert::from_config(cfg)?;
+        let credentials = Credentials::from_config(cfg, cert.as_ref())?;
         let shared = SharedCache::new(
             cfg,
             credentials.secret.read()?.expose().as_bytes(),
@@ -64,7 +67,7 @@ impl Session {
         )?;
         let token_url = parse_http_url("token_url", &cfg.token_url)?;
         check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg)?;
+        let (token_transport, api) = Transport::for_token_and_api(cfg, cert)?;
         let endpoint = TokenEndpoint::new(
             cfg,
             token_transport,
@@ -156,6 +159,12 @@ impl Session {
                 "set_credentials: client_id and client_secret must not be empty",
             ));
         }
+        if self.inner.endpoint.uses_certificate() {
+            return Err(Error::invalid(
+                "set_credentials: this session authenticates with its TLS client certificate \
+                 and sends no secret; replace client_cert_file and client_key_file to rotate it",
+            ));
+        }
         self.inner.endpoint.set_credentials(Credentials {
             client_id: client_id.to_owned(),
             secret: SecretSource::Value(Secret::new(client_secret)),
@@ -229,8 +238,8 @@ impl Inner {
         *self.closed.borrow()
     }
 
-    /// The API client for the library runtime (async operations).
-    pub(crate) fn library_api_client(&self) -> Result<Client> {
+    /// The API clients for the library runtime (async operations).
+    pub(crate) fn library_api_client(&self) -> Result<Clients> {
         self.api.library_client()
     }
 
@@ -240,7 +249,7 @@ impl Inner {
     /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
     pub(crate) async fn send(
         &self,
-        client: Client,
+        client: Clients,
         request: &ApiRequest,
         token: &Token,
     ) -> Result<(Response, bool)> {
@@ -256,18 +265,19 @@ impl Inner {
 
     async fn send_unscrubbed(
         &self,
-        client: Client,
+        client: Clients,
         request: &ApiRequest,
         token: &Token,
     ) -> Result<(Response, bool)> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
         Counters::bump(&self.counters.api_requests);
-        let sending = client
-            .request(request.method.clone(), request.url.clone())
-            .headers(headers)
-            .body(request.body.clone())
-            .send();
+        let sending = client.send(
+            request.method.clone(),
+            &request.url,
+            headers,
+            request.body.clone(),
+        );
         let (sent, left_origin) = tracking_origin(sending).await;
         let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
         let status = response.status().as_u16();

@@ -7,6 +7,8 @@
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::fork::Owned;
+use crate::http::client_cert::ClientCert;
+use crate::http::clients::{self, Bound, Clients};
 use crate::http::runtime;
 use crate::http::url_policy::{check_secure, redact, redact_str};
 use arc_swap::ArcSwapOption;
@@ -27,8 +29,12 @@ pub struct Transport {
     /// Per-thread clients hold a `Weak` of this, so they can tell when their session is gone.
     alive: Arc<()>,
     settings: Settings,
-    /// The library runtime's client, shared by its threads.
-    library_client: ArcSwapOption<Owned<Client>>,
+    /// With mutual TLS, the API's client for the session's origin, presenting the certificate
+    /// (`clients`); `settings` then builds the one for every other origin.
+    bound: Option<Settings>,
+    /// The library runtime's clients, shared by its threads, and the certificate generation
+    /// they were built with.
+    library_client: ArcSwapOption<Owned<(Clients, u64)>>,
 }
 
 /// What a per-thread client is built from. Files are read once, when the session is made.
@@ -42,12 +48,19 @@ struct Settings {
     proxy: Option<String>,
     allow_insecure_http: bool,
     follow_redirects: bool,
+    /// The client certificate this client presents (mutual TLS).
+    cert: Option<Arc<ClientCert>>,
+    /// For a client that presents the certificate and follows redirects: the only origin it
+    /// may talk to; a hop elsewhere is handed to the plain client (`clients`).
+    only_origin: Option<Arc<url::Origin>>,
 }
 
 struct CachedClient {
     transport: u64,
     alive: Weak<()>,
-    client: Client,
+    clients: Clients,
+    /// The client certificate's generation the clients were built with.
+    generation: u64,
 }
 
 thread_local! {
@@ -73,6 +86,11 @@ pub async fn tracking_origin<T>(send: impl Future<Output = T>) -> (T, bool) {
         .await
 }
 
+/// For a redirect chain that the caller's code continues on another client (`clients`).
+pub(crate) fn note_left_origin() {
+    let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
+}
+
 /// Raised by the redirect policy, recognised again in [`send_error`].
 #[derive(Debug)]
 struct InsecureRedirect(String);
@@ -89,8 +107,13 @@ impl Transport {
     /// The session's two transports, sharing one TLS setup: the token endpoint's, which never
     /// follows a redirect (a POST carrying the secret goes to `token_url` and nowhere else), and
     /// the API's, which follows up to 10; reqwest drops `Authorization` when the host or port
-    /// changes, and the policy refuses a hop to plain http on a remote host.
-    pub fn for_token_and_api(cfg: &Config) -> Result<(Transport, Transport)> {
+    /// changes, and the policy refuses a hop to plain http on a remote host. With `cert`
+    /// (mutual TLS) the token endpoint's client presents it, and so does the API's client for
+    /// `base_url`'s origin, and no other.
+    pub fn for_token_and_api(
+        cfg: &Config,
+        cert: Option<Arc<ClientCert>>,
+    ) -> Result<(Transport, Transport)> {
         let settings = Settings {
             user_agent: cfg.user_agent.clone(),
             timeout: cfg.timeout,
@@ -99,12 +122,25 @@ impl Transport {
             proxy: cfg.proxy.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             follow_redirects: false,
+            cert: None,
+            only_origin: None,
         };
         let api = Settings {
             follow_redirects: true,
             ..settings.clone()
         };
-        let (token, api) = (Transport::new(settings), Transport::new(api));
+        let bound = match &cert {
+            Some(cert) => Some(Settings {
+                cert: Some(cert.clone()),
+                only_origin: Some(Arc::new(
+                    crate::http::url_policy::parse_http_url("base_url", &cfg.base_url)?.origin(),
+                )),
+                ..api.clone()
+            }),
+            None => None,
+        };
+        let token = Transport::new(Settings { cert, ..settings }, None);
+        let api = Transport::new(api, bound);
         // Building this thread's clients now surfaces a bad proxy or TLS setup at once, and
         // the thread that made the session usually sends its first request too.
         token.client()?;
@@ -112,19 +148,45 @@ impl Transport {
         Ok((token, api))
     }
 
-    fn new(settings: Settings) -> Transport {
+    fn new(settings: Settings, bound: Option<Settings>) -> Transport {
         Transport {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             settings,
+            bound,
             library_client: ArcSwapOption::empty(),
         }
     }
 
-    /// Runs `work` with this thread's client, blocking the calling thread until it is done.
+    /// Changes when the client certificate does (0 without one): clients built before are
+    /// replaced, so later connections present the new certificate.
+    fn generation(&self) -> u64 {
+        let cert = self.settings.cert.as_ref();
+        cert.or_else(|| self.bound.as_ref()?.cert.as_ref())
+            .map_or(0, |c| c.generation())
+    }
+
+    fn build(&self) -> Result<Clients> {
+        let bound = match &self.bound {
+            Some(settings) => Some(Bound {
+                client: settings.build()?,
+                origin: settings
+                    .only_origin
+                    .clone()
+                    .expect("a bound client has its origin"),
+            }),
+            None => None,
+        };
+        Ok(Clients {
+            any: self.settings.build()?,
+            bound,
+        })
+    }
+
+    /// Runs `work` with this thread's clients, blocking the calling thread until it is done.
     pub fn run<T, F: Future<Output = Result<T>>>(
         &self,
-        work: impl FnOnce(Client) -> F,
+        work: impl FnOnce(Clients) -> F,
     ) -> Result<T> {
         let client = self.client()?;
         let timeout = self.settings.timeout;
@@ -134,11 +196,12 @@ impl Transport {
         })?
     }
 
-    /// The client for the calling thread's runtime.
-    fn client(&self) -> Result<Client> {
+    /// The clients for the calling thread's runtime.
+    fn client(&self) -> Result<Clients> {
         if runtime::on_library_thread() {
             return self.library_client();
         }
+        let generation = self.generation();
         CLIENTS.with(|cell| {
             let mut slot = cell.borrow_mut();
             if !slot.as_ref().is_some_and(Owned::is_current) {
@@ -147,35 +210,43 @@ impl Transport {
             }
             let clients = slot.as_mut().and_then(Owned::get_mut).expect("current");
             if let Some(c) = clients.iter().find(|c| c.transport == self.id) {
-                return Ok(c.client.clone());
+                if c.generation == generation {
+                    return Ok(c.clients.clone());
+                }
             }
-            // Drop the clients (and idle connections) of sessions freed since.
-            clients.retain(|c| c.alive.strong_count() > 0);
-            let client = self.settings.build()?;
+            // Drop the clients (and idle connections) of sessions freed since, and this
+            // transport's own when its certificate changed.
+            clients.retain(|c| c.alive.strong_count() > 0 && c.transport != self.id);
+            let built = self.build()?;
             clients.push(CachedClient {
                 transport: self.id,
                 alive: Arc::downgrade(&self.alive),
-                client: client.clone(),
+                clients: built.clone(),
+                generation,
             });
-            Ok(client)
+            Ok(built)
         })
     }
 
-    /// The client for the library runtime (async operations, background refresh).
-    pub fn library_client(&self) -> Result<Client> {
-        if let Some(client) = self.library_client.load().as_ref().and_then(|c| c.get()) {
-            return Ok(client.clone());
+    /// The clients for the library runtime (async operations, background refresh).
+    pub fn library_client(&self) -> Result<Clients> {
+        let generation = self.generation();
+        let current = self.library_client.load();
+        if let Some((clients, built_with)) = current.as_ref().and_then(|c| c.get()) {
+            if *built_with == generation {
+                return Ok(clients.clone());
+            }
         }
-        let client = self.settings.build()?;
+        let clients = self.build()?;
         if let Some(inherited) = self
             .library_client
-            .swap(Some(Arc::new(Owned::new(client.clone()))))
+            .swap(Some(Arc::new(Owned::new((clients.clone(), generation)))))
         {
             // Built before a fork, or by a thread that raced us: dropping is safe (`Owned`
             // leaks it when it is the parent's).
             drop(inherited);
         }
-        Ok(client)
+        Ok(clients)
     }
 }
 
@@ -216,9 +287,10 @@ impl Drop for Transport {
 impl Settings {
     fn build(&self) -> Result<Client> {
         let allow_insecure = self.allow_insecure_http;
+        let only_origin = self.only_origin.clone();
         let policy = if self.follow_redirects {
             redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 10 {
+                if attempt.previous().len() + clients::hops_before() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
                 if !matches!(attempt.url().scheme(), "http" | "https") {
@@ -229,9 +301,16 @@ impl Settings {
                     // reqwest drops Authorization on this hop, for the rest of the chain.
                     let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
                 }
-                match check_secure("redirect target", attempt.url(), allow_insecure) {
-                    Ok(()) => attempt.follow(),
-                    Err(e) => attempt.error(InsecureRedirect(e.message)),
+                if let Err(e) = check_secure("redirect target", attempt.url(), allow_insecure) {
+                    return attempt.error(InsecureRedirect(e.message));
+                }
+                match &only_origin {
+                    Some(origin) if attempt.url().origin() != **origin => {
+                        // This client presents the certificate: the hop goes out on another.
+                        clients::hand_off(attempt.previous().len());
+                        attempt.stop()
+                    }
+                    _ => attempt.follow(),
                 }
             })
         } else {
@@ -249,7 +328,10 @@ impl Settings {
             // redirect target as Referer.
             .referer(false)
             .redirect(policy);
-        builder = builder.use_preconfigured_tls(self.tls.clone());
+        builder = match &self.cert {
+            Some(cert) => builder.use_preconfigured_tls(cert.tls_config(&self.tls)),
+            None => builder.use_preconfigured_tls(self.tls.clone()),
+        };
         match self.proxy.as_deref() {
             None => {}
             Some("" | "none") => builder = builder.no_proxy(),

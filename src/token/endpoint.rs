@@ -4,6 +4,7 @@
 use crate::config::{AuthMethod, Config};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
+use crate::http::client_cert::ClientCert;
 use crate::http::transport::{read_body, send_error, Transport};
 use crate::http::url_policy::redact;
 use crate::secret::{Scrubber, Secret};
@@ -47,6 +48,10 @@ pub enum SecretSource {
     Value(Secret),
     /// Read at every token request, so replacing the file rotates the secret.
     File(String),
+    /// Mutual TLS: no secret is sent; the certificate and key files are read again at every
+    /// token request (rotation), and their digest stands in for the secret where one is
+    /// needed (the shared cache's sealing key).
+    Certificate(Arc<ClientCert>),
 }
 
 /// What one request sends: the form body (it holds the secret under client_secret_post) and
@@ -66,12 +71,24 @@ struct Failure {
 }
 
 impl Credentials {
-    /// From the configuration: exactly one of client_secret and client_secret_file.
-    pub fn from_config(cfg: &Config) -> Result<Credentials> {
+    /// From the configuration: exactly one of client_secret and client_secret_file, or with
+    /// mutual TLS (`cert`) neither.
+    pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
         let client_id = cfg
             .client_id
             .clone()
             .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        if let Some(cert) = cert {
+            if cfg.client_secret.is_some() || cfg.client_secret_file.is_some() {
+                return Err(Error::invalid(format!(
+                    "client_secret is set, but auth_method={} sends no secret (the TLS client \
+                     certificate authenticates); unset client_secret and client_secret_file",
+                    cfg.auth_method.name()
+                )));
+            }
+            let secret = SecretSource::Certificate(cert.clone());
+            return Ok(Credentials { client_id, secret });
+        }
         let secret = match (&cfg.client_secret, &cfg.client_secret_file) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -114,6 +131,10 @@ impl SecretSource {
                 }
                 Ok(text)
             }
+            SecretSource::Certificate(cert) => {
+                cert.reload()?;
+                Ok(cert.sealing_secret())
+            }
         }
     }
 }
@@ -152,6 +173,11 @@ impl TokenEndpoint {
         Ok((credentials.client_id.clone(), credentials.secret.read()?))
     }
 
+    /// Whether the client authenticates with its TLS certificate (mutual TLS).
+    pub fn uses_certificate(&self) -> bool {
+        matches!(self.credentials.load().secret, SecretSource::Certificate(_))
+    }
+
     pub fn client_id(&self) -> String {
         self.credentials.load().client_id.clone()
     }
@@ -176,6 +202,11 @@ impl TokenEndpoint {
                 None
             }
             AuthMethod::ClientSecretBasic => Some(basic_auth(&credentials.client_id, &secret)),
+            // RFC 8705 §2: the client_id in the body, the certificate in the handshake.
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+                form.append_pair("client_id", &credentials.client_id);
+                None
+            }
         };
         Ok(Wire {
             form: Secret::from(form.finish()),
@@ -298,8 +329,9 @@ impl TokenEndpoint {
 
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
     fn exchange(&self, wire: &Wire) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
-        self.transport.run(|client| async move {
-            let mut request = client
+        self.transport.run(|clients| async move {
+            let mut request = clients
+                .for_url(&self.url)
                 .post(self.url.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(ACCEPT, "application/json")

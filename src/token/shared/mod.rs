@@ -11,7 +11,7 @@ pub mod redis;
 pub mod seal;
 
 use self::seal::{now_ms, Entry, Sealer};
-use crate::config::{AuthMethod, Config, TokenCacheKind};
+use crate::config::{Config, TokenCacheKind};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::Token;
@@ -328,10 +328,7 @@ fn jitter(pause: Duration) -> Duration {
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
 pub fn cache_key(cfg: &Config, client_id: &str) -> String {
-    let method = match cfg.auth_method {
-        AuthMethod::ClientSecretPost => "client_secret_post",
-        AuthMethod::ClientSecretBasic => "client_secret_basic",
-    };
+    let method = cfg.auth_method.name();
     let mut text = String::from("cloudauth token v1");
     for part in [
         cfg.token_url.as_str(),
@@ -341,6 +338,11 @@ pub fn cache_key(cfg: &Config, client_id: &str) -> String {
     ] {
         text.push('\0');
         text.push_str(part);
+    }
+    if cfg.auth_method.is_mtls() {
+        // A certificate-bound token is only good with its certificate (RFC 8705 §3).
+        text.push('\0');
+        text.push_str(cfg.client_cert_file.as_deref().unwrap_or(""));
     }
     digest(&SHA256, text.as_bytes())
         .as_ref()

@@ -1,0 +1,162 @@
+//! The clients one request may use, and which one it uses. Without mutual TLS that is one
+//! client for every origin. With it, a certificate-bound token (RFC 8705 §3) needs the
+//! certificate at the session's origin and nowhere else, and reqwest applies a TLS identity to
+//! a whole client, so the API side has two: `bound` presents the certificate and is used only
+//! for the session's origin, `any` presents nothing and serves every other origin.
+//!
+//! Redirects: `bound` follows hops within its origin, and stops at one that leaves it (its
+//! policy, in `transport`, calls [`hand_off`]); that hop is then sent with `any`, which follows
+//! the rest of the chain. So no connection that presents the certificate is ever opened to
+//! another origin, and the chain keeps reqwest's rules (method and body per status, sensitive
+//! headers dropped, at most 10 hops in all).
+
+use reqwest::header::{
+    HeaderMap, HeaderName, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
+    LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
+};
+use reqwest::{Client, Method, Response, StatusCode};
+use std::cell::Cell;
+use std::sync::Arc;
+use url::{Origin, Url};
+
+#[derive(Clone)]
+pub struct Clients {
+    /// For every origin that is not `bound`'s. On the token transport with mTLS it presents
+    /// the certificate: that client only ever talks to `token_url`.
+    pub(crate) any: Client,
+    pub(crate) bound: Option<Bound>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Bound {
+    pub(crate) client: Client,
+    pub(crate) origin: Arc<Origin>,
+}
+
+/// The state of one request's redirect chain across the two clients.
+struct Chain {
+    /// Set by `bound`'s policy at a hop that leaves its origin: how many URLs the chain had
+    /// visited then.
+    handed_off_at: Cell<Option<usize>>,
+    /// The hops `bound` took before `any` continues the chain, so the limit counts them too.
+    hops_before: Cell<usize>,
+}
+
+tokio::task_local! {
+    static CHAIN: Chain;
+}
+
+/// Called by `bound`'s redirect policy (which runs inside the sending task) when it stops at a
+/// hop off its origin, with the number of URLs visited so far.
+pub(crate) fn hand_off(visited: usize) {
+    let _ = CHAIN.try_with(|c| c.handed_off_at.set(Some(visited)));
+}
+
+/// How many URLs the chain visited before the client now following it took over.
+pub(crate) fn hops_before() -> usize {
+    CHAIN.try_with(|c| c.hops_before.get()).unwrap_or(0)
+}
+
+/// Headers that must not follow a request to another origin: reqwest's list, and DPoP's proof
+/// (it is bound to one URL).
+const SENSITIVE: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
+
+impl Clients {
+    /// The client a request to `url` starts with.
+    pub fn for_url(&self, url: &Url) -> &Client {
+        match &self.bound {
+            Some(bound) if url.origin() == *bound.origin => &bound.client,
+            _ => &self.any,
+        }
+    }
+
+    /// Sends the request, following redirects as described above. The caller tracks whether
+    /// the chain left the request's origin (`transport::tracking_origin`); a hand-off always
+    /// does.
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> reqwest::Result<Response> {
+        let Some(bound) = self.bound.as_ref().filter(|b| url.origin() == *b.origin) else {
+            return self
+                .any
+                .request(method, url.clone())
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+        };
+        let chain = Chain {
+            handed_off_at: Cell::new(None),
+            hops_before: Cell::new(0),
+        };
+        CHAIN
+            .scope(chain, async move {
+                let sent = bound
+                    .client
+                    .request(method.clone(), url.clone())
+                    .headers(headers.clone())
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                let Some(visited) = CHAIN.with(|c| c.handed_off_at.get()) else {
+                    return Ok(sent);
+                };
+                let Some(next) = next_hop(&sent, method, headers, body) else {
+                    return Ok(sent);
+                };
+                drop(sent);
+                CHAIN.with(|c| c.hops_before.set(visited));
+                crate::http::transport::note_left_origin();
+                let (method, url, headers, body) = next;
+                self.any
+                    .request(method, url)
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+            })
+            .await
+    }
+}
+
+/// The request a redirect response asks for, as reqwest would send it: 301/302/303 turn into a
+/// GET without a body (HEAD stays HEAD), 307/308 keep both; the headers lose what must not
+/// cross origins. `None` when it is no redirect reqwest would follow: the caller gets it.
+fn next_hop(
+    response: &Response,
+    method: Method,
+    mut headers: HeaderMap,
+    body: bytes::Bytes,
+) -> Option<(Method, Url, HeaderMap, bytes::Bytes)> {
+    let location = response.headers().get(LOCATION)?.to_str().ok()?;
+    let url = response.url().join(location).ok()?;
+    let (method, body) = match response.status() {
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
+            for name in [
+                TRANSFER_ENCODING,
+                CONTENT_ENCODING,
+                CONTENT_TYPE,
+                CONTENT_LENGTH,
+            ] {
+                headers.remove(name);
+            }
+            let method = if method == Method::HEAD {
+                Method::HEAD
+            } else {
+                Method::GET
+            };
+            (method, bytes::Bytes::new())
+        }
+        StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => (method, body),
+        _ => return None,
+    };
+    for name in SENSITIVE {
+        headers.remove(name);
+    }
+    headers.remove("dpop");
+    Some((method, url, headers, body))
+}
