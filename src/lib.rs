@@ -9,6 +9,7 @@ pub mod events;
 pub mod ffi;
 pub mod fork;
 pub mod http;
+pub mod jose;
 pub mod ops;
 pub mod secret;
 pub mod session;
