@@ -327,3 +327,54 @@ def test_cli_private_key_jwt_from_the_environment(servers: Servers, tmp_path: Pa
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     assert (seen["client_id"], seen["extra_params"]) == ("pkjwt-es256", {"tenant": "cli"})
+
+
+def test_cpp_mutual_tls(servers: Servers, tmp_path: Path) -> None:
+    """The C++ binding passes the new keys straight to the library: tls_client_auth from C++."""
+    exe = tmp_path / "smoke"
+    subprocess.run(
+        ["c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", str(Path(__file__).parent / "smoke" / "smoke.cpp"),
+         f"-I{REPO / 'include'}", f"-I{REPO / 'bindings' / 'cpp'}", f"-L{REPO / 'target' / 'release'}",
+         f"-Wl,-rpath,{REPO / 'target' / 'release'}", "-lcloudauth", "-o", str(exe)],
+        check=True,
+        timeout=180,
+    )
+    done = subprocess.run(
+        [str(exe), "client_id=tls-client", "auth_method=tls_client_auth",
+         f"token_url={servers.mtls_token_url}", f"base_url={servers.api}", f"ca_file={servers.ca_file}",
+         f"client_cert_file={servers.file('client_tls.pem')}", f"client_key_file={servers.file('client_tls.key')}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    status, body = done.stdout.split("\n", 1)
+    assert status == "200", body
+    thumbprint = cert_thumbprint(Path(servers.file("client_tls.pem")))
+    assert json.loads(body)["cnf"] == {"x5t#S256": thumbprint}
+
+
+def test_dotnet_self_signed_mutual_tls(servers: Servers, tmp_path: Path) -> None:
+    """The .NET binding passes the new keys straight to the library: self_signed_tls_client_auth."""
+    exe = tmp_path / "Smoke.exe"
+    sources = sorted(str(p) for p in (REPO / "bindings" / "dotnet" / "src").glob("*.cs"))
+    subprocess.run(
+        ["mcs", "-nologo", "-warnaserror+", "-nowarn:1591", "-r:System.Net.Http.dll", f"-out:{exe}",
+         str(Path(__file__).parent / "smoke" / "Smoke.cs"), *sources],
+        check=True,
+        timeout=180,
+    )
+    env = dict(os.environ, LD_LIBRARY_PATH=str(REPO / "target" / "release"))
+    done = subprocess.run(
+        ["mono", str(exe), "client_id=self-signed-client", "auth_method=self_signed_tls_client_auth",
+         f"issuer={servers.issuer}", f"base_url={servers.api}", f"ca_file={servers.ca_file}",
+         f"client_cert_file={servers.file('client_self.pem')}", f"client_key_file={servers.file('client_self.key')}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    status, body = done.stdout.split("\n", 1)
+    assert status == "200", body
+    assert json.loads(body)["certificate"] == cert_thumbprint(Path(servers.file("client_self.pem")))
