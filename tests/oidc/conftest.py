@@ -59,6 +59,7 @@ class Servers:
     issuer: str
     mtls: str
     api: str
+    api_other: str
     control: str
     material: Path
 

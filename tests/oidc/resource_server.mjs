@@ -158,22 +158,28 @@ export async function startResourceServer({ dir, issuer, record, lifetimeMs }) {
     }
   }
 
-  const server = https.createServer({
-    key: fs.readFileSync(path.join(dir, 'server.key')),
-    cert: fs.readFileSync(path.join(dir, 'server.pem')),
-    ca,
-    requestCert: true,
-    rejectUnauthorized: false,
-  }, (req, res) => {
-    handle(req, res).catch((e) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`resource server error: ${e.message}`);
+  // Two listeners, the same API: `url` is the sessions' base_url, `other` another origin,
+  // to which a certificate-bound session must not present its certificate.
+  const servers = [0, 1].map(() => {
+    const server = https.createServer({
+      key: fs.readFileSync(path.join(dir, 'server.key')),
+      cert: fs.readFileSync(path.join(dir, 'server.pem')),
+      ca,
+      requestCert: true,
+      rejectUnauthorized: false,
+    }, (req, res) => {
+      handle(req, res).catch((e) => {
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`resource server error: ${e.message}`);
+      });
     });
+    server.keepAliveTimeout = 2000;
+    server.requestTimeout = 10000;
+    return server;
   });
-  server.keepAliveTimeout = 2000;
-  server.requestTimeout = 10000;
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  const close = () => { server.close(); server.closeAllConnections(); };
+  await Promise.all(servers.map((s) => new Promise((ok) => s.listen(0, '127.0.0.1', ok))));
+  const close = () => servers.forEach((s) => { s.close(); s.closeAllConnections(); });
   setTimeout(close, lifetimeMs).unref();
-  return { url: `https://127.0.0.1:${server.address().port}`, close };
+  const [url, other] = servers.map((s) => `https://127.0.0.1:${s.address().port}`);
+  return { url, other, close };
 }

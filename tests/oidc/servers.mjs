@@ -1,6 +1,6 @@
 // Starts oidc-provider (provider.mjs) and the resource server (resource_server.mjs) on
 // ephemeral 127.0.0.1 ports, with the material of make_material.sh, and prints one JSON line:
-// {"issuer", "mtls", "api", "control"}. The control listener (plain http, loopback) answers
+// {"issuer", "mtls", "api", "api_other", "control"}. The control listener (plain http, loopback) answers
 // GET /records (what the provider and the API saw: assertion and proof headers and claims,
 // never a signature or a secret) and POST /reset.
 // Exits by itself after --lifetime seconds, and as soon as its stdin closes (its parent died).
@@ -48,5 +48,6 @@ process.stdout.write(`${JSON.stringify({
   issuer: provider.issuer,
   mtls: provider.mtlsOrigin,
   api: api.url,
+  api_other: api.other,
   control: `http://127.0.0.1:${control.address().port}`,
 })}\n`);

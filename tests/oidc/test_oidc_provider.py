@@ -169,6 +169,9 @@ def test_mutual_tls(session: Any, servers: Servers, client: str, name: str) -> N
     assert seen["cnf"] == {"x5t#S256": thumbprint}
     assert seen["certificate"] == thumbprint
     assert seen["client_id"] == client
+    # Another origin never gets the certificate, so the bound token is refused there.
+    r = s.get(servers.api_other + "/whoami")
+    assert r.status == 401 and "no client certificate" in r.json()["reason"]
 
 
 def test_mutual_tls_through_discovery_uses_the_mtls_alias(session: Any, servers: Servers) -> None:
