@@ -41,6 +41,14 @@ impl ClientCert {
             return Ok(None);
         }
         let method = cfg.auth_method.name();
+        let token_url = crate::http::url_policy::parse_http_url("token_url", &cfg.token_url)?;
+        if token_url.scheme() != "https" {
+            return Err(Error::invalid(format!(
+                "token_url: auth_method={method} authenticates with a TLS client certificate, \
+                 which plain http cannot carry; use an https token_url (it is {})",
+                crate::http::url_policy::redact(&token_url)
+            )));
+        }
         let path = |set: &Option<String>, key: &str| {
             set.clone().ok_or_else(|| {
                 Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
