@@ -732,3 +732,42 @@ fn bad_files_are_refused_naming_the_key_and_never_quoting_it() {
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
     assert!(err.message.contains("client_cert_file"), "{}", err.message);
 }
+
+#[test]
+fn discovery_sends_the_token_request_to_the_mtls_alias() {
+    let pki = Pki::new("alias");
+    let server = Server::start(&pki, &[]);
+    let (cert, key) = pki.client("client", Key::EcP256Sec1);
+    let fp = Some(pki.fingerprint(&cert));
+    let mut cfg = Config::default();
+    for (k, v) in [
+        ("client_id", "mtls-client"),
+        ("auth_method", "tls_client_auth"),
+        ("client_cert_file", &cert),
+        ("client_key_file", &key),
+        ("issuer", &server.origin),
+        ("base_url", &server.origin),
+        ("ca_file", &pki.path("ca.pem")),
+        ("max_retries", "0"),
+    ] {
+        cfg.set(k, v).unwrap();
+    }
+    let session = Session::new(&cfg).unwrap();
+    assert_eq!(get(&session, "/api/x"), 200);
+    let log = seen(&server.take_log());
+    let wanted: Vec<(String, String, Option<String>)> = vec![
+        // The metadata is public: fetched without the certificate.
+        (
+            "origin".into(),
+            "/.well-known/oauth-authorization-server".into(),
+            None,
+        ),
+        // RFC 8705 §5: the alias, not token_endpoint (/plain-token), with the certificate.
+        ("other".into(), "/token".into(), fp.clone()),
+        ("origin".into(), "/api/x".into(), fp.clone()),
+    ];
+    assert_eq!(
+        log.into_iter().map(|r| (r.0, r.1, r.2)).collect::<Vec<_>>(),
+        wanted
+    );
+}

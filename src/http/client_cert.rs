@@ -37,7 +37,7 @@ impl ClientCert {
     /// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
     /// readable and hold a certificate and the key that matches it.
     pub fn from_config(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
-        if !cfg.auth_method.is_mtls() {
+        if !cfg.auth_method.presents_certificate() {
             return Ok(None);
         }
         let method = cfg.auth_method.name();

@@ -7,7 +7,10 @@ Prints "PORTS <origin> <other> <control>" and serves for at most 120 s (or until
 - <origin> and <other>: HTTPS, client certificate requested (optional: a client that presents
   none is served too), verified against TRUSTED_PEM (CAs, or self-signed client certificates).
   POST /token answers a token when a certificate was presented and 401 invalid_client when not;
-  GET /redirect?to=URL answers 302 to URL (or 307 with &status=307); anything else answers 200.
+  GET /redirect?to=URL answers 302 to URL (or 307 with &status=307); on <origin>,
+  GET /.well-known/oauth-authorization-server answers metadata whose issuer is <origin>, whose
+  token_endpoint is <origin>/plain-token and whose mtls_endpoint_aliases.token_endpoint is
+  <other>/token (RFC 8705 §5); anything else answers 200.
 - <control>: plain HTTP on 127.0.0.1; GET /log returns every request seen so far as JSON
   (listener, method, path, the SHA-256 of the presented certificate or null, Authorization,
   the form body of token requests), GET /clear empties it.
@@ -23,6 +26,7 @@ import urllib.parse
 LOG = []
 LOCK = threading.Lock()
 TOKENS = {"n": 0}
+PORTS = {}
 
 
 def make_handler(listener):
@@ -63,6 +67,15 @@ def make_handler(listener):
                 return self.answer(200, json.dumps({"access_token": token, "expires_in": 3600,
                                                     "token_type": "Bearer"}),
                                    [("Content-Type", "application/json")])
+            if url.path == "/.well-known/oauth-authorization-server" and listener == "origin":
+                origin, other = (f"https://127.0.0.1:{PORTS[n]}" for n in ("origin", "other"))
+                return self.answer(200, json.dumps({
+                    "issuer": origin,
+                    "token_endpoint": f"{origin}/plain-token",
+                    "mtls_endpoint_aliases": {"token_endpoint": f"{other}/token"},
+                    "token_endpoint_auth_methods_supported": ["tls_client_auth",
+                                                              "self_signed_tls_client_auth"],
+                }), [("Content-Type", "application/json")])
             if url.path == "/redirect":
                 query = urllib.parse.parse_qs(url.query)
                 status = int(query.get("status", ["302"])[0])
@@ -118,6 +131,7 @@ def main():
     cert, key, trusted = sys.argv[1], sys.argv[2], sys.argv[3:]
     servers = [tls_server("origin", cert, key, trusted), tls_server("other", cert, key, trusted),
                http.server.ThreadingHTTPServer(("127.0.0.1", 0), Control)]
+    PORTS["origin"], PORTS["other"] = (s.server_address[1] for s in servers[:2])
     for s in servers:
         s.daemon_threads = True
         threading.Thread(target=s.serve_forever, daemon=True).start()
