@@ -4,6 +4,7 @@
 //! One concept per module; `ffi` is the only place with `extern "C"`.
 
 pub mod config;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod ffi;

@@ -88,6 +88,12 @@ impl Scrubber {
         s
     }
 
+    /// Also scrubs `value` (a client assertion or DPoP proof this request carried).
+    pub fn also(&mut self, value: &str) {
+        self.add(value);
+        self.sort();
+    }
+
     /// `value` in its textual encodings, and its base64.
     fn add(&mut self, value: &str) {
         if value.is_empty() {

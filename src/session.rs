@@ -14,11 +14,11 @@ use crate::http::clients::Clients;
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
 use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
-use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::http::url_policy::check_secure;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
-use crate::token::endpoint::{Credentials, SecretSource, TokenEndpoint};
+use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
@@ -65,16 +65,10 @@ impl Session {
             credentials.secret.read()?.expose().as_bytes(),
             shared_reporter(&counters, &cfg.events),
         )?;
-        let token_url = parse_http_url("token_url", &cfg.token_url)?;
-        check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
+        let target = Target::from_config(cfg)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert)?;
-        let endpoint = TokenEndpoint::new(
-            cfg,
-            token_transport,
-            token_url,
-            credentials,
-            counters.clone(),
-        );
+        let endpoint =
+            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone());
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
@@ -168,7 +162,7 @@ impl Session {
         self.inner.endpoint.set_credentials(Credentials {
             client_id: client_id.to_owned(),
             secret: SecretSource::Value(Secret::new(client_secret)),
-        });
+        })?;
         self.inner.cache.note_reason(Reason::CredentialsChanged);
         Ok(())
     }

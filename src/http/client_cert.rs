@@ -37,10 +37,18 @@ impl ClientCert {
     /// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
     /// readable and hold a certificate and the key that matches it.
     pub fn from_config(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
-        if !cfg.auth_method.is_mtls() {
+        if !cfg.auth_method.presents_certificate() {
             return Ok(None);
         }
         let method = cfg.auth_method.name();
+        let token_url = crate::http::url_policy::parse_http_url("token_url", &cfg.token_url)?;
+        if token_url.scheme() != "https" {
+            return Err(Error::invalid(format!(
+                "token_url: auth_method={method} authenticates with a TLS client certificate, \
+                 which plain http cannot carry; use an https token_url (it is {})",
+                crate::http::url_policy::redact(&token_url)
+            )));
+        }
         let path = |set: &Option<String>, key: &str| {
             set.clone().ok_or_else(|| {
                 Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
@@ -61,11 +69,11 @@ impl ClientCert {
     /// checked and used for connections opened from now on; when they no longer load, the
     /// error names the key and the old pair stays.
     pub fn reload(&self) -> Result<()> {
-        let (fingerprint, cert, key) = read_files(&self.cert_path, &self.key_path)?;
-        if fingerprint == self.current.load().fingerprint {
+        let files = Files::read(&self.cert_path, &self.key_path)?;
+        if files.fingerprint == self.current.load().fingerprint {
             return Ok(());
         }
-        let loaded = parse(fingerprint, &cert, key, &self.cert_path, &self.key_path)?;
+        let loaded = files.parse(&self.cert_path, &self.key_path)?;
         self.current.store(Arc::new(loaded));
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
@@ -116,103 +124,113 @@ impl ResolvesClientCert for Present {
 }
 
 fn read(cert_path: &str, key_path: &str) -> Result<Loaded> {
-    let (fingerprint, cert, key) = read_files(cert_path, key_path)?;
-    parse(fingerprint, &cert, key, cert_path, key_path)
+    Files::read(cert_path, key_path)?.parse(cert_path, key_path)
 }
 
 /// Both files' bytes (the key's zeroed when dropped) and their joint digest.
-fn read_files(cert_path: &str, key_path: &str) -> Result<([u8; 32], Vec<u8>, Zeroizing<Vec<u8>>)> {
-    let cert = std::fs::read(cert_path).map_err(|e| {
-        Error::invalid(format!(
-            "client_cert_file: cannot read '{}': {e}",
-            shown(cert_path)
-        ))
-    })?;
-    let key = Zeroizing::new(std::fs::read(key_path).map_err(|e| {
-        Error::invalid(format!(
-            "client_key_file: cannot read '{}': {e}",
-            shown(key_path)
-        ))
-    })?);
-    let mut digest = Context::new(&SHA256);
-    digest.update(&(cert.len() as u64).to_be_bytes());
-    digest.update(&cert);
-    digest.update(&key);
-    let mut fingerprint = [0u8; 32];
-    fingerprint.copy_from_slice(digest.finish().as_ref());
-    Ok((fingerprint, cert, key))
+struct Files {
+    fingerprint: [u8; 32],
+    cert: Vec<u8>,
+    key: Zeroizing<Vec<u8>>,
 }
 
-fn parse(
-    fingerprint: [u8; 32],
-    cert_pem: &[u8],
-    key_pem: Zeroizing<Vec<u8>>,
-    cert_path: &str,
-    key_path: &str,
-) -> Result<Loaded> {
-    let (cert_shown, key_shown) = (shown(cert_path), shown(key_path));
-    let chain = CertificateDer::pem_slice_iter(cert_pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|_| {
+impl Files {
+    fn read(cert_path: &str, key_path: &str) -> Result<Files> {
+        let cert = std::fs::read(cert_path).map_err(|e| {
             Error::invalid(format!(
-                "client_cert_file: '{cert_shown}' is not a valid PEM file"
+                "client_cert_file: cannot read '{}': {e}",
+                shown(cert_path)
             ))
         })?;
-    if chain.is_empty() {
-        return Err(Error::invalid(format!(
-            "client_cert_file: '{cert_shown}' holds no PEM certificate"
-        )));
+        let key = Zeroizing::new(std::fs::read(key_path).map_err(|e| {
+            Error::invalid(format!(
+                "client_key_file: cannot read '{}': {e}",
+                shown(key_path)
+            ))
+        })?);
+        let mut digest = Context::new(&SHA256);
+        digest.update(&(cert.len() as u64).to_be_bytes());
+        digest.update(&cert);
+        digest.update(&key);
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(digest.finish().as_ref());
+        Ok(Files {
+            fingerprint,
+            cert,
+            key,
+        })
     }
-    if is_encrypted(&key_pem) {
-        return Err(Error::invalid(format!(
-            "client_key_file: '{key_shown}' is encrypted; cloudauth needs the key unencrypted \
+
+    fn parse(self, cert_path: &str, key_path: &str) -> Result<Loaded> {
+        let Files {
+            fingerprint,
+            cert: cert_pem,
+            key: key_pem,
+        } = self;
+        let (cert_shown, key_shown) = (shown(cert_path), shown(key_path));
+        let chain = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| {
+                Error::invalid(format!(
+                    "client_cert_file: '{cert_shown}' is not a valid PEM file"
+                ))
+            })?;
+        if chain.is_empty() {
+            return Err(Error::invalid(format!(
+                "client_cert_file: '{cert_shown}' holds no PEM certificate"
+            )));
+        }
+        if is_encrypted(&key_pem) {
+            return Err(Error::invalid(format!(
+                "client_key_file: '{key_shown}' is encrypted; cloudauth needs the key unencrypted \
              (protect the file with its permissions)"
-        )));
-    }
-    let mut der = match PrivateKeyDer::from_pem_slice(&key_pem) {
-        Ok(der) => der,
-        Err(rustls::pki_types::pem::Error::NoItemsFound) => {
-            return Err(Error::invalid(format!(
-                "client_key_file: '{key_shown}' holds no PEM private key (PRIVATE KEY, \
+            )));
+        }
+        let mut der = match PrivateKeyDer::from_pem_slice(&key_pem) {
+            Ok(der) => der,
+            Err(rustls::pki_types::pem::Error::NoItemsFound) => {
+                return Err(Error::invalid(format!(
+                    "client_key_file: '{key_shown}' holds no PEM private key (PRIVATE KEY, \
                  RSA PRIVATE KEY or EC PRIVATE KEY)"
-            )))
-        }
-        Err(_) => {
-            return Err(Error::invalid(format!(
-                "client_key_file: '{key_shown}' is not a valid PEM file"
-            )))
-        }
-    };
-    drop(key_pem);
-    let provider = rustls::crypto::ring::default_provider();
-    let signing_key = provider.key_provider.load_private_key(der.clone_key());
-    der.zeroize();
-    let signing_key = signing_key.map_err(|_| {
-        Error::invalid(format!(
+                )))
+            }
+            Err(_) => {
+                return Err(Error::invalid(format!(
+                    "client_key_file: '{key_shown}' is not a valid PEM file"
+                )))
+            }
+        };
+        drop(key_pem);
+        let provider = rustls::crypto::ring::default_provider();
+        let signing_key = provider.key_provider.load_private_key(der.clone_key());
+        der.zeroize();
+        let signing_key = signing_key.map_err(|_| {
+            Error::invalid(format!(
             "client_key_file: the key in '{key_shown}' is not a usable RSA, EC P-256, EC P-384 \
              or Ed25519 key"
         ))
-    })?;
-    let key = CertifiedKey::new(chain, signing_key);
-    match key.keys_match() {
-        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            return Err(Error::invalid(format!(
-                "client_key_file: the key in '{key_shown}' does not match the certificate in \
+        })?;
+        let key = CertifiedKey::new(chain, signing_key);
+        match key.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(_)) => {
+                return Err(Error::invalid(format!(
+                    "client_key_file: the key in '{key_shown}' does not match the certificate in \
                  client_cert_file '{cert_shown}'"
-            )))
-        }
-        Err(_) => {
-            return Err(Error::invalid(format!(
+                )))
+            }
+            Err(_) => {
+                return Err(Error::invalid(format!(
                 "client_cert_file: the first certificate in '{cert_shown}' is not a valid X.509 \
                  certificate"
             )))
+            }
         }
+        Ok(Loaded {
+            fingerprint,
+            key: Arc::new(key),
+        })
     }
-    Ok(Loaded {
-        fingerprint,
-        key: Arc::new(key),
-    })
 }
 
 /// PKCS#8 `ENCRYPTED PRIVATE KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`.

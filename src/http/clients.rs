@@ -21,16 +21,24 @@ use url::{Origin, Url};
 
 #[derive(Clone)]
 pub struct Clients {
-    /// For every origin that is not `bound`'s. On the token transport with mTLS it presents
-    /// the certificate: that client only ever talks to `token_url`.
+    /// Presents no certificate; for every origin that is not `bound`'s.
     pub(crate) any: Client,
+    /// With mutual TLS: the client that presents the certificate.
     pub(crate) bound: Option<Bound>,
 }
 
 #[derive(Clone)]
 pub(crate) struct Bound {
     pub(crate) client: Client,
-    pub(crate) origin: Arc<Origin>,
+    /// The API's: the session's origin, the only one `client` is used for. `None` on the
+    /// token transport, where the token endpoint asks for it by [`Clients::for_token_endpoint`].
+    pub(crate) origin: Option<Arc<Origin>>,
+}
+
+impl Bound {
+    fn serves(&self, url: &Url) -> bool {
+        self.origin.as_deref().is_some_and(|o| url.origin() == *o)
+    }
 }
 
 /// The state of one request's redirect chain across the two clients.
@@ -65,9 +73,15 @@ impl Clients {
     /// The client a request to `url` starts with.
     pub fn for_url(&self, url: &Url) -> &Client {
         match &self.bound {
-            Some(bound) if url.origin() == *bound.origin => &bound.client,
+            Some(bound) if bound.serves(url) => &bound.client,
             _ => &self.any,
         }
+    }
+
+    /// The client of the token request: the one that presents the certificate, if any
+    /// (RFC 8705 §2). Other requests to the authorization server (discovery) use `for_url`.
+    pub fn for_token_endpoint(&self) -> &Client {
+        self.bound.as_ref().map_or(&self.any, |b| &b.client)
     }
 
     /// Sends the request, following redirects as described above. The caller tracks whether
@@ -80,7 +94,7 @@ impl Clients {
         headers: HeaderMap,
         body: bytes::Bytes,
     ) -> reqwest::Result<Response> {
-        let Some(bound) = self.bound.as_ref().filter(|b| url.origin() == *b.origin) else {
+        let Some(bound) = self.bound.as_ref().filter(|b| b.serves(url)) else {
             return self
                 .any
                 .request(method, url.clone())

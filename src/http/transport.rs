@@ -29,8 +29,9 @@ pub struct Transport {
     /// Per-thread clients hold a `Weak` of this, so they can tell when their session is gone.
     alive: Arc<()>,
     settings: Settings,
-    /// With mutual TLS, the API's client for the session's origin, presenting the certificate
-    /// (`clients`); `settings` then builds the one for every other origin.
+    /// With mutual TLS, the client that presents the certificate (`clients`): on the API
+    /// side for the session's origin only, on the token side for the token request;
+    /// `settings` builds the one for everything else.
     bound: Option<Settings>,
     /// The library runtime's clients, shared by its threads, and the certificate generation
     /// they were built with.
@@ -139,7 +140,11 @@ impl Transport {
             }),
             None => None,
         };
-        let token = Transport::new(Settings { cert, ..settings }, None);
+        let token_bound = cert.map(|cert| Settings {
+            cert: Some(cert),
+            ..settings.clone()
+        });
+        let token = Transport::new(settings, token_bound);
         let api = Transport::new(api, bound);
         // Building this thread's clients now surfaces a bad proxy or TLS setup at once, and
         // the thread that made the session usually sends its first request too.
@@ -161,19 +166,15 @@ impl Transport {
     /// Changes when the client certificate does (0 without one): clients built before are
     /// replaced, so later connections present the new certificate.
     fn generation(&self) -> u64 {
-        let cert = self.settings.cert.as_ref();
-        cert.or_else(|| self.bound.as_ref()?.cert.as_ref())
-            .map_or(0, |c| c.generation())
+        let cert = self.bound.as_ref().and_then(|b| b.cert.as_ref());
+        cert.map_or(0, |c| c.generation())
     }
 
     fn build(&self) -> Result<Clients> {
         let bound = match &self.bound {
             Some(settings) => Some(Bound {
                 client: settings.build()?,
-                origin: settings
-                    .only_origin
-                    .clone()
-                    .expect("a bound client has its origin"),
+                origin: settings.only_origin.clone(),
             }),
             None => None,
         };

@@ -2,13 +2,15 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
+use crate::discovery::Discovery;
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
 use crate::http::transport::{read_body, send_error, Transport};
-use crate::http::url_policy::redact;
+use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
 use crate::stats::Counters;
+use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -24,9 +26,13 @@ const QUOTED_CHARS: usize = 240;
 
 pub struct TokenEndpoint {
     transport: Transport,
-    url: Url,
+    target: Target,
     scope: Option<String>,
+    /// audience, resource and token_param fields, in that order.
+    params: Vec<(String, String)>,
     auth_method: AuthMethod,
+    /// Under the JWT auth methods: how each request's client assertion is made.
+    assertion: Option<AssertionConfig>,
     /// Replaced whole by `set_credentials`; a fetch in flight keeps the ones it started with,
     /// and the old secret is zeroed when the last user lets go.
     credentials: ArcSwap<Credentials>,
@@ -36,6 +42,29 @@ pub struct TokenEndpoint {
     default_expires_in: Duration,
     counters: Arc<Counters>,
     events: Events,
+}
+
+/// Where token requests go: `token_url`, or what discovery finds from `issuer`.
+pub enum Target {
+    Fixed(Url),
+    Discovered(Discovery),
+}
+
+impl Target {
+    /// An explicit `token_url` wins over `issuer`.
+    pub fn from_config(cfg: &Config) -> Result<Target> {
+        match &cfg.issuer {
+            Some(issuer) if !cfg.token_url_set => Ok(Target::Discovered(Discovery::new(
+                issuer,
+                cfg.allow_insecure_http,
+            )?)),
+            _ => {
+                let url = parse_http_url("token_url", &cfg.token_url)?;
+                check_secure("token_url", &url, cfg.allow_insecure_http)?;
+                Ok(Target::Fixed(url))
+            }
+        }
+    }
 }
 
 /// The client's identity and where its secret comes from.
@@ -52,14 +81,27 @@ pub enum SecretSource {
     /// token request (rotation), and their digest stands in for the secret where one is
     /// needed (the shared cache's sealing key).
     Certificate(Arc<ClientCert>),
+    /// private_key_jwt's `client_key_file`, read whole at every token request: the PEM text is
+    /// the secret (the assertion's key, and the shared cache's sealing key).
+    KeyFile(String),
 }
 
-/// What one request sends: the form body (it holds the secret under client_secret_post) and
+/// What one fetch sends: the form body (it holds the secret under client_secret_post) and
 /// the `Basic …` value under client_secret_basic; both zeroed when dropped.
 struct Wire {
+    url: Url,
     form: Secret,
     basic: Option<HeaderValue>,
+    /// Under the JWT methods: signs a fresh assertion for each attempt.
+    signer: Option<Signer>,
+    client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
+    scrubber: Scrubber,
+}
+
+/// One attempt's body (with its own assertion, if any) and the scrubber that also knows it.
+struct Attempt {
+    form: Secret,
     scrubber: Scrubber,
 }
 
@@ -88,6 +130,15 @@ impl Credentials {
             }
             let secret = SecretSource::Certificate(cert.clone());
             return Ok(Credentials { client_id, secret });
+        }
+        // Checks the key (and certificate) now: a bad file is a configuration error.
+        AssertionConfig::check(cfg)?;
+        if cfg.auth_method == AuthMethod::PrivateKeyJwt {
+            let path = cfg.client_key_file.clone().unwrap_or_default();
+            return Ok(Credentials {
+                client_id,
+                secret: SecretSource::KeyFile(path),
+            });
         }
         let secret = match (&cfg.client_secret, &cfg.client_secret_file) {
             (Some(_), Some(_)) => {
@@ -135,6 +186,16 @@ impl SecretSource {
                 cert.reload()?;
                 Ok(cert.sealing_secret())
             }
+            SecretSource::KeyFile(path) => {
+                let bytes = crate::jose::key::read_secret_file("client_key_file", path)?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    Error::invalid(format!(
+                        "client_key_file: '{}' is not a PEM text file",
+                        quote_prefix(path, 200)
+                    ))
+                })?;
+                Ok(Secret::new(text))
+            }
         }
     }
 }
@@ -143,15 +204,25 @@ impl TokenEndpoint {
     pub fn new(
         cfg: &Config,
         transport: Transport,
-        url: Url,
+        target: Target,
         credentials: Credentials,
         counters: Arc<Counters>,
     ) -> TokenEndpoint {
+        let mut params = Vec::new();
+        if let Some(audience) = &cfg.audience {
+            params.push(("audience".to_owned(), audience.clone()));
+        }
+        for resource in &cfg.resource {
+            params.push(("resource".to_owned(), resource.clone()));
+        }
+        params.extend(cfg.token_params.iter().cloned());
         TokenEndpoint {
             transport,
-            url,
+            target,
             scope: cfg.scope.clone(),
+            params,
             auth_method: cfg.auth_method,
+            assertion: AssertionConfig::settings(cfg),
             credentials: ArcSwap::from_pointee(credentials),
             max_retries: cfg.max_retries,
             max_retry_wait: cfg.max_retry_wait,
@@ -162,9 +233,49 @@ impl TokenEndpoint {
         }
     }
 
-    /// Later token requests use these; a fetch in flight finishes with the old ones.
-    pub fn set_credentials(&self, credentials: Credentials) {
+    /// Later token requests use these; a fetch in flight finishes with the old ones. Refused
+    /// under private_key_jwt, whose key is rotated by replacing `client_key_file`.
+    pub fn set_credentials(&self, credentials: Credentials) -> Result<()> {
+        if self.auth_method == AuthMethod::PrivateKeyJwt {
+            return Err(Error::invalid(
+                "set_credentials: auth_method=private_key_jwt signs with client_key_file, not a \
+                 secret; replace that file to rotate the key",
+            ));
+        }
         self.credentials.store(Arc::new(credentials));
+        Ok(())
+    }
+
+    /// Where token requests go now: the configured URL, or the discovered endpoint (fetched
+    /// first if not known yet).
+    pub fn url(&self) -> Result<Url> {
+        match &self.target {
+            Target::Fixed(url) => Ok(url.clone()),
+            Target::Discovered(discovery) => {
+                let metadata = discovery.metadata(&self.transport)?;
+                let supported = &metadata.token_endpoint_auth_methods_supported;
+                let method = self.auth_method.name();
+                if !supported.is_empty() && !supported.iter().any(|m| m == method) {
+                    return Err(Error::invalid(format!(
+                        "auth_method: issuer '{}' does not offer {method} (its \
+                         token_endpoint_auth_methods_supported: {})",
+                        quote_prefix(&metadata.issuer, 160),
+                        quote_prefix(&supported.join(", "), 200)
+                    )));
+                }
+                Ok(metadata
+                    .token_endpoint_for(self.auth_method.presents_certificate())
+                    .clone())
+            }
+        }
+    }
+
+    /// The discovered metadata, if `issuer` is used and discovery has succeeded.
+    pub fn discovered(&self) -> Option<Arc<crate::discovery::Metadata>> {
+        match &self.target {
+            Target::Discovered(d) => d.known(),
+            Target::Fixed(_) => None,
+        }
     }
 
     /// The client id and the secret as of now (the shared cache's entry name and sealing key).
@@ -188,6 +299,7 @@ impl TokenEndpoint {
 
     /// What this request sends, from the credentials as of now.
     fn wire(&self) -> Result<Wire> {
+        let url = self.url()?;
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -195,6 +307,10 @@ impl TokenEndpoint {
         if let Some(scope) = &self.scope {
             form.append_pair("scope", scope);
         }
+        for (name, value) in &self.params {
+            form.append_pair(name, value);
+        }
+        let mut signer = None;
         let basic = match self.auth_method {
             AuthMethod::ClientSecretPost => {
                 form.append_pair("client_id", &credentials.client_id);
@@ -207,11 +323,29 @@ impl TokenEndpoint {
                 form.append_pair("client_id", &credentials.client_id);
                 None
             }
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt => {
+                let assertion = self
+                    .assertion
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("client assertion settings are missing"))?;
+                signer = Some(assertion.signer(self.auth_method, &secret)?);
+                form.append_pair("client_id", &credentials.client_id);
+                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                None
+            }
+        };
+        let scrubber = match self.auth_method {
+            // The key file's text is not something a server could echo; the assertion is.
+            AuthMethod::PrivateKeyJwt => Scrubber::default(),
+            _ => Scrubber::for_credentials(&credentials.client_id, &secret),
         };
         Ok(Wire {
+            url,
             form: Secret::from(form.finish()),
             basic,
-            scrubber: Scrubber::for_credentials(&credentials.client_id, &secret),
+            signer,
+            client_id: credentials.client_id.clone(),
+            scrubber,
         })
     }
 
@@ -222,14 +356,15 @@ impl TokenEndpoint {
         let attempts = self.max_retries + 1;
         for attempt in 1..=attempts {
             Counters::bump(&self.counters.token_requests);
-            let failure = match self.attempt(&wire) {
+            let sent = wire.attempt();
+            let failure = match self.attempt(&wire, &sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
             let mut error = failure.error;
             // Scrubbed whole, then bounded: the order matters (see `Scrubber`). Events carry
             // this message too.
-            error.message = one_line(&wire.scrubber.scrub(&error.message));
+            error.message = one_line(&sent.scrubber.scrub(&error.message));
             if !failure.transient || attempt == attempts {
                 if failure.transient && attempts > 1 {
                     error.message = one_line(&format!(
@@ -249,20 +384,20 @@ impl TokenEndpoint {
         unreachable!("the last attempt always returns")
     }
 
-    fn attempt(&self, wire: &Wire) -> std::result::Result<Token, Failure> {
+    fn attempt(&self, wire: &Wire, sent: &Attempt) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
-        let (status, retry_after, body) = self.exchange(wire).map_err(|error| Failure {
+        let (status, retry_after, body) = self.exchange(wire, sent).map_err(|error| Failure {
             // A timeout already spent the caller's budget; a connection failure may be a blip.
             transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
             error,
             retry_after: None,
         })?;
-        let shown = redact(&self.url);
+        let shown = redact(&wire.url);
         if status == StatusCode::OK {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
-                    format!("{STEP} {shown}: HTTP 200 but {}", wire.quote(&e.message)),
+                    format!("{STEP} {shown}: HTTP 200 but {}", sent.quote(&e.message)),
                 )
                 .with_status(200),
                 transient: false,
@@ -288,11 +423,11 @@ impl TokenEndpoint {
         }
         let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
         let said = match &json {
-            Some(j) => wire.quote(&oauth_error_text(j)),
+            Some(j) => sent.quote(&oauth_error_text(j)),
             None if body.is_empty() => "the body is empty".into(),
             None => format!(
                 "the body is not JSON: '{}'",
-                wire.quote(&String::from_utf8_lossy(&body))
+                sent.quote(&String::from_utf8_lossy(&body))
             ),
         };
         let oauth_code = json
@@ -328,27 +463,31 @@ impl TokenEndpoint {
     }
 
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
-    fn exchange(&self, wire: &Wire) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
+    fn exchange(
+        &self,
+        wire: &Wire,
+        sent: &Attempt,
+    ) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
         self.transport.run(|clients| async move {
             let mut request = clients
-                .for_url(&self.url)
-                .post(self.url.clone())
+                .for_token_endpoint()
+                .post(wire.url.clone())
                 .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(ACCEPT, "application/json")
-                .body(wire.form.expose().to_owned());
+                .body(sent.form.expose().to_owned());
             if let Some(basic) = &wire.basic {
                 request = request.header(AUTHORIZATION, basic.clone());
             }
             let response = request
                 .send()
                 .await
-                .map_err(|e| send_error(&e, STEP, &self.url))?;
+                .map_err(|e| send_error(&e, STEP, &wire.url))?;
             let status = response.status();
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(parse_retry_after);
-            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url).await?;
+            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &wire.url).await?;
             Ok((status, retry_after, body))
         })
     }
@@ -364,6 +503,32 @@ impl TokenEndpoint {
 }
 
 impl Wire {
+    /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
+    /// reused `jti`), which its scrubber also takes out of messages.
+    fn attempt(&self) -> Attempt {
+        let Some(signer) = &self.signer else {
+            return Attempt {
+                form: self.form.clone(),
+                scrubber: self.scrubber.clone(),
+            };
+        };
+        let assertion = signer.assertion(&self.client_id, self.url.as_str());
+        let mut scrubber = self.scrubber.clone();
+        scrubber.also(assertion.expose());
+        // A server may echo only the signature: on its own it is what makes the JWT usable.
+        if let Some((_, signature)) = assertion.expose().rsplit_once('.') {
+            scrubber.also(signature);
+        }
+        let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
+        form.append_pair("client_assertion", assertion.expose());
+        Attempt {
+            form: Secret::from(form.finish()),
+            scrubber,
+        }
+    }
+}
+
+impl Attempt {
     /// Server text as a message quotes it: credentials scrubbed from the whole text first,
     /// then one line of at most [`QUOTED_CHARS`].
     fn quote(&self, server_text: &str) -> String {

@@ -2,6 +2,7 @@
 //! `cache` keeps it (in-process single flight), `endpoint` fetches it, `refresh` refreshes it
 //! off the callers' threads.
 
+pub mod assertion;
 pub mod cache;
 pub mod endpoint;
 pub mod refresh;

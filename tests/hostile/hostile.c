@@ -1644,6 +1644,191 @@ static const struct simple_case fork_cases[] = {
     {"fork", "child_frees_its_copy", f_child_frees_session},
 };
 
+/* ---- mutual TLS: bad certificate and key files ------------------------------------------- */
+
+/* Made once with openssl in a private directory: a self-signed client certificate and its key,
+ * and every kind of bad file. Removed at exit. */
+static char mtls_dir[128];
+
+static void mtls_cleanup(void) {
+    char cmd[192];
+    if (!mtls_dir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", mtls_dir);
+    if (system(cmd) != 0) fprintf(stderr, "hostile: could not remove %s\n", mtls_dir);
+}
+
+/* Two buffers in turn, so one call may use two paths. */
+static const char *mtls_path(const char *name) {
+    static __thread char paths[2][256];
+    static __thread int next;
+    char *path = paths[next++ & 1];
+    snprintf(path, sizeof paths[0], "%s/%s", mtls_dir, name);
+    return path;
+}
+
+static int mtls_setup(void) {
+    static const char *const steps[] = {
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout good.key"
+        " -out good.pem -days 2 -subj /CN=hostile",
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key",
+        "openssl pkcs8 -topk8 -in good.key -out enc-pkcs8.key -v2 aes-256-cbc -passout pass:pw",
+        "openssl ec -in good.key -out enc-trad.key -aes256 -passout pass:pw",
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out p521.key",
+        "printf -- '-----BEGIN PRIVATE KEY-----\\n!!not base64!!\\n-----END PRIVATE KEY-----\\n'"
+        " > garbage.key",
+        ": > empty.key",
+        "head -c 1048576 /dev/zero | tr '\\0' 'A' > huge.key",
+    };
+    char cmd[512];
+    size_t i;
+    if (mtls_dir[0]) return 1;
+    snprintf(mtls_dir, sizeof mtls_dir, "/tmp/cloudauth-hostile-mtls-XXXXXX");
+    if (!mkdtemp(mtls_dir)) {
+        mtls_dir[0] = 0;
+        fail("mkdtemp: %s", strerror(errno));
+        return 0;
+    }
+    atexit(mtls_cleanup);
+    for (i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s >/dev/null 2>&1", mtls_dir, steps[i]);
+        if (system(cmd) != 0) {
+            fail("setup failed: %s", steps[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The message must name `key` first and quote no line of any key file's PEM. */
+static void check_names_key(const char *key) {
+    static const char *const keys[] = {"good.key", "other.key", "enc-pkcs8.key", "enc-trad.key",
+                                       "p521.key"};
+    const char *msg = cloudauth_last_error();
+    char line[256];
+    size_t i, n = strlen(key);
+    check_message(NULL);
+    if (strncmp(msg, key, n) != 0 || (msg[n] != ':' && msg[n] != ' '))
+        fail("the message does not start with %s: %s", key, msg);
+    if (strstr(msg, "-----")) fail("the message quotes a PEM line: %s", msg);
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        FILE *f = fopen(mtls_path(keys[i]), "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            /* the base64 lines (not the markers, a blank line or Proc-Type/DEK-Info headers) */
+            if (strlen(line) >= 12 && strncmp(line, "-----", 5) != 0 && !strchr(line, ':') &&
+                holds_piece(msg, line))
+                fail("the message quotes %s: %s", keys[i], msg);
+        }
+        fclose(f);
+    }
+}
+
+static cloudauth_config *mtls_config(const char *cert, const char *key) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    char num[32];
+    snprintf(num, sizeof num, "%d", timeout_ms);
+    set(cfg, "client_id", CLIENT_ID);
+    set(cfg, "auth_method", "tls_client_auth");
+    /* Nothing listens there: a case that gets past the files ends at connect. */
+    set(cfg, "token_url", "https://127.0.0.1:1/token");
+    set(cfg, "timeout_ms", num);
+    set(cfg, "connect_timeout_ms", num);
+    set(cfg, "max_retries", "0");
+    set(cfg, "refresh_mode", "inline");
+    if (cert) set(cfg, "client_cert_file", mtls_path(cert));
+    if (key) set(cfg, "client_key_file", mtls_path(key));
+    return cfg;
+}
+
+static void mtls_refused(const char *cert, const char *key, const char *named, const char *what) {
+    cloudauth_config *cfg = mtls_config(cert, key);
+    cloudauth_session *s = NULL;
+    long long start = now_ms();
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, what);
+    check_time(start, 2000, what);
+    check_names_key(named);
+    if (s) fail("%s: a session was made", what);
+    cloudauth_session_free(s);
+    cloudauth_config_free(cfg);
+}
+
+static void t_mtls_bad_files(void) {
+    if (!mtls_setup()) return;
+    mtls_refused("missing.pem", "good.key", "client_cert_file", "missing certificate");
+    mtls_refused("good.pem", "missing.key", "client_key_file", "missing key");
+    mtls_refused("good.pem", ".", "client_key_file", "key is a directory");
+    mtls_refused("good.pem", "enc-pkcs8.key", "client_key_file", "encrypted PKCS#8");
+    mtls_refused("good.pem", "enc-trad.key", "client_key_file", "encrypted traditional");
+    mtls_refused("good.pem", "p521.key", "client_key_file", "P-521 key");
+    mtls_refused("good.pem", "good.pem", "client_key_file", "a certificate as the key");
+    mtls_refused("good.pem", "garbage.key", "client_key_file", "garbled PEM");
+    mtls_refused("good.pem", "empty.key", "client_key_file", "empty key");
+    mtls_refused("good.pem", "huge.key", "client_key_file", "1 MiB of 'A'");
+    mtls_refused("good.pem", "other.key", "client_key_file", "a key of another certificate");
+    mtls_refused("good.key", "good.key", "client_cert_file", "a key as the certificate");
+    mtls_refused(NULL, "good.key", "client_cert_file", "no certificate set");
+    mtls_refused("good.pem", NULL, "client_key_file", "no key set");
+}
+
+static void t_mtls_secret_and_http(void) {
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    char url[128];
+    if (!mtls_setup()) return;
+    cfg = mtls_config("good.pem", "good.key");
+    set(cfg, "client_secret", SECRET);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "a secret too");
+    check_names_key("client_secret");
+    cloudauth_config_free(cfg);
+    cfg = mtls_config("good.pem", "good.key");
+    snprintf(url, sizeof url, "%s/ok", main_url);
+    set(cfg, "token_url", url);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "http token_url");
+    check_names_key("token_url");
+    cloudauth_config_free(cfg);
+    if (s) fail("a session was made");
+    cloudauth_session_free(s);
+}
+
+/* Files that break after session_new fail each token request, naming the key, and nothing
+ * is sent; good files again make it go on to the network (where nothing listens). */
+static void t_mtls_files_break_later(void) {
+    char cmd[600], buf[256];
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    if (!mtls_setup()) return;
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("good.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    cfg = mtls_config("good.pem", "live.key");
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "good files");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("garbage.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "garbled key at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("other.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "mismatched key at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "rm -f '%s'", mtls_path("live.key"));
+    if (system(cmd) != 0) fail("rm failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "key removed at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("good.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_NETWORK, "good key again: on to connect");
+    check_message(NULL);
+    cloudauth_session_free(s);
+}
+
+static const struct simple_case mtls_cases[] = {
+    {"mtls-files", "bad_files_at_session_new", t_mtls_bad_files},
+    {"mtls-files", "secret_or_http_token_url_refused", t_mtls_secret_and_http},
+    {"mtls-files", "files_break_after_session_new", t_mtls_files_break_later},
+};
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void run_simple(const struct simple_case *cases, size_t n) {
@@ -1686,6 +1871,7 @@ int main(int argc, char **argv) {
     run_simple(event_cases, sizeof event_cases / sizeof event_cases[0]);
     run_simple(concurrency_cases, sizeof concurrency_cases / sizeof concurrency_cases[0]);
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
+    run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
 
     for (g = 0; g < n_groups; g++) {
         printf("hostile %-16s %3d/%-3d passed\n", groups[g].name, groups[g].passed, groups[g].run);

@@ -328,21 +328,42 @@ fn jitter(pause: Duration) -> Duration {
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
 pub fn cache_key(cfg: &Config, client_id: &str) -> String {
-    let method = cfg.auth_method.name();
     let mut text = String::from("cloudauth token v1");
     for part in [
         cfg.token_url.as_str(),
         client_id,
         cfg.scope.as_deref().unwrap_or(""),
-        method,
+        cfg.auth_method.name(),
     ] {
         text.push('\0');
         text.push_str(part);
     }
-    if cfg.auth_method.is_mtls() {
+    // v2 inputs, appended only when used so that v1 entries keep their names. Each part is
+    // tagged and length-prefixed: no two configurations can spell the same text.
+    let mut extra = |tag: &str, value: &str| {
+        text.push_str(&format!("\0{tag}{}:{value}", value.len()));
+    };
+    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| !cfg.token_url_set) {
+        extra("issuer", issuer);
+    }
+    if let Some(audience) = &cfg.audience {
+        extra("audience", audience);
+    }
+    for resource in &cfg.resource {
+        extra("resource", resource);
+    }
+    for (name, value) in &cfg.token_params {
+        extra("param", &format!("{}:{name}={value}", name.len()));
+    }
+    if let Some(alg) = cfg.client_assertion_alg {
+        extra("alg", alg.name());
+    }
+    if let Some(kid) = &cfg.client_key_id {
+        extra("kid", kid);
+    }
+    if cfg.auth_method.presents_certificate() {
         // A certificate-bound token is only good with its certificate (RFC 8705 §3).
-        text.push('\0');
-        text.push_str(cfg.client_cert_file.as_deref().unwrap_or(""));
+        extra("cert", cfg.client_cert_file.as_deref().unwrap_or(""));
     }
     digest(&SHA256, text.as_bytes())
         .as_ref()
@@ -381,11 +402,40 @@ mod tests {
             ("scope", "s"),
             ("auth_method", "client_secret_basic"),
             ("token_url", "https://other.example/token"),
+            ("auth_method", "private_key_jwt"),
+            ("auth_method", "client_secret_jwt"),
+            ("audience", "https://api.example"),
+            ("resource", "https://r.example"),
+            ("token_param.tenant", "t"),
+            ("issuer", "https://idp.example"),
+            ("client_assertion_alg", "PS256"),
+            ("client_key_id", "k1"),
         ] {
             let mut c = a.clone();
             c.set(k, v).unwrap();
             assert_ne!(key(&a), key(&c), "{k}");
         }
+        // Each input is delimited: moving text from one field to the next changes the key.
+        let with = |pairs: &[(&str, &str)]| {
+            let mut c = a.clone();
+            for (k, v) in pairs {
+                c.set(k, v).unwrap();
+            }
+            key(&c)
+        };
+        assert_ne!(
+            with(&[("token_param.a", "b=c")]),
+            with(&[("token_param.a=b", "c")])
+        );
+        assert_ne!(
+            with(&[("resource", "https://a.example,https://b.example")]),
+            with(&[("resource", "https://a.example")])
+        );
+        // Key material never enters the key: another key file, same entry name.
+        assert_eq!(
+            with(&[("client_key_file", "/a.pem")]),
+            with(&[("client_key_file", "/b.pem")])
+        );
     }
 
     #[test]
