@@ -101,7 +101,9 @@ impl Transport {
             follow_redirects: false,
         };
         let api = Settings {
-            follow_redirects: true,
+            // A DPoP proof names one URL and must reach no other origin: with dpop=true a
+            // redirect is handed back to the caller rather than followed.
+            follow_redirects: !cfg.dpop,
             ..settings.clone()
         };
         let (token, api) = (Transport::new(settings), Transport::new(api));
