@@ -123,6 +123,9 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
+    /// Not a key: the pinned DPoP key's thumbprint, set by the session for the shared-cache
+    /// entry name.
+    pub dpop_jkt: Option<String>,
     pub events: Events,
 }
 
@@ -163,6 +166,7 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
+            dpop_jkt: None,
             events: Events::default(),
         }
     }
