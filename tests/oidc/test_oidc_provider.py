@@ -381,3 +381,48 @@ def test_dotnet_self_signed_mutual_tls(servers: Servers, tmp_path: Path) -> None
     status, body = done.stdout.split("\n", 1)
     assert status == "200", body
     assert json.loads(body)["certificate"] == cert_thumbprint(Path(servers.file("client_self.pem")))
+
+
+# -- key rotation, shared caches, a refused certificate --------------------------------------
+
+
+def test_client_key_file_is_read_at_each_token_request(session: Any, servers: Servers, tmp_path: Path) -> None:
+    """Replacing the key file rotates the key: the next assertion is signed with the new one."""
+    key = tmp_path / "client.key"
+    key.write_text(Path(servers.file("ec256.key")).read_text())
+    s = session("pkjwt-any", auth_method="private_key_jwt", client_key_file=str(key))
+    assert call_api(s)["client_id"] == "pkjwt-any"
+    check_assertion(servers, "pkjwt-any", "ES256")
+    key.write_text(Path(servers.file("ec384.key")).read_text())
+    s.invalidate()
+    assert call_api(s)["client_id"] == "pkjwt-any"
+    check_assertion(servers, "pkjwt-any", "ES384")
+
+
+def test_shared_cache_holds_dpop_tokens_only_with_a_pinned_key(
+    session: Any, servers: Servers, tmp_path: Path
+) -> None:
+    cache = {"token_cache": "file", "token_cache_dir": str(tmp_path / "cache")}
+    pinned = {"dpop": True, "dpop_key_file": servers.file("dpop.key"), **cache}
+    first = session("dpop-client", CLIENT_SECRET, **pinned)
+    assert call_api(first)["scheme"] == "DPoP"
+    second = session("dpop-client", CLIENT_SECRET, **pinned)
+    assert call_api(second)["scheme"] == "DPoP"  # the cached token, with proofs of the same key
+    assert (second.stats().shared_cache_hits, second.stats().token_requests) == (1, 0)
+    # A key of the session's own: its token is for it alone, so the cache is not used.
+    own = session("dpop-client", CLIENT_SECRET, dpop=True, **cache)
+    assert call_api(own)["scheme"] == "DPoP"
+    assert own.stats().shared_cache_hits == 0 and own.stats().token_requests >= 1
+
+
+def test_tls_client_auth_with_a_certificate_the_ca_did_not_issue(session: Any, servers: Servers) -> None:
+    s = session(
+        "tls-client",
+        auth_method="tls_client_auth",
+        token_url=servers.mtls_token_url,
+        client_cert_file=servers.file("client_self.pem"),
+        client_key_file=servers.file("client_self.key"),
+    )
+    with pytest.raises(cloudauth.AuthRejected, match="invalid_client"):
+        s.token()
+    assert last(servers, "grant_error", "tls-client")["description"] == "client certificate was not verified"
