@@ -237,7 +237,7 @@ export async function startProvider({ dir, record, lifetimeMs }) {
   });
   provider.on('grant.error', (ctx, error) => {
     record('grant_error', ctx.oidc.client?.clientId || '', {
-      error: error.error, description: error.error_description, endpoint: ctx.href,
+      error: error.error, description: error.error_description, detail: error.error_detail, endpoint: ctx.href,
     });
   });
 

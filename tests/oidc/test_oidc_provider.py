@@ -425,4 +425,4 @@ def test_tls_client_auth_with_a_certificate_the_ca_did_not_issue(session: Any, s
     )
     with pytest.raises(cloudauth.AuthRejected, match="invalid_client"):
         s.token()
-    assert last(servers, "grant_error", "tls-client")["description"] == "client certificate was not verified"
+    assert last(servers, "grant_error", "tls-client")["detail"] == "client certificate was not verified"
