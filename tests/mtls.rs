@@ -780,11 +780,19 @@ fn the_redirect_limit_counts_the_hops_of_both_clients() {
     let session = Session::new(&config(&pki, &server, "tls_client_auth", &cert, &key)).unwrap();
     session.with_token(str::to_owned).unwrap();
     server.take_log();
-    for target in ["/loop".to_owned(), format!("/redirect?to={}/loop", server.other)] {
+    for target in [
+        "/loop".to_owned(),
+        format!("/redirect?to={}/loop", server.other),
+    ] {
         let err = session
             .request("GET", &target, std::iter::empty(), b"")
             .unwrap_err();
-        assert_eq!(err.code, Code::CLOUDAUTH_ERR_NETWORK, "{target}: {}", err.message);
+        assert_eq!(
+            err.code,
+            Code::CLOUDAUTH_ERR_NETWORK,
+            "{target}: {}",
+            err.message
+        );
         assert!(err.message.contains("redirect"), "{}", err.message);
         // As one client would: ten requests, then the error.
         assert_eq!(server.take_log().len(), 10, "{target}");
