@@ -222,6 +222,17 @@ struct cloudauth_config *cloudauth_config_new(void);
 // max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
 // ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
 //
+// Mutual TLS (RFC 8705): auth_method=tls_client_auth (a CA-issued certificate) or
+// self_signed_tls_client_auth, with client_cert_file (PEM, leaf first, chain allowed) and
+// client_key_file (PEM PKCS#8, or traditional RSA / EC; RSA, EC P-256, P-384, Ed25519; not
+// encrypted), and no client_secret; token_url must be https. The token request sends
+// client_id and presents the certificate; so does every API request to base_url's origin
+// (certificate-bound tokens), and no request to any other origin, redirects included. Both
+// files are checked by cloudauth_session_new and read again at each token request: replacing
+// them rotates the certificate for the connections opened afterwards. With `issuer`, the
+// token request goes to the metadata's mtls_endpoint_aliases.token_endpoint when there is one.
+// Messages name the key and the path, never the files' contents.
+//
 // Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL argument, invalid UTF-8, an unknown key
 // or a malformed value; the message names the key (never the secret's value). On failure the
 // configuration is unchanged.
@@ -602,7 +613,9 @@ enum cloudauth_result cloudauth_session_request(struct cloudauth_session *s,
 // invalidated (call `cloudauth_session_invalidate` to switch at once). The next fetch reports
 // the reason "credentials_changed". Replaces a `client_secret_file` too.
 //
-// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value.
+// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value, and for
+// a session with auth_method tls_client_auth or self_signed_tls_client_auth, which has no
+// secret (replace its client_cert_file and client_key_file to rotate).
 //
 // # Safety
 // `s` is NULL or a live session; the strings are NULL or NUL-terminated.

@@ -771,3 +771,30 @@ fn discovery_sends_the_token_request_to_the_mtls_alias() {
         wanted
     );
 }
+
+#[test]
+fn the_redirect_limit_counts_the_hops_of_both_clients() {
+    let pki = Pki::new("limit");
+    let server = Server::start(&pki, &[]);
+    let (cert, key) = pki.client("client", Key::EcP256Sec1);
+    let session = Session::new(&config(&pki, &server, "tls_client_auth", &cert, &key)).unwrap();
+    session.with_token(str::to_owned).unwrap();
+    server.take_log();
+    for target in [
+        "/loop".to_owned(),
+        format!("/redirect?to={}/loop", server.other),
+    ] {
+        let err = session
+            .request("GET", &target, std::iter::empty(), b"")
+            .unwrap_err();
+        assert_eq!(
+            err.code,
+            Code::CLOUDAUTH_ERR_NETWORK,
+            "{target}: {}",
+            err.message
+        );
+        assert!(err.message.contains("redirect"), "{}", err.message);
+        // As one client would: ten requests, then the error.
+        assert_eq!(server.take_log().len(), 10, "{target}");
+    }
+}

@@ -242,3 +242,76 @@ fn is_encrypted(pem: &[u8]) -> bool {
 fn shown(path: &str) -> String {
     quote_prefix(path, 200)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Code;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let mut c = Config::default();
+        for (k, v) in pairs {
+            c.set(k, v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn only_the_mtls_methods_load_a_certificate() {
+        // private_key_jwt uses client_cert_file for x5t#S256 only: nothing is presented.
+        let c = cfg(&[
+            ("auth_method", "client_secret_post"),
+            ("client_cert_file", "/nonexistent.pem"),
+        ]);
+        assert!(ClientCert::from_config(&c).unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_settings_and_plain_http_name_the_key() {
+        for (pairs, starts) in [
+            (
+                vec![("auth_method", "tls_client_auth")],
+                "client_cert_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "self_signed_tls_client_auth"),
+                    ("client_cert_file", "/c.pem"),
+                ],
+                "client_key_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("token_url", "http://127.0.0.1:9/token"),
+                ],
+                "token_url: ",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("client_cert_file", "/nonexistent/c.pem"),
+                    ("client_key_file", "/nonexistent/c.key"),
+                ],
+                "client_cert_file: cannot read '/nonexistent/c.pem'",
+            ),
+        ] {
+            let err = ClientCert::from_config(&cfg(&pairs)).err().unwrap();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+            assert!(err.message.starts_with(starts), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn encrypted_keys_are_recognised_in_both_encodings() {
+        assert!(is_encrypted(
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        ));
+        assert!(is_encrypted(
+            b"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n"
+        ));
+        assert!(!is_encrypted(
+            b"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"
+        ));
+    }
+}

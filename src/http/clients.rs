@@ -16,7 +16,10 @@ use reqwest::header::{
 };
 use reqwest::{Client, Method, Response, StatusCode};
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use url::{Origin, Url};
 
 #[derive(Clone)]
@@ -87,22 +90,36 @@ impl Clients {
     /// Sends the request, following redirects as described above. The caller tracks whether
     /// the chain left the request's origin (`transport::tracking_origin`); a hand-off always
     /// does.
-    pub async fn send(
+    pub fn send<'a>(
+        &'a self,
+        method: Method,
+        url: &'a Url,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
+        match self.bound.as_ref().filter(|b| b.serves(url)) {
+            // reqwest's own future, unwrapped: the request hot path stays as it was.
+            None => Sending::Plain(
+                self.any
+                    .request(method, url.clone())
+                    .headers(headers)
+                    .body(body)
+                    .send(),
+            ),
+            Some(bound) => {
+                Sending::Bound(Box::pin(self.send_bound(bound, method, url, headers, body)))
+            }
+        }
+    }
+
+    async fn send_bound(
         &self,
+        bound: &Bound,
         method: Method,
         url: &Url,
         headers: HeaderMap,
         body: bytes::Bytes,
     ) -> reqwest::Result<Response> {
-        let Some(bound) = self.bound.as_ref().filter(|b| b.serves(url)) else {
-            return self
-                .any
-                .request(method, url.clone())
-                .headers(headers)
-                .body(body)
-                .send()
-                .await;
-        };
         let chain = Chain {
             handed_off_at: Cell::new(None),
             hops_before: Cell::new(0),
@@ -134,6 +151,23 @@ impl Clients {
                     .await
             })
             .await
+    }
+}
+
+/// A request on its way: reqwest's future `P`, or the chain of [`Clients::send_bound`].
+enum Sending<'a, P> {
+    Plain(P),
+    Bound(Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>>),
+}
+
+impl<P: Future<Output = reqwest::Result<Response>> + Unpin> Future for Sending<'_, P> {
+    type Output = reqwest::Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Sending::Plain(pending) => Pin::new(pending).poll(cx),
+            Sending::Bound(chain) => chain.as_mut().poll(cx),
+        }
     }
 }
 

@@ -7,7 +7,8 @@ Prints "PORTS <origin> <other> <control>" and serves for at most 120 s (or until
 - <origin> and <other>: HTTPS, client certificate requested (optional: a client that presents
   none is served too), verified against TRUSTED_PEM (CAs, or self-signed client certificates).
   POST /token answers a token when a certificate was presented and 401 invalid_client when not;
-  GET /redirect?to=URL answers 302 to URL (or 307 with &status=307); on <origin>,
+  GET /redirect?to=URL answers 302 to URL (or 307 with &status=307), GET /loop answers 302 to
+  itself; on <origin>,
   GET /.well-known/oauth-authorization-server answers metadata whose issuer is <origin>, whose
   token_endpoint is <origin>/plain-token and whose mtls_endpoint_aliases.token_endpoint is
   <other>/token (RFC 8705 §5); anything else answers 200.
@@ -76,6 +77,8 @@ def make_handler(listener):
                     "token_endpoint_auth_methods_supported": ["tls_client_auth",
                                                               "self_signed_tls_client_auth"],
                 }), [("Content-Type", "application/json")])
+            if url.path == "/loop":
+                return self.answer(302, "", [("Location", "/loop")])
             if url.path == "/redirect":
                 query = urllib.parse.parse_qs(url.query)
                 status = int(query.get("status", ["302"])[0])
