@@ -506,6 +506,16 @@ mod tests {
             ("redis_url", "http://localhost:6379"),
             ("redis_url", "redis://:hunter2@"),
             ("token_cache_timeout_ms", "0"),
+            ("auth_method", "tls_client_auth_typo"),
+            ("client_assertion_alg", "RS512"),
+            ("client_assertion_alg", "none"),
+            ("dpop", "maybe"),
+            ("issuer", "https://idp.example/?tenant=1"),
+            ("issuer", "ldap://idp.example"),
+            ("resource", "https://ok.example,not a url"),
+            ("token_param.", "v"),
+            ("token_param.grant_type", "password"),
+            ("token_param.client_assertion", "forged"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
