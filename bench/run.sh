@@ -10,7 +10,7 @@
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
 #                          only the named parts (token callgrind seq threads herd rss newthread
-#                          async refresh cold python pyasync dotnet fleet); prints their R lines
+#                          async refresh cold python pyasync dotnet fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
