@@ -274,7 +274,7 @@ impl Inner {
             Err(mut e) => {
                 let mut scrubber = Scrubber::for_token(token.value());
                 for proof in &proofs {
-                    scrubber.also(proof.to_str().unwrap_or(""));
+                    scrubber.also_jws(proof.to_str().unwrap_or(""));
                 }
                 e.message = scrubber.scrub(&e.message);
                 Err(e)

@@ -264,3 +264,36 @@ fn pinned_key_is_used_and_only_then_the_shared_cache_holds_dpop_tokens() {
         .message
         .contains("dpop_key_file is set but dpop is not"));
 }
+
+#[test]
+fn token_endpoint_nonce_loop_is_bounded_to_one_resend() {
+    let idp = Idp::start();
+    let session = Session::new(&dpop_config(&idp, "/nonce-loop/token", &[])).unwrap();
+    let err = session.with_token(|_| ()).unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_AUTH_REJECTED);
+    assert!(err.message.contains("use_dpop_nonce"), "{}", err.message);
+    assert_eq!(idp.requests().len(), 2, "the first request and one resend");
+    assert_eq!(session.stats().token_requests, 2);
+}
+
+#[test]
+fn redirects_are_handed_back_not_followed_under_dpop() {
+    let idp = Idp::start();
+    let session = Session::new(&dpop_config(&idp, "/token", &[])).unwrap();
+    let r = session.request("GET", "/api/redirect", [], b"").unwrap();
+    assert_eq!(r.status, 302);
+    let gets = idp
+        .requests()
+        .into_iter()
+        .filter(|r| r["method"] == "GET")
+        .count();
+    assert_eq!(gets, 1, "the proof named /api/redirect only");
+    // Without DPoP the same redirect is followed, as before.
+    let mut cfg = idp.config(&[("client_secret", "long-enough-secret")]);
+    cfg.set("token_url", &format!("{}/token", idp.url)).unwrap();
+    let r = Session::new(&cfg)
+        .unwrap()
+        .request("GET", "/api/redirect", [], b"")
+        .unwrap();
+    assert_eq!(r.status, 200);
+}

@@ -582,7 +582,7 @@ impl Wire {
         let mut attempt = self.authenticated();
         if let Some(dpop) = &self.dpop {
             let proof = dpop.proof("POST", &self.url, None);
-            attempt.scrubber.also(proof.to_str().unwrap_or(""));
+            attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
             attempt.proof = Some(proof);
         }
         attempt
@@ -599,11 +599,7 @@ impl Wire {
         };
         let assertion = signer.assertion(&self.client_id, self.url.as_str());
         let mut scrubber = self.scrubber.clone();
-        scrubber.also(assertion.expose());
-        // A server may echo only the signature: on its own it is what makes the JWT usable.
-        if let Some((_, signature)) = assertion.expose().rsplit_once('.') {
-            scrubber.also(signature);
-        }
+        scrubber.also_jws(assertion.expose());
         let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
         form.append_pair("client_assertion", assertion.expose());
         Attempt {

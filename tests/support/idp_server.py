@@ -10,6 +10,8 @@ with the behaviour the path asks for:
              foreign (another issuer), noendpoint, flaky (500 once, then good), picky (lists
              only client_secret_basic), mtls (an mtls_endpoint_aliases entry)
   POST /token            a Bearer token (DPoP when a DPoP header came)
+  POST /nonce-loop/token DPoP: always 400 use_dpop_nonce with a new nonce
+  GET  /api/redirect     302 to /api (same origin)
   POST /echo/token       400 whose description quotes the DPoP proof and client assertion
   POST /dpop-always/token  a token_type=DPoP token, asked for or not
   POST /nonce/token      DPoP: 400 use_dpop_nonce + DPoP-Nonce until the proof carries it
@@ -128,6 +130,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"error": "use_dpop_nonce", "error_description": "nonce required"},
                 [("DPoP-Nonce", "server-nonce-1")],
             )
+        if path == "/nonce-loop/token":
+            n = next(COUNTER)
+            return self.send(400, {"error": "use_dpop_nonce"}, [("DPoP-Nonce", f"loop-{n}")])
         if path == "/echo/token":
             form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
             return self.send(400, {"error": "invalid_client", "error_description":
@@ -156,6 +161,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 401, {"error": "use_dpop_nonce"},
                 [("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'), ("DPoP-Nonce", f"loop-{n}")],
             )
+        if path == "/api/redirect":
+            return self.send(302, {}, [("Location", f"{self.base()}/api")])
         if path == "/api/echo-proof":
             return self.send(400, {"proof": self.headers.get("DPoP"),
                                    "authorization": self.headers.get("Authorization")})
