@@ -49,6 +49,8 @@ want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
 want redis-server redis-server
 want curl curl
+want node nodejs   # tests/run_oidc.sh: oidc-provider needs Node.js 20.19 or newer
+want npm npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 fi
 if [[ ${1:-} == bench ]]; then

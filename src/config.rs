@@ -3,6 +3,7 @@
 use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::http::url_policy::parse_http_url;
+use crate::jose::Alg;
 use crate::secret::Secret;
 use std::time::Duration;
 
@@ -18,6 +19,37 @@ pub enum AuthMethod {
     ClientSecretPost,
     /// HTTP Basic with the form-encoded id and secret.
     ClientSecretBasic,
+    /// A JWT signed with `client_key_file` (RFC 7523 §2.2).
+    PrivateKeyJwt,
+    /// A JWT signed HS256 with the client secret (RFC 7523 §2.2).
+    ClientSecretJwt,
+    /// Mutual TLS with a CA-issued certificate (RFC 8705 §2.1): no secret, the TLS handshake
+    /// presents `client_cert_file`.
+    TlsClientAuth,
+    /// Mutual TLS with a self-signed certificate the server knows (RFC 8705 §2.2).
+    SelfSignedTlsClientAuth,
+}
+
+impl AuthMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// Whether the token request authenticates with a TLS client certificate (RFC 8705), so
+    /// discovery's `mtls_endpoint_aliases` apply.
+    pub fn presents_certificate(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        )
+    }
 }
 
 /// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
@@ -70,6 +102,30 @@ pub struct Config {
     pub refresh_mode: RefreshMode,
     /// Read at every token request instead of `client_secret`.
     pub client_secret_file: Option<String>,
+    /// Whether `token_url` was set (it then wins over discovery).
+    pub token_url_set: bool,
+    /// private_key_jwt's key (PEM), read at every token request.
+    pub client_key_file: Option<String>,
+    /// The assertion's `kid` header.
+    pub client_key_id: Option<String>,
+    /// `None`: the key's usual algorithm.
+    pub client_assertion_alg: Option<Alg>,
+    /// Its `x5t#S256` goes in the assertion's header (and mTLS presents it).
+    pub client_cert_file: Option<String>,
+    /// DPoP (RFC 9449) proofs on the token request and every API request.
+    pub dpop: bool,
+    /// The DPoP key (PEM); `None`: a new ES256 key per session.
+    pub dpop_key_file: Option<String>,
+    /// Discovery (RFC 8414 / OpenID Connect Discovery) finds the token endpoint from it.
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    /// RFC 8707 resource indicators, one form field each.
+    pub resource: Vec<String>,
+    /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
+    pub token_params: Vec<(String, String)>,
+    /// Not a key: the pinned DPoP key's thumbprint, set by the session for the shared-cache
+    /// entry name.
+    pub dpop_jkt: Option<String>,
     pub events: Events,
 }
 
@@ -99,6 +155,18 @@ impl Default for Config {
             token_cache_timeout: Duration::from_millis(250),
             refresh_mode: RefreshMode::Background,
             client_secret_file: None,
+            token_url_set: false,
+            client_key_file: None,
+            client_key_id: None,
+            client_assertion_alg: None,
+            client_cert_file: None,
+            dpop: false,
+            dpop_key_file: None,
+            issuer: None,
+            audience: None,
+            resource: Vec::new(),
+            token_params: Vec::new(),
+            dpop_jkt: None,
             events: Events::default(),
         }
     }
@@ -129,6 +197,31 @@ pub const KEYS: &[&str] = &[
     "token_cache_timeout_ms",
     "refresh_mode",
     "client_secret_file",
+    "client_key_file",
+    "client_key_id",
+    "client_assertion_alg",
+    "client_cert_file",
+    "dpop",
+    "dpop_key_file",
+    "issuer",
+    "audience",
+    "resource",
+];
+
+/// `token_param.NAME` sets the form field NAME (not read from the environment: a variable
+/// name cannot carry every field name).
+pub const TOKEN_PARAM_PREFIX: &str = "token_param.";
+
+/// Form fields the library writes itself; a `token_param` may not replace them.
+const RESERVED_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "scope",
+    "audience",
+    "resource",
 ];
 
 impl Config {
@@ -143,18 +236,26 @@ impl Config {
                 }
                 self.client_secret = Some(Secret::new(value));
             }
-            "token_url" => self.token_url = parse_http_url(key, value)?.into(),
+            "token_url" => {
+                self.token_url = parse_http_url(key, value)?.into();
+                self.token_url_set = true;
+            }
             "base_url" => self.base_url = parse_http_url(key, value)?.into(),
             "scope" => self.scope = (!value.is_empty()).then(|| value.to_owned()),
             "auth_method" => {
                 self.auth_method = match value {
                     "client_secret_post" => AuthMethod::ClientSecretPost,
                     "client_secret_basic" => AuthMethod::ClientSecretBasic,
+                    "private_key_jwt" => AuthMethod::PrivateKeyJwt,
+                    "client_secret_jwt" => AuthMethod::ClientSecretJwt,
+                    "tls_client_auth" => AuthMethod::TlsClientAuth,
+                    "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
-                            "client_secret_post or client_secret_basic",
+                            "client_secret_post, client_secret_basic, private_key_jwt, \
+                             client_secret_jwt, tls_client_auth or self_signed_tls_client_auth",
                         ))
                     }
                 }
@@ -205,6 +306,35 @@ impl Config {
             "client_secret_file" => {
                 self.client_secret_file = (!value.is_empty()).then(|| value.to_owned())
             }
+            "client_key_file" => self.client_key_file = optional(value),
+            "client_key_id" => self.client_key_id = optional(value),
+            "client_assertion_alg" => {
+                self.client_assertion_alg = match value {
+                    "" => None,
+                    _ => Some(Alg::parse(value).ok_or_else(|| {
+                        bad_value(key, value, "RS256, PS256, ES256, ES384, EdDSA or HS256")
+                    })?),
+                }
+            }
+            "client_cert_file" => self.client_cert_file = optional(value),
+            "dpop" => self.dpop = boolean(key, value)?,
+            "dpop_key_file" => self.dpop_key_file = optional(value),
+            "issuer" => {
+                self.issuer = match value {
+                    "" => None,
+                    _ => Some(crate::discovery::parse_issuer(value)?),
+                }
+            }
+            "audience" => self.audience = optional(value),
+            "resource" => {
+                self.resource = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(|r| parse_http_url(key, r).map(|_| r.to_owned()))
+                    .collect::<Result<_>>()?
+            }
+            _ if key.starts_with(TOKEN_PARAM_PREFIX) => self.set_token_param(key, value)?,
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
@@ -212,6 +342,30 @@ impl Config {
                     KEYS.join(", ")
                 )))
             }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// `token_param.NAME=VALUE`: adds or replaces the field; an empty value removes it.
+    fn set_token_param(&mut self, key: &str, value: &str) -> Result<()> {
+        let name = &key[TOKEN_PARAM_PREFIX.len()..];
+        if name.is_empty() || name.bytes().any(|b| b.is_ascii_control()) {
+            return Err(Error::invalid(format!(
+                "{}: the field name must be non-empty and printable",
+                crate::error::quote_prefix(key, 60)
+            )));
+        }
+        if RESERVED_PARAMS.contains(&name) {
+            return Err(Error::invalid(format!(
+                "{key}: '{name}' is written by the library itself (use its own key, or \
+                 auth_method) and cannot be a token_param"
+            )));
+        }
+        self.token_params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            self.token_params.push((name.to_owned(), value.to_owned()));
         }
         Ok(())
     }
@@ -291,6 +445,10 @@ fn bad_value(key: &str, value: &str, expected: &str) -> Error {
     ))
 }
 
+fn optional(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
 fn non_empty<'a>(key: &str, value: &'a str) -> Result<&'a str> {
     if value.is_empty() {
         return Err(Error::invalid(format!("{key} must not be empty")));
@@ -360,6 +518,16 @@ mod tests {
             ("redis_url", "http://localhost:6379"),
             ("redis_url", "redis://:hunter2@"),
             ("token_cache_timeout_ms", "0"),
+            ("auth_method", "tls_client_auth_typo"),
+            ("client_assertion_alg", "RS512"),
+            ("client_assertion_alg", "none"),
+            ("dpop", "maybe"),
+            ("issuer", "https://idp.example/?tenant=1"),
+            ("issuer", "ldap://idp.example"),
+            ("resource", "https://ok.example,not a url"),
+            ("token_param.", "v"),
+            ("token_param.grant_type", "password"),
+            ("token_param.client_assertion", "forged"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
@@ -440,6 +608,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.client_id.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn env_sets_the_identity_provider_keys_but_not_token_params() {
+        let mut c = Config::default();
+        c.set_from_vars(
+            None,
+            vars(&[
+                ("CLOUDAUTH_AUTH_METHOD", "private_key_jwt"),
+                ("CLOUDAUTH_CLIENT_KEY_FILE", "/k.pem"),
+                ("CLOUDAUTH_CLIENT_ASSERTION_ALG", "PS256"),
+                ("CLOUDAUTH_DPOP", "true"),
+                ("CLOUDAUTH_ISSUER", "https://idp.example/t"),
+                ("CLOUDAUTH_RESOURCE", "https://a.example,https://b.example"),
+                ("CLOUDAUTH_TOKEN_PARAM.TENANT", "x"),
+                ("CLOUDAUTH_TOKEN_PARAM_TENANT", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.auth_method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(c.client_key_file.as_deref(), Some("/k.pem"));
+        assert_eq!(c.client_assertion_alg, Some(Alg::PS256));
+        assert!(c.dpop);
+        assert_eq!(c.issuer.as_deref(), Some("https://idp.example/t"));
+        assert_eq!(c.resource.len(), 2);
+        assert!(c.token_params.is_empty());
+        let err = Config::default()
+            .set_from_vars(None, vars(&[("CLOUDAUTH_CLIENT_ASSERTION_ALG", "none")]))
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("CLOUDAUTH_CLIENT_ASSERTION_ALG"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! One concept per module; `ffi` is the only place with `extern "C"`.
 
 pub mod config;
+pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod events;
 pub mod ffi;
 pub mod fork;
 pub mod http;
+pub mod jose;
 pub mod ops;
 pub mod secret;
 pub mod session;

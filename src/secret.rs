@@ -88,6 +88,16 @@ impl Scrubber {
         s
     }
 
+    /// Also scrubs a compact JWS (a client assertion, a DPoP proof), whole and its signature
+    /// alone: a server may echo just that, and on its own it is what makes the JWS usable.
+    pub fn also_jws(&mut self, jws: &str) {
+        self.add(jws);
+        if let Some((_, signature)) = jws.rsplit_once('.') {
+            self.add(signature);
+        }
+        self.sort();
+    }
+
     /// `value` in its textual encodings, and its base64.
     fn add(&mut self, value: &str) {
         if value.is_empty() {

@@ -6,22 +6,25 @@
 //! with `CLOUDAUTH_ERR_CANCELLED`, and no token request starts afterwards.
 
 use crate::config::{Config, RefreshMode};
+use crate::dpop::{self, Dpop, DPOP};
 use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
+use crate::http::client_cert::ClientCert;
+use crate::http::clients::Clients;
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
 use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
-use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::http::url_policy::check_secure;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
-use crate::token::endpoint::{Credentials, SecretSource, TokenEndpoint};
+use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -38,6 +41,8 @@ pub(crate) struct Inner {
     /// The file or Redis cache behind `cache`, if configured (`token_cache`).
     shared: Option<SharedCache>,
     api: Transport,
+    /// With `dpop=true`: every API request carries a proof of this key.
+    dpop: Option<Arc<Dpop>>,
     base_url: String,
     allow_insecure_http: bool,
     max_response_bytes: usize,
@@ -56,27 +61,28 @@ impl Session {
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
         let counters = Arc::new(Counters::default());
-        let credentials = Credentials::from_config(cfg)?;
-        let shared = SharedCache::new(
-            cfg,
-            credentials.secret.read()?.expose().as_bytes(),
-            shared_reporter(&counters, &cfg.events),
-        )?;
-        let token_url = parse_http_url("token_url", &cfg.token_url)?;
-        check_secure("token_url", &token_url, cfg.allow_insecure_http)?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg, &counters)?;
-        let endpoint = TokenEndpoint::new(
-            cfg,
-            token_transport,
-            token_url,
-            credentials,
-            counters.clone(),
-        );
+        let cert = ClientCert::from_config(cfg)?;
+        let credentials = Credentials::from_config(cfg, cert.as_ref())?;
+        let dpop = Dpop::from_config(cfg)?.map(Arc::new);
+        let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
+            Some(shared_cfg) => SharedCache::new(
+                &shared_cfg,
+                credentials.secret.read()?.expose().as_bytes(),
+                shared_reporter(&counters, &cfg.events),
+            )?,
+            None => None,
+        };
+        let target = Target::from_config(cfg)?;
+        let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
+        let endpoint =
+            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
+                .with_dpop(dpop.clone());
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
             shared,
             api,
+            dpop,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,
@@ -156,10 +162,16 @@ impl Session {
                 "set_credentials: client_id and client_secret must not be empty",
             ));
         }
+        if self.inner.endpoint.uses_certificate() {
+            return Err(Error::invalid(
+                "set_credentials: this session authenticates with its TLS client certificate \
+                 and sends no secret; replace client_cert_file and client_key_file to rotate it",
+            ));
+        }
         self.inner.endpoint.set_credentials(Credentials {
             client_id: client_id.to_owned(),
             secret: SecretSource::Value(Secret::new(client_secret)),
-        });
+        })?;
         self.inner.cache.note_reason(Reason::CredentialsChanged);
         Ok(())
     }
@@ -229,14 +241,14 @@ impl Inner {
         *self.closed.borrow()
     }
 
-    /// The API client for the library runtime (async operations).
-    pub(crate) fn library_api_client(&self) -> Result<Client> {
-        self.api.library_client()
-    }
-
     /// The API transport, for runtimes with client pools of their own (`ops::driven`).
     pub(crate) fn api_transport(&self) -> &Transport {
         &self.api
+    }
+
+    /// The API clients for the library runtime (async operations).
+    pub(crate) fn library_api_client(&self) -> Result<Clients> {
+        self.api.library_client()
     }
 
     /// Sends `request` with `token` and reads the whole response. Also says whether the answer
@@ -245,51 +257,110 @@ impl Inner {
     /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
     pub(crate) async fn send(
         &self,
-        client: Client,
+        client: Clients,
         request: &ApiRequest,
         token: &Token,
     ) -> Result<(Response, bool)> {
         // A hostile API server knows the token and may put it where a message quotes it (a
-        // redirect target's path, say).
-        self.send_unscrubbed(client, request, token)
-            .await
-            .map_err(|mut e| {
-                e.message = Scrubber::for_token(token.value()).scrub(&e.message);
-                e
-            })
+        // redirect target's path, say); the same goes for DPoP proofs.
+        // (Collected, not scrubbed, on the way: a Bearer request allocates nothing for it.)
+        let mut proofs = Vec::new();
+        let mut sent = self
+            .send_unscrubbed(client.clone(), request, token, &mut proofs)
+            .await;
+        // RFC 9449 §9: a server asking for a DPoP nonce gets one resend with it.
+        if matches!(sent, Ok((_, Outcome::NonceAsked))) {
+            sent = self
+                .send_unscrubbed(client, request, token, &mut proofs)
+                .await;
+        }
+        match sent {
+            Ok((response, outcome)) => Ok((response, outcome == Outcome::Rejected)),
+            Err(mut e) => {
+                let mut scrubber = Scrubber::for_token(token.value());
+                for proof in &proofs {
+                    scrubber.also_jws(proof.to_str().unwrap_or(""));
+                }
+                e.message = scrubber.scrub(&e.message);
+                Err(e)
+            }
+        }
     }
 
     async fn send_unscrubbed(
         &self,
-        client: Client,
+        client: Clients,
         request: &ApiRequest,
         token: &Token,
-    ) -> Result<(Response, bool)> {
-        let mut headers = request.headers.clone();
-        headers.insert(AUTHORIZATION, token.bearer().clone());
+        proofs: &mut Vec<reqwest::header::HeaderValue>,
+    ) -> Result<(Response, Outcome)> {
+        let started = Instant::now();
         Counters::bump(&self.counters.api_requests);
-        let sending = self
-            .api
-            .send(&client, request.method.is_idempotent(), |client| {
-                client
-                    .request(request.method.clone(), request.url.clone())
-                    .headers(headers.clone())
-                    .body(request.body.clone())
-            });
-        let (sent, left_origin) = tracking_origin(sending).await;
+        let sending = client.send(
+            request.method.clone(),
+            &request.url,
+            self.headers(request, token, proofs),
+            request.body.clone(),
+        );
+        let (mut sent, mut left_origin) = tracking_origin(sending).await;
+        if let Err(e) = &sent {
+            // A kept-alive connection the server closed under the request (see `resend`).
+            if let Some(fresh) = self.api.resend(e, request.method.is_idempotent(), started) {
+                let sending = fresh.send(
+                    request.method.clone(),
+                    &request.url,
+                    self.headers(request, token, proofs),
+                    request.body.clone(),
+                );
+                (sent, left_origin) = tracking_origin(sending).await;
+            }
+        }
         let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
         let status = response.status().as_u16();
         let token_seen = !left_origin && response.url().origin() == request.url.origin();
+        // A nonce is learned from any answer of the server the proof went to; a 401 that
+        // asks for one is not a rejection of the token.
+        let nonce_asked = match &self.dpop {
+            Some(d) if token_seen => {
+                d.learn(&request.url, response.headers())
+                    && status == StatusCode::UNAUTHORIZED.as_u16()
+                    && dpop::asks_for_nonce(response.headers())
+            }
+            _ => false,
+        };
         let headers = Response::c_headers(response.headers());
         let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-        let rejected =
-            status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token);
+        let outcome = if nonce_asked {
+            Outcome::NonceAsked
+        } else if status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token) {
+            Outcome::Rejected
+        } else {
+            Outcome::Done
+        };
         let response = Response {
             status,
             headers,
             body,
         };
-        Ok((response, rejected))
+        Ok((response, outcome))
+    }
+
+    /// The request's headers with the token, and with DPoP a fresh proof (each send needs its
+    /// own `jti`), kept in `proofs` for scrubbing.
+    fn headers(
+        &self,
+        request: &ApiRequest,
+        token: &Token,
+        proofs: &mut Vec<reqwest::header::HeaderValue>,
+    ) -> reqwest::header::HeaderMap {
+        let mut headers = request.headers.clone();
+        headers.insert(AUTHORIZATION, token.bearer().clone());
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop.proof(request.method.as_str(), &request.url, Some(token));
+            proofs.push(proof.clone());
+            headers.insert(&DPOP, proof);
+        }
+        headers
     }
 
     /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
@@ -341,6 +412,16 @@ impl Inner {
             self.refresher.store(0, Ordering::Release);
         }
     }
+}
+
+/// What one API send found out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// A 401 to the token: it has been dropped; the caller resends with a fresh one.
+    Rejected,
+    /// A DPoP nonce challenge: the nonce is learned; resend once with the same token.
+    NonceAsked,
 }
 
 impl refresh::Refreshable for Inner {

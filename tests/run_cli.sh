@@ -300,6 +300,24 @@ t_library_exit_statuses() {
   cli 109 --set max_response_bytes=100 request '/big?bytes=1000'
 }
 
+t_identity_provider_keys() {
+  # The v2 keys pass through --set to the library: a bad key file is named, never quoted.
+  export CLOUDAUTH_TOKEN_CACHE=memory
+  printf -- '-----BEGIN PRIVATE KEY-----\nNOTAKEYBUTSECRET\n-----END PRIVATE KEY-----\n' >"$work/bad-key.pem"
+  cli 101 --set auth_method=private_key_jwt --set "client_key_file=$work/bad-key.pem" token
+  check "bad key: named" contains "$ERR" "client_key_file: "
+  check "bad key: not quoted" lacks "$ERR" "NOTAKEYBUTSECRET"
+  cli 101 --set auth_method=private_key_jwt --set "client_key_file=$work/missing.pem" token
+  check "missing key: named" contains "$ERR" "client_key_file: cannot read"
+  cli 101 --set token_param.grant_type=password token
+  check "reserved token_param: named" contains "$ERR" "token_param.grant_type"
+  # audience, resource, a token_param and dpop are accepted; the stand-in ignores them.
+  cli 0 --set audience=https://api.example --set resource=https://a.example,https://b.example \
+    --set token_param.tenant=t1 --set dpop=true token
+  cli 101 --set auth_method=client_secret_jwt --set client_assertion_alg=ES256 token
+  check "client_secret_jwt: HS256 only" contains "$ERR" "client_assertion_alg"
+}
+
 t_curl() {
   # A curl in front of the real one records its argv and stdin.
   mkdir -p "$work/bin"
@@ -330,11 +348,48 @@ EOF
   cli 103 curl -s http://example.invalid/
 }
 
+# Mutual TLS through --set and the environment, against tests/support/mtls_server.py (HTTPS on
+# 127.0.0.1 recording the client certificates it is shown), with certificates made here.
+t_mtls_settings_pass_through() {
+  local d=$work/mtls port_file server ports origin i
+  mkdir -p "$d"
+  ( cd "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+      -days 2 -subj /CN=cli-ca
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key \
+      -out server.csr -subj /CN=127.0.0.1
+    printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+      -days 2 -extfile server.ext
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key \
+      -out client.pem -days 2 -subj /CN=cli-client -addext extendedKeyUsage=clientAuth
+  ) >/dev/null 2>&1 || { bad "openssl failed"; return; }
+  port_file=$d/ports
+  # Bounded: it stops when its stdin (the sleep) ends, or after 120 s.
+  python3 tests/support/mtls_server.py "$d/server.pem" "$d/server.key" "$d/client.pem" \
+    < <(sleep 60) >"$port_file" &
+  server=$!
+  for i in $(seq 1 100); do [[ -s $port_file ]] && break; sleep 0.1; done
+  read -r _ ports _ <"$port_file" || { bad "the mTLS server did not start"; kill $server; return; }
+  origin=https://127.0.0.1:$ports
+  unset CLOUDAUTH_CLIENT_SECRET
+  export CLOUDAUTH_AUTH_METHOD=self_signed_tls_client_auth CLOUDAUTH_CA_FILE=$d/ca.pem
+  export CLOUDAUTH_CLIENT_CERT_FILE=$d/client.pem CLOUDAUTH_TOKEN_URL=$origin/token
+  cli 0 --set "client_key_file=$d/client.key" --set "base_url=$origin" token
+  check "a token for the certificate (env + --set)" grep -Eq '^mtls-1-' "$outs/$n.out"
+  cli 0 --set "client_key_file=$d/client.key" --set "base_url=$origin" request /api/cli
+  check_eq "the API answered" "$OUT" ok
+  cli 101 --set "client_key_file=$d/missing.key" token
+  check "a missing key is named" contains "$ERR" "client_key_file: cannot read"
+  check "the key's contents never show" lacks "$ERR" "PRIVATE KEY"
+  kill $server 2>/dev/null; wait $server 2>/dev/null || true
+}
+
 # ---- the runner --------------------------------------------------------------------------
 
 tests=(t_version_and_help t_completions t_usage_errors t_token_formats
        t_ten_invocations_one_token_request t_wrong_secret t_secret_sources t_request
-       t_request_resends_after_401 t_library_exit_statuses t_curl)
+       t_request_resends_after_401 t_library_exit_statuses t_identity_provider_keys t_curl t_mtls_settings_pass_through)
 ran=0
 for t in "${tests[@]}"; do
   [[ -z $filter || $t == *"$filter"* ]] || continue

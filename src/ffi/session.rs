@@ -296,7 +296,9 @@ pub unsafe extern "C" fn cloudauth_session_request(
 /// invalidated (call `cloudauth_session_invalidate` to switch at once). The next fetch reports
 /// the reason "credentials_changed". Replaces a `client_secret_file` too.
 ///
-/// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value.
+/// Errors: CLOUDAUTH_ERR_INVALID_ARGUMENT for NULL, invalid UTF-8 or an empty value, and for
+/// a session with auth_method tls_client_auth or self_signed_tls_client_auth, which has no
+/// secret (replace its client_cert_file and client_key_file to rotate).
 ///
 /// # Safety
 /// `s` is NULL or a live session; the strings are NULL or NUL-terminated.

@@ -7,12 +7,14 @@
 use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::fork::Owned;
+use crate::http::client_cert::ClientCert;
+use crate::http::clients::{self, Bound, Clients};
 use crate::http::runtime;
 use crate::http::url_policy::{check_secure, redact, redact_str};
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
-use reqwest::{redirect, Client, RequestBuilder, Response};
+use reqwest::{redirect, Client, Response};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
 use std::cell::{Cell, RefCell};
@@ -28,8 +30,13 @@ pub struct Transport {
     /// Per-thread clients hold a `Weak` of this, so they can tell when their session is gone.
     alive: Arc<()>,
     settings: Settings,
-    /// The library runtime's client, shared by its threads.
-    library_client: ArcSwapOption<Owned<Client>>,
+    /// With mutual TLS, the client that presents the certificate (`clients`): on the API
+    /// side for the session's origin only, on the token side for the token request;
+    /// `settings` builds the one for everything else.
+    bound: Option<Settings>,
+    /// The library runtime's clients, shared by its threads, and the certificate generation
+    /// they were built with.
+    library_client: ArcSwapOption<Owned<(Clients, u64)>>,
     counters: Arc<Counters>,
     /// The counter of requests sent through this transport (token or API requests).
     sent: fn(&Counters) -> &AtomicU64,
@@ -46,33 +53,47 @@ struct Settings {
     proxy: Option<String>,
     allow_insecure_http: bool,
     follow_redirects: bool,
+    /// The client certificate this client presents (mutual TLS).
+    cert: Option<Arc<ClientCert>>,
+    /// For a client that presents the certificate and follows redirects: the only origin it
+    /// may talk to; a hop elsewhere is handed to the plain client (`clients`).
+    only_origin: Option<Arc<url::Origin>>,
 }
 
 struct CachedClient {
     transport: u64,
     alive: Weak<()>,
-    client: Client,
+    clients: Clients,
+    /// The client certificate's generation the clients were built with.
+    generation: u64,
 }
 
-/// The clients of one runtime, one per transport, each built on first use.
+/// The clients of one runtime, one set per transport, each built on first use.
 #[derive(Default)]
 pub struct ClientPool(Vec<CachedClient>);
 
 impl ClientPool {
-    /// `transport`'s client in this pool, built on first use.
-    pub fn client(&mut self, transport: &Transport) -> Result<Client> {
+    /// `transport`'s clients in this pool, built on first use and again when its client
+    /// certificate changed.
+    pub fn client(&mut self, transport: &Transport) -> Result<Clients> {
+        let generation = transport.generation();
         if let Some(c) = self.0.iter().find(|c| c.transport == transport.id) {
-            return Ok(c.client.clone());
+            if c.generation == generation {
+                return Ok(c.clients.clone());
+            }
         }
-        // Drop the clients (and idle connections) of sessions freed since.
-        self.0.retain(|c| c.alive.strong_count() > 0);
-        let client = transport.settings.build()?;
+        // Drop the clients (and idle connections) of sessions freed since, and this
+        // transport's own when its certificate changed.
+        self.0
+            .retain(|c| c.alive.strong_count() > 0 && c.transport != transport.id);
+        let built = transport.build(None)?;
         self.0.push(CachedClient {
             transport: transport.id,
             alive: Arc::downgrade(&transport.alive),
-            client: client.clone(),
+            clients: built.clone(),
+            generation,
         });
-        Ok(client)
+        Ok(built)
     }
 }
 
@@ -99,6 +120,11 @@ pub async fn tracking_origin<T>(send: impl Future<Output = T>) -> (T, bool) {
         .await
 }
 
+/// For a redirect chain that the caller's code continues on another client (`clients`).
+pub(crate) fn note_left_origin() {
+    let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
+}
+
 /// Raised by the redirect policy, recognised again in [`send_error`].
 #[derive(Debug)]
 struct InsecureRedirect(String);
@@ -115,9 +141,12 @@ impl Transport {
     /// The session's two transports, sharing one TLS setup: the token endpoint's, which never
     /// follows a redirect (a POST carrying the secret goes to `token_url` and nowhere else), and
     /// the API's, which follows up to 10; reqwest drops `Authorization` when the host or port
-    /// changes, and the policy refuses a hop to plain http on a remote host.
+    /// changes, and the policy refuses a hop to plain http on a remote host. With `cert`
+    /// (mutual TLS) the token endpoint's client presents it, and so does the API's client for
+    /// `base_url`'s origin, and no other.
     pub fn for_token_and_api(
         cfg: &Config,
+        cert: Option<Arc<ClientCert>>,
         counters: &Arc<Counters>,
     ) -> Result<(Transport, Transport)> {
         let settings = Settings {
@@ -128,13 +157,31 @@ impl Transport {
             proxy: cfg.proxy.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             follow_redirects: false,
+            cert: None,
+            only_origin: None,
         };
         let api = Settings {
-            follow_redirects: true,
+            // A DPoP proof names one URL and must reach no other origin: with dpop=true a
+            // redirect is handed back to the caller rather than followed.
+            follow_redirects: !cfg.dpop,
             ..settings.clone()
         };
-        let token = Transport::new(settings, counters, |c| &c.token_requests);
-        let api = Transport::new(api, counters, |c| &c.api_requests);
+        let bound = match &cert {
+            Some(cert) => Some(Settings {
+                cert: Some(cert.clone()),
+                only_origin: Some(Arc::new(
+                    crate::http::url_policy::parse_http_url("base_url", &cfg.base_url)?.origin(),
+                )),
+                ..api.clone()
+            }),
+            None => None,
+        };
+        let token_bound = cert.map(|cert| Settings {
+            cert: Some(cert),
+            ..settings.clone()
+        });
+        let token = Transport::new(settings, token_bound, counters, |c| &c.token_requests);
+        let api = Transport::new(api, bound, counters, |c| &c.api_requests);
         // Building this thread's clients now surfaces a bad proxy or TLS setup at once, and
         // the thread that made the session usually sends its first request too.
         token.client()?;
@@ -144,6 +191,7 @@ impl Transport {
 
     fn new(
         settings: Settings,
+        bound: Option<Settings>,
         counters: &Arc<Counters>,
         sent: fn(&Counters) -> &AtomicU64,
     ) -> Transport {
@@ -151,54 +199,70 @@ impl Transport {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             settings,
+            bound,
             library_client: ArcSwapOption::empty(),
             counters: counters.clone(),
             sent,
         }
     }
 
-    /// Sends the request `build` makes (counted by the caller) and returns the response head.
-    /// When the connection failed under it before any byte of an answer came (a kept-alive
-    /// connection the server closed as the request went out), the request is sent once more,
-    /// on a new connection and within what is left of `timeout_ms`: an idempotent one always,
-    /// any other only when hyper says its bytes never left (its "canceled"). Sending it again
-    /// after a connection failure is safe for these whether or not the connection was reused,
-    /// and reqwest does not say which it was.
-    pub async fn send(
+    /// After a send that started at `started` failed with `error`: the clients for sending it
+    /// once more, when the connection failed under it before any byte of an answer came (a
+    /// kept-alive connection the server closed as the request went out). An idempotent request
+    /// may always go again, any other only when hyper says its bytes never left (its
+    /// "canceled"); reqwest does not say whether the connection was a reused one, and for
+    /// these the resend is safe either way. The new clients keep no pooled connection (the
+    /// pool may hold more the server closed) and have what is left of `timeout_ms`. Counted.
+    pub fn resend(
         &self,
-        client: &Client,
+        error: &reqwest::Error,
         idempotent: bool,
-        build: impl Fn(&Client) -> RequestBuilder,
-    ) -> reqwest::Result<Response> {
-        let started = Instant::now();
-        let error = match build(client).send().await {
-            Ok(response) => return Ok(response),
-            Err(e) => e,
-        };
-        let resend = match connection_failure(&error) {
+        started: Instant,
+    ) -> Option<Clients> {
+        let resend = match connection_failure(error) {
             Some(Failure::NeverSent) => true,
             Some(Failure::Unanswered) => idempotent,
             None => false,
         };
         let left = self.settings.timeout.saturating_sub(started.elapsed());
         if !resend || left.is_zero() {
-            return Err(error);
+            return None;
         }
-        // A client of its own: the pool may hold more connections the server closed.
-        let Ok(fresh) = self.settings.fresh_client() else {
-            return Err(error);
-        };
+        let fresh = self.build(Some(left)).ok()?;
         Counters::bump(&self.counters.connection_resends);
         Counters::bump((self.sent)(&self.counters));
         // The resend starts at the request's own URL again.
         let _ = LEFT_ORIGIN.try_with(|left| left.set(false));
-        build(&fresh).timeout(left).send().await
+        Some(fresh)
     }
 
-    /// Runs `work` with this thread's client, blocking the calling thread until it is done.
+    /// Changes when the client certificate does (0 without one): clients built before are
+    /// replaced, so later connections present the new certificate.
+    fn generation(&self) -> u64 {
+        let cert = self.bound.as_ref().and_then(|b| b.cert.as_ref());
+        cert.map_or(0, |c| c.generation())
+    }
+
+    /// The clients of this transport; with `fresh`, clients for one resend that keep no idle
+    /// connection and have that much time.
+    fn build(&self, fresh: Option<Duration>) -> Result<Clients> {
+        let bound = match &self.bound {
+            Some(settings) => Some(Bound {
+                client: settings.build(fresh)?,
+                origin: settings.only_origin.clone(),
+            }),
+            None => None,
+        };
+        Ok(Clients {
+            any: self.settings.build(fresh)?,
+            bound,
+        })
+    }
+
+    /// Runs `work` with this thread's clients, blocking the calling thread until it is done.
     pub fn run<T, F: Future<Output = Result<T>>>(
         &self,
-        work: impl FnOnce(Client) -> F,
+        work: impl FnOnce(Clients) -> F,
     ) -> Result<T> {
         let client = self.client()?;
         let timeout = self.settings.timeout;
@@ -208,8 +272,8 @@ impl Transport {
         })?
     }
 
-    /// The client for the calling thread's runtime.
-    fn client(&self) -> Result<Client> {
+    /// The clients for the calling thread's runtime.
+    fn client(&self) -> Result<Clients> {
         if runtime::on_library_thread() {
             return self.library_client();
         }
@@ -232,21 +296,25 @@ impl Transport {
         notice_closed_connections(self.settings.timeout).await
     }
 
-    /// The client for the library runtime (async operations, background refresh).
-    pub fn library_client(&self) -> Result<Client> {
-        if let Some(client) = self.library_client.load().as_ref().and_then(|c| c.get()) {
-            return Ok(client.clone());
+    /// The clients for the library runtime (async operations, background refresh).
+    pub fn library_client(&self) -> Result<Clients> {
+        let generation = self.generation();
+        let current = self.library_client.load();
+        if let Some((clients, built_with)) = current.as_ref().and_then(|c| c.get()) {
+            if *built_with == generation {
+                return Ok(clients.clone());
+            }
         }
-        let client = self.settings.build()?;
+        let clients = self.build(None)?;
         if let Some(inherited) = self
             .library_client
-            .swap(Some(Arc::new(Owned::new(client.clone()))))
+            .swap(Some(Arc::new(Owned::new((clients.clone(), generation)))))
         {
             // Built before a fork, or by a thread that raced us: dropping is safe (`Owned`
             // leaks it when it is the parent's).
             drop(inherited);
         }
-        Ok(client)
+        Ok(clients)
     }
 }
 
@@ -321,23 +389,13 @@ fn connection_failure(err: &reqwest::Error) -> Option<Failure> {
 }
 
 impl Settings {
-    /// A client that keeps no idle connection, for one resend on a new connection.
-    fn fresh_client(&self) -> Result<Client> {
-        self.builder()?
-            .pool_max_idle_per_host(0)
-            .build()
-            .map_err(build_error)
-    }
-
-    fn build(&self) -> Result<Client> {
-        self.builder()?.build().map_err(build_error)
-    }
-
-    fn builder(&self) -> Result<reqwest::ClientBuilder> {
+    /// With `fresh`: a client for one resend, keeping no idle connection, with that much time.
+    fn build(&self, fresh: Option<Duration>) -> Result<Client> {
         let allow_insecure = self.allow_insecure_http;
+        let only_origin = self.only_origin.clone();
         let policy = if self.follow_redirects {
             redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 10 {
+                if attempt.previous().len() + clients::hops_before() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
                 if !matches!(attempt.url().scheme(), "http" | "https") {
@@ -348,9 +406,16 @@ impl Settings {
                     // reqwest drops Authorization on this hop, for the rest of the chain.
                     let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
                 }
-                match check_secure("redirect target", attempt.url(), allow_insecure) {
-                    Ok(()) => attempt.follow(),
-                    Err(e) => attempt.error(InsecureRedirect(e.message)),
+                if let Err(e) = check_secure("redirect target", attempt.url(), allow_insecure) {
+                    return attempt.error(InsecureRedirect(e.message));
+                }
+                match &only_origin {
+                    Some(origin) if attempt.url().origin() != **origin => {
+                        // This client presents the certificate: the hop goes out on another.
+                        clients::hand_off(attempt.previous().len());
+                        attempt.stop()
+                    }
+                    _ => attempt.follow(),
                 }
             })
         } else {
@@ -358,7 +423,7 @@ impl Settings {
         };
         let mut builder = Client::builder()
             .user_agent(self.user_agent.clone())
-            .timeout(self.timeout)
+            .timeout(fresh.unwrap_or(self.timeout))
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
             // Shorter than common server keep-alive timeouts (nginx: 75 s), so a connection is
@@ -368,7 +433,10 @@ impl Settings {
             // redirect target as Referer.
             .referer(false)
             .redirect(policy);
-        builder = builder.use_preconfigured_tls(self.tls.clone());
+        builder = match &self.cert {
+            Some(cert) => builder.use_preconfigured_tls(cert.tls_config(&self.tls)),
+            None => builder.use_preconfigured_tls(self.tls.clone()),
+        };
         match self.proxy.as_deref() {
             None => {}
             Some("" | "none") => builder = builder.no_proxy(),
@@ -382,15 +450,16 @@ impl Settings {
                 builder = builder.proxy(proxy);
             }
         }
-        Ok(builder)
+        if fresh.is_some() {
+            builder = builder.pool_max_idle_per_host(0);
+        }
+        builder.build().map_err(|e| {
+            Error::new(
+                Code::CLOUDAUTH_ERR_INTERNAL,
+                format!("cannot build the HTTP client: {}", chain(&e)),
+            )
+        })
     }
-}
-
-fn build_error(e: reqwest::Error) -> Error {
-    Error::new(
-        Code::CLOUDAUTH_ERR_INTERNAL,
-        format!("cannot build the HTTP client: {}", chain(&e)),
-    )
 }
 
 /// The system's trust store, read once per process.

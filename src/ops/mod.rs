@@ -7,10 +7,10 @@
 //! cancellation never leaves the session without its single flight.
 
 use crate::error::{Code, Error, Result};
+use crate::http::clients::Clients;
 use crate::http::request::{ApiRequest, Response};
 use crate::http::runtime;
 use crate::session::{Inner, Session};
-use reqwest::Client;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -79,7 +79,7 @@ impl Session {
 /// The token, the send, and after a 401 one resend with a fresh token.
 async fn authorized_request(
     inner: &Inner,
-    client: Client,
+    client: Clients,
     request: &ApiRequest,
 ) -> Result<Response> {
     let token = inner.cache.token_async(inner).await?;

@@ -2,12 +2,17 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
+use crate::discovery::Discovery;
+use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
+use crate::http::client_cert::ClientCert;
+use crate::http::clients::Clients;
 use crate::http::transport::{read_body, send_error, Transport};
-use crate::http::url_policy::redact;
+use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
 use crate::stats::Counters;
+use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -23,9 +28,13 @@ const QUOTED_CHARS: usize = 240;
 
 pub struct TokenEndpoint {
     transport: Transport,
-    url: Url,
+    target: Target,
     scope: Option<String>,
+    /// audience, resource and token_param fields, in that order.
+    params: Vec<(String, String)>,
     auth_method: AuthMethod,
+    /// Under the JWT auth methods: how each request's client assertion is made.
+    assertion: Option<AssertionConfig>,
     /// Replaced whole by `set_credentials`; a fetch in flight keeps the ones it started with,
     /// and the old secret is zeroed when the last user lets go.
     credentials: ArcSwap<Credentials>,
@@ -35,6 +44,31 @@ pub struct TokenEndpoint {
     default_expires_in: Duration,
     counters: Arc<Counters>,
     events: Events,
+    /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
+    dpop: Option<Arc<Dpop>>,
+}
+
+/// Where token requests go: `token_url`, or what discovery finds from `issuer`.
+pub enum Target {
+    Fixed(Url),
+    Discovered(Discovery),
+}
+
+impl Target {
+    /// An explicit `token_url` wins over `issuer`.
+    pub fn from_config(cfg: &Config) -> Result<Target> {
+        match &cfg.issuer {
+            Some(issuer) if !cfg.token_url_set => Ok(Target::Discovered(Discovery::new(
+                issuer,
+                cfg.allow_insecure_http,
+            )?)),
+            _ => {
+                let url = parse_http_url("token_url", &cfg.token_url)?;
+                check_secure("token_url", &url, cfg.allow_insecure_http)?;
+                Ok(Target::Fixed(url))
+            }
+        }
+    }
 }
 
 /// The client's identity and where its secret comes from.
@@ -47,14 +81,34 @@ pub enum SecretSource {
     Value(Secret),
     /// Read at every token request, so replacing the file rotates the secret.
     File(String),
+    /// Mutual TLS: no secret is sent; the certificate and key files are read again at every
+    /// token request (rotation), and their digest stands in for the secret where one is
+    /// needed (the shared cache's sealing key).
+    Certificate(Arc<ClientCert>),
+    /// private_key_jwt's `client_key_file`, read whole at every token request: the PEM text is
+    /// the secret (the assertion's key, and the shared cache's sealing key).
+    KeyFile(String),
 }
 
-/// What one request sends: the form body (it holds the secret under client_secret_post) and
+/// What one fetch sends: the form body (it holds the secret under client_secret_post) and
 /// the `Basic …` value under client_secret_basic; both zeroed when dropped.
 struct Wire {
+    url: Url,
     form: Secret,
     basic: Option<HeaderValue>,
+    /// Under the JWT methods: signs a fresh assertion for each attempt.
+    signer: Option<Signer>,
+    dpop: Option<Arc<Dpop>>,
+    client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
+    scrubber: Scrubber,
+}
+
+/// One attempt's body (with its own assertion, if any) and the scrubber that also knows it.
+struct Attempt {
+    form: Secret,
+    /// The DPoP proof for this attempt (its own `jti`, the nonce known now).
+    proof: Option<HeaderValue>,
     scrubber: Scrubber,
 }
 
@@ -63,15 +117,38 @@ struct Failure {
     error: Error,
     transient: bool,
     retry_after: Option<Duration>,
+    /// A DPoP server asked for a nonce and sent one (learned already).
+    use_dpop_nonce: bool,
 }
 
 impl Credentials {
-    /// From the configuration: exactly one of client_secret and client_secret_file.
-    pub fn from_config(cfg: &Config) -> Result<Credentials> {
+    /// From the configuration: exactly one of client_secret and client_secret_file, or with
+    /// mutual TLS (`cert`) neither.
+    pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
         let client_id = cfg
             .client_id
             .clone()
             .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        if let Some(cert) = cert {
+            if cfg.client_secret.is_some() || cfg.client_secret_file.is_some() {
+                return Err(Error::invalid(format!(
+                    "client_secret is set, but auth_method={} sends no secret (the TLS client \
+                     certificate authenticates); unset client_secret and client_secret_file",
+                    cfg.auth_method.name()
+                )));
+            }
+            let secret = SecretSource::Certificate(cert.clone());
+            return Ok(Credentials { client_id, secret });
+        }
+        // Checks the key (and certificate) now: a bad file is a configuration error.
+        AssertionConfig::check(cfg)?;
+        if cfg.auth_method == AuthMethod::PrivateKeyJwt {
+            let path = cfg.client_key_file.clone().unwrap_or_default();
+            return Ok(Credentials {
+                client_id,
+                secret: SecretSource::KeyFile(path),
+            });
+        }
         let secret = match (&cfg.client_secret, &cfg.client_secret_file) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -114,6 +191,20 @@ impl SecretSource {
                 }
                 Ok(text)
             }
+            SecretSource::Certificate(cert) => {
+                cert.reload()?;
+                Ok(cert.sealing_secret())
+            }
+            SecretSource::KeyFile(path) => {
+                let bytes = crate::jose::key::read_secret_file("client_key_file", path)?;
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    Error::invalid(format!(
+                        "client_key_file: '{}' is not a PEM text file",
+                        quote_prefix(path, 200)
+                    ))
+                })?;
+                Ok(Secret::new(text))
+            }
         }
     }
 }
@@ -122,15 +213,25 @@ impl TokenEndpoint {
     pub fn new(
         cfg: &Config,
         transport: Transport,
-        url: Url,
+        target: Target,
         credentials: Credentials,
         counters: Arc<Counters>,
     ) -> TokenEndpoint {
+        let mut params = Vec::new();
+        if let Some(audience) = &cfg.audience {
+            params.push(("audience".to_owned(), audience.clone()));
+        }
+        for resource in &cfg.resource {
+            params.push(("resource".to_owned(), resource.clone()));
+        }
+        params.extend(cfg.token_params.iter().cloned());
         TokenEndpoint {
             transport,
-            url,
+            target,
             scope: cfg.scope.clone(),
+            params,
             auth_method: cfg.auth_method,
+            assertion: AssertionConfig::settings(cfg),
             credentials: ArcSwap::from_pointee(credentials),
             max_retries: cfg.max_retries,
             max_retry_wait: cfg.max_retry_wait,
@@ -138,18 +239,83 @@ impl TokenEndpoint {
             default_expires_in: cfg.default_expires_in,
             counters,
             events: cfg.events.clone(),
+            dpop: None,
         }
     }
 
-    /// Later token requests use these; a fetch in flight finishes with the old ones.
-    pub fn set_credentials(&self, credentials: Credentials) {
+    /// Token requests carry a DPoP proof of `dpop`'s key.
+    pub fn with_dpop(mut self, dpop: Option<Arc<Dpop>>) -> TokenEndpoint {
+        self.dpop = dpop;
+        self
+    }
+
+    /// Later token requests use these; a fetch in flight finishes with the old ones. Refused
+    /// under private_key_jwt, whose key is rotated by replacing `client_key_file`.
+    pub fn set_credentials(&self, credentials: Credentials) -> Result<()> {
+        if self.auth_method == AuthMethod::PrivateKeyJwt {
+            return Err(Error::invalid(
+                "set_credentials: auth_method=private_key_jwt signs with client_key_file, not a \
+                 secret; replace that file to rotate the key",
+            ));
+        }
         self.credentials.store(Arc::new(credentials));
+        Ok(())
+    }
+
+    /// Where token requests go now: the configured URL, or the discovered endpoint (fetched
+    /// first if not known yet).
+    pub fn url(&self) -> Result<Url> {
+        match &self.target {
+            Target::Fixed(url) => Ok(url.clone()),
+            Target::Discovered(discovery) => {
+                let metadata = discovery.metadata(&self.transport)?;
+                let supported = &metadata.token_endpoint_auth_methods_supported;
+                let method = self.auth_method.name();
+                if !supported.is_empty() && !supported.iter().any(|m| m == method) {
+                    return Err(Error::invalid(format!(
+                        "auth_method: issuer '{}' does not offer {method} (its \
+                         token_endpoint_auth_methods_supported: {})",
+                        quote_prefix(&metadata.issuer, 160),
+                        quote_prefix(&supported.join(", "), 200)
+                    )));
+                }
+                if let Some(dpop) = &self.dpop {
+                    let algs = &metadata.dpop_signing_alg_values_supported;
+                    let alg = dpop.alg().name();
+                    if !algs.is_empty() && !algs.iter().any(|a| a == alg) {
+                        return Err(Error::invalid(format!(
+                            "dpop: issuer '{}' does not accept {alg} proofs (its \
+                             dpop_signing_alg_values_supported: {}); give dpop_key_file a key \
+                             it accepts",
+                            quote_prefix(&metadata.issuer, 160),
+                            quote_prefix(&algs.join(", "), 200)
+                        )));
+                    }
+                }
+                Ok(metadata
+                    .token_endpoint_for(self.auth_method.presents_certificate())
+                    .clone())
+            }
+        }
+    }
+
+    /// The discovered metadata, if `issuer` is used and discovery has succeeded.
+    pub fn discovered(&self) -> Option<Arc<crate::discovery::Metadata>> {
+        match &self.target {
+            Target::Discovered(d) => d.known(),
+            Target::Fixed(_) => None,
+        }
     }
 
     /// The client id and the secret as of now (the shared cache's entry name and sealing key).
     pub fn identity(&self) -> Result<(String, Secret)> {
         let credentials = self.credentials.load();
         Ok((credentials.client_id.clone(), credentials.secret.read()?))
+    }
+
+    /// Whether the client authenticates with its TLS certificate (mutual TLS).
+    pub fn uses_certificate(&self) -> bool {
+        matches!(self.credentials.load().secret, SecretSource::Certificate(_))
     }
 
     pub fn client_id(&self) -> String {
@@ -162,6 +328,7 @@ impl TokenEndpoint {
 
     /// What this request sends, from the credentials as of now.
     fn wire(&self) -> Result<Wire> {
+        let url = self.url()?;
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());
@@ -169,6 +336,10 @@ impl TokenEndpoint {
         if let Some(scope) = &self.scope {
             form.append_pair("scope", scope);
         }
+        for (name, value) in &self.params {
+            form.append_pair(name, value);
+        }
+        let mut signer = None;
         let basic = match self.auth_method {
             AuthMethod::ClientSecretPost => {
                 form.append_pair("client_id", &credentials.client_id);
@@ -176,11 +347,35 @@ impl TokenEndpoint {
                 None
             }
             AuthMethod::ClientSecretBasic => Some(basic_auth(&credentials.client_id, &secret)),
+            // RFC 8705 §2: the client_id in the body, the certificate in the handshake.
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth => {
+                form.append_pair("client_id", &credentials.client_id);
+                None
+            }
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt => {
+                let assertion = self
+                    .assertion
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("client assertion settings are missing"))?;
+                signer = Some(assertion.signer(self.auth_method, &secret)?);
+                form.append_pair("client_id", &credentials.client_id);
+                form.append_pair("client_assertion_type", ASSERTION_TYPE);
+                None
+            }
+        };
+        let scrubber = match self.auth_method {
+            // The key file's text is not something a server could echo; the assertion is.
+            AuthMethod::PrivateKeyJwt => Scrubber::default(),
+            _ => Scrubber::for_credentials(&credentials.client_id, &secret),
         };
         Ok(Wire {
+            url,
             form: Secret::from(form.finish()),
             basic,
-            scrubber: Scrubber::for_credentials(&credentials.client_id, &secret),
+            signer,
+            dpop: self.dpop.clone(),
+            client_id: credentials.client_id.clone(),
+            scrubber,
         })
     }
 
@@ -189,16 +384,27 @@ impl TokenEndpoint {
     pub fn fetch(&self) -> Result<Token> {
         let wire = self.wire()?;
         let attempts = self.max_retries + 1;
-        for attempt in 1..=attempts {
+        // RFC 9449 §8: a server asking for a DPoP nonce gets one resend, not counted as a
+        // retry; a second request for one is an answer like any other.
+        let mut nonce_resent = false;
+        let mut attempt = 0;
+        while attempt < attempts {
+            attempt += 1;
             Counters::bump(&self.counters.token_requests);
-            let failure = match self.attempt(&wire) {
+            let sent = wire.attempt();
+            let failure = match self.attempt(&wire, &sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
+            if failure.use_dpop_nonce && !nonce_resent {
+                nonce_resent = true;
+                attempt -= 1;
+                continue;
+            }
             let mut error = failure.error;
             // Scrubbed whole, then bounded: the order matters (see `Scrubber`). Events carry
             // this message too.
-            error.message = one_line(&wire.scrubber.scrub(&error.message));
+            error.message = one_line(&sent.scrubber.scrub(&error.message));
             if !failure.transient || attempt == attempts {
                 if failure.transient && attempts > 1 {
                     error.message = one_line(&format!(
@@ -218,24 +424,27 @@ impl TokenEndpoint {
         unreachable!("the last attempt always returns")
     }
 
-    fn attempt(&self, wire: &Wire) -> std::result::Result<Token, Failure> {
+    fn attempt(&self, wire: &Wire, sent: &Attempt) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
-        let (status, retry_after, body) = self.exchange(wire).map_err(|error| Failure {
-            // A timeout already spent the caller's budget; a connection failure may be a blip.
-            transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
-            error,
-            retry_after: None,
-        })?;
-        let shown = redact(&self.url);
+        let (status, retry_after, nonce_learned, body) =
+            self.exchange(wire, sent).map_err(|error| Failure {
+                // A timeout already spent the caller's budget; a connection failure may be a blip.
+                transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
+                error,
+                retry_after: None,
+                use_dpop_nonce: false,
+            })?;
+        let shown = redact(&wire.url);
         if status == StatusCode::OK {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
-                    format!("{STEP} {shown}: HTTP 200 but {}", wire.quote(&e.message)),
+                    format!("{STEP} {shown}: HTTP 200 but {}", sent.quote(&e.message)),
                 )
                 .with_status(200),
                 transient: false,
                 retry_after: None,
+                use_dpop_nonce: false,
             })?;
             let mut token = Token::new(
                 grant.access_token,
@@ -248,20 +457,39 @@ impl TokenEndpoint {
                     .with_status(200),
                 transient: false,
                 retry_after: None,
+                use_dpop_nonce: false,
             })?;
             if let Some(refresh_in) = grant.refresh_in {
                 // The server's own refresh hint (as MSAL honours it) only ever moves it earlier.
                 token.refresh_at = token.refresh_at.min(obtained + refresh_in);
             }
+            if grant.dpop {
+                if self.dpop.is_none() {
+                    return Err(Failure {
+                        error: Error::new(
+                            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+                            format!(
+                                "{STEP} {shown}: HTTP 200 but token_type is DPoP and dpop is \
+                                 not enabled (set dpop=true)"
+                            ),
+                        )
+                        .with_status(200),
+                        transient: false,
+                        retry_after: None,
+                        use_dpop_nonce: false,
+                    });
+                }
+                token.use_dpop_scheme();
+            }
             return Ok(token);
         }
         let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
         let said = match &json {
-            Some(j) => wire.quote(&oauth_error_text(j)),
+            Some(j) => sent.quote(&oauth_error_text(j)),
             None if body.is_empty() => "the body is empty".into(),
             None => format!(
                 "the body is not JSON: '{}'",
-                wire.quote(&String::from_utf8_lossy(&body))
+                sent.quote(&String::from_utf8_lossy(&body))
             ),
         };
         let oauth_code = json
@@ -282,7 +510,11 @@ impl TokenEndpoint {
                 "unexpected status",
             ),
         };
+        let use_dpop_nonce = status == StatusCode::BAD_REQUEST
+            && oauth_code == Some("use_dpop_nonce")
+            && nonce_learned;
         Err(Failure {
+            use_dpop_nonce,
             error: Error::new(
                 code,
                 format!(
@@ -297,31 +529,50 @@ impl TokenEndpoint {
     }
 
     /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
-    fn exchange(&self, wire: &Wire) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
-        self.transport.run(|client| async move {
-            // A client-credentials grant is safe to repeat: a resend just asks for a token.
-            let response = self
-                .transport
-                .send(&client, true, |client| {
-                    let request = client
-                        .post(self.url.clone())
-                        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                        .header(ACCEPT, "application/json")
-                        .body(wire.form.expose().to_owned());
-                    match &wire.basic {
-                        Some(basic) => request.header(AUTHORIZATION, basic.clone()),
-                        None => request,
-                    }
-                })
-                .await
-                .map_err(|e| send_error(&e, STEP, &self.url))?;
+    fn exchange(
+        &self,
+        wire: &Wire,
+        sent: &Attempt,
+    ) -> Result<(StatusCode, Option<Duration>, bool, Vec<u8>)> {
+        let post = |clients: &Clients| {
+            let mut request = clients
+                .for_token_endpoint()
+                .post(wire.url.clone())
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(ACCEPT, "application/json")
+                .body(sent.form.expose().to_owned());
+            if let Some(basic) = &wire.basic {
+                request = request.header(AUTHORIZATION, basic.clone());
+            }
+            if let Some(proof) = &sent.proof {
+                request = request.header(&DPOP, proof.clone());
+            }
+            request.send()
+        };
+        self.transport.run(|clients| async move {
+            let started = Instant::now();
+            let mut response = post(&clients).await;
+            if let Err(e) = &response {
+                // A client-credentials grant is safe to repeat on a kept-alive connection the
+                // server closed under it (see `Transport::resend`); the same assertion and
+                // proof go again, as the server never answered them.
+                if let Some(fresh) = self.transport.resend(e, true, started) {
+                    response = post(&fresh).await;
+                }
+            }
+            let response = response.map_err(|e| send_error(&e, STEP, &wire.url))?;
             let status = response.status();
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(parse_retry_after);
-            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &self.url).await?;
-            Ok((status, retry_after, body))
+            // Learned on success too: the next token request then needs no extra round trip.
+            let nonce_learned = wire
+                .dpop
+                .as_ref()
+                .is_some_and(|d| d.learn(&wire.url, response.headers()));
+            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &wire.url).await?;
+            Ok((status, retry_after, nonce_learned, body))
         })
     }
 
@@ -336,6 +587,41 @@ impl TokenEndpoint {
 }
 
 impl Wire {
+    /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
+    /// reused `jti`), which its scrubber also takes out of messages.
+    fn attempt(&self) -> Attempt {
+        let mut attempt = self.authenticated();
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop.proof("POST", &self.url, None);
+            attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
+            attempt.proof = Some(proof);
+        }
+        attempt
+    }
+
+    /// The body with this attempt's client authentication.
+    fn authenticated(&self) -> Attempt {
+        let Some(signer) = &self.signer else {
+            return Attempt {
+                form: self.form.clone(),
+                proof: None,
+                scrubber: self.scrubber.clone(),
+            };
+        };
+        let assertion = signer.assertion(&self.client_id, self.url.as_str());
+        let mut scrubber = self.scrubber.clone();
+        scrubber.also_jws(assertion.expose());
+        let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
+        form.append_pair("client_assertion", assertion.expose());
+        Attempt {
+            form: Secret::from(form.finish()),
+            proof: None,
+            scrubber,
+        }
+    }
+}
+
+impl Attempt {
     /// Server text as a message quotes it: credentials scrubbed from the whole text first,
     /// then one line of at most [`QUOTED_CHARS`].
     fn quote(&self, server_text: &str) -> String {

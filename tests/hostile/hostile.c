@@ -328,6 +328,23 @@ struct server_case {
 
 static const struct server_case server_cases[] = {
     /* token endpoint: below HTTP */
+    /* identity providers: echoed client assertions and DPoP proofs, nonce loops */
+    {"idp", "echoed_assertion_scrubbed", "echo_400_assertion_desc", NULL, "auth_method=client_secret_jwt",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_assertion_signature_scrubbed", "echo_400_assertionsig_html", NULL,
+     "auth_method=client_secret_jwt", CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_assertion_as_error_scrubbed", "echo_401_assertion_error", NULL,
+     "auth_method=client_secret_jwt", CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, NULL, 0},
+    {"idp", "echoed_proof_scrubbed", "echo_400_proof_desc", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_proof_signature_scrubbed", "echo_400_proofsig_html", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_proof_in_token_type", "echo_200_proof_type", NULL, "dpop=true",
+     CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 0, 2000, NULL, NULL, NULL, 0},
+    {"idp", "token_nonce_loop_bounded", "dpop_nonce_loop", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "use_dpop_nonce", 0},
+    {"idp", "api_nonce_loop_bounded", "ok", "api_dpop_nonce_loop", "dpop=true", CLOUDAUTH_OK, 401, 2000,
+     NULL, NULL, NULL, 1},
     T_ERR("token-transport", "reset", "reset", CLOUDAUTH_ERR_NETWORK, 2000),
     T_ERR("token-transport", "close_before_headers", "close", CLOUDAUTH_ERR_NETWORK, 2000),
     T_ERR("token-transport", "hang", "hang", CLOUDAUTH_ERR_TIMEOUT, 2500),
@@ -499,6 +516,9 @@ static void run_server_case(const struct server_case *c) {
         check_time(start, c->max_ms, "token");
         check_rc(rc, c->want, "session_token");
         check_message(NULL);
+        /* a JWS (client assertion, DPoP proof) starts with a base64url '{"': never in a message */
+        if (strcmp(c->group, "idp") == 0 && strstr(cloudauth_last_error(), "eyJ"))
+            fail("last error holds a JWS: %s", cloudauth_last_error());
         if (c->error_has && !strstr(cloudauth_last_error(), c->error_has))
             fail("last error lacks '%s': %s", c->error_has, cloudauth_last_error());
         /* the process lives on and the session still answers the same way */
@@ -1049,6 +1069,117 @@ static void m_event_callback_misuse(void) {
 struct simple_case {
     const char *group, *name;
     void (*fn)(void);
+};
+
+/* ---- identity providers: discovery and key files ----------------------------------------- */
+
+/* A session that discovers its token endpoint from issuer = main origin + "/" + which. */
+static void discovery_case(const char *which, cloudauth_result want, const char *has) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    cloudauth_session *s = NULL;
+    char buf[256], num[32];
+    long long start;
+    set(cfg, "client_id", CLIENT_ID);
+    set(cfg, "client_secret", SECRET);
+    snprintf(buf, sizeof buf, "%s/%s", main_url, which);
+    set(cfg, "issuer", buf);
+    snprintf(num, sizeof num, "%d", timeout_ms);
+    set(cfg, "timeout_ms", num);
+    set(cfg, "max_retries", "0");
+    set(cfg, "proxy", "none");
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    start = now_ms();
+    check_rc(get_token(s, buf), want, "session_token");
+    check_time(start, 2000, "discovery and token");
+    check_message(NULL);
+    if (has && !strstr(cloudauth_last_error(), has))
+        fail("last error lacks '%s': %s", has, cloudauth_last_error());
+    if (want != CLOUDAUTH_OK && strncmp(cloudauth_last_error(), "discovery", 9) != 0 &&
+        want != CLOUDAUTH_ERR_INSECURE_URL && want != CLOUDAUTH_ERR_TOO_LARGE)
+        fail("last error does not name the discovery step: %s", cloudauth_last_error());
+    /* a failure is not remembered: the next call discovers again, with the same answer */
+    check_rc(get_token(s, buf), want, "session_token, again");
+    cloudauth_session_free(s);
+}
+static void i_discovery_ok(void) { discovery_case("disc_ok", CLOUDAUTH_OK, NULL); }
+static void i_discovery_404(void) { discovery_case("disc_404", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 404"); }
+static void i_discovery_html(void) { discovery_case("disc_html", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "JSON"); }
+static void i_discovery_foreign(void) {
+    discovery_case("disc_foreign", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "not the configured one");
+}
+static void i_discovery_no_endpoint(void) {
+    discovery_case("disc_no_endpoint", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "no token_endpoint");
+}
+static void i_discovery_remote_http(void) {
+    discovery_case("disc_remote_http", CLOUDAUTH_ERR_INSECURE_URL, "token_endpoint");
+}
+static void i_discovery_huge(void) { discovery_case("disc_huge", CLOUDAUTH_ERR_TOO_LARGE, NULL); }
+static void i_discovery_redirect(void) {
+    discovery_case("disc_redirect", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 302");
+}
+
+/* session_new with `key` = a file holding `contents` (NULL: a path that does not exist). */
+static void key_file_case(const char *key, const char *contents, const char *extra_key,
+                          const char *extra_value) {
+    char path[] = "/tmp/cloudauth-hostile-key-XXXXXX";
+    cloudauth_config *cfg = config_for("ok", NULL);
+    cloudauth_session *s = NULL;
+    const char *msg;
+    if (contents) {
+        int fd = mkstemp(path);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) abort();
+        fputs(contents, f);
+        fclose(f);
+    } else {
+        strcpy(path, "/nonexistent/cloudauth/key.pem");
+    }
+    if (extra_key) set(cfg, extra_key, extra_value);
+    set(cfg, key, path);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "session_new");
+    if (s) fail("*out written on failure");
+    check_message(NULL);
+    msg = cloudauth_last_error();
+    if (strncmp(msg, key, strlen(key)) != 0) fail("last error does not name %s: %s", key, msg);
+    if (strstr(msg, "SECRETSTUFF") || strstr(msg, "BEGIN")) fail("last error quotes the key: %s", msg);
+    cloudauth_config_free(cfg);
+    if (contents) unlink(path);
+}
+#define JUNK_KEY "-----BEGIN PRIVATE KEY-----\nSECRETSTUFFSECRETSTUFF\n-----END PRIVATE KEY-----\n"
+static void i_client_key_missing(void) {
+    key_file_case("client_key_file", NULL, "auth_method", "private_key_jwt");
+}
+static void i_client_key_junk(void) {
+    key_file_case("client_key_file", JUNK_KEY, "auth_method", "private_key_jwt");
+}
+static void i_client_key_encrypted(void) {
+    key_file_case("client_key_file",
+                  "-----BEGIN ENCRYPTED PRIVATE KEY-----\nSECRETSTUFF\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                  "auth_method", "private_key_jwt");
+}
+static void i_client_key_binary(void) {
+    key_file_case("client_key_file", "\x7f" "ELF SECRETSTUFF \xff\xfe", "auth_method", "private_key_jwt");
+}
+static void i_dpop_key_junk(void) { key_file_case("dpop_key_file", JUNK_KEY, "dpop", "true"); }
+static void i_dpop_key_missing(void) { key_file_case("dpop_key_file", NULL, "dpop", "true"); }
+
+static const struct simple_case idp_cases[] = {
+    {"idp", "discovery_ok", i_discovery_ok},
+    {"idp", "discovery_404", i_discovery_404},
+    {"idp", "discovery_not_json", i_discovery_html},
+    {"idp", "discovery_foreign_issuer", i_discovery_foreign},
+    {"idp", "discovery_no_token_endpoint", i_discovery_no_endpoint},
+    {"idp", "discovery_remote_http_endpoint", i_discovery_remote_http},
+    {"idp", "discovery_2MiB", i_discovery_huge},
+    {"idp", "discovery_redirect_not_followed", i_discovery_redirect},
+    {"idp", "client_key_missing", i_client_key_missing},
+    {"idp", "client_key_junk", i_client_key_junk},
+    {"idp", "client_key_encrypted", i_client_key_encrypted},
+    {"idp", "client_key_binary", i_client_key_binary},
+    {"idp", "dpop_key_junk", i_dpop_key_junk},
+    {"idp", "dpop_key_missing", i_dpop_key_missing},
 };
 
 static const struct simple_case misuse_cases[] = {
@@ -1644,6 +1775,191 @@ static const struct simple_case fork_cases[] = {
     {"fork", "child_frees_its_copy", f_child_frees_session},
 };
 
+/* ---- mutual TLS: bad certificate and key files ------------------------------------------- */
+
+/* Made once with openssl in a private directory: a self-signed client certificate and its key,
+ * and every kind of bad file. Removed at exit. */
+static char mtls_dir[128];
+
+static void mtls_cleanup(void) {
+    char cmd[192];
+    if (!mtls_dir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", mtls_dir);
+    if (system(cmd) != 0) fprintf(stderr, "hostile: could not remove %s\n", mtls_dir);
+}
+
+/* Two buffers in turn, so one call may use two paths. */
+static const char *mtls_path(const char *name) {
+    static __thread char paths[2][256];
+    static __thread int next;
+    char *path = paths[next++ & 1];
+    snprintf(path, sizeof paths[0], "%s/%s", mtls_dir, name);
+    return path;
+}
+
+static int mtls_setup(void) {
+    static const char *const steps[] = {
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout good.key"
+        " -out good.pem -days 2 -subj /CN=hostile",
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.key",
+        "openssl pkcs8 -topk8 -in good.key -out enc-pkcs8.key -v2 aes-256-cbc -passout pass:pw",
+        "openssl ec -in good.key -out enc-trad.key -aes256 -passout pass:pw",
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out p521.key",
+        "printf -- '-----BEGIN PRIVATE KEY-----\\n!!not base64!!\\n-----END PRIVATE KEY-----\\n'"
+        " > garbage.key",
+        ": > empty.key",
+        "head -c 1048576 /dev/zero | tr '\\0' 'A' > huge.key",
+    };
+    char cmd[512];
+    size_t i;
+    if (mtls_dir[0]) return 1;
+    snprintf(mtls_dir, sizeof mtls_dir, "/tmp/cloudauth-hostile-mtls-XXXXXX");
+    if (!mkdtemp(mtls_dir)) {
+        mtls_dir[0] = 0;
+        fail("mkdtemp: %s", strerror(errno));
+        return 0;
+    }
+    atexit(mtls_cleanup);
+    for (i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd '%s' && %s >/dev/null 2>&1", mtls_dir, steps[i]);
+        if (system(cmd) != 0) {
+            fail("setup failed: %s", steps[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The message must name `key` first and quote no line of any key file's PEM. */
+static void check_names_key(const char *key) {
+    static const char *const keys[] = {"good.key", "other.key", "enc-pkcs8.key", "enc-trad.key",
+                                       "p521.key"};
+    const char *msg = cloudauth_last_error();
+    char line[256];
+    size_t i, n = strlen(key);
+    check_message(NULL);
+    if (strncmp(msg, key, n) != 0 || (msg[n] != ':' && msg[n] != ' '))
+        fail("the message does not start with %s: %s", key, msg);
+    if (strstr(msg, "-----")) fail("the message quotes a PEM line: %s", msg);
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        FILE *f = fopen(mtls_path(keys[i]), "r");
+        if (!f) continue;
+        while (fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            /* the base64 lines (not the markers, a blank line or Proc-Type/DEK-Info headers) */
+            if (strlen(line) >= 12 && strncmp(line, "-----", 5) != 0 && !strchr(line, ':') &&
+                holds_piece(msg, line))
+                fail("the message quotes %s: %s", keys[i], msg);
+        }
+        fclose(f);
+    }
+}
+
+static cloudauth_config *mtls_config(const char *cert, const char *key) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    char num[32];
+    snprintf(num, sizeof num, "%d", timeout_ms);
+    set(cfg, "client_id", CLIENT_ID);
+    set(cfg, "auth_method", "tls_client_auth");
+    /* Nothing listens there: a case that gets past the files ends at connect. */
+    set(cfg, "token_url", "https://127.0.0.1:1/token");
+    set(cfg, "timeout_ms", num);
+    set(cfg, "connect_timeout_ms", num);
+    set(cfg, "max_retries", "0");
+    set(cfg, "refresh_mode", "inline");
+    if (cert) set(cfg, "client_cert_file", mtls_path(cert));
+    if (key) set(cfg, "client_key_file", mtls_path(key));
+    return cfg;
+}
+
+static void mtls_refused(const char *cert, const char *key, const char *named, const char *what) {
+    cloudauth_config *cfg = mtls_config(cert, key);
+    cloudauth_session *s = NULL;
+    long long start = now_ms();
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, what);
+    check_time(start, 2000, what);
+    check_names_key(named);
+    if (s) fail("%s: a session was made", what);
+    cloudauth_session_free(s);
+    cloudauth_config_free(cfg);
+}
+
+static void t_mtls_bad_files(void) {
+    if (!mtls_setup()) return;
+    mtls_refused("missing.pem", "good.key", "client_cert_file", "missing certificate");
+    mtls_refused("good.pem", "missing.key", "client_key_file", "missing key");
+    mtls_refused("good.pem", ".", "client_key_file", "key is a directory");
+    mtls_refused("good.pem", "enc-pkcs8.key", "client_key_file", "encrypted PKCS#8");
+    mtls_refused("good.pem", "enc-trad.key", "client_key_file", "encrypted traditional");
+    mtls_refused("good.pem", "p521.key", "client_key_file", "P-521 key");
+    mtls_refused("good.pem", "good.pem", "client_key_file", "a certificate as the key");
+    mtls_refused("good.pem", "garbage.key", "client_key_file", "garbled PEM");
+    mtls_refused("good.pem", "empty.key", "client_key_file", "empty key");
+    mtls_refused("good.pem", "huge.key", "client_key_file", "1 MiB of 'A'");
+    mtls_refused("good.pem", "other.key", "client_key_file", "a key of another certificate");
+    mtls_refused("good.key", "good.key", "client_cert_file", "a key as the certificate");
+    mtls_refused(NULL, "good.key", "client_cert_file", "no certificate set");
+    mtls_refused("good.pem", NULL, "client_key_file", "no key set");
+}
+
+static void t_mtls_secret_and_http(void) {
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    char url[128];
+    if (!mtls_setup()) return;
+    cfg = mtls_config("good.pem", "good.key");
+    set(cfg, "client_secret", SECRET);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "a secret too");
+    check_names_key("client_secret");
+    cloudauth_config_free(cfg);
+    cfg = mtls_config("good.pem", "good.key");
+    snprintf(url, sizeof url, "%s/ok", main_url);
+    set(cfg, "token_url", url);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "http token_url");
+    check_names_key("token_url");
+    cloudauth_config_free(cfg);
+    if (s) fail("a session was made");
+    cloudauth_session_free(s);
+}
+
+/* Files that break after session_new fail each token request, naming the key, and nothing
+ * is sent; good files again make it go on to the network (where nothing listens). */
+static void t_mtls_files_break_later(void) {
+    char cmd[600], buf[256];
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    if (!mtls_setup()) return;
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("good.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    cfg = mtls_config("good.pem", "live.key");
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "good files");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("garbage.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "garbled key at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("other.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "mismatched key at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "rm -f '%s'", mtls_path("live.key"));
+    if (system(cmd) != 0) fail("rm failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "key removed at fetch");
+    check_names_key("client_key_file");
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", mtls_path("good.key"), mtls_path("live.key"));
+    if (system(cmd) != 0) fail("cp failed");
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_NETWORK, "good key again: on to connect");
+    check_message(NULL);
+    cloudauth_session_free(s);
+}
+
+static const struct simple_case mtls_cases[] = {
+    {"mtls-files", "bad_files_at_session_new", t_mtls_bad_files},
+    {"mtls-files", "secret_or_http_token_url_refused", t_mtls_secret_and_http},
+    {"mtls-files", "files_break_after_session_new", t_mtls_files_break_later},
+};
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static void run_simple(const struct simple_case *cases, size_t n) {
@@ -1686,6 +2002,8 @@ int main(int argc, char **argv) {
     run_simple(event_cases, sizeof event_cases / sizeof event_cases[0]);
     run_simple(concurrency_cases, sizeof concurrency_cases / sizeof concurrency_cases[0]);
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
+    run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
+    run_simple(idp_cases, sizeof idp_cases / sizeof idp_cases[0]);
 
     for (g = 0; g < n_groups; g++) {
         printf("hostile %-16s %3d/%-3d passed\n", groups[g].name, groups[g].passed, groups[g].run);

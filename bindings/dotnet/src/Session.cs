@@ -35,7 +35,11 @@ namespace CloudAuth
         /// <c>cloudauth_config_set</c>: client_id and client_secret (required), token_url,
         /// base_url, scope, auth_method, timeout_ms, connect_timeout_ms, refresh_skew_s,
         /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes,
-        /// user_agent, ca_file, proxy, allow_insecure_http. Numbers are decimal strings;
+        /// user_agent, ca_file, proxy, allow_insecure_http; for identity providers auth_method
+        /// (also private_key_jwt, client_secret_jwt, tls_client_auth,
+        /// self_signed_tls_client_auth), client_key_file, client_key_id, client_assertion_alg,
+        /// client_cert_file, dpop, dpop_key_file, issuer, audience, resource (comma-separated)
+        /// and token_param.NAME for any extra token-request field. Numbers are decimal strings;
         /// booleans are read by the library (true/false, 1/0, yes/no, on/off, in any case). No
         /// network traffic happens here.
         /// </summary>

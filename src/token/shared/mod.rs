@@ -11,7 +11,7 @@ pub mod redis;
 pub mod seal;
 
 use self::seal::{now_ms, Entry, Sealer};
-use crate::config::{AuthMethod, Config, TokenCacheKind};
+use crate::config::{Config, TokenCacheKind};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::token::Token;
@@ -234,6 +234,10 @@ impl SharedCache {
         fetch: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
         let token = fetch()?;
+        // Under DPoP only a DPoP-bound token is shared: entries read back are taken as such.
+        if self.cfg.dpop && !token.is_dpop() {
+            return Ok(token);
+        }
         let entry = to_entry(&token);
         let ttl = Duration::from_millis(entry.refresh_at_ms.saturating_sub(now_ms()));
         if !ttl.is_zero() {
@@ -268,7 +272,12 @@ impl SharedCache {
         }
         let refresh_in = Duration::from_millis(entry.refresh_at_ms - now);
         let expires_in = Duration::from_millis(entry.expires_at_ms - now);
-        call.ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))
+        let mut token = call
+            .ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))?;
+        if self.cfg.dpop {
+            token.use_dpop_scheme();
+        }
+        Some(token)
     }
 
     fn remove<B: Backend>(&self, b: &B, sealer: &Sealer, rejected: &str) {
@@ -373,19 +382,45 @@ fn jitter(pause: Duration) -> Duration {
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
 pub fn cache_key(cfg: &Config, client_id: &str) -> String {
-    let method = match cfg.auth_method {
-        AuthMethod::ClientSecretPost => "client_secret_post",
-        AuthMethod::ClientSecretBasic => "client_secret_basic",
-    };
     let mut text = String::from("cloudauth token v1");
     for part in [
         cfg.token_url.as_str(),
         client_id,
         cfg.scope.as_deref().unwrap_or(""),
-        method,
+        cfg.auth_method.name(),
     ] {
         text.push('\0');
         text.push_str(part);
+    }
+    // v2 inputs, appended only when used so that v1 entries keep their names. Each part is
+    // tagged and length-prefixed: no two configurations can spell the same text.
+    let mut extra = |tag: &str, value: &str| {
+        text.push_str(&format!("\0{tag}{}:{value}", value.len()));
+    };
+    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| !cfg.token_url_set) {
+        extra("issuer", issuer);
+    }
+    if let Some(audience) = &cfg.audience {
+        extra("audience", audience);
+    }
+    for resource in &cfg.resource {
+        extra("resource", resource);
+    }
+    for (name, value) in &cfg.token_params {
+        extra("param", &format!("{}:{name}={value}", name.len()));
+    }
+    if let Some(alg) = cfg.client_assertion_alg {
+        extra("alg", alg.name());
+    }
+    if let Some(kid) = &cfg.client_key_id {
+        extra("kid", kid);
+    }
+    if cfg.auth_method.presents_certificate() {
+        // A certificate-bound token is only good with its certificate (RFC 8705 §3).
+        extra("cert", cfg.client_cert_file.as_deref().unwrap_or(""));
+    }
+    if let Some(jkt) = &cfg.dpop_jkt {
+        extra("dpop_jkt", jkt);
     }
     digest(&SHA256, text.as_bytes())
         .as_ref()
@@ -424,11 +459,40 @@ mod tests {
             ("scope", "s"),
             ("auth_method", "client_secret_basic"),
             ("token_url", "https://other.example/token"),
+            ("auth_method", "private_key_jwt"),
+            ("auth_method", "client_secret_jwt"),
+            ("audience", "https://api.example"),
+            ("resource", "https://r.example"),
+            ("token_param.tenant", "t"),
+            ("issuer", "https://idp.example"),
+            ("client_assertion_alg", "PS256"),
+            ("client_key_id", "k1"),
         ] {
             let mut c = a.clone();
             c.set(k, v).unwrap();
             assert_ne!(key(&a), key(&c), "{k}");
         }
+        // Each input is delimited: moving text from one field to the next changes the key.
+        let with = |pairs: &[(&str, &str)]| {
+            let mut c = a.clone();
+            for (k, v) in pairs {
+                c.set(k, v).unwrap();
+            }
+            key(&c)
+        };
+        assert_ne!(
+            with(&[("token_param.a", "b=c")]),
+            with(&[("token_param.a=b", "c")])
+        );
+        assert_ne!(
+            with(&[("resource", "https://a.example,https://b.example")]),
+            with(&[("resource", "https://a.example")])
+        );
+        // Key material never enters the key: another key file, same entry name.
+        assert_eq!(
+            with(&[("client_key_file", "/a.pem")]),
+            with(&[("client_key_file", "/b.pem")])
+        );
     }
 
     #[test]

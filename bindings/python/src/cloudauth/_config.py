@@ -7,7 +7,7 @@ import ctypes
 import os
 from typing import Any, List, Mapping, Optional, Tuple
 
-from . import _events, _ffi
+from . import _events, _ffi, _options
 from ._errors import InvalidArgument
 from ._events import EventHandler
 from ._text import _encode, _option_text
@@ -42,6 +42,15 @@ KNOWN_KEYS = (
     "token_cache_dir",
     "redis_url",
     "token_cache_timeout_ms",
+    "client_key_file",
+    "client_key_id",
+    "client_assertion_alg",
+    "client_cert_file",
+    "dpop",
+    "dpop_key_file",
+    "issuer",
+    "audience",
+    "resource",
 )
 
 
@@ -89,7 +98,7 @@ def new_session(
         settings.append(("client_id", client_id))
     if client_secret is not None:
         settings.append(("client_secret", client_secret))
-    settings.extend(opts.items())
+    settings.extend(_options.expand(opts))
     encoded = [
         (_encode("option name", key), _encode(key, _option_text(key, value)))
         for key, value in settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Literal, Tuple, TypedDict
+from typing import Iterable, List, Literal, Mapping, Sequence, Tuple, TypedDict, Union
 
 
 class Options(TypedDict, total=False):
@@ -15,7 +15,14 @@ class Options(TypedDict, total=False):
     token_url: str
     base_url: str
     scope: str
-    auth_method: Literal["client_secret_post", "client_secret_basic"]
+    auth_method: Literal[
+        "client_secret_post",
+        "client_secret_basic",
+        "private_key_jwt",
+        "client_secret_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+    ]
     timeout_ms: int
     connect_timeout_ms: int
     refresh_skew_s: int
@@ -33,6 +40,16 @@ class Options(TypedDict, total=False):
     token_cache_dir: str
     redis_url: str
     token_cache_timeout_ms: int
+    client_key_file: str
+    client_key_id: str
+    client_assertion_alg: Literal["RS256", "PS256", "ES256", "ES384", "EdDSA"]
+    client_cert_file: str
+    dpop: bool
+    dpop_key_file: str
+    issuer: str
+    audience: str
+    resource: Union[str, Sequence[str]]
+    token_params: Mapping[str, str]
 
 
 # (name, default, meaning), in the order of Options; help(Session) shows them.
@@ -40,7 +57,12 @@ OPTION_DOCS: Tuple[Tuple[str, str, str], ...] = (
     ("token_url", "https://api.aspose.cloud/connect/token", "the OAuth2 token endpoint"),
     ("base_url", "https://api.aspose.cloud", "joined with relative request paths"),
     ("scope", "unset", "sent as `scope` when set"),
-    ("auth_method", "client_secret_post", "or client_secret_basic (HTTP Basic)"),
+    (
+        "auth_method",
+        "client_secret_post",
+        "or client_secret_basic, private_key_jwt, client_secret_jwt, tls_client_auth,"
+        " self_signed_tls_client_auth",
+    ),
     ("timeout_ms", "30000", "total time of one attempt of a network call"),
     ("connect_timeout_ms", "10000", "time to connect"),
     ("refresh_skew_s", "60", "a token counts as expired this long before it does"),
@@ -58,7 +80,39 @@ OPTION_DOCS: Tuple[Tuple[str, str, str], ...] = (
     ("token_cache_dir", "$XDG_CACHE_HOME/cloudauth", "directory of the file cache"),
     ("redis_url", "unset", "redis:// or rediss:// URL of the Redis cache"),
     ("token_cache_timeout_ms", "250", "bound on one file or Redis cache operation"),
+    ("client_key_file", "unset", "PEM private key: client assertions, or the mutual-TLS key"),
+    ("client_key_id", "unset", "the assertion's kid header"),
+    ("client_assertion_alg", "from the key", "RS256, PS256, ES256, ES384 or EdDSA"),
+    ("client_cert_file", "unset", "PEM certificate: mutual TLS, or x5t#S256 of an assertion"),
+    ("dpop", "False", "DPoP proofs on token and API requests (RFC 9449)"),
+    ("dpop_key_file", "a key of the session's own", "pin the DPoP key (PEM)"),
+    ("issuer", "unset", "discover token_endpoint from this issuer's metadata"),
+    ("audience", "unset", "sent as `audience` (Auth0)"),
+    ("resource", "unset", "RFC 8707 resource indicators: a str or a list of them"),
+    ("token_params", "{}", "extra token-request fields, as token_param.NAME keys"),
 )
+
+
+def expand(options: Mapping[str, object]) -> Iterable[Tuple[str, object]]:
+    """The options as C configuration keys: ``token_params`` becomes one ``token_param.NAME``
+    per entry and a list of ``resource`` values one comma-separated value."""
+    for key, value in options.items():
+        if key == "token_params":
+            if not isinstance(value, Mapping):
+                raise TypeError(f"token_params must be a mapping, not {type(value).__name__}")
+            for name, field in value.items():
+                if not isinstance(name, str) or not name:
+                    raise TypeError("token_params names must be non-empty strings")
+                yield f"token_param.{name}", field
+        elif key == "resource" and isinstance(value, (list, tuple)):
+            for item in value:
+                if not isinstance(item, str):
+                    raise TypeError(f"resource items must be str, not {type(item).__name__}")
+                if "," in item:
+                    raise ValueError(f"resource {item[:40]!r}: a resource holds no comma")
+            yield key, ",".join(value)
+        else:
+            yield key, value
 
 
 def options_doc() -> str:
