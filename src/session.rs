@@ -260,15 +260,15 @@ impl Inner {
         request: &ApiRequest,
         token: &Token,
     ) -> Result<(Response, bool)> {
-        let mut headers = request.headers.clone();
-        headers.insert(AUTHORIZATION, token.bearer().clone());
         Counters::bump(&self.counters.api_requests);
         let sending = self
             .api
             .send(&client, request.method.is_idempotent(), |client| {
+                let mut headers = request.headers.clone();
+                headers.insert(AUTHORIZATION, token.bearer().clone());
                 client
                     .request(request.method.clone(), request.url.clone())
-                    .headers(headers.clone())
+                    .headers(headers)
                     .body(request.body.clone())
             });
         let (sent, left_origin) = tracking_origin(sending).await;

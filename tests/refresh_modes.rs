@@ -171,7 +171,11 @@ fn eager_mode_refreshes_an_idle_session_and_stops_when_freed() {
     let t0 = Instant::now();
     let now = token(&s).unwrap();
     assert_ne!(now, first);
-    assert!(t0.elapsed() < Duration::from_millis(500), "{:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
     assert_eq!(
         server.token_requests(),
         before,
