@@ -112,10 +112,11 @@ def test_async_client_never_blocks_the_loop_during_the_first_fetch(server: Stand
             r = await http.get(server.url + "/headers")
             ticker.cancel()
             assert r.status_code == 200
-        assert len(gaps) > 50
+        assert len(gaps) > 10
         return max(gaps)
 
-    assert asyncio.run(asyncio.wait_for(main(), 30)) < 0.1
+    # A loop blocked by the 1 s fetch would miss all of it; a busy machine delays some ticks.
+    assert asyncio.run(asyncio.wait_for(main(), 30)) < 0.5
 
 
 def test_a_plain_session_works_in_an_async_client(

@@ -197,7 +197,8 @@ impl SharedCache {
         }
     }
 
-    /// Runs `work` while a thread renews `lock` every third of its lease, for at most the
+    /// Runs `work` while a thread renews `lock` every quarter of its lease (so a renewal may
+    /// come up to three quarters late on a busy machine before the lock lapses), for at most the
     /// fetch bound (a holder stuck longer lets it lapse, as waiters then stop waiting).
     /// Renewal failures are not reported: a lapsed lock costs at most one more fetch elsewhere.
     fn renewing<B: Backend, T>(&self, b: &B, lock: &B::Lock, work: impl FnOnce() -> T) -> T {
@@ -210,7 +211,7 @@ impl SharedCache {
             let keeper = std::thread::Builder::new()
                 .name("cloudauth-lock".into())
                 .spawn_scoped(scope, move || {
-                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 3) {
+                    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 4) {
                         if Instant::now() >= until {
                             return;
                         }
