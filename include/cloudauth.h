@@ -365,6 +365,9 @@ struct cloudauth_queue *cloudauth_queue_new(void);
 // - `cloudauth_queue_fd` has no descriptor to give (-1).
 // - A signal does not end a wait: give long waits a timeout.
 // - A wait made inside a cloudauth callback is refused (CLOUDAUTH_ERR_INVALID_ARGUMENT).
+// - An event callback (`cloudauth_config_set_event_callback`) reporting work of an operation
+//   (CLOUDAUTH_EVENT_UNAUTHORIZED) runs inside the wait, on the waiting thread; a blocking
+//   cloudauth call made from it is refused. Events sent to a queue are not affected.
 // - `cloudauth_queue_free` with operations in flight drops them: no completion arrives for
 //   them, and their responses are freed.
 //
