@@ -123,6 +123,22 @@ static cloudauth_session *ca_session(void) {
     return s;
 }
 
+/* A session like ca_session's with extra keys: NULL-terminated key, value pairs. */
+static cloudauth_session *ca_session_with(const char *const *kv) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    ca_check(cloudauth_config_set(cfg, "client_id", "bench-client"), "config_set client_id");
+    ca_check(cloudauth_config_set(cfg, "client_secret", "bench-secret"), "config_set client_secret");
+    ca_check(cloudauth_config_set(cfg, "token_url", token_url), "config_set token_url");
+    ca_check(cloudauth_config_set(cfg, "base_url", base), "config_set base_url");
+    ca_check(cloudauth_config_set(cfg, "proxy", "none"), "config_set proxy");
+    ca_check(cloudauth_config_set(cfg, "refresh_mode", "inline"), "config_set refresh_mode");
+    for (; kv && kv[0]; kv += 2) ca_check(cloudauth_config_set(cfg, kv[0], kv[1]), kv[0]);
+    cloudauth_session *s = NULL;
+    ca_check(cloudauth_session_new(cfg, &s), "session_new");
+    cloudauth_config_free(cfg);
+    return s;
+}
+
 /* One authorized GET of /api/ping, checked. */
 static void ca_get(cloudauth_session *s) {
     cloudauth_response *r = NULL;
@@ -939,9 +955,62 @@ static void mode_loop(const char *what, int threads, int n) {
     cloudauth_session_free(s);
 }
 
+/* 9. Identity providers: a token fetch with private_key_jwt (ES256, RS256) against
+   client_secret_post (the assertion's cost, once per token lifetime), and a DPoP request
+   against a Bearer request over one kept-alive connection (the proof's cost, every request).
+   nginx ignores the assertion and the proof: only the client's work differs. */
+static void mode_idp(void) {
+    int rounds = quick ? 3 : 7, fetches = quick ? 100 : 400, n = quick ? 1000 : 4000;
+    const char *es = env("BENCH_ES256_KEY"), *rs = env("BENCH_RS256_KEY");
+    const char *post_kv[] = {NULL};
+    const char *es_kv[] = {"auth_method", "private_key_jwt", "client_key_file", es, NULL};
+    const char *rs_kv[] = {"auth_method", "private_key_jwt", "client_key_file", rs, NULL};
+    const char *dpop_kv[] = {"dpop", "true", NULL};
+    cloudauth_session *fetch[3] = {ca_session_with(post_kv), ca_session_with(es_kv), ca_session_with(rs_kv)};
+    cloudauth_session *bearer = ca_session_with(post_kv), *dpop = ca_session_with(dpop_kv);
+    const char *fetch_name[3] = {"post", "pkjwt_es256", "pkjwt_rs256"};
+    double f[3][32], b[32], d[32];
+    char buf[4096];
+    for (int k = 0; k < 3; k++) ca_token(fetch[k], buf, sizeof buf);
+    for (int i = 0; i < 200; i++) { ca_get(bearer); ca_get(dpop); }
+    for (int r = 0; r < rounds; r++) {
+        for (int j = 0; j < 3; j++) {
+            int k = (r + j) % 3;
+            uint64_t t0 = now_ns();
+            for (int i = 0; i < fetches; i++) {
+                ca_check(cloudauth_session_invalidate(fetch[k]), "invalidate");
+                ca_token(fetch[k], buf, sizeof buf);
+            }
+            f[k][r] = (now_ns() - t0) / 1e3 / fetches;
+        }
+        for (int j = 0; j < 2; j++) {
+            int dpop_turn = (r + j) % 2 == 0;
+            uint64_t t0 = now_ns();
+            for (int i = 0; i < n; i++) ca_get(dpop_turn ? dpop : bearer);
+            (dpop_turn ? d : b)[r] = (now_ns() - t0) / 1e3 / n;
+        }
+        fprintf(stderr, "idp round %d: fetch post %.1f us, private_key_jwt ES256 %.1f us, RS256 %.1f us; "
+                "GET Bearer %.1f us, DPoP %.1f us (+%.1f)\n",
+                r + 1, f[0][r], f[1][r], f[2][r], b[r], d[r], d[r] - b[r]);
+    }
+    char key[64];
+    for (int k = 0; k < 3; k++) {
+        snprintf(key, sizeof key, "idp.fetch.%s.us", fetch_name[k]);
+        report(key, f[k], rounds);
+    }
+    double mb = report("idp.get.bearer.us", b, rounds), md = report("idp.get.dpop.us", d, rounds);
+    double diff[32];
+    for (int r = 0; r < rounds; r++) diff[r] = d[r] - b[r];
+    report("idp.get.dpop_extra.us", diff, rounds);
+    printf("R idp.get.dpop_extra_of_medians.us %.4g\n", md - mb);
+    for (int k = 0; k < 3; k++) cloudauth_session_free(fetch[k]);
+    cloudauth_session_free(bearer);
+    cloudauth_session_free(dpop);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread|async|refresh | loop-token THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N\n", argv[0]);
+        fprintf(stderr, "usage: %s check|token|seq|threads|herd|rss|newthread|async|refresh|idp | loop-token THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N\n", argv[0]);
         return 2;
     }
     base = env("BENCH_BASE");
@@ -964,6 +1033,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "newthread")) mode_newthread();
     else if (!strcmp(m, "async")) mode_async();
     else if (!strcmp(m, "refresh")) mode_refresh();
+    else if (!strcmp(m, "idp")) mode_idp();
     else if ((!strcmp(m, "loop-token") || !strcmp(m, "loop-floor")) && argc == 4) mode_loop(m, atoi(argv[2]), atoi(argv[3]));
     else if ((!strcmp(m, "loop-get") || !strcmp(m, "loop-curl")) && (argc == 3 || argc == 4))
         mode_loop(m, argc == 4 ? atoi(argv[2]) : 1, atoi(argv[argc - 1]));

@@ -10,7 +10,7 @@
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
 #                          only the named parts (token callgrind seq threads herd rss newthread
-#                          async refresh cold python pyasync dotnet fleet); prints their R lines
+#                          async refresh cold python pyasync dotnet fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
@@ -84,6 +84,12 @@ step newthread "6. first request from a new thread" "$WORK/bench" newthread
 step async "7. async: 64 requests in flight from one thread vs libcurl multi" "$WORK/bench" async
 step refresh "8. session_token across refreshes, 500 ms token endpoint: background vs inline vs the floor" \
   "$WORK/bench" refresh
+if wanted idp; then # keys for the private_key_jwt fetches, made fresh for each run
+  openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/es256.pem" 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rs256.pem" 2>/dev/null
+fi
+step idp "9. identity providers: token fetch private_key_jwt vs client_secret_post; DPoP vs Bearer GET (CPU 0)" \
+  "${PIN[@]}" env BENCH_ES256_KEY="$WORK/es256.pem" BENCH_RS256_KEY="$WORK/rs256.pem" "$WORK/bench" idp
 COLD_RUNS=11
 if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
 if wanted cold; then

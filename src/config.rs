@@ -123,6 +123,9 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
+    /// Not a key: the pinned DPoP key's thumbprint, set by the session for the shared-cache
+    /// entry name.
+    pub dpop_jkt: Option<String>,
     pub events: Events,
 }
 
@@ -163,6 +166,7 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
+            dpop_jkt: None,
             events: Events::default(),
         }
     }
@@ -514,6 +518,16 @@ mod tests {
             ("redis_url", "http://localhost:6379"),
             ("redis_url", "redis://:hunter2@"),
             ("token_cache_timeout_ms", "0"),
+            ("auth_method", "tls_client_auth_typo"),
+            ("client_assertion_alg", "RS512"),
+            ("client_assertion_alg", "none"),
+            ("dpop", "maybe"),
+            ("issuer", "https://idp.example/?tenant=1"),
+            ("issuer", "ldap://idp.example"),
+            ("resource", "https://ok.example,not a url"),
+            ("token_param.", "v"),
+            ("token_param.grant_type", "password"),
+            ("token_param.client_assertion", "forged"),
         ] {
             let err = c.set(k, v).unwrap_err();
             assert!(err.message.starts_with(k), "{k}: {}", err.message);
@@ -594,6 +608,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.client_id.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn env_sets_the_identity_provider_keys_but_not_token_params() {
+        let mut c = Config::default();
+        c.set_from_vars(
+            None,
+            vars(&[
+                ("CLOUDAUTH_AUTH_METHOD", "private_key_jwt"),
+                ("CLOUDAUTH_CLIENT_KEY_FILE", "/k.pem"),
+                ("CLOUDAUTH_CLIENT_ASSERTION_ALG", "PS256"),
+                ("CLOUDAUTH_DPOP", "true"),
+                ("CLOUDAUTH_ISSUER", "https://idp.example/t"),
+                ("CLOUDAUTH_RESOURCE", "https://a.example,https://b.example"),
+                ("CLOUDAUTH_TOKEN_PARAM.TENANT", "x"),
+                ("CLOUDAUTH_TOKEN_PARAM_TENANT", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.auth_method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(c.client_key_file.as_deref(), Some("/k.pem"));
+        assert_eq!(c.client_assertion_alg, Some(Alg::PS256));
+        assert!(c.dpop);
+        assert_eq!(c.issuer.as_deref(), Some("https://idp.example/t"));
+        assert_eq!(c.resource.len(), 2);
+        assert!(c.token_params.is_empty());
+        let err = Config::default()
+            .set_from_vars(None, vars(&[("CLOUDAUTH_CLIENT_ASSERTION_ALG", "none")]))
+            .unwrap_err();
+        assert!(
+            err.message.starts_with("CLOUDAUTH_CLIENT_ASSERTION_ALG"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

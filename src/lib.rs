@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod events;
 pub mod ffi;

@@ -88,9 +88,13 @@ impl Scrubber {
         s
     }
 
-    /// Also scrubs `value` (a client assertion or DPoP proof this request carried).
-    pub fn also(&mut self, value: &str) {
-        self.add(value);
+    /// Also scrubs a compact JWS (a client assertion, a DPoP proof), whole and its signature
+    /// alone: a server may echo just that, and on its own it is what makes the JWS usable.
+    pub fn also_jws(&mut self, jws: &str) {
+        self.add(jws);
+        if let Some((_, signature)) = jws.rsplit_once('.') {
+            self.add(signature);
+        }
         self.sort();
     }
 

@@ -6,6 +6,7 @@
 //! with `CLOUDAUTH_ERR_CANCELLED`, and no token request starts afterwards.
 
 use crate::config::{Config, RefreshMode};
+use crate::dpop::{self, Dpop, DPOP};
 use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     /// The file or Redis cache behind `cache`, if configured (`token_cache`).
     shared: Option<SharedCache>,
     api: Transport,
+    /// With `dpop=true`: every API request carries a proof of this key.
+    dpop: Option<Arc<Dpop>>,
     base_url: String,
     allow_insecure_http: bool,
     max_response_bytes: usize,
@@ -60,20 +63,26 @@ impl Session {
         let counters = Arc::new(Counters::default());
         let cert = ClientCert::from_config(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
-        let shared = SharedCache::new(
-            cfg,
-            credentials.secret.read()?.expose().as_bytes(),
-            shared_reporter(&counters, &cfg.events),
-        )?;
+        let dpop = Dpop::from_config(cfg)?.map(Arc::new);
+        let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
+            Some(shared_cfg) => SharedCache::new(
+                &shared_cfg,
+                credentials.secret.read()?.expose().as_bytes(),
+                shared_reporter(&counters, &cfg.events),
+            )?,
+            None => None,
+        };
         let target = Target::from_config(cfg)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert)?;
         let endpoint =
-            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone());
+            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
+                .with_dpop(dpop.clone());
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
             shared,
             api,
+            dpop,
             base_url: cfg.base_url.clone(),
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,
@@ -248,13 +257,29 @@ impl Inner {
         token: &Token,
     ) -> Result<(Response, bool)> {
         // A hostile API server knows the token and may put it where a message quotes it (a
-        // redirect target's path, say).
-        self.send_unscrubbed(client, request, token)
-            .await
-            .map_err(|mut e| {
-                e.message = Scrubber::for_token(token.value()).scrub(&e.message);
-                e
-            })
+        // redirect target's path, say); the same goes for DPoP proofs.
+        // (Collected, not scrubbed, on the way: a Bearer request allocates nothing for it.)
+        let mut proofs = Vec::new();
+        let mut sent = self
+            .send_unscrubbed(client.clone(), request, token, &mut proofs)
+            .await;
+        // RFC 9449 §9: a server asking for a DPoP nonce gets one resend with it.
+        if matches!(sent, Ok((_, Outcome::NonceAsked))) {
+            sent = self
+                .send_unscrubbed(client, request, token, &mut proofs)
+                .await;
+        }
+        match sent {
+            Ok((response, outcome)) => Ok((response, outcome == Outcome::Rejected)),
+            Err(mut e) => {
+                let mut scrubber = Scrubber::for_token(token.value());
+                for proof in &proofs {
+                    scrubber.also_jws(proof.to_str().unwrap_or(""));
+                }
+                e.message = scrubber.scrub(&e.message);
+                Err(e)
+            }
+        }
     }
 
     async fn send_unscrubbed(
@@ -262,9 +287,15 @@ impl Inner {
         client: Clients,
         request: &ApiRequest,
         token: &Token,
-    ) -> Result<(Response, bool)> {
+        proofs: &mut Vec<reqwest::header::HeaderValue>,
+    ) -> Result<(Response, Outcome)> {
         let mut headers = request.headers.clone();
         headers.insert(AUTHORIZATION, token.bearer().clone());
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop.proof(request.method.as_str(), &request.url, Some(token));
+            proofs.push(proof.clone());
+            headers.insert(&DPOP, proof);
+        }
         Counters::bump(&self.counters.api_requests);
         let sending = client.send(
             request.method.clone(),
@@ -276,16 +307,31 @@ impl Inner {
         let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
         let status = response.status().as_u16();
         let token_seen = !left_origin && response.url().origin() == request.url.origin();
+        // A nonce is learned from any answer of the server the proof went to; a 401 that
+        // asks for one is not a rejection of the token.
+        let nonce_asked = match &self.dpop {
+            Some(d) if token_seen => {
+                d.learn(&request.url, response.headers())
+                    && status == StatusCode::UNAUTHORIZED.as_u16()
+                    && dpop::asks_for_nonce(response.headers())
+            }
+            _ => false,
+        };
         let headers = Response::c_headers(response.headers());
         let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-        let rejected =
-            status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token);
+        let outcome = if nonce_asked {
+            Outcome::NonceAsked
+        } else if status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token) {
+            Outcome::Rejected
+        } else {
+            Outcome::Done
+        };
         let response = Response {
             status,
             headers,
             body,
         };
-        Ok((response, rejected))
+        Ok((response, outcome))
     }
 
     /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
@@ -337,6 +383,16 @@ impl Inner {
             self.refresher.store(0, Ordering::Release);
         }
     }
+}
+
+/// What one API send found out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Done,
+    /// A 401 to the token: it has been dropped; the caller resends with a fresh one.
+    Rejected,
+    /// A DPoP nonce challenge: the nonce is learned; resend once with the same token.
+    NonceAsked,
 }
 
 impl Source for Inner {

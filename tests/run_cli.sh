@@ -300,6 +300,24 @@ t_library_exit_statuses() {
   cli 109 --set max_response_bytes=100 request '/big?bytes=1000'
 }
 
+t_identity_provider_keys() {
+  # The v2 keys pass through --set to the library: a bad key file is named, never quoted.
+  export CLOUDAUTH_TOKEN_CACHE=memory
+  printf -- '-----BEGIN PRIVATE KEY-----\nNOTAKEYBUTSECRET\n-----END PRIVATE KEY-----\n' >"$work/bad-key.pem"
+  cli 101 --set auth_method=private_key_jwt --set "client_key_file=$work/bad-key.pem" token
+  check "bad key: named" contains "$ERR" "client_key_file: "
+  check "bad key: not quoted" lacks "$ERR" "NOTAKEYBUTSECRET"
+  cli 101 --set auth_method=private_key_jwt --set "client_key_file=$work/missing.pem" token
+  check "missing key: named" contains "$ERR" "client_key_file: cannot read"
+  cli 101 --set token_param.grant_type=password token
+  check "reserved token_param: named" contains "$ERR" "token_param.grant_type"
+  # audience, resource, a token_param and dpop are accepted; the stand-in ignores them.
+  cli 0 --set audience=https://api.example --set resource=https://a.example,https://b.example \
+    --set token_param.tenant=t1 --set dpop=true token
+  cli 101 --set auth_method=client_secret_jwt --set client_assertion_alg=ES256 token
+  check "client_secret_jwt: HS256 only" contains "$ERR" "client_assertion_alg"
+}
+
 t_curl() {
   # A curl in front of the real one records its argv and stdin.
   mkdir -p "$work/bin"
@@ -371,7 +389,8 @@ t_mtls_settings_pass_through() {
 
 tests=(t_version_and_help t_completions t_usage_errors t_token_formats
        t_ten_invocations_one_token_request t_wrong_secret t_secret_sources t_request
-       t_request_resends_after_401 t_library_exit_statuses t_curl t_mtls_settings_pass_through)
+       t_request_resends_after_401 t_library_exit_statuses t_identity_provider_keys t_curl
+       t_mtls_settings_pass_through)
 ran=0
 for t in "${tests[@]}"; do
   [[ -z $filter || $t == *"$filter"* ]] || continue

@@ -31,6 +31,19 @@ pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
 /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
 /// ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
 ///
+/// Identity providers (docs/identity-providers.md): auth_method also takes private_key_jwt
+/// (a JWT signed with client_key_file, a PEM key: RSA, EC P-256/P-384 or Ed25519; kid from
+/// client_key_id, alg from client_assertion_alg = RS256 | PS256 | ES256 | ES384 | EdDSA,
+/// default from the key; x5t#S256 from client_cert_file) and client_secret_jwt (HS256 with
+/// the secret). dpop=true signs a DPoP proof (RFC 9449) for the token request and every API
+/// request with a per-session ES256 key, or the PEM key in dpop_key_file (only then may a
+/// shared cache hold the token). issuer=URL discovers the token endpoint (RFC 8414, then
+/// OpenID Connect Discovery); an explicit token_url wins. audience, resource (comma-separated:
+/// one field each) and token_param.NAME add form fields to the token request; NAME may not be
+/// one the library writes (grant_type, client_id, client_secret, client_assertion*, scope,
+/// audience, resource). Key files are read when the session is made and, except
+/// dpop_key_file, at every token request; their contents never appear in a message.
+///
 /// Mutual TLS (RFC 8705): auth_method=tls_client_auth (a CA-issued certificate) or
 /// self_signed_tls_client_auth, with client_cert_file (PEM, leaf first, chain allowed) and
 /// client_key_file (PEM PKCS#8, or traditional RSA / EC; RSA, EC P-256, P-384, Ed25519; not
@@ -67,6 +80,9 @@ pub unsafe extern "C" fn cloudauth_config_set(
 /// exactly as `cloudauth_config_set(cfg, K, value)` would apply it. With prefix NULL the
 /// prefix is "CLOUDAUTH_": CLOUDAUTH_CLIENT_ID, CLOUDAUTH_CLIENT_SECRET, CLOUDAUTH_TOKEN_URL,
 /// CLOUDAUTH_TIMEOUT_MS, ... A prefix "" reads CLIENT_ID, TOKEN_URL, ...
+///
+/// token_param.NAME is not read from the environment (a variable name cannot spell every
+/// field name); set it with cloudauth_config_set.
 ///
 /// Only known keys are read; other variables (CLOUDAUTH_LIBRARY, say) are ignored, and unset
 /// variables leave their keys as they were, so keys set before this call act as defaults that

@@ -127,7 +127,9 @@ impl Transport {
             only_origin: None,
         };
         let api = Settings {
-            follow_redirects: true,
+            // A DPoP proof names one URL and must reach no other origin: with dpop=true a
+            // redirect is handed back to the caller rather than followed.
+            follow_redirects: !cfg.dpop,
             ..settings.clone()
         };
         let bound = match &cert {

@@ -3,6 +3,7 @@
 
 use crate::config::{AuthMethod, Config};
 use crate::discovery::Discovery;
+use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
@@ -42,6 +43,8 @@ pub struct TokenEndpoint {
     default_expires_in: Duration,
     counters: Arc<Counters>,
     events: Events,
+    /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
+    dpop: Option<Arc<Dpop>>,
 }
 
 /// Where token requests go: `token_url`, or what discovery finds from `issuer`.
@@ -94,6 +97,7 @@ struct Wire {
     basic: Option<HeaderValue>,
     /// Under the JWT methods: signs a fresh assertion for each attempt.
     signer: Option<Signer>,
+    dpop: Option<Arc<Dpop>>,
     client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
     scrubber: Scrubber,
@@ -102,6 +106,8 @@ struct Wire {
 /// One attempt's body (with its own assertion, if any) and the scrubber that also knows it.
 struct Attempt {
     form: Secret,
+    /// The DPoP proof for this attempt (its own `jti`, the nonce known now).
+    proof: Option<HeaderValue>,
     scrubber: Scrubber,
 }
 
@@ -110,6 +116,8 @@ struct Failure {
     error: Error,
     transient: bool,
     retry_after: Option<Duration>,
+    /// A DPoP server asked for a nonce and sent one (learned already).
+    use_dpop_nonce: bool,
 }
 
 impl Credentials {
@@ -230,7 +238,14 @@ impl TokenEndpoint {
             default_expires_in: cfg.default_expires_in,
             counters,
             events: cfg.events.clone(),
+            dpop: None,
         }
+    }
+
+    /// Token requests carry a DPoP proof of `dpop`'s key.
+    pub fn with_dpop(mut self, dpop: Option<Arc<Dpop>>) -> TokenEndpoint {
+        self.dpop = dpop;
+        self
     }
 
     /// Later token requests use these; a fetch in flight finishes with the old ones. Refused
@@ -262,6 +277,19 @@ impl TokenEndpoint {
                         quote_prefix(&metadata.issuer, 160),
                         quote_prefix(&supported.join(", "), 200)
                     )));
+                }
+                if let Some(dpop) = &self.dpop {
+                    let algs = &metadata.dpop_signing_alg_values_supported;
+                    let alg = dpop.alg().name();
+                    if !algs.is_empty() && !algs.iter().any(|a| a == alg) {
+                        return Err(Error::invalid(format!(
+                            "dpop: issuer '{}' does not accept {alg} proofs (its \
+                             dpop_signing_alg_values_supported: {}); give dpop_key_file a key \
+                             it accepts",
+                            quote_prefix(&metadata.issuer, 160),
+                            quote_prefix(&algs.join(", "), 200)
+                        )));
+                    }
                 }
                 Ok(metadata
                     .token_endpoint_for(self.auth_method.presents_certificate())
@@ -344,6 +372,7 @@ impl TokenEndpoint {
             form: Secret::from(form.finish()),
             basic,
             signer,
+            dpop: self.dpop.clone(),
             client_id: credentials.client_id.clone(),
             scrubber,
         })
@@ -354,13 +383,23 @@ impl TokenEndpoint {
     pub fn fetch(&self) -> Result<Token> {
         let wire = self.wire()?;
         let attempts = self.max_retries + 1;
-        for attempt in 1..=attempts {
+        // RFC 9449 §8: a server asking for a DPoP nonce gets one resend, not counted as a
+        // retry; a second request for one is an answer like any other.
+        let mut nonce_resent = false;
+        let mut attempt = 0;
+        while attempt < attempts {
+            attempt += 1;
             Counters::bump(&self.counters.token_requests);
             let sent = wire.attempt();
             let failure = match self.attempt(&wire, &sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
+            if failure.use_dpop_nonce && !nonce_resent {
+                nonce_resent = true;
+                attempt -= 1;
+                continue;
+            }
             let mut error = failure.error;
             // Scrubbed whole, then bounded: the order matters (see `Scrubber`). Events carry
             // this message too.
@@ -386,12 +425,14 @@ impl TokenEndpoint {
 
     fn attempt(&self, wire: &Wire, sent: &Attempt) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
-        let (status, retry_after, body) = self.exchange(wire, sent).map_err(|error| Failure {
-            // A timeout already spent the caller's budget; a connection failure may be a blip.
-            transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
-            error,
-            retry_after: None,
-        })?;
+        let (status, retry_after, nonce_learned, body) =
+            self.exchange(wire, sent).map_err(|error| Failure {
+                // A timeout already spent the caller's budget; a connection failure may be a blip.
+                transient: error.code == Code::CLOUDAUTH_ERR_NETWORK,
+                error,
+                retry_after: None,
+                use_dpop_nonce: false,
+            })?;
         let shown = redact(&wire.url);
         if status == StatusCode::OK {
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
@@ -402,6 +443,7 @@ impl TokenEndpoint {
                 .with_status(200),
                 transient: false,
                 retry_after: None,
+                use_dpop_nonce: false,
             })?;
             let mut token = Token::new(
                 grant.access_token,
@@ -414,10 +456,29 @@ impl TokenEndpoint {
                     .with_status(200),
                 transient: false,
                 retry_after: None,
+                use_dpop_nonce: false,
             })?;
             if let Some(refresh_in) = grant.refresh_in {
                 // The server's own refresh hint (as MSAL honours it) only ever moves it earlier.
                 token.refresh_at = token.refresh_at.min(obtained + refresh_in);
+            }
+            if grant.dpop {
+                if self.dpop.is_none() {
+                    return Err(Failure {
+                        error: Error::new(
+                            Code::CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE,
+                            format!(
+                                "{STEP} {shown}: HTTP 200 but token_type is DPoP and dpop is \
+                                 not enabled (set dpop=true)"
+                            ),
+                        )
+                        .with_status(200),
+                        transient: false,
+                        retry_after: None,
+                        use_dpop_nonce: false,
+                    });
+                }
+                token.use_dpop_scheme();
             }
             return Ok(token);
         }
@@ -448,7 +509,11 @@ impl TokenEndpoint {
                 "unexpected status",
             ),
         };
+        let use_dpop_nonce = status == StatusCode::BAD_REQUEST
+            && oauth_code == Some("use_dpop_nonce")
+            && nonce_learned;
         Err(Failure {
+            use_dpop_nonce,
             error: Error::new(
                 code,
                 format!(
@@ -467,7 +532,7 @@ impl TokenEndpoint {
         &self,
         wire: &Wire,
         sent: &Attempt,
-    ) -> Result<(StatusCode, Option<Duration>, Vec<u8>)> {
+    ) -> Result<(StatusCode, Option<Duration>, bool, Vec<u8>)> {
         self.transport.run(|clients| async move {
             let mut request = clients
                 .for_token_endpoint()
@@ -478,6 +543,9 @@ impl TokenEndpoint {
             if let Some(basic) = &wire.basic {
                 request = request.header(AUTHORIZATION, basic.clone());
             }
+            if let Some(proof) = &sent.proof {
+                request = request.header(&DPOP, proof.clone());
+            }
             let response = request
                 .send()
                 .await
@@ -487,8 +555,13 @@ impl TokenEndpoint {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(parse_retry_after);
+            // Learned on success too: the next token request then needs no extra round trip.
+            let nonce_learned = wire
+                .dpop
+                .as_ref()
+                .is_some_and(|d| d.learn(&wire.url, response.headers()));
             let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &wire.url).await?;
-            Ok((status, retry_after, body))
+            Ok((status, retry_after, nonce_learned, body))
         })
     }
 
@@ -506,23 +579,32 @@ impl Wire {
     /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
     /// reused `jti`), which its scrubber also takes out of messages.
     fn attempt(&self) -> Attempt {
+        let mut attempt = self.authenticated();
+        if let Some(dpop) = &self.dpop {
+            let proof = dpop.proof("POST", &self.url, None);
+            attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
+            attempt.proof = Some(proof);
+        }
+        attempt
+    }
+
+    /// The body with this attempt's client authentication.
+    fn authenticated(&self) -> Attempt {
         let Some(signer) = &self.signer else {
             return Attempt {
                 form: self.form.clone(),
+                proof: None,
                 scrubber: self.scrubber.clone(),
             };
         };
         let assertion = signer.assertion(&self.client_id, self.url.as_str());
         let mut scrubber = self.scrubber.clone();
-        scrubber.also(assertion.expose());
-        // A server may echo only the signature: on its own it is what makes the JWT usable.
-        if let Some((_, signature)) = assertion.expose().rsplit_once('.') {
-            scrubber.also(signature);
-        }
+        scrubber.also_jws(assertion.expose());
         let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
         form.append_pair("client_assertion", assertion.expose());
         Attempt {
             form: Secret::from(form.finish()),
+            proof: None,
             scrubber,
         }
     }

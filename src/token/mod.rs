@@ -22,8 +22,13 @@ const MAX_LIFETIME: Duration = Duration::from_secs(365 * 86_400);
 
 pub struct Token {
     value: Box<str>,
-    /// `Bearer <value>`, built once and marked sensitive so it is never logged.
+    /// `Bearer <value>` (or `DPoP <value>`), built once and marked sensitive so it is never
+    /// logged.
     bearer: HeaderValue,
+    /// Issued as `token_type=DPoP`: bound to the session's DPoP key.
+    dpop: bool,
+    /// A DPoP proof's `ath` (base64url SHA-256 of the value), computed on first use.
+    ath: std::sync::OnceLock<Box<str>>,
     /// From here on the token counts as expired and one caller refreshes it.
     pub refresh_at: Instant,
     /// After this the token is not used at all.
@@ -64,6 +69,8 @@ impl Token {
         Ok(Token {
             value: value.into_boxed_str(),
             bearer,
+            dpop: false,
+            ath: std::sync::OnceLock::new(),
             refresh_at: obtained + (lifetime - skew),
             expires_at: obtained + lifetime,
         })
@@ -87,8 +94,30 @@ impl Token {
         &self.value
     }
 
+    /// The Authorization header value: `Bearer <token>`, or `DPoP <token>`.
     pub fn bearer(&self) -> &HeaderValue {
         &self.bearer
+    }
+
+    /// Marks a DPoP-bound token: it is sent as `Authorization: DPoP <token>` (RFC 9449 §7.1).
+    pub fn use_dpop_scheme(&mut self) {
+        let mut value = HeaderValue::try_from(format!("DPoP {}", self.value))
+            .expect("the value was already a valid header");
+        value.set_sensitive(true);
+        self.bearer = value;
+        self.dpop = true;
+    }
+
+    pub fn is_dpop(&self) -> bool {
+        self.dpop
+    }
+
+    /// `ath` for DPoP proofs that carry this token.
+    pub fn ath(&self) -> &str {
+        self.ath.get_or_init(|| {
+            let hash = ring::digest::digest(&ring::digest::SHA256, self.value.as_bytes());
+            crate::jose::b64url(hash.as_ref()).into_boxed_str()
+        })
     }
 }
 
@@ -108,6 +137,8 @@ pub struct Grant {
     pub expires_in: Duration,
     /// `refresh_in`, when the server sends one: refresh after this long.
     pub refresh_in: Option<Duration>,
+    /// `token_type` is DPoP (RFC 9449 §5); the endpoint accepts that only with `dpop=true`.
+    pub dpop: bool,
 }
 
 /// Reads a 200 answer of the token endpoint (RFC 6749 §5.1). Numeric strings, floats and a
@@ -131,9 +162,11 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
         Some(_) => return Err(bad("access_token is not a string".into())),
         None => return Err(bad("there is no access_token".into())),
     };
+    let mut dpop = false;
     match obj.get("token_type") {
         None | Some(Value::Null) => {}
         Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+        Some(Value::String(t)) if t.eq_ignore_ascii_case("dpop") => dpop = true,
         Some(other) => {
             return Err(bad(format!(
                 "token_type is {}, not Bearer",
@@ -156,6 +189,7 @@ pub fn parse_grant(body: &[u8], default_expires_in: Duration) -> Result<Grant> {
         access_token,
         expires_in,
         refresh_in,
+        dpop,
     })
 }
 

@@ -328,6 +328,23 @@ struct server_case {
 
 static const struct server_case server_cases[] = {
     /* token endpoint: below HTTP */
+    /* identity providers: echoed client assertions and DPoP proofs, nonce loops */
+    {"idp", "echoed_assertion_scrubbed", "echo_400_assertion_desc", NULL, "auth_method=client_secret_jwt",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_assertion_signature_scrubbed", "echo_400_assertionsig_html", NULL,
+     "auth_method=client_secret_jwt", CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_assertion_as_error_scrubbed", "echo_401_assertion_error", NULL,
+     "auth_method=client_secret_jwt", CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, NULL, 0},
+    {"idp", "echoed_proof_scrubbed", "echo_400_proof_desc", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_proof_signature_scrubbed", "echo_400_proofsig_html", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "***", 0},
+    {"idp", "echoed_proof_in_token_type", "echo_200_proof_type", NULL, "dpop=true",
+     CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE, 0, 2000, NULL, NULL, NULL, 0},
+    {"idp", "token_nonce_loop_bounded", "dpop_nonce_loop", NULL, "dpop=true",
+     CLOUDAUTH_ERR_AUTH_REJECTED, 0, 2000, NULL, NULL, "use_dpop_nonce", 0},
+    {"idp", "api_nonce_loop_bounded", "ok", "api_dpop_nonce_loop", "dpop=true", CLOUDAUTH_OK, 401, 2000,
+     NULL, NULL, NULL, 1},
     T_ERR("token-transport", "reset", "reset", CLOUDAUTH_ERR_NETWORK, 2000),
     T_ERR("token-transport", "close_before_headers", "close", CLOUDAUTH_ERR_NETWORK, 2000),
     T_ERR("token-transport", "hang", "hang", CLOUDAUTH_ERR_TIMEOUT, 2500),
@@ -499,6 +516,9 @@ static void run_server_case(const struct server_case *c) {
         check_time(start, c->max_ms, "token");
         check_rc(rc, c->want, "session_token");
         check_message(NULL);
+        /* a JWS (client assertion, DPoP proof) starts with a base64url '{"': never in a message */
+        if (strcmp(c->group, "idp") == 0 && strstr(cloudauth_last_error(), "eyJ"))
+            fail("last error holds a JWS: %s", cloudauth_last_error());
         if (c->error_has && !strstr(cloudauth_last_error(), c->error_has))
             fail("last error lacks '%s': %s", c->error_has, cloudauth_last_error());
         /* the process lives on and the session still answers the same way */
@@ -1049,6 +1069,117 @@ static void m_event_callback_misuse(void) {
 struct simple_case {
     const char *group, *name;
     void (*fn)(void);
+};
+
+/* ---- identity providers: discovery and key files ----------------------------------------- */
+
+/* A session that discovers its token endpoint from issuer = main origin + "/" + which. */
+static void discovery_case(const char *which, cloudauth_result want, const char *has) {
+    cloudauth_config *cfg = cloudauth_config_new();
+    cloudauth_session *s = NULL;
+    char buf[256], num[32];
+    long long start;
+    set(cfg, "client_id", CLIENT_ID);
+    set(cfg, "client_secret", SECRET);
+    snprintf(buf, sizeof buf, "%s/%s", main_url, which);
+    set(cfg, "issuer", buf);
+    snprintf(num, sizeof num, "%d", timeout_ms);
+    set(cfg, "timeout_ms", num);
+    set(cfg, "max_retries", "0");
+    set(cfg, "proxy", "none");
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    start = now_ms();
+    check_rc(get_token(s, buf), want, "session_token");
+    check_time(start, 2000, "discovery and token");
+    check_message(NULL);
+    if (has && !strstr(cloudauth_last_error(), has))
+        fail("last error lacks '%s': %s", has, cloudauth_last_error());
+    if (want != CLOUDAUTH_OK && strncmp(cloudauth_last_error(), "discovery", 9) != 0 &&
+        want != CLOUDAUTH_ERR_INSECURE_URL && want != CLOUDAUTH_ERR_TOO_LARGE)
+        fail("last error does not name the discovery step: %s", cloudauth_last_error());
+    /* a failure is not remembered: the next call discovers again, with the same answer */
+    check_rc(get_token(s, buf), want, "session_token, again");
+    cloudauth_session_free(s);
+}
+static void i_discovery_ok(void) { discovery_case("disc_ok", CLOUDAUTH_OK, NULL); }
+static void i_discovery_404(void) { discovery_case("disc_404", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 404"); }
+static void i_discovery_html(void) { discovery_case("disc_html", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "JSON"); }
+static void i_discovery_foreign(void) {
+    discovery_case("disc_foreign", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "not the configured one");
+}
+static void i_discovery_no_endpoint(void) {
+    discovery_case("disc_no_endpoint", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "no token_endpoint");
+}
+static void i_discovery_remote_http(void) {
+    discovery_case("disc_remote_http", CLOUDAUTH_ERR_INSECURE_URL, "token_endpoint");
+}
+static void i_discovery_huge(void) { discovery_case("disc_huge", CLOUDAUTH_ERR_TOO_LARGE, NULL); }
+static void i_discovery_redirect(void) {
+    discovery_case("disc_redirect", CLOUDAUTH_ERR_TOKEN_ENDPOINT, "HTTP 302");
+}
+
+/* session_new with `key` = a file holding `contents` (NULL: a path that does not exist). */
+static void key_file_case(const char *key, const char *contents, const char *extra_key,
+                          const char *extra_value) {
+    char path[] = "/tmp/cloudauth-hostile-key-XXXXXX";
+    cloudauth_config *cfg = config_for("ok", NULL);
+    cloudauth_session *s = NULL;
+    const char *msg;
+    if (contents) {
+        int fd = mkstemp(path);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!f) abort();
+        fputs(contents, f);
+        fclose(f);
+    } else {
+        strcpy(path, "/nonexistent/cloudauth/key.pem");
+    }
+    if (extra_key) set(cfg, extra_key, extra_value);
+    set(cfg, key, path);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "session_new");
+    if (s) fail("*out written on failure");
+    check_message(NULL);
+    msg = cloudauth_last_error();
+    if (strncmp(msg, key, strlen(key)) != 0) fail("last error does not name %s: %s", key, msg);
+    if (strstr(msg, "SECRETSTUFF") || strstr(msg, "BEGIN")) fail("last error quotes the key: %s", msg);
+    cloudauth_config_free(cfg);
+    if (contents) unlink(path);
+}
+#define JUNK_KEY "-----BEGIN PRIVATE KEY-----\nSECRETSTUFFSECRETSTUFF\n-----END PRIVATE KEY-----\n"
+static void i_client_key_missing(void) {
+    key_file_case("client_key_file", NULL, "auth_method", "private_key_jwt");
+}
+static void i_client_key_junk(void) {
+    key_file_case("client_key_file", JUNK_KEY, "auth_method", "private_key_jwt");
+}
+static void i_client_key_encrypted(void) {
+    key_file_case("client_key_file",
+                  "-----BEGIN ENCRYPTED PRIVATE KEY-----\nSECRETSTUFF\n-----END ENCRYPTED PRIVATE KEY-----\n",
+                  "auth_method", "private_key_jwt");
+}
+static void i_client_key_binary(void) {
+    key_file_case("client_key_file", "\x7f" "ELF SECRETSTUFF \xff\xfe", "auth_method", "private_key_jwt");
+}
+static void i_dpop_key_junk(void) { key_file_case("dpop_key_file", JUNK_KEY, "dpop", "true"); }
+static void i_dpop_key_missing(void) { key_file_case("dpop_key_file", NULL, "dpop", "true"); }
+
+static const struct simple_case idp_cases[] = {
+    {"idp", "discovery_ok", i_discovery_ok},
+    {"idp", "discovery_404", i_discovery_404},
+    {"idp", "discovery_not_json", i_discovery_html},
+    {"idp", "discovery_foreign_issuer", i_discovery_foreign},
+    {"idp", "discovery_no_token_endpoint", i_discovery_no_endpoint},
+    {"idp", "discovery_remote_http_endpoint", i_discovery_remote_http},
+    {"idp", "discovery_2MiB", i_discovery_huge},
+    {"idp", "discovery_redirect_not_followed", i_discovery_redirect},
+    {"idp", "client_key_missing", i_client_key_missing},
+    {"idp", "client_key_junk", i_client_key_junk},
+    {"idp", "client_key_encrypted", i_client_key_encrypted},
+    {"idp", "client_key_binary", i_client_key_binary},
+    {"idp", "dpop_key_junk", i_dpop_key_junk},
+    {"idp", "dpop_key_missing", i_dpop_key_missing},
 };
 
 static const struct simple_case misuse_cases[] = {
@@ -1871,6 +2002,7 @@ int main(int argc, char **argv) {
     run_simple(event_cases, sizeof event_cases / sizeof event_cases[0]);
     run_simple(concurrency_cases, sizeof concurrency_cases / sizeof concurrency_cases[0]);
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
+    run_simple(idp_cases, sizeof idp_cases / sizeof idp_cases[0]);
     run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
 
     for (g = 0; g < n_groups; g++) {

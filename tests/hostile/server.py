@@ -12,6 +12,7 @@ token from none or a stale one.
 """
 import argparse
 import base64
+import itertools
 import json
 import os
 import re
@@ -123,7 +124,14 @@ def echoed(req, kind):
             basic = base64.b64decode(auth[6:]).decode("latin-1")
         except Exception:
             basic = "?"
+    assertion = urllib.parse.parse_qs(form).get("client_assertion", [""])[0]
+    proof = req.headers.get("dpop", "")
     return {
+        # client assertions and DPoP proofs, whole and as their signature alone
+        "assertion": assertion,
+        "assertionsig": assertion.rsplit(".", 1)[-1],
+        "proof": proof,
+        "proofsig": proof.rsplit(".", 1)[-1],
         "body": form,
         "body_lower": form.replace("%2B", "%2b").replace("%2F", "%2f").replace("%3A", "%3a"),
         "body_decoded": decoded_form,
@@ -300,7 +308,46 @@ def token_echo(req, what):
     return None
 
 
+NONCES = itertools.count(1)
+
+
+def token_dpop(req, what):
+    if what == "dpop_nonce_loop":  # asks for a new DPoP nonce every time
+        return response(400, json.dumps({"error": "use_dpop_nonce", "error_description": "again"}),
+                        [("Content-Type", "application/json"),
+                         ("DPoP-Nonce", "nonce-%d" % next(NONCES))])
+    return None
+
+
+def discovery(req, what):
+    # /.well-known/oauth-authorization-server/<case>: authorization server metadata
+    if what != ".well-known":
+        return None
+    case = req.path.rstrip("/").rsplit("/", 1)[-1]
+    issuer = "http://127.0.0.1:%d/%s" % (PORTS["main"], case)
+    doc = {"issuer": issuer, "token_endpoint": "http://127.0.0.1:%d/ok" % PORTS["main"]}
+    if case == "disc_404":
+        return response(404, "<html>not here</html>", [("Content-Type", "text/html")])
+    if case == "disc_html":
+        return response(200, "<html>metadata?</html>", [("Content-Type", "text/html")])
+    if case == "disc_foreign":
+        doc["issuer"] = "https://attacker.example/\r\nX-Injected: 1"
+    if case == "disc_no_endpoint":
+        del doc["token_endpoint"]
+    if case == "disc_remote_http":
+        doc["token_endpoint"] = "http://remote.example/token"
+    if case == "disc_huge":
+        doc["padding"] = "x" * (2 << 20)
+    if case == "disc_redirect":
+        return response(302, "", [("Location", "http://127.0.0.1:%d/ok" % PORTS["main"])])
+    return json_response(200, doc)
+
+
 def api(conn, req, what):
+    if what == "api_dpop_nonce_loop":  # a resource server that asks for a new nonce every time
+        return response(401, '{"error":"use_dpop_nonce"}',
+                        [("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'),
+                         ("DPoP-Nonce", "api-nonce-%d" % next(NONCES))])
     port = PORTS["main"]
     other = PORTS["other"]
     state = req.auth_state()
@@ -370,7 +417,7 @@ class Handler(socketserver.BaseRequestHandler):
                 if transport(conn, req, what):
                     return
                 out = (token_ok(req, what) or token_status(req, what) or token_echo(req, what)
-                       or api(conn, req, what))
+                       or token_dpop(req, what) or discovery(req, what) or api(conn, req, what))
                 if out is None:
                     out = response(404, "no behaviour %r" % what)
                 conn.sendall(out)

@@ -10,6 +10,10 @@ with the behaviour the path asks for:
              foreign (another issuer), noendpoint, flaky (500 once, then good), picky (lists
              only client_secret_basic), mtls (an mtls_endpoint_aliases entry)
   POST /token            a Bearer token (DPoP when a DPoP header came)
+  POST /nonce-loop/token DPoP: always 400 use_dpop_nonce with a new nonce
+  GET  /api/redirect     302 to /api (same origin)
+  POST /echo/token       400 whose description quotes the DPoP proof and client assertion
+  POST /dpop-always/token  a token_type=DPoP token, asked for or not
   POST /nonce/token      DPoP: 400 use_dpop_nonce + DPoP-Nonce until the proof carries it
   GET  /api              200, echoing nothing
   GET  /api/nonce        DPoP: 401 use_dpop_nonce + DPoP-Nonce until the proof carries it
@@ -126,13 +130,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"error": "use_dpop_nonce", "error_description": "nonce required"},
                 [("DPoP-Nonce", "server-nonce-1")],
             )
+        if path == "/nonce-loop/token":
+            n = next(COUNTER)
+            return self.send(400, {"error": "use_dpop_nonce"}, [("DPoP-Nonce", f"loop-{n}")])
+        if path == "/echo/token":
+            form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            return self.send(400, {"error": "invalid_client", "error_description":
+                                   "got proof " + str(self.headers.get("DPoP")) + " and assertion "
+                                   + str(form.get("client_assertion"))})
         if path.endswith("/token"):
             n = next(COUNTER)
             extra = [("DPoP-Nonce", "server-nonce-1")] if path == "/nonce/token" else []
             return self.send(
                 200,
                 {"access_token": f"tok-{n}", "expires_in": 3600,
-                 "token_type": "DPoP" if dpop else "Bearer"},
+                 "token_type": "DPoP" if dpop or path == "/dpop-always/token" else "Bearer"},
                 extra,
             )
         self.send(404, {"error": "not_found"})
@@ -149,6 +161,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 401, {"error": "use_dpop_nonce"},
                 [("WWW-Authenticate", 'DPoP error="use_dpop_nonce"'), ("DPoP-Nonce", f"loop-{n}")],
             )
+        if path == "/api/redirect":
+            return self.send(302, {}, [("Location", f"{self.base()}/api")])
         if path == "/api/echo-proof":
             return self.send(400, {"proof": self.headers.get("DPoP"),
                                    "authorization": self.headers.get("Authorization")})

@@ -189,6 +189,10 @@ impl SharedCache {
         fetch: impl FnOnce() -> Result<Token>,
     ) -> Result<Token> {
         let token = fetch()?;
+        // Under DPoP only a DPoP-bound token is shared: entries read back are taken as such.
+        if self.cfg.dpop && !token.is_dpop() {
+            return Ok(token);
+        }
         let entry = to_entry(&token);
         let ttl = Duration::from_millis(entry.refresh_at_ms.saturating_sub(now_ms()));
         if !ttl.is_zero() {
@@ -223,7 +227,12 @@ impl SharedCache {
         }
         let refresh_in = Duration::from_millis(entry.refresh_at_ms - now);
         let expires_in = Duration::from_millis(entry.expires_at_ms - now);
-        call.ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))
+        let mut token = call
+            .ok(Token::from_remaining(entry.token, refresh_in, expires_in).map_err(|e| e.message))?;
+        if self.cfg.dpop {
+            token.use_dpop_scheme();
+        }
+        Some(token)
     }
 
     fn remove<B: Backend>(&self, b: &B, sealer: &Sealer, rejected: &str) {
@@ -364,6 +373,9 @@ pub fn cache_key(cfg: &Config, client_id: &str) -> String {
     if cfg.auth_method.presents_certificate() {
         // A certificate-bound token is only good with its certificate (RFC 8705 §3).
         extra("cert", cfg.client_cert_file.as_deref().unwrap_or(""));
+    }
+    if let Some(jkt) = &cfg.dpop_jkt {
+        extra("dpop_jkt", jkt);
     }
     digest(&SHA256, text.as_bytes())
         .as_ref()
