@@ -234,17 +234,6 @@ struct cloudauth_config *cloudauth_config_new(void);
 // max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
 // ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
 //
-// Mutual TLS (RFC 8705): auth_method=tls_client_auth (a CA-issued certificate) or
-// self_signed_tls_client_auth, with client_cert_file (PEM, leaf first, chain allowed) and
-// client_key_file (PEM PKCS#8, or traditional RSA / EC; RSA, EC P-256, P-384, Ed25519; not
-// encrypted), and no client_secret; token_url must be https. The token request sends
-// client_id and presents the certificate; so does every API request to base_url's origin
-// (certificate-bound tokens), and no request to any other origin, redirects included. Both
-// files are checked by cloudauth_session_new and read again at each token request: replacing
-// them rotates the certificate for the connections opened afterwards. With `issuer`, the
-// token request goes to the metadata's mtls_endpoint_aliases.token_endpoint when there is one.
-// Messages name the key and the path, never the files' contents.
-//
 // Identity providers (docs/identity-providers.md): auth_method also takes private_key_jwt
 // (a JWT signed with client_key_file, a PEM key: RSA, EC P-256/P-384 or Ed25519; kid from
 // client_key_id, alg from client_assertion_alg = RS256 | PS256 | ES256 | ES384 | EdDSA,
@@ -257,6 +246,17 @@ struct cloudauth_config *cloudauth_config_new(void);
 // one the library writes (grant_type, client_id, client_secret, client_assertion*, scope,
 // audience, resource). Key files are read when the session is made and, except
 // dpop_key_file, at every token request; their contents never appear in a message.
+//
+// Mutual TLS (RFC 8705): auth_method=tls_client_auth (a CA-issued certificate) or
+// self_signed_tls_client_auth, with client_cert_file (PEM, leaf first, chain allowed) and
+// client_key_file (PEM PKCS#8, or traditional RSA / EC; RSA, EC P-256, P-384, Ed25519; not
+// encrypted), and no client_secret; token_url must be https. The token request sends
+// client_id and presents the certificate; so does every API request to base_url's origin
+// (certificate-bound tokens), and no request to any other origin, redirects included. Both
+// files are checked by cloudauth_session_new and read again at each token request: replacing
+// them rotates the certificate for the connections opened afterwards. With `issuer`, the
+// token request goes to the metadata's mtls_endpoint_aliases.token_endpoint when there is one.
+// Messages name the key and the path, never the files' contents.
 //
 // Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL argument, invalid UTF-8, an unknown key
 // or a malformed value; the message names the key (never the secret's value). On failure the

@@ -331,7 +331,7 @@ impl Config {
                     .split(',')
                     .map(str::trim)
                     .filter(|r| !r.is_empty())
-                    .map(|r| parse_http_url(key, r).map(|_| r.to_owned()))
+                    .map(resource_indicator)
                     .collect::<Result<_>>()?
             }
             _ if key.starts_with(TOKEN_PARAM_PREFIX) => self.set_token_param(key, value)?,
@@ -443,6 +443,17 @@ fn bad_value(key: &str, value: &str, expected: &str) -> Error {
         "{key}: '{}' is not valid; expected {expected}",
         shown(value)
     ))
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment (https://…, or a URN).
+fn resource_indicator(value: &str) -> Result<String> {
+    match url::Url::parse(value) {
+        Ok(url) if url.fragment().is_none() => Ok(value.to_owned()),
+        _ => Err(Error::invalid(format!(
+            "resource: '{}' is not an absolute URI without a fragment (RFC 8707)",
+            crate::error::quote_prefix(value, 60)
+        ))),
+    }
 }
 
 fn optional(value: &str) -> Option<String> {

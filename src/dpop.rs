@@ -9,8 +9,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::jose::{b64url, jwk, random_id, unix_now, Alg, SigningKey};
 use crate::token::Token;
+use arc_swap::ArcSwap;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
-use std::sync::Mutex;
 use url::Url;
 
 pub static DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -28,8 +28,9 @@ pub struct Dpop {
     thumbprint: String,
     /// True when the key comes from `dpop_key_file`.
     pinned: bool,
-    /// (origin, nonce) as last learned from each server.
-    nonces: Mutex<Vec<(String, String)>>,
+    /// (origin, nonce) as last learned from each server. Lock-free, so a child of fork() never
+    /// finds it held by a thread that did not follow.
+    nonces: ArcSwap<Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for Dpop {
@@ -68,7 +69,7 @@ impl Dpop {
             thumbprint: jwk::thumbprint(&key).expect("asymmetric"),
             key,
             pinned,
-            nonces: Mutex::new(Vec::new()),
+            nonces: ArcSwap::from_pointee(Vec::new()),
         }))
     }
 
@@ -129,18 +130,27 @@ impl Dpop {
             return false;
         }
         let origin = url.origin().ascii_serialization();
-        let mut nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
-        nonces.retain(|(o, _)| *o != origin);
-        if nonces.len() == MAX_NONCE_ORIGINS {
-            nonces.remove(0);
-        }
-        nonces.push((origin, nonce.to_owned()));
+        self.nonces.rcu(|current| {
+            let mut nonces: Vec<(String, String)> = current
+                .iter()
+                .filter(|(o, _)| *o != origin)
+                .cloned()
+                .collect();
+            if nonces.len() == MAX_NONCE_ORIGINS {
+                nonces.remove(0);
+            }
+            nonces.push((origin.clone(), nonce.to_owned()));
+            nonces
+        });
         true
     }
 
     fn nonce_for(&self, url: &Url) -> Option<String> {
+        let nonces = self.nonces.load();
+        if nonces.is_empty() {
+            return None;
+        }
         let origin = url.origin().ascii_serialization();
-        let nonces = self.nonces.lock().unwrap_or_else(|e| e.into_inner());
         nonces
             .iter()
             .find(|(o, _)| *o == origin)

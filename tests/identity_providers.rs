@@ -326,11 +326,13 @@ fn audience_resource_and_token_params_are_form_fields() {
         let err = cfg.set(&format!("token_param.{name}"), "v").unwrap_err();
         assert!(err.message.starts_with("token_param."), "{}", err.message);
     }
-    assert!(cfg
-        .set("resource", "not a url")
-        .unwrap_err()
-        .message
-        .starts_with("resource"));
+    for bad in ["not a url", "https://a.example/#frag"] {
+        let err = cfg.set("resource", bad).unwrap_err();
+        assert!(err.message.starts_with("resource"), "{}", err.message);
+    }
+    cfg.set("resource", "urn:example:api,https://r.example")
+        .unwrap();
+    assert_eq!(cfg.resource, ["urn:example:api", "https://r.example"]);
 }
 
 #[test]

@@ -798,3 +798,30 @@ fn the_redirect_limit_counts_the_hops_of_both_clients() {
         assert_eq!(server.take_log().len(), 10, "{target}");
     }
 }
+
+#[test]
+fn a_background_refresh_presents_the_certificate_too() {
+    let pki = Pki::new("refresh");
+    let server = Server::start(&pki, &[]);
+    let (cert, key) = pki.client("client", Key::EcP256Sec1);
+    let fp = Some(pki.fingerprint(&cert));
+    let mut cfg = config(&pki, &server, "tls_client_auth", &cert, &key);
+    cfg.set("token_url", &format!("{}/token-short", server.origin))
+        .unwrap();
+    cfg.set("refresh_mode", "background").unwrap();
+    let session = Session::new(&cfg).unwrap();
+    let first = session.with_token(str::to_owned).unwrap();
+    // A 2 s token is due for refresh after 1 s; the next use starts one on a library thread.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while session.with_token(str::to_owned).unwrap() == first {
+        assert!(std::time::Instant::now() < deadline, "no refresh");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let seen = seen(&server.take_log());
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(
+        seen.iter().all(|r| r.1 == "/token-short" && r.2 == fp),
+        "{seen:?}"
+    );
+    assert!(session.stats().background_refreshes >= 1);
+}

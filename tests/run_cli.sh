@@ -389,7 +389,8 @@ t_mtls_settings_pass_through() {
 
 tests=(t_version_and_help t_completions t_usage_errors t_token_formats
        t_ten_invocations_one_token_request t_wrong_secret t_secret_sources t_request
-       t_request_resends_after_401 t_library_exit_statuses t_identity_provider_keys t_curl t_mtls_settings_pass_through)
+       t_request_resends_after_401 t_library_exit_statuses t_identity_provider_keys t_curl
+       t_mtls_settings_pass_through)
 ran=0
 for t in "${tests[@]}"; do
   [[ -z $filter || $t == *"$filter"* ]] || continue

@@ -2002,8 +2002,8 @@ int main(int argc, char **argv) {
     run_simple(event_cases, sizeof event_cases / sizeof event_cases[0]);
     run_simple(concurrency_cases, sizeof concurrency_cases / sizeof concurrency_cases[0]);
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
-    run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
     run_simple(idp_cases, sizeof idp_cases / sizeof idp_cases[0]);
+    run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
 
     for (g = 0; g < n_groups; g++) {
         printf("hostile %-16s %3d/%-3d passed\n", groups[g].name, groups[g].passed, groups[g].run);

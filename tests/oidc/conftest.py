@@ -37,7 +37,10 @@ def b64url(data: bytes) -> str:
 
 def der_of(path: Path, kind: str) -> bytes:
     """A PEM file's DER (``kind`` "x509" for a certificate, "pkey" for a key's public half)."""
-    args = ["openssl", "x509", "-outform", "DER"] if kind == "x509" else ["openssl", "pkey", "-pubout", "-outform", "DER"]
+    if kind == "x509":
+        args = ["openssl", "x509", "-outform", "DER"]
+    else:
+        args = ["openssl", "pkey", "-pubout", "-outform", "DER"]
     return subprocess.run(args + ["-in", str(path)], capture_output=True, check=True, timeout=30).stdout
 
 

@@ -19,7 +19,7 @@ from typing import Any, Dict
 import pytest
 
 import cloudauth
-from conftest import CLIENT_SECRET, REPO, Servers, cert_thumbprint, p256_jwk_thumbprint
+from conftest import CLIENT_SECRET, HERE, REPO, Servers, cert_thumbprint, p256_jwk_thumbprint
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEFAULT_RESOURCE = "urn:cloudauth:test-api"  # provider.mjs's
@@ -276,7 +276,9 @@ def test_audience(session: Any, servers: Servers) -> None:
 
 
 def test_token_params(session: Any, servers: Servers) -> None:
-    s = session("basic-client", CLIENT_SECRET, auth_method="client_secret_basic", token_params={"tenant": "blue"})
+    s = session(
+        "basic-client", CLIENT_SECRET, auth_method="client_secret_basic", token_params={"tenant": "blue"}
+    )
     assert call_api(s)["extra_params"] == {"tenant": "blue"}
 
 
@@ -298,7 +300,11 @@ def test_bad_key_material_is_invalid_argument(servers: Servers, options: Dict[st
     }
     with pytest.raises(cloudauth.InvalidArgument) as info:
         cloudauth.Session(
-            "pkjwt-any", token_url=servers.token_url, ca_file=servers.ca_file, auth_method="private_key_jwt", **resolved
+            "pkjwt-any",
+            token_url=servers.token_url,
+            ca_file=servers.ca_file,
+            auth_method="private_key_jwt",
+            **resolved,
         )
     message = info.value.message
     assert named in message and "\n" not in message
@@ -321,7 +327,8 @@ def test_cli_private_key_jwt_from_the_environment(servers: Servers, tmp_path: Pa
         CLOUDAUTH_TOKEN_CACHE_DIR=str(tmp_path / "cache"),
     )
     done = subprocess.run(
-        [str(REPO / "target" / "release" / "cloudauth"), "--set", "token_param.tenant=cli", "request", "--fail", "/whoami"],
+        [str(REPO / "target" / "release" / "cloudauth"), "--set", "token_param.tenant=cli"]
+        + ["request", "--fail", "/whoami"],
         env=env,
         capture_output=True,
         text=True,
@@ -336,7 +343,7 @@ def test_cpp_mutual_tls(servers: Servers, tmp_path: Path) -> None:
     """The C++ binding passes the new keys straight to the library: tls_client_auth from C++."""
     exe = tmp_path / "smoke"
     subprocess.run(
-        ["c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", str(Path(__file__).parent / "smoke" / "smoke.cpp"),
+        ["c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", str(HERE / "smoke" / "smoke.cpp"),
          f"-I{REPO / 'include'}", f"-I{REPO / 'bindings' / 'cpp'}", f"-L{REPO / 'target' / 'release'}",
          f"-Wl,-rpath,{REPO / 'target' / 'release'}", "-lcloudauth", "-o", str(exe)],
         check=True,
@@ -345,7 +352,8 @@ def test_cpp_mutual_tls(servers: Servers, tmp_path: Path) -> None:
     done = subprocess.run(
         [str(exe), "client_id=tls-client", "auth_method=tls_client_auth",
          f"token_url={servers.mtls_token_url}", f"base_url={servers.api}", f"ca_file={servers.ca_file}",
-         f"client_cert_file={servers.file('client_tls.pem')}", f"client_key_file={servers.file('client_tls.key')}"],
+         f"client_cert_file={servers.file('client_tls.pem')}",
+         f"client_key_file={servers.file('client_tls.key')}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -363,7 +371,7 @@ def test_dotnet_self_signed_mutual_tls(servers: Servers, tmp_path: Path) -> None
     sources = sorted(str(p) for p in (REPO / "bindings" / "dotnet" / "src").glob("*.cs"))
     subprocess.run(
         ["mcs", "-nologo", "-warnaserror+", "-nowarn:1591", "-r:System.Net.Http.dll", f"-out:{exe}",
-         str(Path(__file__).parent / "smoke" / "Smoke.cs"), *sources],
+         str(HERE / "smoke" / "Smoke.cs"), *sources],
         check=True,
         timeout=180,
     )
@@ -371,7 +379,8 @@ def test_dotnet_self_signed_mutual_tls(servers: Servers, tmp_path: Path) -> None
     done = subprocess.run(
         ["mono", str(exe), "client_id=self-signed-client", "auth_method=self_signed_tls_client_auth",
          f"issuer={servers.issuer}", f"base_url={servers.api}", f"ca_file={servers.ca_file}",
-         f"client_cert_file={servers.file('client_self.pem')}", f"client_key_file={servers.file('client_self.key')}"],
+         f"client_cert_file={servers.file('client_self.pem')}",
+         f"client_key_file={servers.file('client_self.key')}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -386,7 +395,9 @@ def test_dotnet_self_signed_mutual_tls(servers: Servers, tmp_path: Path) -> None
 # -- key rotation, shared caches, a refused certificate --------------------------------------
 
 
-def test_client_key_file_is_read_at_each_token_request(session: Any, servers: Servers, tmp_path: Path) -> None:
+def test_client_key_file_is_read_at_each_token_request(
+    session: Any, servers: Servers, tmp_path: Path
+) -> None:
     """Replacing the key file rotates the key: the next assertion is signed with the new one."""
     key = tmp_path / "client.key"
     key.write_text(Path(servers.file("ec256.key")).read_text())

@@ -6,7 +6,8 @@ Prints "PORTS <origin> <other> <control>" and serves for at most 120 s (or until
 
 - <origin> and <other>: HTTPS, client certificate requested (optional: a client that presents
   none is served too), verified against TRUSTED_PEM (CAs, or self-signed client certificates).
-  POST /token answers a token when a certificate was presented and 401 invalid_client when not;
+  POST /token answers a token when a certificate was presented and 401 invalid_client when not
+  (POST /token-short: the same, with expires_in 2);
   GET /redirect?to=URL answers 302 to URL (or 307 with &status=307), GET /loop answers 302 to
   itself; on <origin>,
   GET /.well-known/oauth-authorization-server answers metadata whose issuer is <origin>, whose
@@ -55,9 +56,9 @@ def make_handler(listener):
                     "path": url.path,
                     "cert": fingerprint,
                     "authorization": self.headers.get("Authorization"),
-                    "form": urllib.parse.parse_qs(body.decode()) if url.path == "/token" else None,
+                    "form": urllib.parse.parse_qs(body.decode()) if url.path.startswith("/token") else None,
                 })
-            if url.path == "/token":
+            if url.path in ("/token", "/token-short"):
                 if fingerprint is None:
                     return self.answer(401, json.dumps({"error": "invalid_client",
                                                         "error_description": "no client certificate"}),
@@ -65,7 +66,8 @@ def make_handler(listener):
                 with LOCK:
                     TOKENS["n"] += 1
                     token = f"mtls-{TOKENS['n']}-{fingerprint[:16]}"
-                return self.answer(200, json.dumps({"access_token": token, "expires_in": 3600,
+                lifetime = 2 if url.path == "/token-short" else 3600
+                return self.answer(200, json.dumps({"access_token": token, "expires_in": lifetime,
                                                     "token_type": "Bearer"}),
                                    [("Content-Type", "application/json")])
             if url.path == "/.well-known/oauth-authorization-server" and listener == "origin":
