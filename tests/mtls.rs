@@ -770,6 +770,25 @@ fn discovery_sends_the_token_request_to_the_mtls_alias() {
         log.into_iter().map(|r| (r.0, r.1, r.2)).collect::<Vec<_>>(),
         wanted
     );
+
+    // A discovered plain-http endpoint cannot carry the certificate: refused, naming it.
+    cfg.set("issuer", &server.control).unwrap();
+    let err = Session::new(&cfg)
+        .unwrap()
+        .with_token(str::to_owned)
+        .unwrap_err();
+    assert_eq!(
+        err.code,
+        Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.starts_with("token endpoint http://127.0.0.1:")
+            && err.message.contains("needs https"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -201,8 +201,8 @@ impl Files {
             }
         };
         drop(key_pem);
-        let provider = rustls::crypto::ring::default_provider();
-        let signing_key = provider.key_provider.load_private_key(der.clone_key());
+        // Borrowed, so that the one decoded copy of the key is the one zeroed here.
+        let signing_key = rustls::crypto::ring::sign::any_supported_type(&der);
         der.zeroize();
         let signing_key = signing_key.map_err(|_| {
             Error::invalid(format!(

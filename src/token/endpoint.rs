@@ -328,6 +328,14 @@ impl TokenEndpoint {
     /// What this request sends, from the credentials as of now.
     fn wire(&self) -> Result<Wire> {
         let url = self.url()?;
+        if self.auth_method.presents_certificate() && url.scheme() != "https" {
+            // A discovered endpoint (token_url itself was checked at session_new).
+            return Err(Error::invalid(format!(
+                "token endpoint {}: auth_method={} needs https to present the client certificate",
+                redact(&url),
+                self.auth_method.name()
+            )));
+        }
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());

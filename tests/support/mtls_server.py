@@ -15,7 +15,9 @@ Prints "PORTS <origin> <other> <control>" and serves for at most 120 s (or until
   <other>/token (RFC 8705 §5); anything else answers 200.
 - <control>: plain HTTP on 127.0.0.1; GET /log returns every request seen so far as JSON
   (listener, method, path, the SHA-256 of the presented certificate or null, Authorization,
-  the form body of token requests), GET /clear empties it.
+  the form body of token requests), GET /clear empties it; its
+  /.well-known/oauth-authorization-server names itself as the issuer and a plain-http
+  mtls_endpoint_aliases.token_endpoint.
 """
 import hashlib
 import http.server
@@ -99,6 +101,16 @@ class Control(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        if self.path == "/.well-known/oauth-authorization-server":
+            me = f"http://127.0.0.1:{self.server.server_address[1]}"
+            data = json.dumps({"issuer": me, "token_endpoint": f"{me}/token",
+                               "mtls_endpoint_aliases": {"token_endpoint": f"{me}/token"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         with LOCK:
             if self.path == "/clear":
                 LOG.clear()
