@@ -134,9 +134,10 @@ namespace CloudAuth
                 contentHeaders = new List<KeyValuePair<string, IEnumerable<string>>>(request.Content.Headers);
             }
 
-            // A usable token comes back at once with no thread hop; otherwise the fetch is
-            // awaited without blocking a thread, and the CancellationToken ends the wait.
-            string used = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            // A usable token comes back at once with no thread hop (and no Task); otherwise the
+            // fetch is awaited without blocking a thread, and the CancellationToken ends the wait.
+            string used = session.TryGetCachedToken()
+                ?? await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             request.Headers.Authorization = HeaderFor(used);
             HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.Unauthorized || !AnsweredBy(target, response, request))
