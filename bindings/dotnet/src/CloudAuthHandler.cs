@@ -36,6 +36,11 @@ namespace CloudAuth
         // same origin needs no new check. Replaced whole, never mutated: safe without a lock.
         private volatile AllowedOrigin lastAllowed;
 
+        // The library also rejects URLs over 8 KiB of UTF-8: a URI of at most this many chars
+        // stays under that however it is escaped (at most 9 bytes per char, "%XX%XX%XX"), so
+        // only longer ones need the library's own check even at an allowed origin.
+        private const int MaxCheckFreeUriChars = 900;
+
         // The header for the last token: the same token reuses it instead of a new one per request.
         private volatile BearerHeader lastHeader;
 
@@ -162,7 +167,7 @@ namespace CloudAuth
                 throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
             }
             AllowedOrigin allowed = lastAllowed;
-            if (allowed != null && allowed.Matches(uri))
+            if (allowed != null && uri.OriginalString.Length <= MaxCheckFreeUriChars && allowed.Matches(uri))
             {
                 return;
             }

@@ -1256,6 +1256,9 @@ namespace CloudAuth.Tests
             {
                 client.GetAsync("https://example.com/a").GetAwaiter().GetResult().Dispose();
                 client.GetAsync("https://example.com/b").GetAwaiter().GetResult().Dispose();
+                // The library's URL length limit still applies at an allowed origin.
+                Assert.Throws<InvalidArgumentException>(
+                    () => client.GetAsync("https://example.com/" + new string('a', 9000)).GetAwaiter().GetResult(), "a 9 KB URL");
                 Assert.Throws<InsecureUrlException>(
                     () => client.GetAsync("http://example.com/a").GetAwaiter().GetResult(), "same host, plain http");
                 client.GetAsync("http://127.0.0.1:9/x").GetAwaiter().GetResult().Dispose();
