@@ -219,6 +219,15 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
             f"{dh:.0f} µs", f"{db:.0f} µs (bare HttpClient)",
             f"+{dh - db:.0f} µs/request ({dh / db:.2f}×)", "(reported: the handler's overhead)", None,
         ))
+    # Issue 18, goal 4: the handler's own cost, no network (both clients over a canned handler).
+    if r.count("dotnet.canned.overhead_us"):
+        ch, cb, co = (r.num(f"dotnet.canned.{k}") for k in ("handler.us_per_req", "bare.us_per_req", "overhead_us"))
+        rows.append((
+            "4. .NET handler overhead: HttpClient + CloudAuthHandler vs HttpClient setting a fixed Bearer header, "
+            "both over a handler that answers at once (no network), cached token, µs/request",
+            f"{ch:.2f} µs", f"{cb:.2f} µs (bare HttpClient)",
+            f"+{co:.2f} µs/request (median of per-round differences)", "≤ 5 µs", co <= 5.0,
+        ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",

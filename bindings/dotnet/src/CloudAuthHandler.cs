@@ -31,6 +31,52 @@ namespace CloudAuth
     {
         private readonly Session session;
 
+        // The last origin the library allowed the token to go to: its verdict depends only on
+        // the scheme and host (and the session's fixed allow_insecure_http), so a request to the
+        // same origin needs no new check. Replaced whole, never mutated: safe without a lock.
+        private volatile AllowedOrigin lastAllowed;
+
+        // The library also rejects URLs over 8 KiB of UTF-8: a URI of at most this many chars
+        // stays under that however it is escaped (at most 9 bytes per char, "%XX%XX%XX"), so
+        // only longer ones need the library's own check even at an allowed origin.
+        private const int MaxCheckFreeUriChars = 900;
+
+        // The header for the last token: the same token reuses it instead of a new one per request.
+        private volatile BearerHeader lastHeader;
+
+        private sealed class AllowedOrigin
+        {
+            internal readonly string Scheme;
+            internal readonly string Host;
+            internal readonly int Port;
+
+            internal AllowedOrigin(Uri uri)
+            {
+                Scheme = uri.Scheme;
+                Host = uri.Host;
+                Port = uri.Port;
+            }
+
+            internal bool Matches(Uri uri)
+            {
+                return uri.Port == Port
+                    && string.Equals(uri.Host, Host, StringComparison.Ordinal)
+                    && string.Equals(uri.Scheme, Scheme, StringComparison.Ordinal);
+            }
+        }
+
+        private sealed class BearerHeader
+        {
+            internal readonly string Token;
+            internal readonly AuthenticationHeaderValue Value;
+
+            internal BearerHeader(string token)
+            {
+                Token = token;
+                Value = new AuthenticationHeaderValue("Bearer", token);
+            }
+        }
+
         /// <summary>A handler over a new <see cref="HttpClientHandler"/>.</summary>
         public CloudAuthHandler(Session session) : this(session, new HttpClientHandler())
         {
@@ -93,10 +139,11 @@ namespace CloudAuth
                 contentHeaders = new List<KeyValuePair<string, IEnumerable<string>>>(request.Content.Headers);
             }
 
-            // A usable token comes back at once with no thread hop; otherwise the fetch is
-            // awaited without blocking a thread, and the CancellationToken ends the wait.
-            string used = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", used);
+            // A usable token comes back at once with no thread hop (and no Task); otherwise the
+            // fetch is awaited without blocking a thread, and the CancellationToken ends the wait.
+            string used = session.TryGetCachedToken()
+                ?? await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            request.Headers.Authorization = HeaderFor(used);
             HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
             if (response.StatusCode != HttpStatusCode.Unauthorized || !AnsweredBy(target, response, request))
             {
@@ -108,7 +155,7 @@ namespace CloudAuth
             session.Invalidate(used);
             string fresh = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             HttpRequestMessage retry = Clone(request, target, content, contentHeaders);
-            retry.Headers.Authorization = new AuthenticationHeaderValue("Bearer", fresh);
+            retry.Headers.Authorization = HeaderFor(fresh);
             response.Dispose();
             return await base.SendAsync(retry, cancellationToken).ConfigureAwait(false);
         }
@@ -119,7 +166,26 @@ namespace CloudAuth
             {
                 throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
             }
-            session.CheckUrl(uri.AbsoluteUri);
+            AllowedOrigin allowed = lastAllowed;
+            if (allowed != null && uri.OriginalString.Length <= MaxCheckFreeUriChars && allowed.Matches(uri))
+            {
+                return;
+            }
+            session.CheckUrl(uri.AbsoluteUri); // throws when the token may not go there
+            lastAllowed = new AllowedOrigin(uri);
+        }
+
+        private AuthenticationHeaderValue HeaderFor(string token)
+        {
+            // The session hands out the same string while the token is unchanged (see
+            // TryGetCachedToken), so a reference comparison finds the common case.
+            BearerHeader header = lastHeader;
+            if (header == null || !ReferenceEquals(header.Token, token))
+            {
+                header = new BearerHeader(token);
+                lastHeader = header;
+            }
+            return header.Value;
         }
 
         /// <summary>

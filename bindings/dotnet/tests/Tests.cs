@@ -1246,5 +1246,61 @@ namespace CloudAuth.Tests
                 Assert.Equal(3, recorder.Requests.Count, "with allow_insecure_http=true the request goes through");
             }
         }
+
+        [Test]
+        public static void HandlerChecksEveryNewOriginAfterAnAllowedOne()
+        {
+            // The handler remembers the last origin the library allowed: another scheme, host or
+            // port must still be checked, however many allowed requests came before.
+            RecordingHandler recorder = new RecordingHandler();
+            using (Session session = NewSession())
+            using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
+            {
+                client.GetAsync("https://example.com/a").GetAwaiter().GetResult().Dispose();
+                client.GetAsync("https://example.com/b").GetAwaiter().GetResult().Dispose();
+                // The library's URL length limit still applies at an allowed origin.
+                Assert.Throws<InvalidArgumentException>(
+                    () => client.GetAsync("https://example.com/" + new string('a', 9000)).GetAwaiter().GetResult(), "a 9 KB URL");
+                Assert.Throws<InsecureUrlException>(
+                    () => client.GetAsync("http://example.com/a").GetAwaiter().GetResult(), "same host, plain http");
+                client.GetAsync("http://127.0.0.1:9/x").GetAwaiter().GetResult().Dispose();
+                Assert.Throws<InsecureUrlException>(
+                    () => client.GetAsync("http://example.com:9/x").GetAwaiter().GetResult(), "same port, remote host");
+                Assert.Throws<InsecureUrlException>(
+                    () => client.GetAsync("http://127.0.0.1.example.com:9/x").GetAwaiter().GetResult(), "a host that starts like loopback");
+                Assert.Equal(3, recorder.Requests.Count, "requests passed to the inner handler");
+            }
+        }
+
+        [Test]
+        public static void HandlerSendsTheNewTokenOnceTheOldOneIsDropped()
+        {
+            // The handler reuses the token's string and header while the token is unchanged;
+            // a new token must show up on the very next request.
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                string first = SentAuthorization(client);
+                Assert.True(first == "Bearer " + session.GetToken(), "the first token");
+                Assert.True(ReferenceEquals(session.GetTokenAsync().GetAwaiter().GetResult(), session.GetTokenAsync().GetAwaiter().GetResult()),
+                    "an unchanged cached token comes back as the same string");
+                session.Invalidate();
+                string fresh = session.GetToken();
+                string second = SentAuthorization(client);
+                Assert.True(second == "Bearer " + fresh, "the new token on the next request");
+                Assert.True(second != first, "the new token differs from the dropped one");
+                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
+            }
+        }
+
+        private static string SentAuthorization(HttpClient client)
+        {
+            using (HttpResponseMessage r = client.GetAsync(standin.Url + "/headers").GetAwaiter().GetResult())
+            {
+                Assert.Equal(200, (int)r.StatusCode, "status");
+                Dictionary<string, object> seen = (Dictionary<string, object>)Json(r.Content.ReadAsStringAsync().GetAwaiter().GetResult())["headers"];
+                return (string)seen["authorization"];
+            }
+        }
     }
 }
