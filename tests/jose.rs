@@ -8,40 +8,9 @@ use cloudauth::jose::{jwk, Alg, SigningKey};
 use cloudauth::Code;
 use ring::signature;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Command;
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("cloudauth-jose-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod idp_support;
+use idp_support::{openssl, Dir};
 
 /// Every key form the library accepts, made by openssl: (file, expected default alg).
 fn make_keys(d: &Dir) -> Vec<(String, Alg)> {
@@ -277,11 +246,8 @@ fn certificate_thumbprint_only_for_the_matching_key() {
         let key = SigningKey::from_file("client_key_file", path, None).unwrap();
         let x5t = jwk::cert_thumbprint("client_cert_file", &cert, &key).unwrap();
         // openssl's own SHA-256 fingerprint of the DER, base64url.
-        let out = Command::new("openssl")
-            .args(["x509", "-in", &cert, "-noout", "-fingerprint", "-sha256"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
+        let out = openssl(&["x509", "-in", &cert, "-noout", "-fingerprint", "-sha256"]);
+        let text = String::from_utf8(out).unwrap();
         let fp = hex(&text.trim().rsplit('=').next().unwrap().replace(':', ""));
         assert_eq!(x5t, URL_SAFE_NO_PAD.encode(fp));
         let other = SigningKey::from_file("client_key_file", &keys[(i + 2) % 6].0, None).unwrap();

@@ -1,4 +1,4 @@
-//! Shared by tests/identity_providers.rs and tests/dpop.rs: the recording server
+//! Shared by tests/identity_providers.rs, tests/dpop.rs and tests/jose.rs: the recording server
 //! (tests/support/idp_server.py) on 127.0.0.1, key files made by openssl, and JWS checks with
 //! ring (never with the library's own code).
 #![allow(dead_code)]
