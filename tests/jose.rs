@@ -10,20 +10,12 @@ use ring::signature;
 use serde_json::Value;
 
 mod idp_support;
-use idp_support::{openssl, Dir};
+use idp_support::{make_key, openssl, Dir};
 
 /// Every key form the library accepts, made by openssl: (file, expected default alg).
 fn make_keys(d: &Dir) -> Vec<(String, Alg)> {
     let p = |n| d.path(n);
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        &p("rsa8.pem"),
-    ]);
+    make_key("rsa", &p("rsa8.pem"));
     openssl(&[
         "rsa",
         "-in",
@@ -32,15 +24,7 @@ fn make_keys(d: &Dir) -> Vec<(String, Alg)> {
         "-out",
         &p("rsa1.pem"),
     ]);
-    openssl(&[
-        "ecparam",
-        "-name",
-        "prime256v1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &p("p256sec1.pem"),
-    ]);
+    make_key("p256", &p("p256sec1.pem"));
     openssl(&[
         "pkcs8",
         "-topk8",
@@ -50,16 +34,8 @@ fn make_keys(d: &Dir) -> Vec<(String, Alg)> {
         "-out",
         &p("p256.pem"),
     ]);
-    openssl(&[
-        "ecparam",
-        "-name",
-        "secp384r1",
-        "-genkey",
-        "-noout",
-        "-out",
-        &p("p384sec1.pem"),
-    ]);
-    openssl(&["genpkey", "-algorithm", "ED25519", "-out", &p("ed.pem")]);
+    make_key("p384", &p("p384sec1.pem"));
+    make_key("ed25519", &p("ed.pem"));
     vec![
         (p("rsa8.pem"), Alg::RS256),
         (p("rsa1.pem"), Alg::RS256),
