@@ -198,7 +198,7 @@ fn get(transport: &Transport, url: &Url) -> Result<(StatusCode, Vec<u8>)> {
             .header(ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| send_error(&e, STEP, url))?;
+            .map_err(|e| send_error(e, STEP, url))?;
         let status = response.status();
         let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, url).await?;
         Ok((status, body))

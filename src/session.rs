@@ -14,7 +14,9 @@ use crate::http::client_cert::ClientCert;
 use crate::http::clients::Clients;
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
-use crate::http::transport::{read_body, send_error, tracking_origin, Transport};
+use crate::http::transport::{
+    connection_failure, read_body, send_error, tracking_origin, Transport,
+};
 use crate::http::url_policy::check_secure;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
@@ -296,28 +298,25 @@ impl Inner {
     ) -> Result<(Response, Outcome)> {
         let started = Instant::now();
         Counters::bump(&self.counters.api_requests);
-        let sending = client.send(
-            request.method.clone(),
-            &request.url,
-            self.headers(request, token, proofs),
-            request.body.clone(),
-        );
+        let headers = || self.headers(request, token, proofs);
+        let sending = client.send(&request.method, &request.url, headers, &request.body);
         let (mut sent, mut left_origin) = tracking_origin(sending).await;
         if let Err(e) = &sent {
             // A kept-alive connection the server closed under the request (see `resend`).
-            if let Some(fresh) = self.api.resend(e, request.method.is_idempotent(), started) {
-                let sending = fresh.send(
-                    request.method.clone(),
-                    &request.url,
-                    self.headers(request, token, proofs),
-                    request.body.clone(),
-                );
+            let failure = connection_failure(e);
+            if let Some(fresh) = self.api.resend(failure, request.method.is_idempotent(), started)
+            {
+                let headers = || self.headers(request, token, proofs);
+                let sending = fresh.send(&request.method, &request.url, headers, &request.body);
                 (sent, left_origin) = tracking_origin(sending).await;
             }
         }
-        let response = sent.map_err(|e| send_error(&e, STEP, &request.url))?;
+        let response = sent.map_err(|e| send_error(e, STEP, &request.url))?;
         let status = response.status().as_u16();
-        let token_seen = !left_origin && response.url().origin() == request.url.origin();
+        let token_seen = !left_origin && {
+            let answered = response.url_or(&request.url);
+            std::ptr::eq(answered, &request.url) || answered.origin() == request.url.origin()
+        };
         // A nonce is learned from any answer of the server the proof went to; a 401 that
         // asks for one is not a rejection of the token.
         let nonce_asked = match &self.dpop {

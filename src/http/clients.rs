@@ -9,17 +9,20 @@
 //! the rest of the chain. So no connection that presents the certificate is ever opened to
 //! another origin, and the chain keeps reqwest's rules (method and body per status, sensitive
 //! headers dropped, at most 10 hops in all).
+//!
+//! Without a certificate or a proxy, requests to the session's origin skip reqwest and go out on
+//! `direct` (see there why). It sends one request; a redirect it gets is checked as reqwest's
+//! policy checks a hop, and the chain goes on with `any`, counted the same way.
 
 use reqwest::header::{
     HeaderMap, HeaderName, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
     LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
+use crate::http::direct::{self, Direct};
+use crate::http::url_policy::check_secure;
 use reqwest::{Client, Method, Response, StatusCode};
 use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use url::{Origin, Url};
 
 #[derive(Clone)]
@@ -28,6 +31,9 @@ pub struct Clients {
     pub(crate) any: Client,
     /// With mutual TLS: the client that presents the certificate.
     pub(crate) bound: Option<Bound>,
+    /// Requests to the session's origin, straight on hyper (`direct`), where nothing reqwest
+    /// adds (a proxy, a client certificate) is needed. A redirect it gets goes on with `any`.
+    pub(crate) direct: Option<Arc<Direct>>,
 }
 
 #[derive(Clone)]
@@ -44,12 +50,78 @@ impl Bound {
     }
 }
 
+/// A response head, from reqwest or from the direct path.
+pub enum Answer {
+    Reqwest(Response),
+    Direct(direct::Answer),
+}
+
+/// A send that failed, on either path.
+pub enum SendError {
+    Reqwest(reqwest::Error),
+    Direct(direct::Failure),
+    /// The direct path's first redirect hop broke the URL rules (`check_secure`).
+    InsecureRedirect(String),
+}
+
+impl From<reqwest::Error> for SendError {
+    fn from(e: reqwest::Error) -> SendError {
+        SendError::Reqwest(e)
+    }
+}
+
+impl From<Response> for Answer {
+    fn from(r: Response) -> Answer {
+        Answer::Reqwest(r)
+    }
+}
+
+impl Answer {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Answer::Reqwest(r) => r.status(),
+            Answer::Direct(d) => d.status,
+        }
+    }
+
+    pub fn headers(&self) -> &HeaderMap {
+        match self {
+            Answer::Reqwest(r) => r.headers(),
+            Answer::Direct(d) => &d.headers,
+        }
+    }
+
+    /// The URL that answered: `sent_to`, unless redirects took the request elsewhere.
+    pub fn url_or<'a>(&'a self, sent_to: &'a Url) -> &'a Url {
+        match self {
+            Answer::Reqwest(r) => r.url(),
+            Answer::Direct(_) => sent_to,
+        }
+    }
+
+    /// The body's declared length.
+    pub fn content_length(&self) -> Option<u64> {
+        match self {
+            Answer::Reqwest(r) => r.content_length(),
+            Answer::Direct(d) => d.content_length(),
+        }
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, SendError> {
+        match self {
+            Answer::Reqwest(r) => r.chunk().await.map_err(SendError::Reqwest),
+            Answer::Direct(d) => d.chunk().await.map_err(SendError::Direct),
+        }
+    }
+}
+
 /// The state of one request's redirect chain across the two clients.
 struct Chain {
     /// Set by `bound`'s policy at a hop that leaves its origin: how many URLs the chain had
     /// visited then.
     handed_off_at: Cell<Option<usize>>,
-    /// The hops `bound` took before `any` continues the chain, so the limit counts them too.
+    /// The hops taken before `any` continues the chain, so the limit counts them too.
     hops_before: Cell<usize>,
 }
 
@@ -73,7 +145,7 @@ pub(crate) fn hops_before() -> usize {
 const SENSITIVE: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
 
 impl Clients {
-    /// The client a request to `url` starts with.
+    /// The client a request to `url` starts with, when it goes through reqwest.
     pub fn for_url(&self, url: &Url) -> &Client {
         match &self.bound {
             Some(bound) if bound.serves(url) => &bound.client,
@@ -87,43 +159,55 @@ impl Clients {
         self.bound.as_ref().map_or(&self.any, |b| &b.client)
     }
 
-    /// Sends the request, following redirects as described above. The caller tracks whether
-    /// the chain left the request's origin (`transport::tracking_origin`); a hand-off always
+    /// Sends the request, following redirects as described above; `headers` is called for
+    /// each client the request goes through. The caller tracks whether the chain left the
+    /// request's origin (`transport::tracking_origin`); a hand-off to another origin always
     /// does.
-    pub fn send<'a>(
-        &'a self,
-        method: Method,
-        url: &'a Url,
-        headers: HeaderMap,
-        body: bytes::Bytes,
-    ) -> impl Future<Output = reqwest::Result<Response>> + Send + 'a {
-        match self.bound.as_ref().filter(|b| b.serves(url)) {
-            // reqwest's own future, unwrapped: the request hot path stays as it was.
-            None => Sending::Plain(
-                self.any
-                    .request(method, url.clone())
-                    .headers(headers)
-                    .body(body)
-                    .send(),
-            ),
-            Some(bound) => {
-                Sending::Bound(Box::pin(self.send_bound(bound, method, url, headers, body)))
-            }
-        }
-    }
-
-    async fn send_bound(
+    pub async fn send(
         &self,
-        bound: &Bound,
-        method: Method,
+        method: &Method,
         url: &Url,
-        headers: HeaderMap,
-        body: bytes::Bytes,
-    ) -> reqwest::Result<Response> {
+        mut headers: impl FnMut() -> HeaderMap,
+        body: &bytes::Bytes,
+    ) -> Result<Answer, SendError> {
+        if let Some(direct) = self.direct.as_ref().filter(|d| d.serves(url)) {
+            let answer = direct
+                .send(method.clone(), url, headers(), body.clone())
+                .await
+                .map_err(SendError::Direct)?;
+            if !direct.follow_redirects {
+                return Ok(Answer::Direct(answer));
+            }
+            let Some(next) = redirect_target(&answer, url, direct.allow_insecure_http)? else {
+                return Ok(Answer::Direct(answer));
+            };
+            let cross = !direct.serves(&next);
+            if cross {
+                crate::http::transport::note_left_origin();
+            }
+            let Some((method, headers, body)) =
+                next_hop(answer.status, method.clone(), headers(), body.clone(), cross)
+            else {
+                return Ok(Answer::Direct(answer));
+            };
+            drop(answer);
+            return self.continue_on_any(1, method, next, headers, body).await;
+        }
+        let Some(bound) = self.bound.as_ref().filter(|b| b.serves(url)) else {
+            return Ok(Answer::Reqwest(
+                self.any
+                    .request(method.clone(), url.clone())
+                    .headers(headers())
+                    .body(body.clone())
+                    .send()
+                    .await?,
+            ));
+        };
         let chain = Chain {
             handed_off_at: Cell::new(None),
             hops_before: Cell::new(0),
         };
+        let headers = headers();
         CHAIN
             .scope(chain, async move {
                 let sent = bound
@@ -134,55 +218,85 @@ impl Clients {
                     .send()
                     .await?;
                 let Some(visited) = CHAIN.with(|c| c.handed_off_at.get()) else {
-                    return Ok(sent);
+                    return Ok(Answer::Reqwest(sent));
                 };
-                let Some(next) = next_hop(&sent, method, headers, body) else {
-                    return Ok(sent);
+                let Some(next) = sent
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| sent.url().join(l).ok())
+                else {
+                    return Ok(Answer::Reqwest(sent));
+                };
+                let Some((method, headers, body)) =
+                    next_hop(sent.status(), method.clone(), headers, body.clone(), true)
+                else {
+                    return Ok(Answer::Reqwest(sent));
                 };
                 drop(sent);
-                CHAIN.with(|c| c.hops_before.set(visited));
                 crate::http::transport::note_left_origin();
-                let (method, url, headers, body) = next;
-                self.any
-                    .request(method, url)
-                    .headers(headers)
-                    .body(body)
-                    .send()
+                self.continue_on_any(visited, method, next, headers, body)
                     .await
             })
             .await
     }
-}
 
-/// A request on its way: reqwest's future `P`, or the chain of [`Clients::send_bound`].
-enum Sending<'a, P> {
-    Plain(P),
-    Bound(Pin<Box<dyn Future<Output = reqwest::Result<Response>> + Send + 'a>>),
-}
-
-impl<P: Future<Output = reqwest::Result<Response>> + Unpin> Future for Sending<'_, P> {
-    type Output = reqwest::Result<Response>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Sending::Plain(pending) => Pin::new(pending).poll(cx),
-            Sending::Bound(chain) => chain.as_mut().poll(cx),
-        }
+    /// A redirect chain that another client started, continued on `any` from `next`.
+    async fn continue_on_any(
+        &self,
+        visited: usize,
+        method: Method,
+        next: Url,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+    ) -> Result<Answer, SendError> {
+        let chain = Chain {
+            handed_off_at: Cell::new(None),
+            hops_before: Cell::new(visited),
+        };
+        let send = self.any.request(method, next).headers(headers).body(body).send();
+        Ok(Answer::Reqwest(CHAIN.scope(chain, send).await?))
     }
 }
 
-/// The request a redirect response asks for, as reqwest would send it: 301/302/303 turn into a
-/// GET without a body (HEAD stays HEAD), 307/308 keep both; the headers lose what must not
-/// cross origins. `None` when it is no redirect reqwest would follow: the caller gets it.
+/// Where a redirect the direct path got leads, when reqwest's policy would follow it (`None`:
+/// the caller gets the 3xx). Checked as the policy checks every hop.
+fn redirect_target(
+    answer: &direct::Answer,
+    url: &Url,
+    allow_insecure_http: bool,
+) -> Result<Option<Url>, SendError> {
+    if !answer.status.is_redirection() {
+        return Ok(None);
+    }
+    let Some(next) = answer
+        .headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url.join(l).ok())
+    else {
+        return Ok(None);
+    };
+    if !matches!(next.scheme(), "http" | "https") {
+        return Ok(None);
+    }
+    check_secure("redirect target", &next, allow_insecure_http)
+        .map_err(|e| SendError::InsecureRedirect(e.message))?;
+    Ok(Some(next))
+}
+
+/// The request a redirect with `status` asks for, as reqwest would send it: 301/302/303 turn
+/// into a GET without a body (HEAD stays HEAD), 307/308 keep both; to another origin the
+/// headers lose what must not cross. `None` when it is no redirect reqwest would follow: the
+/// caller gets it.
 fn next_hop(
-    response: &Response,
+    status: StatusCode,
     method: Method,
     mut headers: HeaderMap,
     body: bytes::Bytes,
-) -> Option<(Method, Url, HeaderMap, bytes::Bytes)> {
-    let location = response.headers().get(LOCATION)?.to_str().ok()?;
-    let url = response.url().join(location).ok()?;
-    let (method, body) = match response.status() {
+    cross_origin: bool,
+) -> Option<(Method, HeaderMap, bytes::Bytes)> {
+    let (method, body) = match status {
         StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
             for name in [
                 TRANSFER_ENCODING,
@@ -202,9 +316,11 @@ fn next_hop(
         StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => (method, body),
         _ => return None,
     };
-    for name in SENSITIVE {
-        headers.remove(name);
+    if cross_origin {
+        for name in SENSITIVE {
+            headers.remove(name);
+        }
+        headers.remove("dpop");
     }
-    headers.remove("dpop");
-    Some((method, url, headers, body))
+    Some((method, headers, body))
 }

@@ -3,6 +3,7 @@
 
 pub mod client_cert;
 pub mod clients;
+pub mod direct;
 pub mod request;
 pub mod runtime;
 pub mod transport;

@@ -8,13 +8,14 @@ use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::fork::Owned;
 use crate::http::client_cert::ClientCert;
-use crate::http::clients::{self, Bound, Clients};
+use crate::http::clients::{self, Answer, Bound, Clients, SendError};
+use crate::http::direct::{self, Direct};
 use crate::http::runtime;
 use crate::http::url_policy::{check_secure, redact, redact_str};
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
-use reqwest::{redirect, Client, Response};
+use reqwest::{redirect, Client};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
 use std::cell::{Cell, RefCell};
@@ -58,6 +59,9 @@ struct Settings {
     /// For a client that presents the certificate and follows redirects: the only origin it
     /// may talk to; a hop elsewhere is handed to the plain client (`clients`).
     only_origin: Option<Arc<url::Origin>>,
+    /// The API's origin when its requests may skip reqwest (`direct`): no proxy and no client
+    /// certificate.
+    direct_origin: Option<Url>,
 }
 
 struct CachedClient {
@@ -159,16 +163,23 @@ impl Transport {
             follow_redirects: false,
             cert: None,
             only_origin: None,
+            direct_origin: None,
         };
         let api = Settings {
             // A DPoP proof names one URL and must reach no other origin: with dpop=true a
             // redirect is handed back to the caller rather than followed.
             follow_redirects: !cfg.dpop,
+            direct_origin: if cert.is_none() && no_proxy(cfg.proxy.as_deref()) {
+                crate::http::url_policy::parse_http_url("base_url", &cfg.base_url).ok()
+            } else {
+                None
+            },
             ..settings.clone()
         };
         let bound = match &cert {
             Some(cert) => Some(Settings {
                 cert: Some(cert.clone()),
+                direct_origin: None,
                 only_origin: Some(Arc::new(
                     crate::http::url_policy::parse_http_url("base_url", &cfg.base_url)?.origin(),
                 )),
@@ -215,11 +226,11 @@ impl Transport {
     /// pool may hold more the server closed) and have what is left of `timeout_ms`. Counted.
     pub fn resend(
         &self,
-        error: &reqwest::Error,
+        failure: Option<Failure>,
         idempotent: bool,
         started: Instant,
     ) -> Option<Clients> {
-        let resend = match connection_failure(error) {
+        let resend = match failure {
             Some(Failure::NeverSent) => true,
             Some(Failure::Unanswered) => idempotent,
             None => false,
@@ -256,6 +267,7 @@ impl Transport {
         Ok(Clients {
             any: self.settings.build(fresh)?,
             bound,
+            direct: self.settings.direct(fresh),
         })
     }
 
@@ -265,9 +277,8 @@ impl Transport {
         work: impl FnOnce(Clients) -> F,
     ) -> Result<T> {
         let client = self.client()?;
-        let timeout = self.settings.timeout;
         runtime::block_on(async {
-            notice_closed_connections(timeout).await;
+            self.notice_closed().await;
             work(client).await
         })?
     }
@@ -292,8 +303,11 @@ impl Transport {
 
     /// For a runtime that runs only while a caller waits (a caller-driven queue), as for the
     /// calling thread's: lets it see connections the server closed meanwhile.
+    /// Not needed where requests go out on `direct`, which looks at an idle connection itself.
     pub async fn notice_closed(&self) {
-        notice_closed_connections(self.settings.timeout).await
+        if self.settings.direct_origin.is_none() {
+            notice_closed_connections(self.settings.timeout).await
+        }
     }
 
     /// The clients for the library runtime (async operations, background refresh).
@@ -353,17 +367,32 @@ impl Drop for Transport {
 }
 
 /// How a connection failed before an answer came.
-enum Failure {
+pub enum Failure {
     /// The request was never written (hyper handed it back): safe to send for any method.
     NeverSent,
     /// The connection closed or reset before a complete response head arrived.
     Unanswered,
 }
 
-fn connection_failure(err: &reqwest::Error) -> Option<Failure> {
+/// How `err` failed, if a resend may help (`Transport::resend`).
+pub fn connection_failure(err: &SendError) -> Option<Failure> {
+    match err {
+        SendError::Reqwest(e) => reqwest_failure(e),
+        SendError::Direct(f) if f.timed_out || f.connecting => None,
+        SendError::Direct(f) => cause_failure(f),
+        SendError::InsecureRedirect(_) => None,
+    }
+}
+
+/// [`connection_failure`] of a request sent through reqwest.
+pub fn reqwest_failure(err: &reqwest::Error) -> Option<Failure> {
     if err.is_timeout() || err.is_connect() || find_source::<InsecureRedirect>(err).is_some() {
         return None;
     }
+    cause_failure(err)
+}
+
+fn cause_failure(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
@@ -388,7 +417,43 @@ fn connection_failure(err: &reqwest::Error) -> Option<Failure> {
     None
 }
 
+/// Whether reqwest would send without a proxy: `proxy` says none, or is unset and so are the
+/// variables reqwest reads then.
+fn no_proxy(proxy: Option<&str>) -> bool {
+    match proxy {
+        Some("" | "none") => true,
+        Some(_) => false,
+        None => [
+            "http_proxy",
+            "HTTP_PROXY",
+            "https_proxy",
+            "HTTPS_PROXY",
+            "all_proxy",
+            "ALL_PROXY",
+        ]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none_or(|v| v.is_empty())),
+    }
+}
+
 impl Settings {
+    /// The direct path to the API's origin, when it may be used; with `fresh` (a resend), one
+    /// that keeps no idle connection and has that much time.
+    fn direct(&self, fresh: Option<Duration>) -> Option<Arc<Direct>> {
+        let origin = self.direct_origin.as_ref()?;
+        Direct::new(direct::Setup {
+            origin,
+            tls: &self.tls,
+            connect_timeout: self.connect_timeout,
+            timeout: fresh.unwrap_or(self.timeout),
+            user_agent: &self.user_agent,
+            follow_redirects: self.follow_redirects,
+            allow_insecure_http: self.allow_insecure_http,
+            keep_idle: fresh.is_none(),
+        })
+        .map(Arc::new)
+    }
+
     /// With `fresh`: a client for one resend, keeping no idle connection, with that much time.
     fn build(&self, fresh: Option<Duration>) -> Result<Client> {
         let allow_insecure = self.allow_insecure_http;
@@ -509,8 +574,30 @@ fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
 }
 
 /// A failed send, as a result code and a message naming the step and the (redacted) URL.
-pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
+pub fn send_error(err: impl Into<SendError>, step: &str, url: &url::Url) -> Error {
     let shown = redact(url);
+    let err = match err.into() {
+        SendError::Reqwest(e) => e,
+        SendError::InsecureRedirect(message) => {
+            return Error::new(
+                Code::CLOUDAUTH_ERR_INSECURE_URL,
+                format!("{step} {shown}: {message}"),
+            )
+        }
+        SendError::Direct(f) if f.timed_out => {
+            return Error::new(
+                Code::CLOUDAUTH_ERR_TIMEOUT,
+                format!("{step} {shown} timed out ({f})"),
+            )
+        }
+        SendError::Direct(f) => {
+            return Error::new(
+                Code::CLOUDAUTH_ERR_NETWORK,
+                format!("{step} {shown} failed: {f}"),
+            )
+        }
+    };
+    let err = &err;
     if let Some(insecure) = find_source::<InsecureRedirect>(err) {
         return Error::new(
             Code::CLOUDAUTH_ERR_INSECURE_URL,
@@ -533,11 +620,12 @@ pub fn send_error(err: &reqwest::Error, step: &str, url: &url::Url) -> Error {
 /// what the server declared: a `Content-Length` is a claim, and a huge one with a short body
 /// must not make us allocate it (the buffer grows by doubling, so at most twice what came).
 pub async fn read_body(
-    mut resp: Response,
+    resp: impl Into<Answer>,
     cap: usize,
     step: &str,
     url: &url::Url,
 ) -> Result<Vec<u8>> {
+    let mut resp = resp.into();
     let too_large = || {
         Error::new(
             Code::CLOUDAUTH_ERR_TOO_LARGE,
@@ -552,7 +640,7 @@ pub async fn read_body(
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(&e, step, url))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(e, step, url))? {
         if body.len().saturating_add(chunk.len()) > cap {
             return Err(too_large());
         }

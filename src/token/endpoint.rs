@@ -8,7 +8,7 @@ use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::Clients;
-use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::transport::{read_body, reqwest_failure, send_error, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
 use crate::stats::Counters;
@@ -564,11 +564,11 @@ impl TokenEndpoint {
                 // A client-credentials grant is safe to repeat on a kept-alive connection the
                 // server closed under it (see `Transport::resend`); the same assertion and
                 // proof go again, as the server never answered them.
-                if let Some(fresh) = self.transport.resend(e, true, started) {
+                if let Some(fresh) = self.transport.resend(reqwest_failure(e), true, started) {
                     response = post(&fresh).await;
                 }
             }
-            let response = response.map_err(|e| send_error(&e, STEP, &wire.url))?;
+            let response = response.map_err(|e| send_error(e, STEP, &wire.url))?;
             let status = response.status();
             let retry_after = response
                 .headers()

@@ -1,0 +1,464 @@
+//! HTTP/1.1 on hyper's connection API, for requests to the session's own origin (`base_url`'s):
+//! the path nearly every request takes, so the one issue 18 measured.
+//!
+//! reqwest runs each connection in a task of its own, so a request crosses between two tasks
+//! twice (head, then body), and each crossing costs Tokio a round of its I/O driver (an
+//! `epoll_wait`); it also parses the URL again in its redirect layer, hashes into its pool and
+//! writes with `writev`. Here the request's own task drives its connection, the pool is a stack
+//! of idle connections, and the request goes out in one `write`.
+//!
+//! What this path does not do, reqwest still does (`clients`): other origins, proxies, mutual
+//! TLS, the token endpoint, and every redirect hop after the first.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::{Body, Incoming};
+use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper_util::rt::TokioIo;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, HOST, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use rustls::pki_types::ServerName;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+use url::{Host, Position, Url};
+
+/// Shorter than common server keep-alive timeouts (nginx: 75 s), as for reqwest's pool: a
+/// connection is retired by us before the server closes it under a request.
+const IDLE_LIMIT: Duration = Duration::from_secs(50);
+/// A connection idle this long is first given one turn of the I/O driver, so a close the
+/// server sent meanwhile is seen before the request goes out on it (the resend in
+/// `transport` covers one that closes later still).
+const LOOK_AFTER: Duration = Duration::from_secs(1);
+/// Idle connections kept per pool; more in flight at once are closed when they finish.
+const MAX_IDLE: usize = 1024;
+
+/// One origin's connections, and how to open more.
+pub struct Direct {
+    https: bool,
+    host: Host<String>,
+    port: u16,
+    host_header: HeaderValue,
+    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
+    connect_timeout: Duration,
+    /// For the whole request, body included (`timeout_ms`).
+    timeout: Duration,
+    user_agent: HeaderValue,
+    /// Where redirects are followed, this path sends the first request only; the chain goes
+    /// on in `clients`.
+    pub(crate) follow_redirects: bool,
+    pub(crate) allow_insecure_http: bool,
+    /// `None`: keeps no connection (a resend's clients, `Transport::resend`).
+    idle: Option<Mutex<Vec<Link>>>,
+}
+
+/// What a [`Direct`] is built from.
+pub struct Setup<'a> {
+    pub origin: &'a Url,
+    pub tls: &'a rustls::ClientConfig,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub user_agent: &'a str,
+    pub follow_redirects: bool,
+    pub allow_insecure_http: bool,
+    pub keep_idle: bool,
+}
+
+type Conn = Connection<TokioIo<Stream>, Full<Bytes>>;
+
+/// One connection: the handle requests go in by, and the connection itself, which the
+/// request's task polls alongside it.
+struct Link {
+    send: SendRequest<Full<Bytes>>,
+    conn: Conn,
+    /// The connection future has finished (closed, or failed): it must not be polled again.
+    ended: bool,
+    idle_since: Instant,
+}
+
+/// A response head, and what reading its body needs.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    body: Incoming,
+    /// Until the body's end, when it goes back to the pool.
+    link: Option<Link>,
+    deadline: Pin<Box<Sleep>>,
+    home: Arc<Direct>,
+}
+
+/// A send or a read that failed, and at which step.
+#[derive(Debug)]
+pub struct Failure {
+    step: &'static str,
+    pub(crate) timed_out: bool,
+    /// The connection could not be opened: nothing was sent.
+    pub(crate) connecting: bool,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Direct {
+    /// `None` when the origin is not an http(s) one with a host (nothing else is ever sent).
+    pub fn new(setup: Setup<'_>) -> Option<Direct> {
+        let origin = setup.origin;
+        let https = match origin.scheme() {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let host = origin.host()?.to_owned();
+        let port = origin.port_or_known_default()?;
+        let host_header = match origin.port() {
+            Some(port) => HeaderValue::from_str(&format!("{}:{port}", origin.host_str()?)),
+            None => HeaderValue::from_str(origin.host_str()?),
+        }
+        .ok()?;
+        let tls = if https {
+            let name = match &host {
+                Host::Domain(d) => ServerName::try_from(d.clone()).ok()?,
+                Host::Ipv4(ip) => ServerName::IpAddress((*ip).into()),
+                Host::Ipv6(ip) => ServerName::IpAddress((*ip).into()),
+            };
+            Some((Arc::new(setup.tls.clone()).into(), name))
+        } else {
+            None
+        };
+        Some(Direct {
+            https,
+            host,
+            port,
+            host_header,
+            tls,
+            connect_timeout: setup.connect_timeout,
+            timeout: setup.timeout,
+            user_agent: HeaderValue::from_str(setup.user_agent).ok()?,
+            follow_redirects: setup.follow_redirects,
+            allow_insecure_http: setup.allow_insecure_http,
+            idle: setup.keep_idle.then(|| Mutex::new(Vec::new())),
+        })
+    }
+
+    /// Whether `url` is on this origin (compared without building `Url::origin`, which
+    /// allocates).
+    pub fn serves(&self, url: &Url) -> bool {
+        url.scheme() == if self.https { "https" } else { "http" }
+            && url.port_or_known_default() == Some(self.port)
+            && match (&self.host, url.host()) {
+                (Host::Domain(a), Some(Host::Domain(b))) => a == b,
+                (Host::Ipv4(a), Some(Host::Ipv4(b))) => *a == b,
+                (Host::Ipv6(a), Some(Host::Ipv6(b))) => *a == b,
+                _ => false,
+            }
+    }
+
+    /// Sends the request and reads the response head; the body is read by
+    /// [`Answer::read_body`]. `url` must be one this origin [`serves`](Self::serves).
+    pub async fn send(
+        self: &Arc<Self>,
+        method: Method,
+        url: &Url,
+        mut headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Answer, Failure> {
+        let mut deadline = Box::pin(tokio::time::sleep(self.timeout));
+        let mut link = self.ready_link(&mut deadline).await?;
+        // Origin-form: the path and query (a URL's path always starts with '/').
+        let target = &url[Position::BeforePath..Position::AfterQuery];
+        let uri = hyper::Uri::try_from(target).map_err(|e| Failure::new("request", e))?;
+        headers.insert(HOST, self.host_header.clone());
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, self.user_agent.clone());
+        }
+        if !headers.contains_key(ACCEPT) {
+            // As reqwest sends it.
+            headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+        }
+        let mut request = hyper::Request::new(Full::new(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let mut pending = std::pin::pin!(link.send.send_request(request));
+        let head = link
+            .drive(&mut deadline, |cx, _| pending.as_mut().poll(cx))
+            .await?
+            .map_err(|e| Failure::new("sending the request", e))?;
+        let (parts, body) = head.into_parts();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+            link: Some(link),
+            deadline,
+            home: Arc::clone(self),
+        })
+    }
+
+    /// A connection ready for a request: an idle one that is still open, or a new one.
+    async fn ready_link(&self, deadline: &mut Pin<Box<Sleep>>) -> Result<Link, Failure> {
+        while let Some(mut link) = self.take_idle() {
+            if link.idle_since.elapsed() >= LOOK_AFTER {
+                tokio::task::yield_now().await;
+            }
+            if let Ok(Ok(())) = link.drive(deadline, |cx, send| send.poll_ready(cx)).await {
+                if !link.ended {
+                    return Ok(link);
+                }
+            }
+        }
+        let connect = tokio::time::timeout(self.connect_timeout, self.connect());
+        match within(deadline, connect).await {
+            Some(Ok(link)) => link,
+            Some(Err(_)) => Err(Failure {
+                step: "connect",
+                timed_out: true,
+                connecting: true,
+                source: Some(
+                    format!("no connection within {} ms", self.connect_timeout.as_millis()).into(),
+                ),
+            }),
+            None => Err(Failure::timeout("connect")),
+        }
+    }
+
+    fn take_idle(&self) -> Option<Link> {
+        let mut idle = self.idle.as_ref()?.lock().ok()?;
+        while let Some(link) = idle.pop() {
+            if link.idle_since.elapsed() < IDLE_LIMIT && !link.send.is_closed() {
+                return Some(link);
+            }
+        }
+        None
+    }
+
+    fn put_back(&self, mut link: Link) {
+        if link.ended || link.send.is_closed() {
+            return;
+        }
+        if let Some(Ok(mut idle)) = self.idle.as_ref().map(Mutex::lock) {
+            if idle.len() < MAX_IDLE {
+                link.idle_since = Instant::now();
+                idle.push(link);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<Link, Failure> {
+        let tcp = match &self.host {
+            Host::Domain(name) => TcpStream::connect((name.as_str(), self.port)).await,
+            Host::Ipv4(ip) => TcpStream::connect((*ip, self.port)).await,
+            Host::Ipv6(ip) => TcpStream::connect((*ip, self.port)).await,
+        }
+        .map_err(|e| Failure::connecting("connect", e))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Failure::connecting("connect", e))?;
+        let stream = match &self.tls {
+            None => Stream::Plain(tcp),
+            Some((connector, name)) => Stream::Tls(Box::new(
+                connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| Failure::connecting("TLS handshake", e))?,
+            )),
+        };
+        let (send, conn) = http1::Builder::new()
+            // One write(2) for head and body, not writev: cheaper in the kernel.
+            .writev(false)
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Failure::connecting("connect", e))?;
+        Ok(Link {
+            send,
+            conn,
+            ended: false,
+            idle_since: Instant::now(),
+        })
+    }
+}
+
+impl Link {
+    /// Polls `step` until it is ready, driving the connection (its reads and writes) on the
+    /// way; `None` from the deadline's side is a timeout.
+    async fn drive<T>(
+        &mut self,
+        deadline: &mut Pin<Box<Sleep>>,
+        mut step: impl FnMut(&mut Context<'_>, &mut SendRequest<Full<Bytes>>) -> Poll<T>,
+    ) -> Result<T, Failure> {
+        poll_fn(|cx| {
+            if !self.ended && Pin::new(&mut self.conn).poll(cx).is_ready() {
+                // Closed or failed; what the request sees of it comes through `step`.
+                self.ended = true;
+            }
+            if let Poll::Ready(out) = step(cx, &mut self.send) {
+                return Poll::Ready(Ok(out));
+            }
+            match deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(Failure::timeout("request"))),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await
+    }
+}
+
+/// `work`, unless the deadline comes first (`None`).
+async fn within<T>(deadline: &mut Pin<Box<Sleep>>, work: impl Future<Output = T>) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+impl Answer {
+    /// The declared length of the body, if the server gave one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.body.size_hint().exact()
+    }
+
+    /// The next piece of the body, `None` at its end; after the end the connection goes back
+    /// to the pool.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        loop {
+            let Some(link) = self.link.as_mut() else {
+                return Ok(None);
+            };
+            let body = &mut self.body;
+            let frame = link
+                .drive(&mut self.deadline, |cx, _| Pin::new(&mut *body).poll_frame(cx))
+                .await?;
+            match frame {
+                None => {
+                    if let Some(link) = self.link.take() {
+                        self.home.put_back(link);
+                    }
+                    return Ok(None);
+                }
+                Some(Err(e)) => return Err(Failure::new("reading the response", e)),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                    // Trailers: nothing to hand back.
+                }
+            }
+        }
+    }
+}
+
+impl Failure {
+    fn new(step: &'static str, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Failure {
+        Failure {
+            step,
+            timed_out: false,
+            connecting: false,
+            source: Some(e.into()),
+        }
+    }
+
+    fn connecting(
+        step: &'static str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Failure {
+        Failure {
+            connecting: true,
+            ..Failure::new(step, e)
+        }
+    }
+
+    fn timeout(step: &'static str) -> Failure {
+        Failure {
+            step,
+            timed_out: true,
+            connecting: false,
+            source: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.step)?;
+        if self.timed_out && self.source.is_none() {
+            return f.write_str(": operation timed out");
+        }
+        // The causes on one line, each once.
+        let mut shown = String::new();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !shown.contains(&text) {
+                write!(f, ": {text}")?;
+                shown.push_str(&text);
+            }
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// A connection's byte stream: plain TCP or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
