@@ -171,8 +171,9 @@ impl Clients {
         body: &bytes::Bytes,
     ) -> Result<Answer, SendError> {
         if let Some(direct) = self.direct.as_ref().filter(|d| d.serves(url)) {
-            let answer = direct
-                .send(method.clone(), url, headers(), body.clone())
+            // Boxed (one allocation, as reqwest makes for its own request future): the caller's
+            // future, moved whole into the runtime, stays small.
+            let answer = Box::pin(direct.send(method.clone(), url, headers(), body.clone()))
                 .await
                 .map_err(SendError::Direct)?;
             if !direct.follow_redirects {
@@ -191,7 +192,7 @@ impl Clients {
                 return Ok(Answer::Direct(answer));
             };
             drop(answer);
-            return self.continue_on_any(1, method, next, headers, body).await;
+            return Box::pin(self.continue_on_any(1, method, next, headers, body)).await;
         }
         let Some(bound) = self.bound.as_ref().filter(|b| b.serves(url)) else {
             return Ok(Answer::Reqwest(
@@ -208,8 +209,8 @@ impl Clients {
             hops_before: Cell::new(0),
         };
         let headers = headers();
-        CHAIN
-            .scope(chain, async move {
+        // Boxed, like the rest of a redirect chain: rare, and kept out of every request's future.
+        Box::pin(CHAIN.scope(chain, async move {
                 let sent = bound
                     .client
                     .request(method.clone(), url.clone())
@@ -237,7 +238,7 @@ impl Clients {
                 crate::http::transport::note_left_origin();
                 self.continue_on_any(visited, method, next, headers, body)
                     .await
-            })
+            }))
             .await
     }
 
