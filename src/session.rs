@@ -304,7 +304,9 @@ impl Inner {
         if let Err(e) = &sent {
             // A kept-alive connection the server closed under the request (see `resend`).
             let failure = connection_failure(e);
-            if let Some(fresh) = self.api.resend(failure, request.method.is_idempotent(), started)
+            if let Some(fresh) = self
+                .api
+                .resend(failure, request.method.is_idempotent(), started)
             {
                 let headers = || self.headers(request, token, proofs);
                 let sending = fresh.send(&request.method, &request.url, headers, &request.body);

@@ -129,6 +129,44 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
 }
 
 #[test]
+fn a_connection_idle_for_over_a_second_is_looked_at_before_it_is_reused() {
+    // Past a second idle, the pool lets the runtime read the server's close first: the
+    // request goes out on a new connection without a failed send and a resend.
+    let server = StandIn::start_with(&["--idle-timeout", "0.2"]);
+    let s = server.session(&[]);
+    assert_eq!(get(&s, "/echo").unwrap().status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    assert_eq!(get(&s, "/echo").unwrap().status, 200);
+    let stats = s.stats();
+    assert_eq!(
+        (stats.api_requests, stats.connection_resends),
+        (2, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_callers_host_and_accept_headers_are_kept() {
+    let server = StandIn::start();
+    let s = server.session(&[]);
+    let r = s
+        .request(
+            "GET",
+            "/headers",
+            ["Host: api.example.com", "Accept: application/json"],
+            b"",
+        )
+        .unwrap();
+    let headers = &json_body(&r)["headers"];
+    assert_eq!(headers["host"], "api.example.com", "{headers}");
+    assert_eq!(headers["accept"], "application/json", "{headers}");
+    let r = get(&s, "/headers").unwrap();
+    let headers = &json_body(&r)["headers"];
+    assert_eq!(headers["host"], format!("127.0.0.1:{}", server.port()));
+    assert_eq!(headers["accept"], "*/*");
+}
+
+#[test]
 fn a_redirect_to_another_origin_drops_the_token() {
     let server = StandIn::start();
     let s = server.session(&[]);

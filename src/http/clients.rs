@@ -14,12 +14,12 @@
 //! `direct` (see there why). It sends one request; a redirect it gets is checked as reqwest's
 //! policy checks a hop, and the chain goes on with `any`, counted the same way.
 
+use crate::http::direct::{self, Direct};
+use crate::http::url_policy::check_secure;
 use reqwest::header::{
     HeaderMap, HeaderName, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
     LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
-use crate::http::direct::{self, Direct};
-use crate::http::url_policy::check_secure;
 use reqwest::{Client, Method, Response, StatusCode};
 use std::cell::Cell;
 use std::sync::Arc;
@@ -186,9 +186,13 @@ impl Clients {
             if cross {
                 crate::http::transport::note_left_origin();
             }
-            let Some((method, headers, body)) =
-                next_hop(answer.status, method.clone(), headers(), body.clone(), cross)
-            else {
+            let Some((method, headers, body)) = next_hop(
+                answer.status,
+                method.clone(),
+                headers(),
+                body.clone(),
+                cross,
+            ) else {
                 return Ok(Answer::Direct(answer));
             };
             drop(answer);
@@ -211,35 +215,35 @@ impl Clients {
         let headers = headers();
         // Boxed, like the rest of a redirect chain: rare, and kept out of every request's future.
         Box::pin(CHAIN.scope(chain, async move {
-                let sent = bound
-                    .client
-                    .request(method.clone(), url.clone())
-                    .headers(headers.clone())
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                let Some(visited) = CHAIN.with(|c| c.handed_off_at.get()) else {
-                    return Ok(Answer::Reqwest(sent));
-                };
-                let Some(next) = sent
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| sent.url().join(l).ok())
-                else {
-                    return Ok(Answer::Reqwest(sent));
-                };
-                let Some((method, headers, body)) =
-                    next_hop(sent.status(), method.clone(), headers, body.clone(), true)
-                else {
-                    return Ok(Answer::Reqwest(sent));
-                };
-                drop(sent);
-                crate::http::transport::note_left_origin();
-                self.continue_on_any(visited, method, next, headers, body)
-                    .await
-            }))
-            .await
+            let sent = bound
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .body(body.clone())
+                .send()
+                .await?;
+            let Some(visited) = CHAIN.with(|c| c.handed_off_at.get()) else {
+                return Ok(Answer::Reqwest(sent));
+            };
+            let Some(next) = sent
+                .headers()
+                .get(LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| sent.url().join(l).ok())
+            else {
+                return Ok(Answer::Reqwest(sent));
+            };
+            let Some((method, headers, body)) =
+                next_hop(sent.status(), method.clone(), headers, body.clone(), true)
+            else {
+                return Ok(Answer::Reqwest(sent));
+            };
+            drop(sent);
+            crate::http::transport::note_left_origin();
+            self.continue_on_any(visited, method, next, headers, body)
+                .await
+        }))
+        .await
     }
 
     /// A redirect chain that another client started, continued on `any` from `next`.
@@ -255,7 +259,12 @@ impl Clients {
             handed_off_at: Cell::new(None),
             hops_before: Cell::new(visited),
         };
-        let send = self.any.request(method, next).headers(headers).body(body).send();
+        let send = self
+            .any
+            .request(method, next)
+            .headers(headers)
+            .body(body)
+            .send();
         Ok(Answer::Reqwest(CHAIN.scope(chain, send).await?))
     }
 }

@@ -172,12 +172,14 @@ impl Direct {
         // Origin-form: the path and query (a URL's path always starts with '/').
         let target = &url[Position::BeforePath..Position::AfterQuery];
         let uri = hyper::Uri::try_from(target).map_err(|e| Failure::new("request", e))?;
-        headers.insert(HOST, self.host_header.clone());
+        // Each only when the caller gave none, as reqwest (and hyper's pool client) add them.
+        if !headers.contains_key(HOST) {
+            headers.insert(HOST, self.host_header.clone());
+        }
         if !headers.contains_key(USER_AGENT) {
             headers.insert(USER_AGENT, self.user_agent.clone());
         }
         if !headers.contains_key(ACCEPT) {
-            // As reqwest sends it.
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         }
         let mut request = hyper::Request::new(Full::new(body));
@@ -222,7 +224,11 @@ impl Direct {
                 timed_out: true,
                 connecting: true,
                 source: Some(
-                    format!("no connection within {} ms", self.connect_timeout.as_millis()).into(),
+                    format!(
+                        "no connection within {} ms",
+                        self.connect_timeout.as_millis()
+                    )
+                    .into(),
                 ),
             }),
             None => Err(Failure::timeout("connect")),
@@ -336,7 +342,9 @@ impl Answer {
             };
             let body = &mut self.body;
             let frame = link
-                .drive(&mut self.deadline, |cx, _| Pin::new(&mut *body).poll_frame(cx))
+                .drive(&mut self.deadline, |cx, _| {
+                    Pin::new(&mut *body).poll_frame(cx)
+                })
                 .await?;
             match frame {
                 None => {
@@ -410,7 +418,6 @@ impl std::fmt::Display for Failure {
         Ok(())
     }
 }
-
 
 impl std::error::Error for Failure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
@@ -524,7 +531,10 @@ mod tests {
         assert!(serves(&d, "http://[::1]:8080/x"));
         assert!(!serves(&d, "http://127.0.0.1:8080/x"));
         assert_eq!(d.host_header, "[::1]:8080");
-        assert_eq!(direct("https://h.example/").unwrap().host_header, "h.example");
+        assert_eq!(
+            direct("https://h.example/").unwrap().host_header,
+            "h.example"
+        );
         assert!(direct("ftp://h.example/").is_none());
     }
 }
