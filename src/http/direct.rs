@@ -56,6 +56,7 @@ pub struct Direct {
     pub(crate) allow_insecure_http: bool,
     /// `None`: keeps no connection (a resend's clients, `Transport::resend`).
     /// Boxed: a connection is moved in and out of here and of every answer, and is large.
+    #[allow(clippy::vec_box)]
     idle: Option<Mutex<Vec<Box<Link>>>>,
 }
 
