@@ -246,6 +246,31 @@ fn a_slow_api_times_out() {
     let err = get(&s, "/delay/3000").unwrap_err();
     assert_eq!(err.code, Code::CLOUDAUTH_ERR_TIMEOUT, "{}", err.message);
     assert!(err.message.contains("/delay/3000"));
+    assert!(err.message.contains("timed out"), "{}", err.message);
+}
+
+#[test]
+fn a_refused_connection_says_so_in_one_line() {
+    let server = StandIn::start();
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cfg = server.config(&[]);
+    cfg.set("base_url", &format!("http://127.0.0.1:{port}"))
+        .unwrap();
+    let s = cloudauth::Session::new(&cfg).unwrap();
+    let err = get(&s, "/v5.0/ocr?sig=hush").unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_NETWORK, "{}", err.message);
+    let m = &err.message;
+    assert!(m.starts_with("request to http://127.0.0.1:"), "{m}");
+    assert!(m.contains("connect") && m.contains("refused"), "{m}");
+    assert!(
+        !m.contains('\n') && !m.contains("hush") && m.len() < 300,
+        "{m}"
+    );
 }
 
 #[test]
