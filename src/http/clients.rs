@@ -183,9 +183,6 @@ impl Clients {
                 return Ok(Answer::Direct(answer));
             };
             let cross = !direct.serves(&next);
-            if cross {
-                crate::http::transport::note_left_origin();
-            }
             let Some((method, headers, body)) = next_hop(
                 answer.status,
                 method.clone(),
@@ -196,6 +193,9 @@ impl Clients {
                 return Ok(Answer::Direct(answer));
             };
             drop(answer);
+            if cross {
+                crate::http::transport::note_left_origin();
+            }
             return Box::pin(self.continue_on_any(1, method, next, headers, body)).await;
         }
         let Some(bound) = self.bound.as_ref().filter(|b| b.serves(url)) else {
@@ -276,7 +276,7 @@ fn redirect_target(
     url: &Url,
     allow_insecure_http: bool,
 ) -> Result<Option<Url>, SendError> {
-    if !answer.status.is_redirection() {
+    if !matches!(answer.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
         return Ok(None);
     }
     let Some(next) = answer
