@@ -3,9 +3,9 @@
 //!
 //! reqwest runs each connection in a task of its own, so a request crosses between two tasks
 //! twice (head, then body), and each crossing costs Tokio a round of its I/O driver (an
-//! `epoll_wait`); it also parses the URL again in its redirect layer, hashes into its pool and
-//! writes with `writev`. Here the request's own task drives its connection, the pool is a stack
-//! of idle connections, and the request goes out in one `write`.
+//! `epoll_wait`); it also parses the URL again in its redirect layer and hashes into its pool.
+//! Here the request's own task drives its connection, and the pool is a stack of idle
+//! connections.
 //!
 //! What this path does not do, reqwest still does (`clients`): other origins, proxies, mutual
 //! TLS, the token endpoint, and every redirect hop after the first.
@@ -277,8 +277,6 @@ impl Direct {
             )),
         };
         let (send, conn) = http1::Builder::new()
-            // One write(2) for head and body, not writev: cheaper in the kernel.
-            .writev(false)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| Failure::connecting("connect", e))?;
