@@ -136,6 +136,42 @@ fn ca_file_adds_a_trusted_root_and_verification_stays_on() {
         .unwrap();
     assert_eq!(token, "tls-token");
 
+    // API requests to the session's origin over https (the direct path): verified the same way.
+    cfg.set("base_url", &format!("https://127.0.0.1:{port}/api"))
+        .unwrap();
+    let s = cloudauth::Session::new(&cfg).unwrap();
+    for _ in 0..3 {
+        let r = s.request("GET", "/v1/x", [], b"").unwrap();
+        assert_eq!(r.status, 200);
+        let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(seen["authorization"], "Bearer tls-token");
+        assert_eq!(seen["host"], format!("127.0.0.1:{port}"));
+    }
+    // The certificate names 127.0.0.1 only: by another name the handshake fails, and says so.
+    let err = s
+        .request(
+            "GET",
+            &format!("https://localhost:{port}/api/v1/x"),
+            [],
+            b"",
+        )
+        .unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_NETWORK, "{}", err.message);
+    assert!(err.message.contains("certificate"), "{}", err.message);
+    cfg.set("base_url", &format!("https://localhost:{port}/api"))
+        .unwrap();
+    let err = cloudauth::Session::new(&cfg)
+        .unwrap()
+        .request("GET", "/v1/x", [], b"")
+        .unwrap_err();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_NETWORK, "{}", err.message);
+    assert!(
+        err.message.contains("TLS handshake") && err.message.contains("certificate"),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains("tls-token"), "{}", err.message);
+
     cfg.set(
         "ca_file",
         dir.join("leaf.key")

@@ -1,6 +1,7 @@
-"""A minimal HTTPS token endpoint on 127.0.0.1 for the ca_file test.
+"""A minimal HTTPS token endpoint and API on 127.0.0.1 for the TLS tests.
 
-Usage: tls_token_server.py CERT KEY   -> prints "PORT <n>", serves POST /connect/token for 60 s.
+Usage: tls_token_server.py CERT KEY   -> prints "PORT <n>", serves for 60 s: POST (any path)
+answers a token, GET answers {"authorization": ..., "host": ...} as the request carried them.
 """
 import http.server
 import json
@@ -15,6 +16,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.dumps({"access_token": "tls-token", "expires_in": 3600, "token_type": "Bearer"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        seen = {"authorization": self.headers.get("Authorization"), "host": self.headers.get("Host")}
+        body = json.dumps(seen).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
