@@ -160,7 +160,7 @@ impl Direct {
     }
 
     /// Sends the request and reads the response head; the body is read by
-    /// [`Answer::read_body`]. `url` must be one this origin [`serves`](Self::serves).
+    /// [`Answer::chunk`]. `url` must be one this origin [`serves`](Self::serves).
     pub async fn send(
         self: &Arc<Self>,
         method: Method,
