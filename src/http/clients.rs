@@ -15,7 +15,7 @@
 //! policy checks a hop, and the chain goes on with `any`, counted the same way.
 
 use crate::http::direct::{self, Direct};
-use crate::http::url_policy::check_secure;
+use crate::http::url_policy::follows_redirect_to;
 use reqwest::header::{
     HeaderMap, HeaderName, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
     LOCATION, PROXY_AUTHORIZATION, TRANSFER_ENCODING, WWW_AUTHENTICATE,
@@ -287,12 +287,11 @@ fn redirect_target(
     else {
         return Ok(None);
     };
-    if !matches!(next.scheme(), "http" | "https") {
-        return Ok(None);
+    match follows_redirect_to(&next, allow_insecure_http) {
+        Ok(true) => Ok(Some(next)),
+        Ok(false) => Ok(None),
+        Err(message) => Err(SendError::InsecureRedirect(message)),
     }
-    check_secure("redirect target", &next, allow_insecure_http)
-        .map_err(|e| SendError::InsecureRedirect(e.message))?;
-    Ok(Some(next))
 }
 
 /// The request a redirect with `status` asks for, as reqwest would send it: 301/302/303 turn

@@ -11,7 +11,7 @@ use crate::http::client_cert::ClientCert;
 use crate::http::clients::{self, Answer, Bound, Clients, SendError};
 use crate::http::direct::{self, Direct};
 use crate::http::runtime;
-use crate::http::url_policy::{check_secure, redact, redact_str};
+use crate::http::url_policy::{follows_redirect_to, redact, redact_str};
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
@@ -463,16 +463,14 @@ impl Settings {
                 if attempt.previous().len() + clients::hops_before() >= 10 {
                     return attempt.error("more than 10 redirects");
                 }
-                if !matches!(attempt.url().scheme(), "http" | "https") {
-                    // Not ours to follow: the caller gets the 3xx and its Location.
-                    return attempt.stop();
+                match follows_redirect_to(attempt.url(), allow_insecure) {
+                    Ok(true) => {}
+                    Ok(false) => return attempt.stop(),
+                    Err(message) => return attempt.error(InsecureRedirect(message)),
                 }
                 if attempt.previous().first().map(Url::origin) != Some(attempt.url().origin()) {
                     // reqwest drops Authorization on this hop, for the rest of the chain.
                     let _ = LEFT_ORIGIN.try_with(|left| left.set(true));
-                }
-                if let Err(e) = check_secure("redirect target", attempt.url(), allow_insecure) {
-                    return attempt.error(InsecureRedirect(e.message));
                 }
                 match &only_origin {
                     Some(origin) if attempt.url().origin() != **origin => {

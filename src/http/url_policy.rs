@@ -52,6 +52,20 @@ pub fn check_secure(what: &str, url: &Url, allow_insecure_http: bool) -> Result<
     ))
 }
 
+/// Whether a redirect to `url` is followed: `Ok(false)` when it is not ours to follow (not
+/// http(s): the caller gets the 3xx and its Location), an error (the message) when the hop
+/// breaks [`check_secure`]. Both redirect paths ask this (`transport`'s policy, `clients`).
+pub fn follows_redirect_to(
+    url: &Url,
+    allow_insecure_http: bool,
+) -> std::result::Result<bool, String> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Ok(false);
+    }
+    check_secure("redirect target", url, allow_insecure_http).map_err(|e| e.message)?;
+    Ok(true)
+}
+
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -85,6 +99,18 @@ pub fn redact_str(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_are_followed_over_http_s_only_and_by_the_plain_http_rule() {
+        let to = |u: &str, allow| follows_redirect_to(&Url::parse(u).unwrap(), allow);
+        assert_eq!(to("https://example.com/x", false), Ok(true));
+        assert_eq!(to("http://localhost:9/x", false), Ok(true));
+        assert_eq!(to("ftp://example.com/x", false), Ok(false));
+        assert_eq!(to("http://example.com/x", true), Ok(true));
+        let refused = to("http://example.com/x?sig=hush", false).unwrap_err();
+        assert!(refused.starts_with("redirect target"), "{refused}");
+        assert!(!refused.contains("hush"), "{refused}");
+    }
 
     #[test]
     fn loopback_http_is_allowed_remote_is_not() {
