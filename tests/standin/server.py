@@ -528,6 +528,12 @@ class Handler(BaseHTTPRequestHandler):
                 self.ocr_poll(params)
             else:
                 self.method_not_allowed("GET, POST")
+        elif path.lower() == "/v4.0/words/info":
+            # The one Words route the Node SDK bridge test calls (asposewordscloud's getInfo).
+            if not reading:
+                return self.method_not_allowed("GET")
+            info = {"Name": "cloudauth stand-in Words", "Version": "24.12", "AdditionalInfo": []}
+            self.send_json(200, info)
         else:
             self.send_json(404, {"error": "not_found", "message": f"no route for {path}"})
 

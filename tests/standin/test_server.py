@@ -281,6 +281,14 @@ class StandInTest(unittest.TestCase):
         for bad in ("{}", '{"image": "not base64!"}', "nope", '{"image": ""}'):
             self.assertEqual(self.api("POST", "/v5.0/ocr/RecognizeImage", token, bad).status, 400, bad)
 
+    def test_words_info(self):
+        token = self.token()
+        r = self.api("GET", "/v4.0/words/info", token)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["Name"], "cloudauth stand-in Words")
+        self.assertEqual(self.api("GET", "/v4.0/words/info", None).status, 401)
+        self.assertEqual(self.api("POST", "/v4.0/words/info", token, "x").status, 405)
+
     def test_redirect(self):
         token = self.token()
         r = self.api("GET", "/redirect?to=http%3A%2F%2Flocalhost%3A1%2Fx%3Fa%3D1", token)

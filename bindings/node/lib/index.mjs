@@ -1,0 +1,13 @@
+// cloudauth for Node.js: the ES module entry point, over the CommonJS one (one copy of the state).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const cloudauth = require('./index.js');
+
+export default cloudauth;
+export const {
+  Session, Response, CloudAuthError, InvalidArgumentError, BufferTooSmallError, InsecureUrlError,
+  NetworkError, TimeoutError, AuthRejectedError, TokenEndpointError, BadTokenResponseError,
+  TooLargeError, InternalError, CancelledError, WouldBlockError, errorFor, fetch, interceptor, axios,
+  asposeAuthentication, libraryVersion, libraryPath,
+} = cloudauth;
