@@ -10,6 +10,7 @@ const ffi = require('./ffi');
 const errors = require('./errors');
 
 const OK = 0;
+const DEFAULT_BASE_URL = 'https://api.aspose.cloud';
 const WOULD_BLOCK = 12;
 const BUFFER_TOO_SMALL = 2;
 
@@ -86,8 +87,8 @@ function checkString(name, v) {
 function headerLines(headers) {
   if (headers == null) return [];
   let entries;
-  if (typeof headers.entries === 'function' && !(headers.constructor === Object)) entries = [...headers.entries()];
-  else if (Array.isArray(headers)) entries = headers;
+  if (Array.isArray(headers)) entries = headers;
+  else if (typeof headers.entries === 'function' && headers.constructor !== Object) entries = [...headers.entries()];
   else if (typeof headers === 'object') entries = Object.entries(headers);
   else throw new TypeError(`cloudauth: headers must be an object, a Headers, a Map or [name, value] pairs, not ${describe(headers)}`);
   const lines = [];
@@ -174,8 +175,13 @@ class Session extends EventEmitter {
     if (_shared) {
       h.ptr = _shared.ptr;
       h.refs = _shared.refs;
+      h.baseUrl = _shared.baseUrl;
     } else {
       const pairs = expand(options === undefined && _fromEnvPrefix !== undefined ? {} : options);
+      // The origin the adapters send the token to: base_url as the library will see it.
+      const base = pairs.filter((p) => p[0] === 'base_url').pop();
+      h.baseUrl = base ? base[1]
+        : (_fromEnvPrefix !== undefined && process.env[`${_fromEnvPrefix}BASE_URL`]) || DEFAULT_BASE_URL;
       const q = ffi.getQueue();
       const cfg = ffi.fn.cloudauth_config_new();
       try {
@@ -228,7 +234,7 @@ class Session extends EventEmitter {
   share() {
     const h = this.#live('share');
     Atomics.add(h.refs, 0, 1);
-    return { ptr: h.ptr, refs: h.refs, claim: new Int32Array(new SharedArrayBuffer(4)) };
+    return { ptr: h.ptr, refs: h.refs, baseUrl: h.baseUrl, claim: new Int32Array(new SharedArrayBuffer(4)) };
   }
 
   #live(what) {
@@ -259,7 +265,12 @@ class Session extends EventEmitter {
 
   // Starts a queued operation; resolves with its completion. `start(tag, outOp)` returns rc.
   #operation(what, start, signal, onDone) {
-    const h = this.#live(what);
+    let h;
+    try {
+      h = this.#live(what);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (signal != null && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
       return Promise.reject(new TypeError('cloudauth: signal must be an AbortSignal'));
     }
@@ -423,6 +434,9 @@ class Session extends EventEmitter {
   }
 
   get closed() { return this[kHandle].closed; }
+
+  /** base_url as configured: the adapters send the token to its origin only. */
+  get baseUrl() { return this[kHandle].baseUrl; }
 
   /**
    * Closes the session: calls in flight end with CancelledError; later calls throw.
