@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-loaded install bench clean
+        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-node test-loaded install bench clean
 
 all: build
 
@@ -24,7 +24,7 @@ demo: deps-demo build
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
-      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc
+      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc test-node
 	@echo "make test: all suites passed"
 
 # `make test` with two CPU hogs beside it (`yes >/dev/null`, stopped at the end): every timing
@@ -88,6 +88,11 @@ test-cli: build
 # oidc-provider (npm) and a resource server that verifies each token's binding.
 test-oidc: build
 	tests/run_oidc.sh
+
+# The Node.js binding (bindings/node): npm ci, tsc on the types and examples, node --test against
+# the stand-in, the hostile server and nginx, the examples.
+test-node: build
+	tests/run_node.sh
 
 # Installs the shared library (with soname), the static library, the headers, cloudauth.pc,
 # the CMake package and the command-line tool (bin/cloudauth) into $(PREFIX).

@@ -52,6 +52,7 @@ want curl curl
 want node nodejs   # tests/run_oidc.sh: oidc-provider needs Node.js 20.19 or newer
 want npm npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+want /usr/sbin/nginx nginx-light   # tests/run_node.sh: a Bearer-checking nginx
 fi
 if [[ ${1:-} == bench ]]; then
   want /usr/sbin/nginx nginx-light
