@@ -70,4 +70,7 @@ tests/standin/with_server.sh node "$ex/build/adapters.js"
 echo "run_node: node --test bindings/node/test"
 cd "$pkg"
 timeout 600 node --test --test-reporter=dot "$@" test/
+# The other queue mode (CLOUDAUTH_NODE_QUEUE=threads: the library's threads do the I/O).
+echo "run_node: node --test test/session.test.js with CLOUDAUTH_NODE_QUEUE=threads"
+CLOUDAUTH_NODE_QUEUE=threads timeout 300 node --test --test-reporter=dot "$@" test/session.test.js
 check_nginx_log

@@ -5,7 +5,7 @@
 // Threads: no library thread ever calls into JavaScript (koffi would queue such a call to the
 // main thread and block the library thread until it ran: a deadlock when the main thread
 // waits for that thread). Operations are started with the *_queued calls, which copy their
-// arguments and return at once; their completions, and the sessions' events, land in one
+// arguments and return at once. Their completions, and the sessions' events, land in one
 // completion queue per JavaScript thread (main thread or worker). A "pump" takes them: one
 // koffi async call of cloudauth_queue_wait, which blocks a libuv threadpool thread for at most
 // WAIT_MS, is armed while operations are in flight; when it returns, the main thread takes
@@ -13,6 +13,12 @@
 // arms it again. With nothing in flight no wait is armed, so an idle session never keeps the
 // process alive; events that arrive then (background refreshes) are taken by an unref'd timer
 // while someone listens for them.
+//
+// The queue is caller-driven by default: the requests' I/O runs inside that wait, on the
+// threadpool thread, as undici's runs on the main thread (one hand-off each way instead of
+// two: measured in bench/node). CLOUDAUTH_NODE_QUEUE=threads makes it a plain queue whose
+// operations run on the library's threads (more parallel CPU at many requests in flight, and
+// I/O goes on while the main thread is busy).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -91,6 +97,7 @@ function declare(l) {
     'const char *cloudauth_result_name(int r)',
     'const char *cloudauth_last_error()',
     'cloudauth_queue *cloudauth_queue_new()',
+    'cloudauth_queue *cloudauth_queue_new_caller_driven()',
     'int cloudauth_queue_wait(cloudauth_queue *q, int32_t timeout_ms, _Out_ void **out)',
     'void cloudauth_completion_free(void *c)',
     'int cloudauth_session_request_queued(cloudauth_session *s, const char *method, const char *url, ' +
@@ -135,7 +142,7 @@ let nextTag = 1;
 function getQueue() {
   if (!queue) {
     load();
-    queue = fn.cloudauth_queue_new();
+    queue = process.env.CLOUDAUTH_NODE_QUEUE === 'threads' ? fn.cloudauth_queue_new() : fn.cloudauth_queue_new_caller_driven();
     if (!queue) throw new Error(`cloudauth: cannot make a completion queue: ${fn.cloudauth_last_error()}`);
   }
   return queue;
@@ -203,7 +210,7 @@ function deliver(ptr) {
 
 // Takes every completion that is ready, without waiting (main thread, non-blocking).
 function drainReady() {
-  if (!queue) return;
+  if (!queue || armed) return;
   const out = [null];
   while (fn.cloudauth_queue_wait(queue, 0, out) === OK) deliver(out[0]);
 }
@@ -215,6 +222,7 @@ function arm() {
   fn.cloudauth_queue_wait.async(queue, WAIT_MS, out, (err, rc) => {
     armed = false;
     if (!err && rc === OK) deliver(out[0]);
+    else if (err) process.emitWarning(`cloudauth: waiting on the completion queue failed: ${err.message}`);
     drainReady();
     arm();
   });
