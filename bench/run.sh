@@ -10,7 +10,7 @@
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
 #                          only the named parts (token callgrind seq threads herd rss newthread
-#                          async refresh cold python pyasync dotnet fleet idp); prints their R lines
+#                          async refresh cold python pyasync node dotnet fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
@@ -105,6 +105,19 @@ step python "4. Python: cloudauth.Session vs requests.Session (client and nginx 
 step pyasync "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
   env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_async_python.py"
+
+# Node.js (bindings/node, bench/node/bench.mjs): session.request vs undici.request and fetch with
+# a fixed Authorization header, and cloudauth.fetch vs fetch; sequential on CPU 0 with nginx,
+# 64 in flight unpinned. Needs bindings/node/node_modules (tests/run_node.sh or npm ci there).
+if wanted node && command -v node >/dev/null; then
+  if [[ ! -d $ROOT/bindings/node/node_modules/undici ]]; then
+    (cd "$ROOT/bindings/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  step node "4. Node.js: session.request vs undici.request and fetch, one at a time (CPU 0)" \
+    "${PIN[@]}" env CLOUDAUTH_LIBRARY="$LIB" node "$BENCH/node/bench.mjs" seq
+  step node "4. Node.js: session.request vs undici.request and fetch, 64 in flight" \
+    env CLOUDAUTH_LIBRARY="$LIB" node "$BENCH/node/bench.mjs" conc
+fi
 
 # .NET on Mono: the handler's overhead per request (the binding is compiled from source here).
 if wanted dotnet && command -v mcs >/dev/null && command -v mono >/dev/null; then
