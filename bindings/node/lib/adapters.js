@@ -265,13 +265,44 @@ function axios(session, instance) {
         const again = await on401(error.response);
         if (again) return again;
       }
-      throw error;
+      throw redactAxiosError(error);
     },
   );
   return () => {
     instance.interceptors.request.eject(req);
     instance.interceptors.response.eject(res);
   };
+}
+
+// An AxiosError holds its config (our Authorization header) and the raw request head: no
+// token may show in util.inspect(error) or a log of it.
+function redactAxiosError(error) {
+  const state = error && error.config && error.config.cloudauth;
+  if (!state) return error;
+  const secret = bearer(state.token);
+  const hide = (v) => (typeof v === 'string' ? v.split(state.token).join('[token]') : v);
+  const headers = error.config.headers;
+  if (headers) {
+    if (typeof headers.set === 'function' && headers.get('Authorization') === secret) headers.set('Authorization', 'Bearer [token]');
+    else if (headers.Authorization === secret) headers.Authorization = 'Bearer [token]';
+  }
+  // The finished http.ClientRequest (and follow-redirects' wrapper around it) keep the head.
+  const req = error.request;
+  for (const r of [req, req && req._currentRequest, req && req._redirectable && req._redirectable._currentRequest]) {
+    if (!r || typeof r !== 'object') continue;
+    if (typeof r._header === 'string') r._header = hide(r._header);
+    const out = Object.getOwnPropertySymbols(r).find((sym) => sym.description === 'kOutHeaders');
+    if (out && r[out] && r[out].authorization) r[out].authorization = [r[out].authorization[0], hide(r[out].authorization[1])];
+  }
+  for (const o of [req && req._options, req && req._redirectable && req._redirectable._options]) {
+    if (o && o.headers) redactHeaders(o.headers, state.token);
+  }
+  error.config.cloudauth = { token: '[token]', carried: state.carried };
+  return error;
+}
+
+function redactHeaders(headers, token) {
+  for (const k of Object.keys(headers)) if (typeof headers[k] === 'string' && headers[k].includes(token)) headers[k] = 'Bearer [token]';
 }
 
 // ---- the Aspose Words SDK (asposewordscloud) ------------------------------------------------

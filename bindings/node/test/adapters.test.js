@@ -150,6 +150,19 @@ test('undici interceptor under fetch: a 401 to a request with a body drops the t
   assert.notEqual(await sa.token(), t1);
 });
 
+test('axios: no token in util.inspect of an error', async () => {
+  const t = await sa.token();
+  const instance = axiosLib.create();
+  cloudauth.axios(sa, instance);
+  const e = await instance.get(`${srv.url}/status/500`).catch((x) => x);
+  assert.equal(e.response.status, 500);
+  const text = require('node:util').inspect(e, { depth: 6 });
+  assert.ok(!text.includes(t), 'the token shows in util.inspect(error)');
+  assert.ok(!JSON.stringify(e.toJSON()).includes(t));
+  const e2 = await instance.get('http://127.0.0.1:9/x').catch((x) => x); // another origin: no token at all
+  assert.ok(!require('node:util').inspect(e2, { depth: 6 }).includes(t));
+});
+
 test('fetch adapter: redirect back to the origin carries the token again; manual and error modes', async () => {
   const f = cloudauth.fetch(sh);
   const back = await f(`${bad.main}/to_other_and_back?to=echo`);
