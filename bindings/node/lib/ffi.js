@@ -223,7 +223,8 @@ function arm() {
     armed = false;
     if (!err && rc === OK) deliver(out[0]);
     else if (err) process.emitWarning(`cloudauth: waiting on the completion queue failed: ${err.message}`);
-    drainReady();
+    // More answers may be ready; with none in flight, events wait for the next wait or timer.
+    if (pending.size > 0) drainReady();
     arm();
   });
 }
