@@ -52,6 +52,23 @@ for f in lib/index.js lib/index.mjs lib/ffi.js index.d.ts prebuilds/linux-x64/li
 done
 if grep -q '"path": "test/' <<<"$packed"; then echo "run_node: npm pack would ship the tests" >&2; exit 1; fi
 
+# Installed as a user installs it: the packed tarball into a fresh project (koffi from npm's
+# cache), then a token from the stand-in with the library the package bundles.
+app=$(mktemp -d)
+(cd "$pkg" && npm pack --silent --pack-destination "$app" >/dev/null)
+(cd "$app" && echo '{"private":true}' >package.json &&
+  npm install --offline --no-audit --no-fund --loglevel=error ./cloudauth-*.tgz)
+echo "run_node: the installed package against the stand-in"
+(cd "$app" && "$ROOT/tests/standin/with_server.sh" node -e "
+  const ca = require('cloudauth');
+  const want = require('path').join(process.cwd(), 'node_modules/cloudauth/prebuilds/linux-x64/libcloudauth.so');
+  if (ca.libraryPath() !== want) throw new Error('loaded ' + ca.libraryPath() + ', not ' + want);
+  const s = new ca.Session({ clientId: 'demo-client', clientSecret: 'demo-secret',
+    tokenUrl: process.env.STANDIN_URL + '/connect/token', baseUrl: process.env.STANDIN_URL });
+  s.get('/echo').then((r) => { if (r.status !== 200) throw new Error('HTTP ' + r.status);
+    console.log('run_node: installed cloudauth', ca.libraryVersion(), 'answered', r.status); s.close(); });")
+rm -rf "$app"
+
 # A private nginx as token endpoint and Bearer-checking API (bench/lib.sh's, on a free port).
 WORK=$(mktemp -d)
 BENCH=$ROOT/bench

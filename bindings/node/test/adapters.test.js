@@ -25,7 +25,7 @@ beforeEach(async () => {
   sa = new Session(srv.options);
   sh = new Session({ ...bad.options, tokenUrl: `${bad.main}/ok` });
 });
-after(() => { sa.close(); sh.close(); srv.stop(); bad.stop(); });
+after(() => { sa?.close(); sh?.close(); srv.stop(); bad.stop(); });
 
 // Each adapter as a `send(session, method, url, {body, headers}) -> {status, text}`.
 const adapters = {
