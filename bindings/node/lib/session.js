@@ -239,7 +239,7 @@ class Session extends EventEmitter {
 
   #live(what) {
     const h = this[kHandle];
-    if (h.closed) throw new errors.InvalidArgumentError(`cloudauth: ${what}: the session is closed`);
+    if (h.closed) throw new errors.InvalidArgumentError(`cloudauth: ${typeof what === 'function' ? what() : what}: the session is closed`);
     return h;
   }
 
@@ -264,8 +264,10 @@ class Session extends EventEmitter {
   }
 
   // Starts a queued operation; resolves with its completion. `start(tag, outOp)` returns rc.
-  #operation(what, start, signal, onDone) {
+  // `label` names the call in messages; a function, so that it costs nothing until needed.
+  #operation(label, start, signal, onDone) {
     let h;
+    const what = () => (typeof label === 'function' ? label() : label);
     try {
       h = this.#live(what);
     } catch (e) {
@@ -275,14 +277,14 @@ class Session extends EventEmitter {
       return Promise.reject(new TypeError('cloudauth: signal must be an AbortSignal'));
     }
     if (signal && signal.aborted) {
-      return Promise.reject(abortError(signal, what));
+      return Promise.reject(abortError(signal, what()));
     }
     return new Promise((resolve, reject) => {
       const tag = ffi.newTag();
       const outOp = [null];
       const rc = start(h.ptr, ffi.getQueue(), tag, outOp);
       if (rc !== OK) {
-        reject(fail(rc, `cloudauth: ${what}`));
+        reject(fail(rc, `cloudauth: ${what()}`));
         return;
       }
       const op = outOp[0];
@@ -301,9 +303,9 @@ class Session extends EventEmitter {
         if (c.result === OK) {
           resolve(onDone(c));
         } else if (c.result === 11 && signal && signal.aborted) {
-          reject(abortError(signal, what));
+          reject(abortError(signal, what()));
         } else {
-          reject(errors.errorFor(c.result, `cloudauth: ${what}: ${c.error || ffi.resultName(c.result)}`));
+          reject(errors.errorFor(c.result, `cloudauth: ${what()}: ${c.error || ffi.resultName(c.result)}`));
         }
       });
     });
@@ -352,7 +354,7 @@ class Session extends EventEmitter {
       }
       const lines = headerLines(options.headers);
       const body = bodyBytes(options.body);
-      return this.#operation(`${method} ${redact(url)}`, (s, q, tag, out) => ffi.fn.cloudauth_session_request_queued(
+      return this.#operation(() => `${method} ${redact(url)}`, (s, q, tag, out) => ffi.fn.cloudauth_session_request_queued(
         s, method, url, lines.length ? lines : null, lines.length, body, body ? body.length : 0, q, tag, out),
       options.signal, (c) => new Response(c.response, url));
     } catch (e) {
