@@ -327,9 +327,9 @@ class Session extends EventEmitter {
     for (let i = 0; i < 3; i++) {
       const rc = ffi.fn.cloudauth_session_token_cached(h.ptr, buf, buf.length, len);
       if (rc === OK) {
-        const t = buf.toString('latin1', 0, Number(len[0]));
+        const t = buf.toString('utf8', 0, Number(len[0]));
         buf.fill(0);
-        return Buffer.from(t, 'latin1').toString('utf8');
+        return t;
       }
       if (rc === WOULD_BLOCK) return null;
       if (rc !== BUFFER_TOO_SMALL) throw fail(rc, 'cloudauth: cachedToken');

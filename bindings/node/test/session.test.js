@@ -158,6 +158,23 @@ test('events: token_fetched, unauthorized, token_fetch_failed', async () => {
   assert.equal(events[0].reason, 'first_use');
 });
 
+test('events of a background refresh arrive with nothing in flight', async () => {
+  await srv.config({ token_expires_in: 3 });
+  // eager: the session refreshes on time by itself, about 1 s after the first token.
+  const s = open({ refreshSkewS: 2, refreshMode: 'eager' });
+  const events = [];
+  s.on('event', (e) => events.push(e));
+  const t1 = await s.token();
+  // Nothing is in flight now: the event comes through the unref'd timer.
+  const deadline = Date.now() + 5000;
+  while (!events.some((e) => e.reason === 'refresh_ahead') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const refresh = events.find((e) => e.reason === 'refresh_ahead');
+  assert.ok(refresh, JSON.stringify(events));
+  assert.equal(refresh.kind, 'token_fetched');
+  assert.notEqual(s.cachedToken(), t1);
+  assert.equal(s.stats().backgroundRefreshes, 1);
+});
+
 test('errors: one class per code, the library message, a code', async () => {
   const s = open({ clientSecret: 'wrong-secret-value' });
   const e = await s.token().catch((x) => x);
