@@ -114,9 +114,9 @@ test('the event loop keeps ticking while a token fetch takes 1 s', async () => {
   const took = performance.now() - start;
   assert.ok(t && took >= 950, `the fetch took ${took} ms`);
   // A blocked loop would show one late tick; a free one ticks about every 20 ms.
-  assert.ok(ticks.length >= 30, `only ${ticks.length} ticks in ${took} ms`);
+  assert.ok(ticks.length >= 20, `only ${ticks.length} ticks in ${took} ms`);
   const gaps = ticks.slice(1).map((v, i) => v - ticks[i]);
-  assert.ok(Math.max(...gaps) < 250, `a tick came ${Math.max(...gaps)} ms late`);
+  assert.ok(Math.max(...gaps) < 400, `a tick came ${Math.max(...gaps)} ms late`);
 });
 
 test('an AbortSignal cancels a request and a token fetch', async () => {
