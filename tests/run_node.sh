@@ -57,7 +57,7 @@ if grep -q '"path": "test/' <<<"$packed"; then echo "run_node: npm pack would sh
 app=$(mktemp -d)
 (cd "$pkg" && npm pack --silent --pack-destination "$app" >/dev/null)
 (cd "$app" && echo '{"private":true}' >package.json &&
-  npm install --offline --no-audit --no-fund --loglevel=error ./cloudauth-*.tgz)
+  npm install --offline --no-audit --no-fund --silent ./cloudauth-*.tgz)
 echo "run_node: the installed package against the stand-in"
 (cd "$app" && "$ROOT/tests/standin/with_server.sh" node -e "
   const ca = require('cloudauth');
