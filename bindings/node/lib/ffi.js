@@ -235,10 +235,6 @@ function expect(tag, cb) {
   arm();
 }
 
-function forget(tag) {
-  pending.delete(tag);
-}
-
 function addEventSink(tag, sink) {
   eventSinks.set(tag, sink);
 }
@@ -270,9 +266,8 @@ function lastError() {
 }
 
 module.exports = {
-  koffi, fn, load, getQueue, newTag, expect, forget, addEventSink, removeEventSink, listening,
-  drainReady, resultName, lastError, candidates,
+  koffi, fn, load, getQueue, newTag, expect, addEventSink, removeEventSink, listening,
+  drainReady, resultName, lastError,
   get Stats() { load(); return Stats; },
   get libraryPath() { load(); return libraryPath; },
-  pendingCount: () => pending.size,
 };

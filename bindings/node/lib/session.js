@@ -4,7 +4,6 @@
 // and stats() are synchronous and never wait.
 
 const { EventEmitter } = require('node:events');
-const util = require('node:util');
 
 const ffi = require('./ffi');
 const errors = require('./errors');
@@ -470,7 +469,7 @@ class Session extends EventEmitter {
     if (Atomics.sub(h.refs, 0, 1) === 1) ffi.fn.cloudauth_session_free(ptr);
   }
 
-  [Symbol.for('nodejs.util.inspect.custom')](depth, opts) {
+  [Symbol.for('nodejs.util.inspect.custom')]() {
     return `Session { ${this.closed ? 'closed' : 'open'}, ${this[kHandle].ops.size} in flight }`;
   }
 }
@@ -498,4 +497,4 @@ function redact(url) {
   }
 }
 
-module.exports = { Session, Response, expand, headerLines, bodyBytes, OPTION_KEYS, util };
+module.exports = { Session, Response };
