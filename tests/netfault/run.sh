@@ -45,14 +45,17 @@ skip_loudly() {
   exit 0
 }
 command -v ip >/dev/null && command -v tc >/dev/null || skip_loudly "iproute2 (ip, tc) is not installed"
-ip netns add "$srv" 2>"$dir/err" || skip_loudly "cannot create a network namespace: $(head -1 "$dir/err")"
-ip netns add "$cli"
-ip link add "$vc" netns "$cli" type veth peer name "$vs" netns "$srv"
-ip -n "$cli" addr add 10.200.0.1/30 dev "$vc"
-ip -n "$srv" addr add 10.200.0.2/30 dev "$vs"
-for ns in "$cli" "$srv"; do ip -n "$ns" link set lo up; done
-ip -n "$cli" link set "$vc" up
-ip -n "$srv" link set "$vs" up
+setup() {
+  ip netns add "$srv" && ip netns add "$cli" &&
+    ip link add "$vc" netns "$cli" type veth peer name "$vs" netns "$srv" &&
+    ip -n "$cli" addr add 10.200.0.1/30 dev "$vc" &&
+    ip -n "$srv" addr add 10.200.0.2/30 dev "$vs" &&
+    ip -n "$cli" link set lo up && ip -n "$srv" link set lo up &&
+    ip -n "$cli" link set "$vc" up && ip -n "$srv" link set "$vs" up &&
+    ip netns exec "$srv" tc qdisc add dev "$vs" root tbf rate 1mbit burst 4kb latency 1s &&
+    ip netns exec "$srv" tc qdisc del dev "$vs" root
+}
+setup 2>"$dir/err" || skip_loudly "cannot set up the test network: $(grep -v '^$' "$dir/err" | head -1)"
 # Small writes go out as they are (the 1-byte segment case); only inside the test host.
 ip netns exec "$srv" sysctl -qw net.ipv4.tcp_autocorking=0 2>/dev/null || true
 
