@@ -18,11 +18,13 @@ or 127.0.0.1), forwards every connection to --upstream HOST:PORT, and stops by i
   The mode file is JSON; a missing or empty file means "no faults".
 
 With --soak: random faults on requests marked "fault=" (reset, stall or a slow answer, chosen by
-the seed), and a count of every request line that reached the upstream, written to --count-file
-as JSON {"<request line>": n} when the proxy stops (SIGTERM): the soak checks that no request
-was lost or sent twice.
+the seed). With --count-file: how often the upstream answered each request line with anything but
+a 401 (the server acted on it; a 401 means it did not), written as JSON {"acted": {"<request line>": n}, "statuses": {...}}
+with the statuses of every answer, when the proxy stops (SIGTERM): the soak checks that no request was acted on twice. (Clients do
+not pipeline, so the first response bytes after a request are its answer.)
 """
 import argparse
+import collections
 import fcntl
 import json
 import os
@@ -42,6 +44,7 @@ class Config:
     def __init__(self, args):
         self.args = args
         self.counts = {}
+        self.statuses = {}  # request line -> status of each answer (for a failure's details)
         self.count_lock = threading.Lock()
         self.rng = random.Random(args.seed)
         self.rng_lock = threading.Lock()
@@ -135,6 +138,7 @@ class Connection:
         self.sent = 0  # response bytes sent since armed
         self.lock = threading.Lock()
         self.buffer = b""  # request bytes not yet parsed (soak counting)
+        self.waiting = collections.deque()  # request lines sent upstream, not yet answered
         self.closed = False
 
     def start(self):
@@ -195,8 +199,7 @@ class Connection:
     def on_request(self, first):
         cfg = self.cfg
         if cfg.args.count_file:
-            with cfg.count_lock:
-                cfg.counts[first] = cfg.counts.get(first, 0) + 1
+            self.waiting.append(first)
         if "fault=" not in first:
             return
         if cfg.args.soak:
@@ -215,6 +218,18 @@ class Connection:
             self.armed = dict(fault) if fault else None
             self.sent = 0
 
+    def on_answer(self, data):
+        """The first bytes of the answer to the oldest request waiting: counts it unless 401."""
+        try:
+            first = self.waiting.popleft()
+        except IndexError:
+            return
+        cfg = self.cfg
+        with cfg.count_lock:
+            cfg.statuses.setdefault(first, []).append(data[9:12].decode("latin-1"))
+            if data[9:12] != b"401":
+                cfg.counts[first] = cfg.counts.get(first, 0) + 1
+
     def pump(self, pipe):
         try:
             while True:
@@ -225,6 +240,8 @@ class Connection:
                     self.on_request_bytes(data)
                     pipe.write(data)
                     continue
+                if self.waiting:
+                    self.on_answer(data)
                 if not self.response_chunk(pipe, data):
                     return
         except OSError:
@@ -310,7 +327,7 @@ def main():
     def stop(*_):
         if args.count_file:
             with cfg.count_lock:
-                counts = dict(cfg.counts)
+                counts = {"acted": dict(cfg.counts), "statuses": dict(cfg.statuses)}
             with open(args.count_file + ".tmp", "w", encoding="utf-8") as f:
                 json.dump(counts, f)
             os.replace(args.count_file + ".tmp", args.count_file)
