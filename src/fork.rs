@@ -217,6 +217,39 @@ mod tests {
         assert_eq!(generation(), parent, "the parent's stays");
     }
 
+    /// What a child abandons is kept, never dropped: its destructor would touch the parent's
+    /// descriptors. (That it stays reachable is what tests/c/test_fork.c checks, under valgrind.)
+    #[test]
+    fn an_owned_value_from_before_a_fork_is_kept_not_dropped() {
+        use std::sync::atomic::AtomicBool;
+        static DROPPED: AtomicBool = AtomicBool::new(false);
+        struct Noisy;
+        impl Drop for Noisy {
+            fn drop(&mut self) {
+                DROPPED.store(true, Ordering::SeqCst);
+            }
+        }
+        let owned = Owned::new(Noisy);
+        // SAFETY: the child only drops a value and reads atomics, then exits.
+        let ok = in_child(
+            || unsafe { libc::fork() },
+            || {
+                let before = KEPT.load(Ordering::SeqCst);
+                drop(owned_in_child(&owned));
+                !DROPPED.load(Ordering::SeqCst) && KEPT.load(Ordering::SeqCst) != before
+            },
+        );
+        assert!(ok, "dropped in the child, or not kept");
+        drop(owned);
+        assert!(DROPPED.load(Ordering::SeqCst), "the parent's own drop runs");
+    }
+
+    /// The child's copy of `owned` (fork duplicated it): moved out bitwise, as the child owns it.
+    fn owned_in_child<T>(owned: &Owned<T>) -> Owned<T> {
+        // SAFETY: in the child the parent's `owned` is never used again.
+        unsafe { std::ptr::read(owned) }
+    }
+
     /// A raw clone runs no atfork handler: the wiped page (or the pid) tells.
     #[cfg(target_os = "linux")]
     #[test]
