@@ -4,7 +4,9 @@ PREFIX ?= /usr/local
 CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
-        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-node test-loaded install bench clean
+        test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-loaded install bench clean \
+        test-node \
+        test-netfault soak soak-smoke
 
 all: build
 
@@ -24,7 +26,9 @@ demo: deps-demo build
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
-      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc test-node
+      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc \
+      test-node \
+      test-netfault soak-smoke
 	@echo "make test: all suites passed"
 
 # `make test` with two CPU hogs beside it (`yes >/dev/null`, stopped at the end): every timing
@@ -105,3 +109,18 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# Real network faults: the stand-in on a test host in a network namespace, a veth pair away
+# (delay, stalls, 256 kbit/s, resets, 1-byte segments, a blackhole, link down); cloudauth and
+# libcurl side by side. Without root / CAP_NET_ADMIN it says so loudly and passes.
+test-netfault: build
+	tests/netfault/run.sh
+
+# Ten minutes (SOAK_SECONDS to change) of threads and async operations under token rotation,
+# 401s, stale connections, redirects and injected faults: zero lost or doubly-acted requests,
+# flat RSS and descriptors. Not part of make test; soak-smoke (20 s) is.
+soak: build
+	tests/soak/run.sh
+
+soak-smoke: build
+	SOAK_SECONDS=20 tests/soak/run.sh

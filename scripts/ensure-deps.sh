@@ -53,6 +53,10 @@ want node nodejs   # tests/run_oidc.sh: oidc-provider needs Node.js 20.19 or new
 want npm npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 want /usr/sbin/nginx nginx-light   # tests/run_node.sh: a Bearer-checking nginx
+# tests/netfault (network namespaces, veth, tc) and its libcurl baseline client.
+want ip iproute2
+want tc iproute2
+want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
 fi
 if [[ ${1:-} == bench ]]; then
   want /usr/sbin/nginx nginx-light

@@ -13,6 +13,10 @@
 //! zeroed, so while it still holds its mark no fork happened since the pid was last checked.
 //! Where the kernel lacks it (before Linux 4.14) every call checks the pid. [`generation`] is
 //! for the slow paths (sending a request, fetching a token), never the cached-token read.
+//!
+//! What a child abandons stays reachable: [`keep`] holds it in a process-wide list that is
+//! never freed, so a leak checker (valgrind, LeakSanitizer) in a pre-fork server's workers
+//! sees memory still in use, not memory lost.
 
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU64, Ordering};
 use std::sync::Once;
@@ -69,6 +73,36 @@ fn wipe_on_fork_word() -> *mut AtomicU64 {
 #[cfg(not(target_os = "linux"))]
 fn wipe_on_fork_word() -> *mut AtomicU64 {
     std::ptr::null_mut()
+}
+
+/// One abandoned value in the list of what this process keeps ([`keep`]).
+struct Kept<T> {
+    next: *mut u8,
+    _value: T,
+}
+
+/// The newest [`Kept`] node; each links to the one before. Never freed.
+static KEPT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Keeps `value` for the rest of the process without dropping it: for what a child of fork()
+/// inherited and must not destroy (its destructor would touch the parent's descriptors or
+/// locks). Unlike `mem::forget`, the value stays reachable from a static, so a leak checker
+/// does not count it as lost. Lock-free: a lock here could be held by a thread fork() left
+/// behind.
+pub fn keep<T>(value: T) {
+    let node = Box::into_raw(Box::new(Kept {
+        next: std::ptr::null_mut(),
+        _value: value,
+    }));
+    let mut head = KEPT.load(Ordering::Acquire);
+    loop {
+        // SAFETY: `node` is ours until the exchange below publishes it.
+        unsafe { (*node).next = head };
+        match KEPT.compare_exchange_weak(head, node.cast(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
 }
 
 /// The fork generation of this process: equal values mean "same process as when built".
@@ -129,16 +163,23 @@ impl<T> Owned<T> {
     pub fn into_inner(self) -> Option<T> {
         let mut this = std::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the value is moved out exactly once.
-        this.is_current()
-            .then(|| unsafe { std::mem::ManuallyDrop::take(&mut this.value) })
+        let value = unsafe { std::mem::ManuallyDrop::take(&mut this.value) };
+        if this.is_current() {
+            Some(value)
+        } else {
+            keep(value);
+            None
+        }
     }
 }
 
 impl<T> Drop for Owned<T> {
     fn drop(&mut self) {
+        // SAFETY: dropped or kept once, here, and never touched again.
         if self.generation == generation() {
-            // SAFETY: dropped once, here, and never touched again.
             unsafe { std::mem::ManuallyDrop::drop(&mut self.value) }
+        } else {
+            keep(unsafe { std::mem::ManuallyDrop::take(&mut self.value) });
         }
     }
 }
@@ -174,6 +215,39 @@ mod tests {
         );
         assert!(ok, "fork() with its handlers");
         assert_eq!(generation(), parent, "the parent's stays");
+    }
+
+    /// What a child abandons is kept, never dropped: its destructor would touch the parent's
+    /// descriptors. (That it stays reachable is what tests/c/test_fork.c checks, under valgrind.)
+    #[test]
+    fn an_owned_value_from_before_a_fork_is_kept_not_dropped() {
+        use std::sync::atomic::AtomicBool;
+        static DROPPED: AtomicBool = AtomicBool::new(false);
+        struct Noisy;
+        impl Drop for Noisy {
+            fn drop(&mut self) {
+                DROPPED.store(true, Ordering::SeqCst);
+            }
+        }
+        let owned = Owned::new(Noisy);
+        // SAFETY: the child only drops a value and reads atomics, then exits.
+        let ok = in_child(
+            || unsafe { libc::fork() },
+            || {
+                let before = KEPT.load(Ordering::SeqCst);
+                drop(owned_in_child(&owned));
+                !DROPPED.load(Ordering::SeqCst) && KEPT.load(Ordering::SeqCst) != before
+            },
+        );
+        assert!(ok, "dropped in the child, or not kept");
+        drop(owned);
+        assert!(DROPPED.load(Ordering::SeqCst), "the parent's own drop runs");
+    }
+
+    /// The child's copy of `owned` (fork duplicated it): moved out bitwise, as the child owns it.
+    fn owned_in_child<T>(owned: &Owned<T>) -> Owned<T> {
+        // SAFETY: in the child the parent's `owned` is never used again.
+        unsafe { std::ptr::read(owned) }
     }
 
     /// A raw clone runs no atfork handler: the wiped page (or the pid) tells.

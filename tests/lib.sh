@@ -25,7 +25,7 @@ valgrind_run() {
   # delays by this factor (their assertions stay the same).
   export CLOUDAUTH_TEST_TIME_FACTOR=${CLOUDAUTH_TEST_TIME_FACTOR:-10}
   set +e
-  tests/standin/with_server.sh valgrind --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite \
+  tests/standin/with_server.sh valgrind --suppressions=tests/valgrind/threads-after-fork.supp --child-silent-after-fork=yes --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=99 --track-origins=yes --num-callers=30 --log-file="$log" "$@"
   rc=$?
   set -e

@@ -89,8 +89,13 @@ pub fn library() -> Result<&'static Runtime> {
         let built = Box::into_raw(Box::new(Owned::new(runtime)));
         if LIBRARY
             .compare_exchange(seen, built, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
+            .is_ok()
         {
+            if !seen.is_null() {
+                // The inherited runtime: kept reachable, never dropped.
+                fork::keep(seen);
+            }
+        } else {
             // Another thread started one first: stop ours without waiting for its threads.
             // SAFETY: `built` was never shared.
             let ours = unsafe { Box::from_raw(built) };

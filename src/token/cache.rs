@@ -417,8 +417,8 @@ impl TokenCache {
             let previous = self.flight.compare_and_swap(&flight, fresh.clone());
             if Arc::ptr_eq(&previous, &flight) {
                 // The inherited flight may be locked by a thread that does not exist here:
-                // leak it.
-                std::mem::forget(arc_swap::Guard::into_inner(previous));
+                // keep it, never drop it.
+                fork::keep(arc_swap::Guard::into_inner(previous));
                 return fresh;
             }
             // Another thread replaced it first: take that one.
