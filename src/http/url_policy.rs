@@ -88,7 +88,9 @@ pub fn check_proxy(key: &str, value: &str) -> Result<()> {
     }
     match Url::parse(value) {
         Ok(url) if url.host().is_some() => Ok(()),
-        _ => Err(Error::invalid(format!("{key} '{shown}' has no usable host"))),
+        _ => Err(Error::invalid(format!(
+            "{key} '{shown}' has no usable host"
+        ))),
     }
 }
 
@@ -180,10 +182,21 @@ mod tests {
 
     #[test]
     fn proxies_are_http_s_urls_or_none() {
-        for ok in ["", "none", "http://127.0.0.1:3128", "HTTPS://proxy.example:443/"] {
+        for ok in [
+            "",
+            "none",
+            "http://127.0.0.1:3128",
+            "HTTPS://proxy.example:443/",
+        ] {
             assert!(check_proxy("proxy", ok).is_ok(), "{ok}");
         }
-        for bad in ["ftp://p.example:21", "socks5://p.example:1080", "bogus", "http://", "p:3128"] {
+        for bad in [
+            "ftp://p.example:21",
+            "socks5://p.example:1080",
+            "bogus",
+            "http://",
+            "p:3128",
+        ] {
             let e = check_proxy("proxy", bad).unwrap_err();
             assert_eq!(e.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
             assert!(e.message.starts_with("proxy '"), "{}", e.message);
@@ -197,7 +210,10 @@ mod tests {
         let e = Error::new(Code::CLOUDAUTH_ERR_NETWORK, "token request x failed");
         let e = through_proxy(e, Some("http://u:hush@127.0.0.1:9"));
         let e = through_proxy(e, Some("http://u:hush@127.0.0.1:9"));
-        assert_eq!(e.message, "token request x failed (through proxy 'http://127.0.0.1:9')");
+        assert_eq!(
+            e.message,
+            "token request x failed (through proxy 'http://127.0.0.1:9')"
+        );
         let e = Error::new(Code::CLOUDAUTH_ERR_TOO_LARGE, "big");
         assert_eq!(through_proxy(e, Some("http://p:1")).message, "big");
     }

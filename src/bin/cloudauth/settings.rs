@@ -86,7 +86,10 @@ impl Settings {
         }
         for item in &self.set_file {
             let (key, path) = item.split_once('=').ok_or_else(|| {
-                Failure::Usage(format!("--set-file expects KEY=PATH, got '{}'", shown(item)))
+                Failure::Usage(format!(
+                    "--set-file expects KEY=PATH, got '{}'",
+                    shown(item)
+                ))
             })?;
             let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
                 Failure::Local(format!("--set-file {key}: cannot read {path}: {e}"))

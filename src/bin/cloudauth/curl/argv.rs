@@ -114,7 +114,8 @@ pub fn read(args: &[String], base_url: &str, allow_insecure_http: bool) -> Resul
             (n, _) if REROUTING.contains(&n) => rerouted = Some(arg.clone()),
             _ => {}
         }
-        plan.args.extend(args[start..i.min(args.len())].iter().cloned());
+        plan.args
+            .extend(args[start..i.min(args.len())].iter().cloned());
     }
     for url in &urls {
         let heads = if globoff {

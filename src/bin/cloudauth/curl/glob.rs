@@ -67,7 +67,9 @@ pub fn expand(pattern: &str) -> Result<Vec<String>, String> {
             }
         };
         if out.len() * alternatives.len() > MAX_EXPANSIONS {
-            return Err(format!("the glob expands to more than {MAX_EXPANSIONS} hosts"));
+            return Err(format!(
+                "the glob expands to more than {MAX_EXPANSIONS} hosts"
+            ));
         }
         out = out
             .iter()
@@ -165,7 +167,10 @@ mod tests {
 
     #[test]
     fn sets_ranges_and_literals() {
-        assert_eq!(expand("{http,https}://h").unwrap(), ["http://h", "https://h"]);
+        assert_eq!(
+            expand("{http,https}://h").unwrap(),
+            ["http://h", "https://h"]
+        );
         assert_eq!(expand("h[1-3]").unwrap(), ["h1", "h2", "h3"]);
         assert_eq!(expand("h[08-10:2]").unwrap(), ["h08", "h10"]);
         assert_eq!(expand("[a-c]").unwrap(), ["a", "b", "c"]);

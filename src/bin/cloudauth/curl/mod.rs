@@ -44,7 +44,12 @@ pub fn run(session: &Session, cfg: &Config, env_prefix: &str, args: &Args) -> Re
         None => None,
     };
     let marker = status::Marker::new();
-    let (config, token) = session.with_token(|t| (Zeroizing::new(header_config(t)), Zeroizing::new(t.to_owned())))?;
+    let (config, token) = session.with_token(|t| {
+        (
+            Zeroizing::new(header_config(t)),
+            Zeroizing::new(t.to_owned()),
+        )
+    })?;
     let mut command = Command::new("curl");
     // -q first: no ~/.curlrc, whose options and URLs were not checked.
     command
@@ -55,7 +60,8 @@ pub fn run(session: &Session, cfg: &Config, env_prefix: &str, args: &Args) -> Re
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy();
         if name.starts_with(cloudauth::config::ENV_PREFIX)
-            || (!env_prefix.is_empty() && name.starts_with(env_prefix)) {
+            || (!env_prefix.is_empty() && name.starts_with(env_prefix))
+        {
             command.env_remove(&*name);
         }
     }
@@ -74,7 +80,10 @@ pub fn run(session: &Session, cfg: &Config, env_prefix: &str, args: &Args) -> Re
         .wait()
         .map_err(|e| Failure::Local(format!("waiting for curl failed: {e}")))?;
     let transfers = relay.join().unwrap_or_default();
-    if transfers.iter().any(|t| rejected_our_token(t, &cfg.base_url)) {
+    if transfers
+        .iter()
+        .any(|t| rejected_our_token(t, &cfg.base_url))
+    {
         // Only if it is still the current one; the file cache's entry goes too.
         session.invalidate_token(&token);
     }
@@ -151,9 +160,21 @@ mod tests {
             final_url: last.into(),
         };
         let base = "https://api.example/v1/";
-        assert!(rejected_our_token(&t(401, "https://api.example/a", "https://api.example/b"), base));
-        assert!(!rejected_our_token(&t(200, "https://api.example/a", "https://api.example/a"), base));
-        assert!(!rejected_our_token(&t(401, "https://other.example/a", "https://api.example/b"), base));
-        assert!(!rejected_our_token(&t(401, "https://api.example/a", "https://other.example/b"), base));
+        assert!(rejected_our_token(
+            &t(401, "https://api.example/a", "https://api.example/b"),
+            base
+        ));
+        assert!(!rejected_our_token(
+            &t(200, "https://api.example/a", "https://api.example/a"),
+            base
+        ));
+        assert!(!rejected_our_token(
+            &t(401, "https://other.example/a", "https://api.example/b"),
+            base
+        ));
+        assert!(!rejected_our_token(
+            &t(401, "https://api.example/a", "https://other.example/b"),
+            base
+        ));
     }
 }

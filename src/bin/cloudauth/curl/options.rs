@@ -3,6 +3,7 @@
 //! URLs. curl accepts any unambiguous prefix of a long option name.
 
 /// Long options that take a value (the next argument).
+#[rustfmt::skip]
 pub const WITH_VALUE: &[&str] = &[
     "abstract-unix-socket", "alt-svc", "aws-sigv4", "cacert", "capath", "cert", "cert-type",
     "ciphers", "config", "connect-timeout", "connect-to", "continue-at", "cookie", "cookie-jar",
@@ -31,6 +32,7 @@ pub const WITH_VALUE: &[&str] = &[
 ];
 
 /// Long options without a value (each also accepts a `no-` prefix).
+#[rustfmt::skip]
 pub const FLAGS: &[&str] = &[
     "anyauth", "append", "basic", "cert-status", "compressed", "compressed-ssh", "create-dirs",
     "crlf", "digest", "disable", "disable-eprt", "disable-epsv", "disallow-username-in-url",

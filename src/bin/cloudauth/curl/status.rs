@@ -112,6 +112,9 @@ mod tests {
         let got = m.filter(Slow(text), &mut out);
         assert_eq!(String::from_utf8(out).unwrap(), "progress\rrest tail M-");
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].status, got[0].final_url.as_str()), (401, "http://a/x"));
+        assert_eq!(
+            (got[0].status, got[0].final_url.as_str()),
+            (401, "http://a/x")
+        );
     }
 }
