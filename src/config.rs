@@ -277,7 +277,10 @@ impl Config {
             }
             "user_agent" => self.user_agent = header_safe(key, value)?.to_owned(),
             "ca_file" => self.ca_file = Some(non_empty(key, value)?.to_owned()),
-            "proxy" => self.proxy = Some(value.to_owned()),
+            "proxy" => {
+                crate::http::url_policy::check_proxy(key, value)?;
+                self.proxy = Some(value.to_owned());
+            }
             "allow_insecure_http" => self.allow_insecure_http = boolean(key, value)?,
             "token_cache" => {
                 self.token_cache = match value {

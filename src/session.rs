@@ -284,7 +284,7 @@ impl Inner {
                     scrubber.also_jws(proof.to_str().unwrap_or(""));
                 }
                 e.message = scrubber.scrub(&e.message);
-                Err(e)
+                Err(self.api.name_proxy(e))
             }
         }
     }

@@ -35,3 +35,40 @@ fn a_proxy_from_the_environment_carries_requests_to_the_sessions_origin() {
         format!("127.0.0.1:{}", server.port())
     );
 }
+
+#[test]
+fn proxy_values_are_checked_when_set_and_a_failing_proxy_is_named() {
+    let server = StandIn::start();
+    let mut cfg = server.config(&[]);
+    for bad in ["ftp://127.0.0.1:21", "socks5://127.0.0.1:1080", "bogus"] {
+        let e = cfg.set("proxy", bad).unwrap_err();
+        assert_eq!(
+            e.code,
+            cloudauth::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
+            "{bad}"
+        );
+        assert!(e.message.starts_with("proxy '"), "{}", e.message);
+    }
+    // A port nothing listens on: the proxy cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    cfg.set("proxy", &format!("http://user:hush@127.0.0.1:{port}"))
+        .unwrap();
+    cfg.set("max_retries", "0").unwrap();
+    let s = cloudauth::Session::new(&cfg).unwrap();
+    let e = s.with_token(|_| ()).unwrap_err();
+    assert_eq!(
+        e.code,
+        cloudauth::Code::CLOUDAUTH_ERR_NETWORK,
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message
+            .ends_with(&format!("(through proxy 'http://127.0.0.1:{port}')")),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("hush"), "{}", e.message);
+}

@@ -324,6 +324,7 @@ t_curl() {
   cat >"$work/bin/curl" <<EOF
 #!/usr/bin/env bash
 printf '%s\n' "\$@" >"$work/curl.argv"
+env >"$work/curl.env"
 tee "$work/curl.stdin" | exec "$(command -v curl)" "\$@"
 EOF
   chmod +x "$work/bin/curl"
@@ -332,8 +333,13 @@ EOF
   token=$(json_get "$OUT" 'v["headers"]["authorization"]')
   check "curl: authorized" grep -Eq '^Bearer [A-Za-z0-9_.-]+$' <<<"$token"
   check "curl: the token is not in curl's argv" bash -c "! grep -qF -- '${token#Bearer }' '$work/curl.argv'"
-  check_eq "curl: argv is -K - and the user's arguments" "$(tr '\n' ' ' <"$work/curl.argv")" \
-    "-K - -s $STANDIN_URL/headers "
+  check_eq "curl: argv is -q -K - and the user's arguments, then the status line's -w" \
+    "$(head -5 "$work/curl.argv" | tr '\n' ' ')" "-q -K - -s $STANDIN_URL/headers "
+  check "curl: no CLOUDAUTH_* variable in curl's environment" bash -c "! grep -q '^CLOUDAUTH_' '$work/curl.env'"
+  check "curl: not the secret either" bash -c "! grep -qF -- '$SECRET' '$work/curl.env'"
+  MYAPP_CLIENT_ID=demo-client MYAPP_CLIENT_SECRET=$SECRET MYAPP_TOKEN_URL=$STANDIN_URL/connect/token \
+    MYAPP_BASE_URL=$STANDIN_URL PATH=$work/bin:$PATH cli 0 --env-prefix MYAPP_ curl -s -o /dev/null "$STANDIN_URL/headers"
+  check "curl: no variable of --env-prefix either" bash -c "! grep -q '^MYAPP_' '$work/curl.env'"
   check_eq "curl: the config on stdin" "$(<"$work/curl.stdin")" "header = \"Authorization: $token\""
 
   cli 0 curl -s -X POST --data-binary 'curl body' "$STANDIN_URL/echo"
@@ -346,6 +352,101 @@ EOF
   PATH=$work/no-curl cli 1 curl -s "$STANDIN_URL/headers"
   check "curl missing: said so" contains "$ERR" "curl"
   cli 103 curl -s http://example.invalid/
+  # A path is joined to base_url, as `request` does; the user's --write-out still works and
+  # the status line this command reads stays off stderr.
+  cli 0 curl -s -o /dev/null -w '%{http_code}' /headers
+  check_eq "curl /path: joined to base_url, -w kept" "$OUT" 200
+  check_eq "curl: nothing on stderr" "$ERR" ""
+}
+
+# curl's reading of URLs, not ours: no scheme means http, also as host:port/path, with -G,
+# with --url and in globs. A non-loopback host name is routed to the stand-in on loopback;
+# the stand-in logs every request it gets, authorized or not: none may arrive.
+t_curl_urls_as_curl_reads_them() {
+  local host=api.example.test port=${STANDIN_URL##*:} route form
+  route=(--connect-to "$host:80:127.0.0.1:$port" --connect-to "$host:443:127.0.0.1:$port")
+  for form in "$host/headers" "$host:80/headers" "HTTP://$host/headers" "http:/$host/headers"; do
+    cli 103 curl -s "${route[@]}" "$form"
+    check "'$form' is plain http: the library's message" contains "$ERR" "plain http"
+  done
+  cli 103 curl -s "${route[@]}" -G -d a=1 "$host/headers"
+  cli 103 curl -s "${route[@]}" --url "$host/headers"
+  cli 103 curl -s "${route[@]}" "{https,http}://$host/headers"
+  cli 103 curl -s "${route[@]}" -sS "$host:[80-81]/headers"
+  cli 103 curl -s --resolve "$host:80:127.0.0.1" "$host:$port/headers"
+  # URLs this command cannot see, or that curl reads as something other than http(s).
+  printf 'url = "http://%s/headers"\n' "$host" >"$work/curl.config"
+  cli 2 curl -s "${route[@]}" -K "$work/curl.config"
+  check "-K: refused, and why" contains "$ERR" "cannot check"
+  cli 2 curl -s "${route[@]}" --conf "$work/curl.config"
+  cli 2 curl -s "${route[@]}" --next "$host/headers"
+  cli 2 curl -s file:///proc/self/environ
+  check "file:// is refused" contains "$ERR" "http(s) requests only"
+  # ~/.curlrc is not read (-q): its URL would go unchecked.
+  printf 'url = "http://%s/headers"\nconnect-to = "%s:80:127.0.0.1:%s"\n' "$host" "$host" "$port" >"$work/.curlrc"
+  HOME=$work cli 0 curl -s -o /dev/null "$STANDIN_URL/headers"
+  local log
+  log=$(curl -sS -m 10 "$STANDIN_URL/_control/stats")
+  check_eq "no request reached the recorder for $host" \
+    "$(json_get "$log" "sum(1 for r in v['api_log'] if r['headers'].get('host', '').startswith('$host'))")" 0
+  check_eq "the one allowed request" "$(json_get "$log" 'v["api_requests"]')" 1
+}
+
+# A token the server stopped accepting: `curl` drops it after the 401 (file cache too), as
+# `request` does; `token --refresh` replaces it on demand.
+t_cli_drops_a_rejected_token() {
+  local first second
+  cli 0 token
+  first=$OUT
+  ctl /_control/revoke
+  cli 0 curl -s -o /dev/null -w '%{http_code}' /headers
+  check_eq "curl: the revoked token gets a 401" "$OUT" 401
+  cli 0 token
+  second=$OUT
+  check "after curl's 401 the next invocation fetches a new token" test "$first" != "$second"
+  check_eq "two token requests" "$(stat token_requests)" 2
+  cli 0 curl -s -o /dev/null -w '%{http_code}' /headers
+  check_eq "curl: the new token works" "$OUT" 200
+  # A 401 from another origin drops nothing.
+  cli 0 curl -s -o /dev/null -w '%{http_code}' "http://localhost:${STANDIN_URL##*:}/status/401"
+  cli 0 token
+  check_eq "a 401 from another origin (localhost, not base_url's 127.0.0.1) kept the token" "$OUT" "$second"
+
+  cli 0 token --refresh
+  check "token --refresh: a new token" test "$OUT" != "$second"
+  local third=$OUT
+  cli 0 token
+  check_eq "token --refresh: the new one is cached" "$OUT" "$third"
+  check_eq "one token request per refresh" "$(stat token_requests)" 3
+  CLOUDAUTH_TOKEN_CACHE=memory cli 0 token --refresh
+  check_eq "--refresh without a cached token: one request" "$(stat token_requests)" 4
+}
+
+# Values holding a password never come from argv; --set-file and the environment do.
+t_secret_bearing_settings() {
+  cli 2 --set "redis_url=redis://:$ARGV_SECRET@127.0.0.1:6379" token
+  check "redis_url with a password: why" contains "$ERR" "user info"
+  check "redis_url with a password: how" contains "$ERR" "CLOUDAUTH_REDIS_URL in the environment or --set-file"
+  cli 2 --set "proxy=http://user:$ARGV_SECRET@127.0.0.1:3128" token
+  check "proxy with user info: refused" contains "$ERR" "CLOUDAUTH_PROXY"
+  cli 2 --set "token_param.api_key=$ARGV_SECRET" token
+  cli 2 --set "token_url=https://u:$ARGV_SECRET@127.0.0.1/t" token
+  cli 2 --set "client_secret=$ARGV_SECRET" token
+  cli 0 --set redis_url=redis://127.0.0.1:6379 --set token_cache=memory token
+  printf '%s\n' "$STANDIN_URL/connect/token" >"$work/token_url"
+  cli 0 --set token_url=https://wrong.invalid/ --set-file "token_url=$work/token_url" token
+  check_eq "--set-file: the token URL from the file (its own token request)" "$(stat token_requests)" 2
+}
+
+# `| head`: the reader went away; the command ends quietly with status 0.
+t_closed_stdout_is_quiet() {
+  local status
+  set +e
+  "$B" request '/big?bytes=1000000' 2>"$work/pipe.err" | head -c 10 >/dev/null
+  status=${PIPESTATUS[0]}
+  set -e
+  check_eq "request | head: status 0" "$status" 0
+  check_eq "request | head: nothing on stderr" "$(<"$work/pipe.err")" ""
 }
 
 # Mutual TLS through --set and the environment, against tests/support/mtls_server.py (HTTPS on
@@ -390,7 +491,8 @@ t_mtls_settings_pass_through() {
 tests=(t_version_and_help t_completions t_usage_errors t_token_formats
        t_ten_invocations_one_token_request t_wrong_secret t_secret_sources t_request
        t_request_resends_after_401 t_library_exit_statuses t_identity_provider_keys t_curl
-       t_mtls_settings_pass_through)
+       t_curl_urls_as_curl_reads_them t_cli_drops_a_rejected_token t_secret_bearing_settings
+       t_closed_stdout_is_quiet t_mtls_settings_pass_through)
 ran=0
 for t in "${tests[@]}"; do
   [[ -z $filter || $t == *"$filter"* ]] || continue

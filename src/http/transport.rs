@@ -281,6 +281,12 @@ impl Transport {
             self.notice_closed().await;
             work(client).await
         })?
+        .map_err(|e| self.name_proxy(e))
+    }
+
+    /// A failure of a request sent through the configured proxy names it.
+    pub fn name_proxy(&self, err: Error) -> Error {
+        crate::http::url_policy::through_proxy(err, self.settings.proxy.as_deref())
     }
 
     /// The clients for the calling thread's runtime.

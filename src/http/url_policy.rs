@@ -66,6 +66,51 @@ pub fn follows_redirect_to(
     Ok(true)
 }
 
+/// A `proxy` value the library can use: `none` (or empty) for no proxy, else an absolute
+/// http:// or https:// URL with a host (reqwest is built without SOCKS support). Checked when
+/// set, so a bad value fails there and not at the first request.
+pub fn check_proxy(key: &str, value: &str) -> Result<()> {
+    if matches!(value, "" | "none") {
+        return Ok(());
+    }
+    let shown = redact_str(value);
+    let Some((scheme, _)) = value.split_once("://") else {
+        return Err(Error::invalid(format!(
+            "{key} '{shown}' is not a proxy URL: give http://host:port or https://host:port \
+             (or none for no proxy)"
+        )));
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return Err(Error::invalid(format!(
+            "{key} '{shown}' uses scheme '{}'; the library can use http:// and https:// proxies",
+            quote_prefix(scheme, 16)
+        )));
+    }
+    match Url::parse(value) {
+        Ok(url) if url.host().is_some() => Ok(()),
+        _ => Err(Error::invalid(format!(
+            "{key} '{shown}' has no usable host"
+        ))),
+    }
+}
+
+/// `err` from a request sent through `proxy`, naming it (without user info) when the failure
+/// may be the proxy's: a network failure or a timeout.
+pub fn through_proxy(mut err: Error, proxy: Option<&str>) -> Error {
+    let Some(proxy) = proxy.filter(|p| !matches!(*p, "" | "none")) else {
+        return err;
+    };
+    let named = format!(" (through proxy '{}')", redact_str(proxy));
+    if matches!(
+        err.code,
+        Code::CLOUDAUTH_ERR_NETWORK | Code::CLOUDAUTH_ERR_TIMEOUT
+    ) && !err.message.ends_with(&named)
+    {
+        err.message.push_str(&named);
+    }
+    err
+}
+
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip.is_loopback(),
@@ -133,6 +178,44 @@ mod tests {
         let url = Url::parse("https://user:pw@host/p?client_secret=s#f").unwrap();
         assert_eq!(redact(&url), "https://host/p");
         assert_eq!(redact_str("https://u:pw@h/p?secret=1"), "https://h/p");
+    }
+
+    #[test]
+    fn proxies_are_http_s_urls_or_none() {
+        for ok in [
+            "",
+            "none",
+            "http://127.0.0.1:3128",
+            "HTTPS://proxy.example:443/",
+        ] {
+            assert!(check_proxy("proxy", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "ftp://p.example:21",
+            "socks5://p.example:1080",
+            "bogus",
+            "http://",
+            "p:3128",
+        ] {
+            let e = check_proxy("proxy", bad).unwrap_err();
+            assert_eq!(e.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+            assert!(e.message.starts_with("proxy '"), "{}", e.message);
+        }
+        let e = check_proxy("proxy", "socks5://u:hush@p:1").unwrap_err();
+        assert!(!e.message.contains("hush"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_network_failure_names_the_proxy_once() {
+        let e = Error::new(Code::CLOUDAUTH_ERR_NETWORK, "token request x failed");
+        let e = through_proxy(e, Some("http://u:hush@127.0.0.1:9"));
+        let e = through_proxy(e, Some("http://u:hush@127.0.0.1:9"));
+        assert_eq!(
+            e.message,
+            "token request x failed (through proxy 'http://127.0.0.1:9')"
+        );
+        let e = Error::new(Code::CLOUDAUTH_ERR_TOO_LARGE, "big");
+        assert_eq!(through_proxy(e, Some("http://p:1")).message, "big");
     }
 
     #[test]

@@ -11,20 +11,24 @@ namespace CloudAuth
     /// <summary>
     /// Authorizes ordinary <see cref="HttpClient"/> calls with a cloudauth <see cref="Session"/>:
     /// <c>new HttpClient(new CloudAuthHandler(session))</c>. Every request gets
-    /// <c>Authorization: Bearer &lt;token&gt;</c> (replacing any the caller set). On a 401 from
-    /// the origin (scheme, host, port) the token was sent to, the handler drops the token (unless
-    /// another request already replaced it), takes a fresh one and sends the request once more,
-    /// to that origin; the request body is buffered so that it can be resent. A 401 from another
-    /// origin, reached by a redirect that carried no token, is returned as is: the token is kept
-    /// and goes nowhere else.
+    /// <c>Authorization: Bearer &lt;token&gt;</c> (replacing any the caller set), also on
+    /// redirects within the request's origin (scheme, host, port) and on no hop leaving it. A 401
+    /// counts as the server rejecting the token only when the request that got it (the last hop)
+    /// carried the token: then the handler drops that token (unless another request already
+    /// replaced it), takes a fresh one and sends the request once more from its start; the body
+    /// is buffered so that it can be resent. Any other 401 is returned as is and no token is
+    /// dropped (docs/adapters.md: the rule every binding's adapter follows).
     /// </summary>
     /// <remarks>
     /// The handler authorizes every request its HttpClient sends, so use that client for the
     /// API only. It asks the library whether a URL may carry the token, so the rule is the
     /// library's own: no plain http to a non-loopback host unless the session was created with
-    /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects are
-    /// whatever the inner handler does with them: .NET and Mono drop the Authorization header
-    /// when they follow one, and a retry after a 401 starts again from the original URI.
+    /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects: over
+    /// an <see cref="HttpClientHandler"/> that follows them (the default), the handler turns that
+    /// off before its first request and follows them itself, as HttpClientHandler would (its
+    /// MaxAutomaticRedirections, 303 and POST-on-301/302 become GET, no https-to-http hop), so
+    /// that the token can go along within the origin; any other inner handler's redirects are its
+    /// own business (.NET and Mono drop Authorization on them, so their 401s drop no token).
     /// The session is not owned: dispose it yourself, after the HttpClient.
     /// </remarks>
     public sealed class CloudAuthHandler : DelegatingHandler
@@ -143,21 +147,153 @@ namespace CloudAuth
             // fetch is awaited without blocking a thread, and the CancellationToken ends the wait.
             string used = session.TryGetCachedToken()
                 ?? await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            request.Headers.Authorization = HeaderFor(used);
-            HttpResponseMessage response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-            if (response.StatusCode != HttpStatusCode.Unauthorized || !AnsweredBy(target, response, request))
+            Sent sent = await SendFollowing(request, target, HeaderFor(used), content, contentHeaders, cancellationToken)
+                .ConfigureAwait(false);
+            if (sent.Response.StatusCode != HttpStatusCode.Unauthorized || !sent.CarriedToken)
             {
-                return response;
+                return sent.Response;
             }
 
-            // The library drops the token only if it is still the rejected one (atomically), so
+            // The request that got the 401 carried this token: the server rejected it. The
+            // library drops the token only if it is still the rejected one (atomically), so
             // when several requests get a 401 at once only the first causes a token request.
             session.Invalidate(used);
             string fresh = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            HttpRequestMessage retry = Clone(request, target, content, contentHeaders);
-            retry.Headers.Authorization = HeaderFor(fresh);
-            response.Dispose();
-            return await base.SendAsync(retry, cancellationToken).ConfigureAwait(false);
+            HttpRequestMessage retry = Clone(request, request.Method, target, content, contentHeaders);
+            sent.Response.Dispose();
+            sent = await SendFollowing(retry, target, HeaderFor(fresh), content, contentHeaders, cancellationToken)
+                .ConfigureAwait(false);
+            return sent.Response;
+        }
+
+        private sealed class Sent
+        {
+            internal HttpResponseMessage Response;
+            // Whether the request that got Response (the last hop) went out with the token.
+            internal bool CarriedToken;
+        }
+
+        /// <summary>
+        /// Sends <paramref name="first"/> with <paramref name="bearer"/>, following redirects
+        /// here when the inner handler would have (so that hops within the origin of
+        /// <paramref name="target"/> carry the token and hops elsewhere do not), and says
+        /// whether the last hop carried the token.
+        /// </summary>
+        private async Task<Sent> SendFollowing(
+            HttpRequestMessage first, Uri target, AuthenticationHeaderValue bearer, byte[] content,
+            List<KeyValuePair<string, IEnumerable<string>>> contentHeaders, CancellationToken cancellationToken)
+        {
+            int hops = FollowedHops();
+            HttpRequestMessage message = first;
+            message.Headers.Authorization = bearer;
+            for (int hop = 0; ; hop++)
+            {
+                Uri sentTo = message.RequestUri;
+                HttpResponseMessage response = await base.SendAsync(message, cancellationToken).ConfigureAwait(false);
+                Uri next = hop < hops ? RedirectTarget(response, sentTo) : null;
+                if (next == null)
+                {
+                    // An inner handler that followed a redirect itself dropped Authorization
+                    // (.NET and Mono do on every redirect): the answer then says nothing of the token.
+                    HttpRequestMessage answered = response.RequestMessage ?? message;
+                    bool redirectedInside = answered.RequestUri != null && answered.RequestUri != sentTo;
+                    return new Sent
+                    {
+                        Response = response,
+                        CarriedToken = !redirectedInside && Equals(message.Headers.Authorization, bearer),
+                    };
+                }
+                HttpMethod method = RedirectMethod((int)response.StatusCode, message.Method);
+                bool keepBody = method == message.Method && message.Content != null;
+                message = Clone(message, method, next, keepBody ? content : null, contentHeaders);
+                // The token goes only to the origin it was attached to.
+                message.Headers.Authorization = SameOrigin(target, next) ? bearer : null;
+                response.Dispose();
+            }
+        }
+
+        // 0 until known; then 1 + the hops this handler follows (0: the inner handler's business).
+        private int followState;
+
+        /// <summary>
+        /// How many redirects this handler follows: as many as an inner HttpClientHandler would,
+        /// whose own following is turned off (before its first request) so that the token can
+        /// go along within the origin; 0 for any other inner handler.
+        /// </summary>
+        private int FollowedHops()
+        {
+            int state = Volatile.Read(ref followState);
+            if (state != 0)
+            {
+                return state - 1;
+            }
+            int hops = 0;
+            HttpClientHandler inner = InnerHandler as HttpClientHandler;
+            if (inner != null)
+            {
+                lock (inner)
+                {
+                    try
+                    {
+                        if (inner.AllowAutoRedirect)
+                        {
+                            int max = inner.MaxAutomaticRedirections;
+                            inner.AllowAutoRedirect = false;
+                            hops = max;
+                        }
+                        else if (Volatile.Read(ref followState) != 0)
+                        {
+                            return Volatile.Read(ref followState) - 1;
+                        }
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        // Already started by a request that did not come through here.
+                    }
+                    Volatile.Write(ref followState, hops + 1);
+                }
+            }
+            else
+            {
+                Volatile.Write(ref followState, 1);
+            }
+            return hops;
+        }
+
+        /// <summary>Where a redirect answer sends the request next, as HttpClientHandler decides; null if nowhere.</summary>
+        private static Uri RedirectTarget(HttpResponseMessage response, Uri from)
+        {
+            int status = (int)response.StatusCode;
+            if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+            {
+                return null;
+            }
+            Uri location = response.Headers.Location;
+            if (location == null)
+            {
+                return null;
+            }
+            Uri next = location.IsAbsoluteUri ? location : new Uri(from, location);
+            bool http = next.Scheme == Uri.UriSchemeHttp || next.Scheme == Uri.UriSchemeHttps;
+            // No downgrade from https to http, as HttpClientHandler.
+            if (!http || (from.Scheme == Uri.UriSchemeHttps && next.Scheme == Uri.UriSchemeHttp))
+            {
+                return null;
+            }
+            return next;
+        }
+
+        private static HttpMethod RedirectMethod(int status, HttpMethod method)
+        {
+            if (status == 303 && method != HttpMethod.Head)
+            {
+                return HttpMethod.Get;
+            }
+            if ((status == 301 || status == 302) && method == HttpMethod.Post)
+            {
+                return HttpMethod.Get;
+            }
+            return method;
         }
 
         private void CheckSecure(Uri uri)
@@ -188,25 +324,19 @@ namespace CloudAuth
             return header.Value;
         }
 
-        /// <summary>
-        /// Whether the 401 came from the origin of <paramref name="target"/>. The inner handler
-        /// follows redirects itself and leaves the URI it ended at in the request; one at another
-        /// origin got no token, so its 401 says nothing about the token.
-        /// </summary>
-        private static bool AnsweredBy(Uri target, HttpResponseMessage response, HttpRequestMessage request)
+        private static bool SameOrigin(Uri target, Uri other)
         {
-            HttpRequestMessage answered = response.RequestMessage ?? request;
-            Uri last = answered.RequestUri ?? target;
-            return last.IsAbsoluteUri
-                && string.Equals(target.Scheme, last.Scheme, StringComparison.OrdinalIgnoreCase)
-                && string.Equals(target.IdnHost, last.IdnHost, StringComparison.OrdinalIgnoreCase)
-                && target.Port == last.Port; // Uri.Port fills in the scheme's default port
+            return other.IsAbsoluteUri
+                && string.Equals(target.Scheme, other.Scheme, StringComparison.OrdinalIgnoreCase)
+                && string.Equals(target.IdnHost, other.IdnHost, StringComparison.OrdinalIgnoreCase)
+                && target.Port == other.Port; // Uri.Port fills in the scheme's default port
         }
 
         private static HttpRequestMessage Clone(
-            HttpRequestMessage request, Uri target, byte[] content, List<KeyValuePair<string, IEnumerable<string>>> contentHeaders)
+            HttpRequestMessage request, HttpMethod method, Uri target, byte[] content,
+            List<KeyValuePair<string, IEnumerable<string>>> contentHeaders)
         {
-            HttpRequestMessage clone = new HttpRequestMessage(request.Method, target);
+            HttpRequestMessage clone = new HttpRequestMessage(method, target);
             clone.Version = request.Version;
             foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
             {
@@ -219,7 +349,7 @@ namespace CloudAuth
             {
                 clone.Properties[property.Key] = property.Value;
             }
-            if (content != null)
+            if (content != null && contentHeaders != null)
             {
                 clone.Content = new ByteArrayContent(content);
                 foreach (KeyValuePair<string, IEnumerable<string>> header in contentHeaders)

@@ -1160,21 +1160,70 @@ namespace CloudAuth.Tests
         }
 
         [Test]
-        public static void HandlerRetriesA401AfterARedirectWithinTheOrigin()
+        public static void HandlerCarriesTheTokenAcrossARedirectWithinTheOrigin()
         {
+            // The platform handler drops Authorization on every redirect: the handler follows
+            // them itself, so the hop within the origin carries the token (one token, 200), where
+            // it used to get a 401, drop a valid token and fetch a new one, again and again.
+            foreach (string code in new[] { "302", "307" })
+            {
+                standin.Reset();
+                using (Session session = NewSession())
+                using (HttpClient client = AuthorizedClient(session))
+                {
+                    string first = session.GetToken();
+                    string redirect = "/redirect?code=" + code + "&to=" + Uri.EscapeDataString(standin.Url + "/headers");
+                    for (int i = 0; i < 3; i++)
+                    {
+                        using (HttpResponseMessage r = client.GetAsync(standin.Url + redirect).GetAwaiter().GetResult())
+                        {
+                            Assert.Equal(200, (int)r.StatusCode, code + ": status, call " + i);
+                            Assert.Equal(standin.Url + "/headers", r.RequestMessage.RequestUri.ToString(), code + ": the final URI");
+                        }
+                    }
+                    Assert.Equal(1, standin.Stat("token_requests"), code + ": token requests");
+                    Assert.Equal(0, standin.Stat("unauthorized"), code + ": 401s");
+                    Assert.True(session.GetToken() == first, code + ": the token is kept");
+                    Assert.Equal(6, standin.PathsWithAuthorization().Count, code + ": hops with the token");
+                }
+            }
+            // A POST redirected with 303 becomes a GET without the body, as HttpClientHandler does.
+            standin.Reset();
             using (Session session = NewSession())
             using (HttpClient client = AuthorizedClient(session))
+            using (HttpResponseMessage r = client.PostAsync(
+                standin.Url + "/redirect?code=303&to=" + Uri.EscapeDataString(standin.Url + "/headers"),
+                new StringContent("body")).GetAwaiter().GetResult())
+            {
+                Assert.Equal(200, (int)r.StatusCode, "303: status");
+                Assert.Equal("GET", r.RequestMessage.Method.Method, "303: the method of the last hop");
+            }
+        }
+
+        [Test]
+        public static void HandlerDropsNoTokenWhenTheInnerHandlerFollowedTheRedirect()
+        {
+            // An inner handler that follows redirects itself drops Authorization on the hop: its
+            // 401 says nothing about the token, which is kept (no token request, no resend).
+            HttpClientHandler inner = new HttpClientHandler { UseProxy = false };
+            using (HttpClient warm = new HttpClient(inner, false))
+            {
+                // Started outside the CloudAuthHandler: its redirect setting can no longer change.
+                warm.GetAsync(standin.Url + "/public/status/200").GetAwaiter().GetResult().Dispose();
+            }
+            standin.Reset();
+            using (Session session = NewSession())
+            using (HttpClient client = new HttpClient(new CloudAuthHandler(session, inner)))
             {
                 string first = session.GetToken();
-                string redirect = "/redirect?to=" + Uri.EscapeDataString(standin.Url + "/status/401");
+                string redirect = "/redirect?to=" + Uri.EscapeDataString(standin.Url + "/status/200");
                 using (HttpResponseMessage r = client.GetAsync(standin.Url + redirect).GetAwaiter().GetResult())
                 {
-                    Assert.Equal(401, (int)r.StatusCode, "status");
+                    Assert.Equal(401, (int)r.StatusCode, "the unauthorized hop's 401, returned as is");
                 }
-                // The origin that got the token answered 401: dropped, and the request resent
-                // once, from its start.
-                Assert.Equal(2, standin.Stat("token_requests"), "token requests");
-                Assert.True(session.GetToken() != first, "a new token");
+                Assert.Equal(1, standin.Stat("token_requests"), "token requests");
+                Assert.True(session.GetToken() == first, "the token is kept");
+                Assert.Equal(1, standin.PathsWithAuthorization().Count, "requests with the token");
             }
         }
 

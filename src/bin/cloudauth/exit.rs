@@ -49,6 +49,20 @@ impl Failure {
     }
 }
 
+/// Writes `bytes` to stdout. A reader that went away (`| head`) ends the command quietly with
+/// status 0, as the rest of the output was not wanted; any other failure is reported.
+pub fn write_stdout(bytes: &[u8], what: &str) -> Result<u8, Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(OK),
+        Err(e) => Err(Failure::Local(format!(
+            "cannot write {what} to stdout: {e}"
+        ))),
+    }
+}
+
 /// The library's version string, as `cloudauth_version()` gives it to C.
 pub fn library_version() -> &'static str {
     // SAFETY: cloudauth_version returns a static NUL-terminated ASCII string.

@@ -65,7 +65,10 @@ fn main() -> ExitCode {
             })
         }
         Command::Curl(args) => {
-            run_with_session(&cli.settings, false, |s, cfg| curl::run(s, cfg, &args))
+            let prefix = cli.settings.env_prefix();
+            run_with_session(&cli.settings, false, |s, cfg| {
+                curl::run(s, cfg, prefix, &args)
+            })
         }
     };
     match outcome {

@@ -4,7 +4,7 @@
 use crate::exit::{Failure, OK};
 use cloudauth::http::url_policy::redact_str;
 use cloudauth::Session;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -114,12 +114,7 @@ fn read_body(data: Option<&str>, stdin_taken: bool) -> Result<Vec<u8>, Failure> 
 fn write_body(output: Option<&PathBuf>, body: &[u8]) -> Result<(), Failure> {
     let result = match output {
         Some(path) => std::fs::write(path, body).map_err(|e| (path.display().to_string(), e)),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(body)
-                .and_then(|()| out.flush())
-                .map_err(|e| ("stdout".to_string(), e))
-        }
+        None => return crate::exit::write_stdout(body, "the body").map(|_| ()),
     };
     result.map_err(|(to, e)| Failure::Local(format!("cannot write the body to {to}: {e}")))
 }

@@ -20,6 +20,16 @@ pub struct Settings {
     )]
     set: Vec<String>,
 
+    /// Set a library configuration key from a file's contents (one trailing newline dropped),
+    /// e.g. --set-file redis_url=/run/secrets/redis_url: for values that hold a password
+    #[arg(
+        long = "set-file",
+        value_name = "KEY=PATH",
+        global = true,
+        help_heading = "Configuration"
+    )]
+    set_file: Vec<String>,
+
     /// Read the client secret from stdin (one line; without echo on a terminal)
     #[arg(long, global = true, help_heading = "Configuration")]
     secret_stdin: bool,
@@ -37,6 +47,10 @@ impl Settings {
         self.secret_stdin
     }
 
+    pub fn env_prefix(&self) -> &str {
+        &self.env_prefix
+    }
+
     pub fn config(&self) -> Result<Config, Failure> {
         let mut cfg = Config::default();
         // Successive invocations share one token. The key arrives with the shared caches;
@@ -51,14 +65,37 @@ impl Settings {
             let (key, value) = item.split_once('=').ok_or_else(|| {
                 Failure::Usage(format!("--set expects KEY=VALUE, got '{}'", shown(item)))
             })?;
-            if is_secret_key(key) {
+            if let Some(why) = secret_bearing(key, value) {
+                let var = format!("{}{}", self.env_prefix, key.to_ascii_uppercase());
+                let how = if key == "client_secret" {
+                    format!(
+                        "{0}CLIENT_SECRET, {0}CLIENT_SECRET_FILE or --secret-stdin",
+                        self.env_prefix
+                    )
+                } else if key.starts_with(cloudauth::config::TOKEN_PARAM_PREFIX) {
+                    format!("--set-file {key}=PATH")
+                } else {
+                    format!("{var} in the environment or --set-file {key}=PATH")
+                };
                 return Err(Failure::Usage(format!(
-                    "--set {key}=... is refused: a command line is visible to every user of the \
-                     machine; give the secret in {}CLIENT_SECRET, {}CLIENT_SECRET_FILE or with --secret-stdin",
-                    self.env_prefix, self.env_prefix
+                    "--set {key}=... is refused: {why}, and a command line is visible to every \
+                     user of the machine; give it with {how}"
                 )));
             }
             cfg.set(key, value)?;
+        }
+        for item in &self.set_file {
+            let (key, path) = item.split_once('=').ok_or_else(|| {
+                Failure::Usage(format!(
+                    "--set-file expects KEY=PATH, got '{}'",
+                    shown(item)
+                ))
+            })?;
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                Failure::Local(format!("--set-file {key}: cannot read {path}: {e}"))
+            })?);
+            let value = text.strip_suffix('\n').unwrap_or(&text);
+            cfg.set(key, value.strip_suffix('\r').unwrap_or(value))?;
         }
         if self.secret_stdin {
             let secret = read_secret_from_stdin()?;
@@ -71,9 +108,32 @@ impl Settings {
     }
 }
 
-/// Keys whose values are secrets (a path to a secret file is not one).
-fn is_secret_key(key: &str) -> bool {
-    key.contains("secret") && !key.ends_with("_file")
+/// Why a `--set` value is a secret, if it is: a key whose values are secrets (a path to a
+/// secret file is not one), a token_param named like one, or a URL with user info (a
+/// password for redis_url, proxy credentials, any other URL key).
+fn secret_bearing(key: &str, value: &str) -> Option<&'static str> {
+    if key.ends_with("_file") {
+        return None;
+    }
+    if key.contains("secret") {
+        return Some("it is the client secret");
+    }
+    if let Some(name) = key.strip_prefix(cloudauth::config::TOKEN_PARAM_PREFIX) {
+        let name = name.to_ascii_lowercase();
+        if ["secret", "password", "token", "assertion", "key"]
+            .iter()
+            .any(|s| name.contains(s))
+        {
+            return Some("its name says it holds a credential");
+        }
+        return None;
+    }
+    let authority = value.split_once("://").map_or(value, |(_, rest)| rest);
+    let authority = authority.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') && (key.ends_with("_url") || key == "proxy" || key == "issuer") {
+        return Some("its URL carries user info (a user name or password)");
+    }
+    None
 }
 
 fn shown(s: &str) -> String {

@@ -1,9 +1,8 @@
 //! `cloudauth token`: the current valid token, bare, as a header line, or as JSON.
 
-use crate::exit::{Failure, OK};
+use crate::exit::Failure;
 use clap::ValueEnum;
 use cloudauth::Session;
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(clap::Args)]
@@ -12,6 +11,11 @@ pub struct Args {
     /// token_type, expires_in (seconds left) and expires_on (epoch seconds)
     #[arg(long, value_enum, default_value_t = Format::Bare)]
     format: Format,
+
+    /// Drop the cached token (in memory and in the token cache) and fetch a new one: after a
+    /// server rejected it, e.g. revoked it before it expired
+    #[arg(long)]
+    refresh: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -22,7 +26,13 @@ enum Format {
 }
 
 pub fn run(session: &Session, args: &Args) -> Result<u8, Failure> {
-    let token = zeroize::Zeroizing::new(session.with_token(str::to_owned)?);
+    let mut token = zeroize::Zeroizing::new(session.with_token(str::to_owned)?);
+    // A token just fetched from the server is already new; one from the cache is dropped
+    // (only if still current there) and replaced.
+    if args.refresh && session.stats().token_requests == 0 {
+        session.invalidate_token(&token);
+        token = zeroize::Zeroizing::new(session.with_token(str::to_owned)?);
+    }
     let line = match args.format {
         Format::Bare => format!("{}\n", *token),
         Format::Header => format!("Authorization: Bearer {}\n", *token),
@@ -32,11 +42,7 @@ pub fn run(session: &Session, args: &Args) -> Result<u8, Failure> {
             json(&token, expires_in, SystemTime::now())
         }
     };
-    let mut out = std::io::stdout().lock();
-    out.write_all(line.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Local(format!("cannot write the token to stdout: {e}")))?;
-    Ok(OK)
+    crate::exit::write_stdout(line.as_bytes(), "the token")
 }
 
 /// `expires_on` is epoch seconds, as `az account get-access-token` settled on; the library's

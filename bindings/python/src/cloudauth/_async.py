@@ -29,7 +29,7 @@ from ctypes import byref
 from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, TypeVar, Union
 
 from . import _ffi
-from ._errors import ClosedError, InternalError, Result, error_for_code
+from ._errors import ClosedError, InternalError, Result, Timeout, error_for_code
 from ._events import EventHandler
 from ._lifecycle import LifecycleMixin
 from ._options import Options
@@ -40,9 +40,11 @@ from ._session import (
     Response,
     Session,
     _read_response,
+    _check_timeout,
     _request_args,
     _token_buffers,
     _with_params,
+    _without_query,
 )
 
 if sys.version_info >= (3, 11):
@@ -376,33 +378,84 @@ class AsyncSession(LifecycleMixin):
         headers: HeadersArg = None,
         data: BodyArg = None,
         json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        """As :meth:`Session.request`, awaited (bound a call with ``asyncio.wait_for``: it
-        cancels the operation)."""
-        return await self._ops.request(method, _with_params(url, params), headers, data, json)
+        """As :meth:`Session.request`, awaited. ``timeout`` (seconds) bounds the call as a
+        whole: past it the operation is cancelled and :class:`Timeout` raised (as
+        ``asyncio.wait_for`` would, which also works)."""
+        call = self._ops.request(method, _with_params(url, params), headers, data, json)
+        if timeout is None:
+            return await call
+        timeout = _check_timeout(timeout)
+        try:
+            return await asyncio.wait_for(call, timeout)
+        except asyncio.TimeoutError:
+            raise Timeout(
+                f"{method} {_without_query(url)}: no response within timeout={timeout:g} s; "
+                "the request was cancelled"
+            ) from None
 
     async def get(
-        self, url: str, *, params: ParamsArg = None, headers: HeadersArg = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return await self._ops.request("GET", _with_params(url, params), headers, None, None)
+        return await self.request("GET", url, params=params, headers=headers, timeout=timeout)
 
     async def post(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return await self._ops.request("POST", url, headers, data, json)
+        return await self.request(
+            "POST", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
     async def put(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return await self._ops.request("PUT", url, headers, data, json)
+        return await self.request(
+            "PUT", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
     async def patch(
-        self, url: str, *, headers: HeadersArg = None, data: BodyArg = None, json: Any = None
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
     ) -> Response:
-        return await self._ops.request("PATCH", url, headers, data, json)
+        return await self.request(
+            "PATCH", url, params=params, headers=headers, data=data, json=json, timeout=timeout
+        )
 
-    async def delete(self, url: str, *, headers: HeadersArg = None) -> Response:
-        return await self._ops.request("DELETE", url, headers, None, None)
+    async def delete(
+        self,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        timeout: Optional[float] = None,
+    ) -> Response:
+        return await self.request("DELETE", url, params=params, headers=headers, timeout=timeout)
 
 
 def ops_for(session: Union[Session, AsyncSession]) -> _Ops:

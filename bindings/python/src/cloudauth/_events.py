@@ -26,6 +26,9 @@ from . import _ffi
 from ._errors import Result
 
 logger = logging.getLogger("cloudauth")
+# A library's logger: silent unless the application configures logging (no "last resort"
+# lines on stderr for events the application already handles).
+logger.addHandler(logging.NullHandler())
 
 KINDS: Dict[int, str] = {
     1: "token_fetched",

@@ -46,7 +46,8 @@ class HttpxAuth(httpx.Auth):
       session was made with ``allow_insecure_http=True``: the library's own check.
 
     A request with a streaming body that cannot be replayed is not resent: its 401 is
-    returned as it is.
+    returned as it is (a multipart upload of seekable files, e.g. ``io.BytesIO``, is resent).
+    The rule is the one every binding's adapter follows: docs/adapters.md.
     """
 
     def __init__(self, session: Union[Session, AsyncSession]) -> None:
@@ -80,7 +81,22 @@ class HttpxAuth(httpx.Auth):
 
     @staticmethod
     def _replayable(request: httpx.Request) -> bool:
-        return isinstance(request.stream, httpx.ByteStream)
+        """Whether the body can be sent again: bytes, or a multipart form whose files are
+        bytes, str or seekable (httpx rewinds each file to its start when it renders it, as
+        requests' adapter rewinds the body)."""
+        stream = request.stream
+        if isinstance(stream, httpx.ByteStream):
+            return True
+        if type(stream).__name__ != "MultipartStream":
+            return False
+        for field in getattr(stream, "fields", ()):
+            file = getattr(field, "file", None)
+            if file is None or isinstance(file, (str, bytes)):
+                continue  # a plain form field, or an in-memory file
+            seekable = getattr(file, "seekable", None)
+            if not (callable(seekable) and seekable()):
+                return False
+        return True
 
     def sync_auth_flow(
         self, request: httpx.Request

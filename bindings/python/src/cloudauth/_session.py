@@ -345,6 +345,10 @@ class Session(LifecycleMixin):
             self._release()
 
     def _token(self, handle: Any) -> str:
+        if _on_main_thread():
+            # Ctrl-C reaches only the main thread: there a token not at hand is waited for
+            # in short slices (see _interruptible_token).
+            return self._main_thread_token(handle)
         fn = self._lib.cloudauth_session_token
         tb = _token_buffers
         for _ in range(8):  # a refresh between two calls may bring a longer token
@@ -357,6 +361,23 @@ class Session(LifecycleMixin):
             # The buffer is not wiped: the str returned is a copy no one can wipe, and the
             # library holds the token anyway; wiping would double the cost of a cached token.
             return buf.raw[: tb.needed.value].decode("utf-8")
+        raise InternalError("the token kept outgrowing its buffer")
+
+    def _main_thread_token(self, handle: Any) -> str:
+        lib = self._lib
+        tb = _token_buffers
+        for _ in range(8):
+            buf = tb.buf
+            rc = lib.cloudauth_session_token_cached(handle, buf, len(buf), tb.needed_ref)
+            if rc == Result.OK:
+                return buf.raw[: tb.needed.value].decode("utf-8")
+            if rc == Result.WOULD_BLOCK:
+                return _interruptible_token(lib, handle)
+            if rc == Result.BUFFER_TOO_SMALL:
+                tb.buf = ctypes.create_string_buffer(tb.needed.value + 1)
+                continue
+            raw = lib.cloudauth_last_error()
+            raise error_for_code(rc, raw.decode("utf-8", "replace") if raw else "")
         raise InternalError("the token kept outgrowing its buffer")
 
     def token_expires_in(self) -> int:
@@ -427,10 +448,12 @@ class Session(LifecycleMixin):
         lib = self._lib
         handle = self._acquire()
         try:
-            if timeout is None:
+            if timeout is None and not _on_main_thread():
                 out = _ffi.ResponsePtr()
                 lib.cloudauth_session_request(handle, *args, byref(out))
             else:
+                # On the main thread always the queued form, waited for in short slices, so
+                # that Ctrl-C interrupts it at once (it cancels the request).
                 out = _request_within(lib, handle, args, timeout, method, url)
         finally:
             self._release()
@@ -512,8 +535,14 @@ Session.__doc__ = (Session.__doc__ or "") + _options_doc()
 
 
 def _without_query(url: str) -> str:
-    """The URL as messages show it: no query or fragment (they may hold secrets)."""
-    return url.split("?", 1)[0].split("#", 1)[0]
+    """The URL as messages show it, as the library's own messages do: no user info, query or
+    fragment (they may hold secrets)."""
+    cut = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = cut.partition("://")
+    if not sep:
+        return cut
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _with_params(url: str, params: ParamsArg) -> str:
@@ -550,31 +579,78 @@ def _check_timeout(timeout: object) -> float:
 _CANCEL_GRACE_S = 5.0
 
 
+# The longest one wait inside the library lasts: Python runs its signal handlers (Ctrl-C's
+# KeyboardInterrupt) between two waits, so this bounds how late they run.
+_WAIT_SLICE_S = 0.05
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def _wait_queue(lib: ctypes.CDLL, queue: Any, seconds: float) -> Any:
-    """The completion from ``queue`` within ``seconds``, else None. The wait releases the
-    GIL; a signal ends it early (so Ctrl-C interrupts it) and it resumes for what is left."""
+    """The completion from ``queue`` within ``seconds`` (math.inf: no bound), else None. The
+    wait releases the GIL and lasts at most _WAIT_SLICE_S at a time, so a signal's Python
+    handler (Ctrl-C) runs within that; the work itself runs inside these waits."""
     out = _ffi.CompletionPtr()
     deadline = time.monotonic() + seconds
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
             return None
-        if lib.cloudauth_queue_wait(queue, max(1, int(left * 1000)), byref(out)) == Result.OK:
+        slice_ms = max(1, int(min(left, _WAIT_SLICE_S) * 1000))
+        if lib.cloudauth_queue_wait(queue, slice_ms, byref(out)) == Result.OK:
             return out
 
 
+def _interruptible_token(lib: ctypes.CDLL, handle: Any) -> str:
+    """cloudauth_session_token as a queued operation waited for in short slices (the main
+    thread's way: Ctrl-C cancels it at once)."""
+    queue = lib.cloudauth_queue_new()
+    op = _ffi.OpPtr()
+    try:
+        lib.cloudauth_session_token_queued(handle, queue, 0, byref(op))
+        try:
+            done = _wait_queue(lib, queue, math.inf)
+        except BaseException:  # e.g. KeyboardInterrupt: stop the work too
+            lib.cloudauth_op_cancel(op)
+            raise
+        finally:
+            lib.cloudauth_op_free(op)
+        c = done.contents
+        result = c.result
+        token = ctypes.string_at(c.token, c.token_len).decode("utf-8") if c.token else ""
+        error = c.error.decode("utf-8", "replace") if c.error else ""
+        lib.cloudauth_completion_free(done)
+    finally:
+        lib.cloudauth_queue_free(queue)
+    # The fetch ran on a library thread (cloudauth_session_token_cached started it), whose
+    # event was queued before the operation completed: delivered here, before this returns,
+    # as a blocking call's events are.
+    _events.flush()
+    if result == Result.OK and token:
+        return token
+    raise error_for_code(result, error, "cloudauth_session_token_queued")
+
+
 def _request_within(
-    lib: ctypes.CDLL, handle: Any, args: Tuple[Any, ...], timeout: float, method: str, url: str
+    lib: ctypes.CDLL,
+    handle: Any,
+    args: Tuple[Any, ...],
+    timeout: Optional[float],
+    method: str,
+    url: str,
 ) -> Any:
-    """cloudauth_session_request with a bound on the whole call: the queued form, cancelled
-    when ``timeout`` passes. Returns the response handle (the caller frees it). No Python runs
-    on a library thread: the completion comes through a queue of this call's own."""
+    """cloudauth_session_request in its queued form, cancelled when ``timeout`` (None: no
+    bound but the session's) passes or Ctrl-C interrupts it. Returns the response handle (the
+    caller frees it). No Python runs on a library thread: the completion comes through a queue
+    of this call's own."""
     queue = lib.cloudauth_queue_new()
     op = _ffi.OpPtr()
     try:
         lib.cloudauth_session_request_queued(handle, *args, queue, 0, byref(op))
         try:
-            done = _wait_queue(lib, queue, timeout)
+            done = _wait_queue(lib, queue, math.inf if timeout is None else timeout)
             timed_out = done is None
             if timed_out:
                 lib.cloudauth_op_cancel(op)
