@@ -653,6 +653,20 @@ enum cloudauth_result cloudauth_session_invalidate_token(struct cloudauth_sessio
 enum cloudauth_result cloudauth_session_check_url(const struct cloudauth_session *s,
                                                   const char *url);
 
+// The origin this session's token is meant for: "scheme://host[:port]" of `base_url` (the
+// default one when the key was not set), e.g. "https://api.aspose.cloud" or
+// "http://127.0.0.1:8080": scheme and host in lower case, the host in its ASCII (IDNA) form,
+// an IPv6 host in brackets, the port only when it is not the scheme's default. For bindings
+// that attach the token to requests sent by another HTTP client: they add it only to requests
+// whose origin, serialized the same way, equals this one, on every redirect hop.
+//
+// The string is owned by the session and stays valid until `cloudauth_session_free`. On
+// success the last error is "". NULL with the last error set when `s` is NULL.
+//
+// # Safety
+// `s` is NULL or a live session.
+const char *cloudauth_session_origin(const struct cloudauth_session *s);
+
 // Sends an authorized HTTP request and reads the whole response.
 //
 // - `method`: "GET", "POST", ...

@@ -17,7 +17,7 @@ use crate::http::runtime;
 use crate::http::transport::{
     connection_failure, read_body, send_error, tracking_origin, Transport,
 };
-use crate::http::url_policy::check_secure;
+use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
@@ -27,6 +27,7 @@ use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
 use reqwest::StatusCode;
+use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     /// With `dpop=true`: every API request carries a proof of this key.
     dpop: Option<Arc<Dpop>>,
     base_url: String,
+    /// `base_url`'s origin, "scheme://host[:port]", NUL-terminated for the C API's accessor.
+    origin: CString,
     allow_insecure_http: bool,
     max_response_bytes: usize,
     pub(crate) mode: RefreshMode,
@@ -75,6 +78,10 @@ impl Session {
             None => None,
         };
         let target = Target::from_config(cfg)?;
+        let origin = parse_http_url("base_url", &cfg.base_url)?
+            .origin()
+            .ascii_serialization();
+        let origin = CString::new(origin).map_err(|_| Error::invalid("base_url contains NUL"))?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
         let endpoint =
             TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
@@ -86,6 +93,7 @@ impl Session {
             api,
             dpop,
             base_url: cfg.base_url.clone(),
+            origin,
             allow_insecure_http: cfg.allow_insecure_http,
             max_response_bytes: cfg.max_response_bytes,
             mode: cfg.refresh_mode,
@@ -147,6 +155,13 @@ impl Session {
             .cache
             .invalidate_if(Reason::Invalidated, |current| current.value() == rejected);
         self.inner.reject_shared(rejected);
+    }
+
+    /// The origin the token is meant for, `base_url`'s: "scheme://host[:port]" (host in
+    /// lower case and IDNA ASCII, port only when not the scheme's default), as URL parsing
+    /// serializes it. Adapters of other HTTP clients add the token only to requests for it.
+    pub fn origin(&self) -> &CStr {
+        &self.inner.origin
     }
 
     /// Whether a request to `target` may carry the token: the check [`Session::request`]

@@ -338,3 +338,40 @@ fn the_user_agent_key_is_sent() {
         "ocr-batch/2.1"
     );
 }
+
+#[test]
+fn the_session_origin_is_base_urls_through_the_c_api_too() {
+    use cloudauth::ffi::*;
+    use std::ffi::{CStr, CString};
+    let server = StandIn::start();
+    let s = server.session(&[("base_url", &format!("{}/v4.0/words/", server.url))]);
+    assert_eq!(s.origin().to_str().unwrap(), server.url);
+    // The origin it names is the one the library's own requests keep the token for.
+    let r = get(&s, &format!("{}/headers", server.url)).unwrap();
+    assert!(json_body(&r)["headers"].get("authorization").is_some());
+
+    let c = |s: &str| CString::new(s).unwrap();
+    unsafe {
+        let cfg = cloudauth_config_new();
+        for (k, v) in [
+            ("client_id", "id"),
+            ("client_secret", "secret"),
+            ("base_url", "HTTPS://API.Example.com:443/v1?q=1"),
+        ] {
+            assert_eq!(
+                cloudauth_config_set(cfg, c(k).as_ptr(), c(v).as_ptr()),
+                Code::CLOUDAUTH_OK
+            );
+        }
+        let mut session = std::ptr::null_mut();
+        assert_eq!(cloudauth_session_new(cfg, &mut session), Code::CLOUDAUTH_OK);
+        cloudauth_config_free(cfg);
+        assert!(cloudauth_session_origin(std::ptr::null()).is_null());
+        let error = CStr::from_ptr(cloudauth_last_error()).to_str().unwrap();
+        assert_eq!(error, "session is NULL");
+        let origin = cloudauth_session_origin(session);
+        assert_eq!(CStr::from_ptr(origin).to_str(), Ok("https://api.example.com"));
+        assert_eq!(CStr::from_ptr(cloudauth_last_error()).to_bytes(), b"");
+        cloudauth_session_free(session);
+    }
+}

@@ -1,7 +1,7 @@
 use super::request_args::request_args;
 use super::{
-    arg_out, arg_ref, arg_str, boundary, cloudauth_config, cloudauth_response, free_box, panicked,
-    succeeded,
+    arg_out, arg_ref, arg_str, boundary, boundary_value, cloudauth_config, cloudauth_response,
+    free_box, panicked, succeeded,
 };
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
@@ -243,6 +243,27 @@ pub unsafe extern "C" fn cloudauth_session_check_url(
     boundary(|| {
         let s = arg_ref(s, "session")?;
         s.inner.check_url(arg_str(url, "url")?)
+    })
+}
+
+/// The origin this session's token is meant for: "scheme://host[:port]" of `base_url` (the
+/// default one when the key was not set), e.g. "https://api.aspose.cloud" or
+/// "http://127.0.0.1:8080": scheme and host in lower case, the host in its ASCII (IDNA) form,
+/// an IPv6 host in brackets, the port only when it is not the scheme's default. For bindings
+/// that attach the token to requests sent by another HTTP client: they add it only to requests
+/// whose origin, serialized the same way, equals this one, on every redirect hop.
+///
+/// The string is owned by the session and stays valid until `cloudauth_session_free`. On
+/// success the last error is "". NULL with the last error set when `s` is NULL.
+///
+/// # Safety
+/// `s` is NULL or a live session.
+#[no_mangle]
+pub unsafe extern "C" fn cloudauth_session_origin(s: *const cloudauth_session) -> *const c_char {
+    boundary_value(std::ptr::null(), || {
+        let origin = arg_ref(s, "session")?.inner.origin().as_ptr();
+        succeeded();
+        Ok(origin)
     })
 }
 

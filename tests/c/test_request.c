@@ -550,6 +550,55 @@ static void test_request_check_url(void)
     CHECK_EQ(stat_long("token_requests"), 0); /* nothing is ever sent */
 }
 
+static void test_session_origin(void)
+{
+    /* cloudauth_session_origin: the origin adapters of other HTTP clients compare a request's
+     * with before they add the token. */
+    char want[64];
+    cloudauth_config *cfg;
+    cloudauth_session *s = OPEN_SESSION(NULL);
+    const char *origin;
+    REQUIRE(s != NULL);
+    snprintf(want, sizeof want, "http://127.0.0.1:%d", standin_port());
+    CHECK_RC(cloudauth_session_check_url(s, NULL), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    origin = cloudauth_session_origin(s);
+    CHECK_STR(origin, want);
+    CHECK_STR(cloudauth_last_error(), ""); /* a success clears the previous error */
+    CHECK(cloudauth_session_origin(s) == origin); /* owned by the session, the same each time */
+    cloudauth_session_free(s);
+
+    CHECK(cloudauth_session_origin(NULL) == NULL);
+    CHECK_ERROR_MENTIONS("session is NULL");
+
+    /* Serialized as URL parsing does: lower case, default port left out, IDNA, IPv6 brackets;
+     * path, query and user info are not part of it. */
+    s = OPEN_SESSION("base_url", "HTTPS://user@API.Example.COM:443/v4.0/words?x=1", NULL);
+    REQUIRE(s != NULL);
+    CHECK_STR(cloudauth_session_origin(s), "https://api.example.com");
+    cloudauth_session_free(s);
+    s = OPEN_SESSION("base_url", "http://[::1]:8080/x", NULL);
+    REQUIRE(s != NULL);
+    CHECK_STR(cloudauth_session_origin(s), "http://[::1]:8080");
+    cloudauth_session_free(s);
+    s = OPEN_SESSION("base_url", "https://b\xc3\xbc" "cher.example:8443", NULL);
+    REQUIRE(s != NULL);
+    CHECK_STR(cloudauth_session_origin(s), "https://xn--bcher-kva.example:8443");
+    cloudauth_session_free(s);
+
+    /* Without the base_url key: the default base_url's origin. */
+    cfg = cloudauth_config_new();
+    REQUIRE(cfg != NULL);
+    CHECK_RC(cloudauth_config_set(cfg, "client_id", "demo-client"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_config_set(cfg, "client_secret", "demo-secret"), CLOUDAUTH_OK);
+    CHECK_RC(cloudauth_config_set(cfg, "token_url", surl("/connect/token")), CLOUDAUTH_OK);
+    s = NULL;
+    CHECK_RC(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK);
+    cloudauth_config_free(cfg);
+    REQUIRE(s != NULL);
+    CHECK_STR(cloudauth_session_origin(s), "https://api.aspose.cloud");
+    cloudauth_session_free(s);
+}
+
 const struct test_case request_tests[] = {
     {"request_url_joining", test_request_url_joining},
     {"request_binary_body", test_request_binary_body},
@@ -564,5 +613,6 @@ const struct test_case request_tests[] = {
     {"request_threads_share_session", test_request_threads_share_session},
     {"request_ocr_flow", test_request_ocr_flow},
     {"request_check_url", test_request_check_url},
+    {"session_origin", test_session_origin},
     {NULL, NULL},
 };
