@@ -171,10 +171,53 @@ def test_same_origin_redirect_keeps_the_token(server: Standin, session: cloudaut
     assert r.json()["headers"]["authorization"] == "Bearer " + session.token()
 
 
-def test_no_token_over_plain_http_to_a_remote_host(session: cloudauth.Session) -> None:
-    with client(auth=cloudauth.HttpxAuth(session)) as http:
+def test_no_token_over_plain_http_to_a_remote_host(make: SessionFactory) -> None:
+    # base_url names a remote plain-http origin: refused before anything is sent.
+    s = make(base_url="http://192.0.2.1")
+    with client(auth=cloudauth.HttpxAuth(s)) as http:
         with pytest.raises(cloudauth.InsecureUrl):
             http.get("http://192.0.2.1/api")
+
+
+def test_a_request_to_another_origin_gets_no_token(
+    server: Standin, session: cloudauth.Session, other: Standin
+) -> None:
+    # The session's origin is the stand-in's (base_url); the other stand-in records what it got.
+    with client(auth=cloudauth.HttpxAuth(session)) as http:
+        r = http.get(other.url + "/public/headers")
+        assert r.status_code == 200 and "authorization" not in r.json()["headers"]
+        r = http.get(other.url + "/headers")
+        assert r.status_code == 401  # not about our token: returned as is
+        r = http.get(server.url.replace("127.0.0.1", "localhost") + "/public/headers")
+        assert "authorization" not in r.json()["headers"]
+    assert [e["path"] for e in other.stats()["api_log"]] == ["/headers"]  # /public is not logged
+    assert not [e for e in other.stats()["api_log"] if "authorization" in e["headers"]]
+    assert server.stats()["token_requests"] == 0
+
+    async def main() -> None:
+        async with make_async(server) as s, async_client(auth=cloudauth.HttpxAuth(s)) as http:
+            r = await http.get(other.url + "/public/headers")
+            assert r.status_code == 200 and "authorization" not in r.json()["headers"]
+            r = await http.get(server.url + "/public/headers")
+            assert r.json()["headers"]["authorization"] == "Bearer " + s.session.token()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_only_base_urls_origin_gets_the_token(
+    server: Standin, make: SessionFactory, other: Standin
+) -> None:
+    s = make(base_url=other.url + "/v1/")
+    with client(auth=cloudauth.HttpxAuth(s), follow_redirects=True) as http:
+        r = http.get(server.url + "/public/headers")
+        assert "authorization" not in r.json()["headers"]
+        r = http.get(other.url + "/public/headers")
+        assert r.json()["headers"]["authorization"] == "Bearer " + s.token()
+        # A redirect from the session's origin to the token server's strips it.
+        r = http.get(f"{other.url}/public/redirect?to={server.url}/public/headers")
+        assert r.status_code == 200 and len(r.history) == 1
+        assert "authorization" not in r.json()["headers"]
+    assert not [e for e in server.stats()["api_log"] if "authorization" in e["headers"]]
 
 
 def test_needs_a_session(make: SessionFactory) -> None:

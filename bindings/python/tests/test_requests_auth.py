@@ -12,7 +12,7 @@ import requests
 
 import cloudauth
 
-from conftest import Standin
+from conftest import CLIENT_ID, CLIENT_SECRET, Standin
 
 
 @pytest.fixture
@@ -188,22 +188,87 @@ def test_plain_http_to_a_remote_host_is_refused_before_anything_is_sent(
 ) -> None:
     # The library's rule refuses a token on plain http to a remote host, and so must the
     # adapter, before fetching one. The stand-in is the proxy: nothing would leave the machine.
-    s = make()  # type: ignore[operator]
+    s = make(base_url=REMOTE)  # type: ignore[operator]
     with pytest.raises(cloudauth.InsecureUrl) as e:
         http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
     assert "api.example.com" in str(e.value)
     assert server.stats()["token_requests"] == 0
     assert server.stats()["api_log"] == []
-    with pytest.raises(cloudauth.InvalidArgument):
-        http.get("ftp://127.0.0.1/x", auth=cloudauth.BearerAuth(s), timeout=30)
 
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "ON", True])
 def test_allow_insecure_http_is_the_librarys_rule(
     http: requests.Session, make: object, server: Standin, value: object
 ) -> None:
-    s = make(allow_insecure_http=value)  # type: ignore[operator]
+    s = make(allow_insecure_http=value, base_url=REMOTE)  # type: ignore[operator]
     r = http.get(REMOTE, auth=cloudauth.BearerAuth(s), proxies={"http": server.url}, timeout=30)
     assert r.status_code == 200
     assert r.json()["headers"]["authorization"] == "Bearer " + s.token()
     assert _saw_a_token(server) == [REMOTE]
+
+
+def test_the_origin_is_the_sessions_base_url(
+    make: object, server: Standin, other: Standin
+) -> None:
+    s = make(base_url=server.url + "/v4.0/ocr/")  # type: ignore[operator]
+    assert s.origin == server.url
+    assert make(base_url="HTTPS://API.Example.com:443/x").origin == "https://api.example.com"  # type: ignore[operator]
+    # Without base_url: the default one's. Nothing is sent to find out.
+    with cloudauth.Session(CLIENT_ID, CLIENT_SECRET, token_url=server.token_url) as default:
+        assert default.origin == "https://api.aspose.cloud"
+    assert server.stats()["token_requests"] == 0
+
+
+def test_a_request_to_another_origin_gets_no_token(
+    http: requests.Session, auth: cloudauth.BearerAuth, server: Standin, other: Standin
+) -> None:
+    # The session's origin is the stand-in's (base_url); the other stand-in records what it got.
+    r = http.get(other.url + "/public/headers", auth=auth, timeout=30)
+    assert r.status_code == 200
+    assert "authorization" not in r.json()["headers"]
+    # Its 401 is not about our token: returned as is, nothing fetched, nothing resent.
+    r = http.get(other.url + "/headers", auth=auth, timeout=30)
+    assert r.status_code == 401
+    assert [e["path"] for e in other.stats()["api_log"]] == ["/headers"]  # /public is not logged
+    assert _saw_a_token(other) == []
+    assert server.stats()["token_requests"] == 0
+    assert other.stats()["token_requests"] == 0
+    # The same host on another port, or by another name, is another origin too.
+    localhost = server.url.replace("127.0.0.1", "localhost")
+    r = http.get(localhost + "/public/headers", auth=auth, timeout=30)
+    assert "authorization" not in r.json()["headers"]
+    assert server.stats()["token_requests"] == 0
+
+
+def test_only_base_urls_origin_gets_the_token_not_the_token_servers(
+    http: requests.Session, make: object, server: Standin, other: Standin
+) -> None:
+    # Tokens come from the stand-in, but base_url names the other origin: only it gets them.
+    s = make(base_url=other.url)  # type: ignore[operator]
+    auth = cloudauth.BearerAuth(s)
+    r = http.get(server.url + "/public/headers", auth=auth, timeout=30)
+    assert "authorization" not in r.json()["headers"]
+    r = http.get(other.url + "/public/headers", auth=auth, timeout=30)
+    assert r.json()["headers"]["authorization"] == "Bearer " + s.token()
+    assert _saw_a_token(server) == []
+
+
+def test_a_redirect_leaving_the_origin_strips_the_token(
+    http: requests.Session, auth: cloudauth.BearerAuth, server: Standin, other: Standin
+) -> None:
+    target = other.url + "/public/headers"
+    r = http.get(server.url + "/redirect", params={"to": target}, auth=auth, timeout=30)
+    assert r.status_code == 200 and r.url == target
+    assert "authorization" not in r.json()["headers"]
+    assert _saw_a_token(other) == []
+    # The first hop, to the session's origin, carried it.
+    assert [p.split("?")[0] for p in _saw_a_token(server)] == ["/redirect"]
+    # The adapter took it off the request requests copies for the next hop (requests would
+    # strip it there too, except on an http to https upgrade of the same host on default
+    # ports: the adapter's own strip covers that one).
+    assert "Authorization" not in r.history[0].request.headers
+    # And back: a hop from another origin to the session's gets no token added on the way.
+    back = server.url + "/public/headers"
+    r = http.get(other.url + "/public/redirect", params={"to": back}, auth=auth, timeout=30)
+    assert r.status_code == 200 and r.url == back
+    assert "authorization" not in r.json()["headers"]

@@ -173,6 +173,7 @@ FUNCTIONS: Tuple[_Decl, ...] = (
     ("cloudauth_session_invalidate", (SessionPtr,), c_int, "result"),
     ("cloudauth_session_invalidate_token", (SessionPtr, c_char_p), c_int, "result"),
     ("cloudauth_session_check_url", (SessionPtr, c_char_p), c_int, "result"),
+    ("cloudauth_session_origin", (SessionPtr,), c_char_p, None),
     (
         "cloudauth_session_request",
         (

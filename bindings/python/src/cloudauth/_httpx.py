@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncGenerator, Generator, Optional, Tuple, Union
+from typing import AsyncGenerator, Generator, Optional, Union
 
 try:
     import httpx
@@ -14,16 +14,8 @@ except ImportError as e:  # pragma: no cover - exercised only without httpx inst
     ) from e
 
 from ._async import AsyncSession, _Ops, ops_for
+from ._origin import origin_of
 from ._session import Session
-
-_Origin = Tuple[str, str, Optional[int]]
-
-
-def _origin(url: httpx.URL) -> _Origin:
-    port = url.port
-    if port is None:
-        port = {"http": 80, "https": 443}.get(url.scheme)
-    return (url.scheme, url.host.lower(), port)
 
 
 class HttpxAuth(httpx.Auth):
@@ -38,10 +30,11 @@ class HttpxAuth(httpx.Auth):
 
     - a 401 from the origin that received the token drops that token (unless another caller
       already replaced it) and resends the request once with a fresh one;
-    - the token goes only to the origin of the request it was added to: httpx follows
-      redirects inside one step of this flow and strips ``Authorization`` when a redirect
-      leaves the origin (it keeps it only for an http -> https upgrade of the same host),
-      and a 401 from another origin is returned as it is;
+    - the token goes only to the session's origin (scheme, host and port of its
+      ``base_url``, :attr:`Session.origin`): a request for another origin is sent without
+      it; httpx follows redirects inside one step of this flow and strips ``Authorization``
+      when a redirect leaves the origin (it keeps it only for an http -> https upgrade of
+      the same host on default ports), and a 401 from another origin is returned as it is;
     - never over plain http to a host other than loopback (:class:`InsecureUrl`), unless the
       session was made with ``allow_insecure_http=True``: the library's own check.
 
@@ -58,6 +51,7 @@ class HttpxAuth(httpx.Auth):
             )
         self.session = session
         self._ops: Optional[_Ops] = None
+        self._origin = origin_of(self._sync_session().origin)
 
     def _sync_session(self) -> Session:
         s = self.session
@@ -68,16 +62,17 @@ class HttpxAuth(httpx.Auth):
         # blocks, so it is fine on an event loop too.
         self._sync_session()._check_url(str(request.url))
 
-    @staticmethod
-    def _rejected(request: httpx.Request, response: httpx.Response, sent: str) -> bool:
-        """A 401 from the origin that received ``sent`` (not from a redirect target)."""
+    def _ours(self, request: httpx.Request) -> bool:
+        """Whether ``request`` is for the session's origin, the only one that gets the token."""
+        return origin_of(str(request.url)) == self._origin
+
+    def _rejected(self, response: httpx.Response, sent: str) -> bool:
+        """A 401 from the session's origin to a hop that carried ``sent`` (not from a
+        redirect target)."""
         if response.status_code != 401:
             return False
         final = response.request
-        return (
-            _origin(final.url) == _origin(request.url)
-            and final.headers.get("Authorization") == sent
-        )
+        return self._ours(final) and final.headers.get("Authorization") == sent
 
     @staticmethod
     def _replayable(request: httpx.Request) -> bool:
@@ -101,12 +96,15 @@ class HttpxAuth(httpx.Auth):
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self._ours(request):
+            yield request  # another origin: sent without the token
+            return
         self._check(request)
         session = self._sync_session()
         sent = "Bearer " + session.token()
         request.headers["Authorization"] = sent
         response = yield request
-        if not self._rejected(request, response, sent) or not self._replayable(request):
+        if not self._rejected(response, sent) or not self._replayable(request):
             return
         session.invalidate(sent[len("Bearer ") :])
         request.headers["Authorization"] = "Bearer " + session.token()
@@ -115,6 +113,9 @@ class HttpxAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self._ours(request):
+            yield request  # another origin: sent without the token
+            return
         self._check(request)
         ops = self._ops
         if ops is None:
@@ -122,7 +123,7 @@ class HttpxAuth(httpx.Auth):
         sent = "Bearer " + await ops.token()
         request.headers["Authorization"] = sent
         response = yield request
-        if not self._rejected(request, response, sent) or not self._replayable(request):
+        if not self._rejected(response, sent) or not self._replayable(request):
             return
         ops.session.invalidate(sent[len("Bearer ") :])
         request.headers["Authorization"] = "Bearer " + await ops.token()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
-from urllib.parse import urlsplit
+from typing import Any, Optional
+from urllib.parse import urljoin
 
 try:
     import requests
@@ -15,26 +15,11 @@ except ImportError as e:  # pragma: no cover - exercised only without requests i
         "(or pip install 'cloudauth[requests]')"
     ) from e
 
+from ._origin import Origin, origin_of
 from ._session import Session
 
 _RETRIED = "_cloudauth_retried"
 _BODY_POS = "_cloudauth_body_pos"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-Origin = Tuple[str, str, Optional[int]]
-
-
-def _origin(url: Optional[str]) -> Optional[Origin]:
-    """Scheme, host and port (the default port made explicit); None if ``url`` has none."""
-    try:
-        parts = urlsplit(url or "")
-        scheme = parts.scheme.lower()
-        port = parts.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:  # a port that is not a number
-        return None
-    if not parts.hostname:
-        return None
-    return scheme, parts.hostname.lower(), port
 
 
 class BearerAuth(AuthBase):
@@ -45,21 +30,27 @@ class BearerAuth(AuthBase):
 
         requests.get(url, auth=cloudauth.BearerAuth(session))
 
-    The token goes only to the origin (scheme, host, port) of the request it was attached to,
-    and only over a URL the library itself would send it to (https, or plain http to a
-    loopback host unless allow_insecure_http): :class:`cloudauth.InsecureUrl` otherwise,
-    before anything is sent. A 401 from another origin (after a redirect, which requests
-    sends without the token) is returned as is: it says nothing about the token, so the
-    token is kept and nothing is resent. A request whose body is a stream that cannot be
-    rewound is not retried either.
+    The token goes only to the session's origin (scheme, host and port of its ``base_url``,
+    :attr:`Session.origin`): a request for any other origin is sent as it is, without it, and
+    a redirect that leaves the origin takes it off the next hop. It goes only over a URL the
+    library itself would send it to (https, or plain http to a loopback host unless
+    allow_insecure_http): :class:`cloudauth.InsecureUrl` otherwise, before anything is sent.
+    A 401 from another origin (after a redirect) is returned as is: it says nothing about the
+    token, so the token is kept and nothing is resent. A request whose body is a stream that
+    cannot be rewound is not retried either. The rule every binding's adapter follows:
+    docs/adapters.md.
     """
 
     def __init__(self, session: Session) -> None:
         if not isinstance(session, Session):
             raise TypeError(f"BearerAuth needs a cloudauth.Session, not {type(session).__name__}")
         self.session = session
+        self._origin = origin_of(session.origin)
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        origin = origin_of(r.url)
+        if origin is None or origin != self._origin:
+            return r  # not the session's origin: sent without the token
         self.session._check_url(r.url or "")
         sent = "Bearer " + self.session.token()
         r.headers["Authorization"] = sent
@@ -69,25 +60,26 @@ class BearerAuth(AuthBase):
                 setattr(r, _BODY_POS, tell())
             except OSError:
                 setattr(r, _BODY_POS, None)
-        origin = _origin(r.url)
-
         # The hook runs for every response of the redirect chain (requests copies hooks to
         # each hop), so it must know where its token went and what it was.
-        def handle_401(response: requests.Response, **kwargs: Any) -> requests.Response:
-            return self._handle_401(response, origin, sent, **kwargs)
+        def on_response(response: requests.Response, **kwargs: Any) -> requests.Response:
+            return self._on_response(response, origin, sent, **kwargs)
 
-        r.register_hook("response", handle_401)  # type: ignore[no-untyped-call, unused-ignore]
+        r.register_hook("response", on_response)  # type: ignore[no-untyped-call, unused-ignore]
         return r
 
-    def _handle_401(
-        self, r: requests.Response, origin: Optional[Origin], sent: str, **kwargs: Any
+    def _on_response(
+        self, r: requests.Response, origin: Origin, sent: str, **kwargs: Any
     ) -> requests.Response:
         request = r.request
+        if r.is_redirect:
+            self._strip_off_origin(r)
+            return r
         if r.status_code != 401 or getattr(request, _RETRIED, False):
             return r
         # Only a 401 to a request that carried our token, to the origin it was attached to,
         # rejects the token; any other 401 neither drops it nor gets it sent.
-        if origin is None or _origin(request.url) != origin:
+        if origin_of(request.url) != origin:
             return r
         if request.headers.get("Authorization") != sent:
             return r
@@ -118,3 +110,15 @@ class BearerAuth(AuthBase):
         again.history.append(r)
         again.request = retry
         return again
+
+    def _strip_off_origin(self, r: requests.Response) -> None:
+        """Before requests follows a redirect that leaves the session's origin, takes the
+        token off the request it copies for the next hop (``r.request``). requests strips it
+        itself when the host changes, but keeps it on an http to https upgrade of the same
+        host on default ports, which is another origin. ``r.history`` then shows that hop's
+        request without the header it was sent with."""
+        location = r.headers.get("location")
+        if not location or "Authorization" not in r.request.headers:
+            return
+        if origin_of(urljoin(r.url, location)) != self._origin:
+            del r.request.headers["Authorization"]

@@ -407,6 +407,22 @@ class Session(LifecycleMixin):
         finally:
             self._release()
 
+    @property
+    def origin(self) -> str:
+        """The origin the token is meant for, ``base_url``'s as the library serializes it:
+        ``"scheme://host[:port]"`` (e.g. ``"https://api.aspose.cloud"``, the default). The
+        adapters (:class:`BearerAuth`, :class:`HttpxAuth`) add the token only to requests
+        for this origin."""
+        handle = self._acquire()
+        try:
+            raw = self._lib.cloudauth_session_origin(handle)
+        finally:
+            self._release()
+        if raw is None:  # only for a NULL session, which _acquire rules out
+            last = self._lib.cloudauth_last_error()
+            raise InternalError(last.decode("utf-8", "replace") if last else "no origin")
+        return str(raw.decode("ascii"))
+
     def _check_url(self, url: str) -> None:
         """Raises as :meth:`request` would if ``url`` may not carry the token (plain http to a
         non-loopback host without allow_insecure_http, not http(s)): the library's own rule."""
