@@ -10,9 +10,11 @@ namespace CloudAuth
 {
     /// <summary>
     /// Authorizes ordinary <see cref="HttpClient"/> calls with a cloudauth <see cref="Session"/>:
-    /// <c>new HttpClient(new CloudAuthHandler(session))</c>. Every request gets
+    /// <c>new HttpClient(new CloudAuthHandler(session))</c>. Every request for the session's
+    /// origin (scheme, host and port of its base_url, <see cref="Session.Origin"/>) gets
     /// <c>Authorization: Bearer &lt;token&gt;</c> (replacing any the caller set), also on
-    /// redirects within the request's origin (scheme, host, port) and on no hop leaving it. A 401
+    /// redirects within that origin and on no hop leaving it; a request for any other origin is
+    /// sent as the caller made it, without the token (redirects still followed). A 401
     /// counts as the server rejecting the token only when the request that got it (the last hop)
     /// carried the token: then the handler drops that token (unless another request already
     /// replaced it), takes a fresh one and sends the request once more from its start; the body
@@ -20,8 +22,7 @@ namespace CloudAuth
     /// dropped (docs/adapters.md: the rule every binding's adapter follows).
     /// </summary>
     /// <remarks>
-    /// The handler authorizes every request its HttpClient sends, so use that client for the
-    /// API only. It asks the library whether a URL may carry the token, so the rule is the
+    /// It asks the library whether a URL may carry the token, so the rule is the
     /// library's own: no plain http to a non-loopback host unless the session was created with
     /// allow_insecure_http (<see cref="InsecureUrlException"/>, nothing is sent). Redirects: over
     /// an <see cref="HttpClientHandler"/> that follows them (the default), the handler turns that
@@ -34,6 +35,9 @@ namespace CloudAuth
     public sealed class CloudAuthHandler : DelegatingHandler
     {
         private readonly Session session;
+
+        // The session's origin, the only one that gets the token (base_url's, from the library).
+        private readonly Uri origin;
 
         // The last origin the library allowed the token to go to: its verdict depends only on
         // the scheme and host (and the session's fixed allow_insecure_http), so a request to the
@@ -90,6 +94,7 @@ namespace CloudAuth
         public CloudAuthHandler(Session session, HttpMessageHandler innerHandler) : base(CheckInner(session, innerHandler))
         {
             this.session = session;
+            origin = new Uri(session.Origin);
         }
 
         private CloudAuthHandler(Session session, bool withoutInner)
@@ -99,6 +104,7 @@ namespace CloudAuth
                 throw new ArgumentNullException("session");
             }
             this.session = session;
+            origin = new Uri(session.Origin);
         }
 
         /// <summary>
@@ -130,9 +136,16 @@ namespace CloudAuth
             {
                 throw new ArgumentNullException("request");
             }
-            CheckSecure(request.RequestUri);
-            // The token is attached to this URI: only its origin may get it, or reject it.
             Uri target = request.RequestUri;
+            if (target == null || !target.IsAbsoluteUri)
+            {
+                throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
+            }
+            bool ours = SameOrigin(origin, target);
+            if (ours)
+            {
+                CheckSecure(target);
+            }
 
             // Buffer the body now: a stream can be read only once, and a retry needs it again.
             byte[] content = null;
@@ -143,11 +156,19 @@ namespace CloudAuth
                 contentHeaders = new List<KeyValuePair<string, IEnumerable<string>>>(request.Content.Headers);
             }
 
+            if (!ours)
+            {
+                // Another origin: no token, on this hop or any; its 401 is not about our token.
+                Sent plain = await SendFollowing(request, null, content, contentHeaders, cancellationToken)
+                    .ConfigureAwait(false);
+                return plain.Response;
+            }
+
             // A usable token comes back at once with no thread hop (and no Task); otherwise the
             // fetch is awaited without blocking a thread, and the CancellationToken ends the wait.
             string used = session.TryGetCachedToken()
                 ?? await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            Sent sent = await SendFollowing(request, target, HeaderFor(used), content, contentHeaders, cancellationToken)
+            Sent sent = await SendFollowing(request, HeaderFor(used), content, contentHeaders, cancellationToken)
                 .ConfigureAwait(false);
             if (sent.Response.StatusCode != HttpStatusCode.Unauthorized || !sent.CarriedToken)
             {
@@ -161,7 +182,7 @@ namespace CloudAuth
             string fresh = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
             HttpRequestMessage retry = Clone(request, request.Method, target, content, contentHeaders);
             sent.Response.Dispose();
-            sent = await SendFollowing(retry, target, HeaderFor(fresh), content, contentHeaders, cancellationToken)
+            sent = await SendFollowing(retry, HeaderFor(fresh), content, contentHeaders, cancellationToken)
                 .ConfigureAwait(false);
             return sent.Response;
         }
@@ -174,18 +195,21 @@ namespace CloudAuth
         }
 
         /// <summary>
-        /// Sends <paramref name="first"/> with <paramref name="bearer"/>, following redirects
-        /// here when the inner handler would have (so that hops within the origin of
-        /// <paramref name="target"/> carry the token and hops elsewhere do not), and says
+        /// Sends <paramref name="first"/> with <paramref name="bearer"/> (null: as the caller
+        /// made it), following redirects here when the inner handler would have (so that hops
+        /// within the session's origin carry the token and hops elsewhere do not), and says
         /// whether the last hop carried the token.
         /// </summary>
         private async Task<Sent> SendFollowing(
-            HttpRequestMessage first, Uri target, AuthenticationHeaderValue bearer, byte[] content,
+            HttpRequestMessage first, AuthenticationHeaderValue bearer, byte[] content,
             List<KeyValuePair<string, IEnumerable<string>>> contentHeaders, CancellationToken cancellationToken)
         {
             int hops = FollowedHops();
             HttpRequestMessage message = first;
-            message.Headers.Authorization = bearer;
+            if (bearer != null)
+            {
+                message.Headers.Authorization = bearer;
+            }
             for (int hop = 0; ; hop++)
             {
                 Uri sentTo = message.RequestUri;
@@ -200,14 +224,14 @@ namespace CloudAuth
                     return new Sent
                     {
                         Response = response,
-                        CarriedToken = !redirectedInside && Equals(message.Headers.Authorization, bearer),
+                        CarriedToken = bearer != null && !redirectedInside && Equals(message.Headers.Authorization, bearer),
                     };
                 }
                 HttpMethod method = RedirectMethod((int)response.StatusCode, message.Method);
                 bool keepBody = method == message.Method && message.Content != null;
                 message = Clone(message, method, next, keepBody ? content : null, contentHeaders);
-                // The token goes only to the origin it was attached to.
-                message.Headers.Authorization = SameOrigin(target, next) ? bearer : null;
+                // The token goes only to the session's origin (Clone dropped any other header).
+                message.Headers.Authorization = bearer != null && SameOrigin(origin, next) ? bearer : null;
                 response.Dispose();
             }
         }
@@ -298,10 +322,6 @@ namespace CloudAuth
 
         private void CheckSecure(Uri uri)
         {
-            if (uri == null || !uri.IsAbsoluteUri)
-            {
-                throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
-            }
             AllowedOrigin allowed = lastAllowed;
             if (allowed != null && uri.OriginalString.Length <= MaxCheckFreeUriChars && allowed.Matches(uri))
             {

@@ -108,6 +108,9 @@ namespace CloudAuth
         internal static extern int cloudauth_session_check_url(SessionHandle session, byte[] url);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern IntPtr cloudauth_session_origin(SessionHandle session);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern int cloudauth_session_request(
             SessionHandle session,
             byte[] method,

@@ -119,6 +119,26 @@ namespace CloudAuth
         }
 
         /// <summary>
+        /// The origin the token is meant for: "scheme://host[:port]" of base_url (the default
+        /// one, https://api.aspose.cloud, when it was not set), as the library serializes it
+        /// (cloudauth_session_origin). <see cref="CloudAuthHandler"/> adds the token only to
+        /// requests for this origin.
+        /// </summary>
+        /// <exception cref="ObjectDisposedException">the session was disposed.</exception>
+        public string Origin
+        {
+            get
+            {
+                IntPtr origin = NativeMethods.cloudauth_session_origin(Handle());
+                if (origin == IntPtr.Zero)
+                {
+                    throw Ensure.Error((int)ResultCode.InvalidArgument, "cloudauth_session_origin");
+                }
+                return Utf8.FromNative(origin);
+            }
+        }
+
+        /// <summary>
         /// Throws unless a request to <paramref name="url"/> may carry the token, by the rule
         /// the library applies to its own requests (cloudauth_session_check_url): http(s) with
         /// a host, and https, a loopback host, or allow_insecure_http (in any form the library

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.IO;
 using System.Net;
 using System.Net.Http;
+using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -1103,6 +1104,85 @@ namespace CloudAuth.Tests
         }
 
         [Test]
+        public static void SessionOriginIsBaseUrls()
+        {
+            using (Session session = NewSession("base_url", standin.Url + "/v4.0/words/"))
+            {
+                Assert.Equal(standin.Url, session.Origin, "Origin");
+            }
+            using (Session session = NewSession("base_url", "HTTPS://API.Example.com:443/x"))
+            {
+                Assert.Equal("https://api.example.com", session.Origin, "Origin, normalized");
+            }
+            Dictionary<string, string> options = Options();
+            options.Remove("base_url");
+            using (Session session = new Session(options))
+            {
+                Assert.Equal("https://api.aspose.cloud", session.Origin, "Origin without base_url");
+            }
+            Session disposed = NewSession();
+            disposed.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => { string o = disposed.Origin; }, "Origin after Dispose");
+            Assert.Equal(0, standin.Stat("token_requests"), "token requests");
+        }
+
+        [Test]
+        public static void HandlerSendsNoTokenToAnotherOrigin()
+        {
+            // The session's origin is the stand-in's; the other origin records what it got.
+            foreach (int status in new[] { 200, 401 })
+            {
+                standin.Reset();
+                using (OtherOrigin other = new OtherOrigin(status))
+                using (Session session = NewSession())
+                using (HttpClient client = AuthorizedClient(session))
+                {
+                    HttpRequestMessage request = new HttpRequestMessage(HttpMethod.Post, other.Url + "/upload");
+                    request.Content = new StringContent("body");
+                    using (HttpResponseMessage r = client.SendAsync(request).GetAwaiter().GetResult())
+                    {
+                        Assert.Equal(status, (int)r.StatusCode, status + ": the other origin's answer, as is");
+                    }
+                    lock (other.Requests)
+                    {
+                        Assert.Equal(1, other.Requests.Count, status + ": requests that reached the other origin");
+                        Assert.True(other.Requests[0].IndexOf("authorization:", StringComparison.OrdinalIgnoreCase) < 0, status + ": no Authorization header");
+                    }
+                    Assert.Equal(0, standin.Stat("token_requests"), status + ": no token fetched, none dropped");
+                }
+            }
+        }
+
+        [Test]
+        public static void HandlerAuthorizesBaseUrlsOriginNotTheTokenServers()
+        {
+            // Tokens come from the stand-in, but base_url names the other origin: only it gets them.
+            using (OtherOrigin other = new OtherOrigin())
+            using (Session session = NewSession("base_url", other.Url + "/api/"))
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/public/headers").GetAwaiter().GetResult())
+                {
+                    string body = r.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                    Dictionary<string, object> headers = (Dictionary<string, object>)Json(body)["headers"];
+                    Assert.True(!headers.ContainsKey("authorization"), "no token to the token server's origin");
+                }
+                client.GetAsync(other.Url + "/api/x").GetAwaiter().GetResult().Dispose();
+                // A redirect from another origin (the stand-in) into the session's adds no token:
+                // the request started where the token does not go.
+                string hop = standin.Url + "/public/redirect?to=" + Uri.EscapeDataString(other.Url + "/api/back");
+                client.GetAsync(hop).GetAwaiter().GetResult().Dispose();
+                lock (other.Requests)
+                {
+                    Assert.Equal(2, other.Requests.Count, "requests that reached base_url's origin");
+                    Assert.Contains("Bearer " + session.GetToken(), other.Requests[0], "the token at base_url's origin");
+                    Assert.True(other.Requests[1].IndexOf("authorization:", StringComparison.OrdinalIgnoreCase) < 0, "no token on a hop into the origin");
+                }
+                Assert.Equal(0, standin.PathsWithAuthorization().Count, "requests to the stand-in with a token");
+            }
+        }
+
+        [Test]
         public static void RedirectToAnotherOriginNeverCarriesTheToken()
         {
             using (OtherOrigin other = new OtherOrigin())
@@ -1236,7 +1316,7 @@ namespace CloudAuth.Tests
             foreach (string value in new[] { "false", "0", "no", "OFF" })
             {
                 standin.Reset();
-                using (Session session = NewSession("allow_insecure_http", value))
+                using (Session session = NewSession("allow_insecure_http", value, "base_url", "http://api.example.com"))
                 using (HttpClient client = ThroughStandin(session))
                 {
                     Assert.Throws<InsecureUrlException>(
@@ -1248,7 +1328,7 @@ namespace CloudAuth.Tests
             foreach (string value in new[] { "true", "1", "yes", "ON", "TRUE" })
             {
                 standin.Reset();
-                using (Session session = NewSession("allow_insecure_http", value))
+                using (Session session = NewSession("allow_insecure_http", value, "base_url", "http://api.example.com"))
                 using (HttpClient client = ThroughStandin(session))
                 using (HttpResponseMessage r = client.GetAsync(remote).GetAwaiter().GetResult())
                 {
@@ -1273,51 +1353,56 @@ namespace CloudAuth.Tests
         [Test]
         public static void HandlerRefusesPlainHttpToRemoteHosts()
         {
+            // The recorder answers: nothing leaves the process.
             RecordingHandler recorder = new RecordingHandler();
-            using (Session session = NewSession())
+            using (Session session = NewSession("base_url", "http://example.com/v5.0"))
             using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
             {
                 InsecureUrlException e = Assert.Throws<InsecureUrlException>(
                     () => client.GetAsync("http://example.com/v5.0/ocr").GetAwaiter().GetResult(), "GET http://example.com");
                 Assert.Equal(ResultCode.InsecureUrl, e.Code, "Code");
                 Assert.Equal(0, recorder.Requests.Count, "requests passed to the inner handler");
-
-                // https and loopback http are fine (the recorder answers; nothing leaves the process).
+                Assert.Equal(0, standin.Stat("token_requests"), "token requests");
+            }
+            using (Session session = NewSession("base_url", "https://example.com/v5.0"))
+            using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
+            {
                 client.GetAsync("https://example.com/v5.0/ocr").GetAwaiter().GetResult().Dispose();
-                client.GetAsync("http://127.0.0.1:9/x").GetAwaiter().GetResult().Dispose();
-                Assert.Equal(2, recorder.Requests.Count, "requests passed to the inner handler");
+                Assert.Equal(1, recorder.Requests.Count, "requests passed to the inner handler");
                 Assert.True(recorder.Requests[0].Headers.Authorization.ToString() == "Bearer " + session.GetToken(), "the token on the https request");
             }
-            using (Session session = NewSession("allow_insecure_http", "true"))
+            using (Session session = NewSession("allow_insecure_http", "true", "base_url", "http://example.com"))
             using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
             {
                 client.GetAsync("http://example.com/v5.0/ocr").GetAwaiter().GetResult().Dispose();
-                Assert.Equal(3, recorder.Requests.Count, "with allow_insecure_http=true the request goes through");
+                Assert.Equal(2, recorder.Requests.Count, "with allow_insecure_http=true the request goes through");
+                Assert.True(recorder.Requests[1].Headers.Authorization.ToString() == "Bearer " + session.GetToken(), "the token on the http request");
             }
         }
 
         [Test]
         public static void HandlerChecksEveryNewOriginAfterAnAllowedOne()
         {
-            // The handler remembers the last origin the library allowed: another scheme, host or
-            // port must still be checked, however many allowed requests came before.
+            // The handler remembers that the library allowed the session's origin; the library's
+            // URL length limit still applies there. Other origins get no token, so no check.
             RecordingHandler recorder = new RecordingHandler();
-            using (Session session = NewSession())
+            using (Session session = NewSession("base_url", "https://example.com"))
             using (HttpClient client = new HttpClient(new CloudAuthHandler(session, recorder)))
             {
                 client.GetAsync("https://example.com/a").GetAwaiter().GetResult().Dispose();
-                client.GetAsync("https://example.com/b").GetAwaiter().GetResult().Dispose();
-                // The library's URL length limit still applies at an allowed origin.
+                client.GetAsync("https://EXAMPLE.com:443/b").GetAwaiter().GetResult().Dispose();
                 Assert.Throws<InvalidArgumentException>(
                     () => client.GetAsync("https://example.com/" + new string('a', 9000)).GetAwaiter().GetResult(), "a 9 KB URL");
-                Assert.Throws<InsecureUrlException>(
-                    () => client.GetAsync("http://example.com/a").GetAwaiter().GetResult(), "same host, plain http");
-                client.GetAsync("http://127.0.0.1:9/x").GetAwaiter().GetResult().Dispose();
-                Assert.Throws<InsecureUrlException>(
-                    () => client.GetAsync("http://example.com:9/x").GetAwaiter().GetResult(), "same port, remote host");
-                Assert.Throws<InsecureUrlException>(
-                    () => client.GetAsync("http://127.0.0.1.example.com:9/x").GetAwaiter().GetResult(), "a host that starts like loopback");
-                Assert.Equal(3, recorder.Requests.Count, "requests passed to the inner handler");
+                client.GetAsync("http://example.com/a").GetAwaiter().GetResult().Dispose();
+                client.GetAsync("https://example.com:8443/a").GetAwaiter().GetResult().Dispose();
+                client.GetAsync("https://www.example.com/a").GetAwaiter().GetResult().Dispose();
+                Assert.Equal(5, recorder.Requests.Count, "requests passed to the inner handler");
+                string bearer = "Bearer " + session.GetToken();
+                for (int i = 0; i < 5; i++)
+                {
+                    AuthenticationHeaderValue sent = recorder.Requests[i].Headers.Authorization;
+                    Assert.Equal(i < 2 ? bearer : "(none)", sent == null ? "(none)" : sent.ToString(), recorder.Requests[i].RequestUri + ": Authorization");
+                }
             }
         }
 

@@ -81,11 +81,23 @@ def test_configuration_alone(make: SessionFactory, server: Standin) -> None:
 
 def test_plain_http_to_a_remote_host_is_refused(make: SessionFactory, server: Standin) -> None:
     client = cloudauth.openapi.authorize(
-        ocr.ApiClient(ocr.Configuration(host="http://ocr.example.invalid")), make()
+        ocr.ApiClient(ocr.Configuration(host="http://ocr.example.invalid")),
+        make(base_url="http://ocr.example.invalid"),
     )
     # The SDK reads the token while building the request; the library's rule stops the send.
     with pytest.raises(cloudauth.InsecureUrl, match="plain http"):
         ocr.RecognizeImageApi(client).get_recognize_image("x")
+
+
+def test_a_call_to_another_origin_is_refused(
+    make: SessionFactory, server: Standin, other: Standin
+) -> None:
+    # The SDK's host is the other stand-in; the session's base_url is the first one's.
+    client = cloudauth.openapi.authorize(ocr.ApiClient(ocr.Configuration(host=other.url)), make())
+    with pytest.raises(cloudauth.InvalidArgument, match="not to the session's origin") as e:
+        ocr.RecognizeImageApi(client).get_recognize_image("x")
+    assert server.url in str(e.value)
+    assert other.stats()["api_log"] == []
 
 
 def test_wrong_targets(make: SessionFactory) -> None:

@@ -10,7 +10,9 @@ secret, so their users fetch and refresh tokens by hand. After ::
 
 every call the SDK makes carries the session's valid token (fetched, cached and refreshed by
 the library); given the ``ApiClient``, a 401 also drops that token and the call is resent once
-with a fresh one, as the session's own requests do. No SDK is imported here: any generated
+with a fresh one, as the session's own requests do, and a call to any origin other than the
+session's (``base_url``'s, :attr:`Session.origin`) raises :class:`InvalidArgument` before it is
+sent (the SDK puts the token on every call; the configuration alone cannot check where it goes). No SDK is imported here: any generated
 client with a ``Configuration.access_token`` (and ``ApiClient.call_api``) works.
 """
 
@@ -18,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, TypeVar
 
+from ._errors import InvalidArgument
+from ._origin import origin_of
 from ._session import Session
 
 T = TypeVar("T")
@@ -86,6 +90,15 @@ def _authorize_api_client(api_client: Any, session: Session) -> None:
     def call_api(method: str, url: str, header_params: Optional[Dict[str, str]] = None,
                  *args: Any, **kwargs: Any) -> Any:
         current: Session = getattr(api_client, _MARK)
+        # The token is only for the session's origin (base_url's); the SDK has already put it
+        # on this call, so a call elsewhere is refused before it is sent.
+        target = origin_of(url)
+        if target is None or target != origin_of(current.origin):
+            where = "a URL without a host" if target is None else "%s://%s:%s" % target
+            raise InvalidArgument(
+                f"cloudauth.openapi: the call goes to {where}, not to the session's origin "
+                f"{current.origin} (base_url), the only one its token is for"
+            )
         current._check_url(url)  # the library's rule: no token over plain http to a remote host
         response = original(method, url, header_params, *args, **kwargs)
         if getattr(response, "status", None) != 401 or not header_params:
