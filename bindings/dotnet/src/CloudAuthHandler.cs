@@ -36,8 +36,9 @@ namespace CloudAuth
     {
         private readonly Session session;
 
-        // The session's origin, the only one that gets the token (base_url's, from the library).
-        private readonly Uri origin;
+        // The session's origin, the only one that gets the token (base_url's, from the library):
+        // read on the first request, so that making a handler needs no live session yet.
+        private volatile Uri origin;
 
         // The last origin the library allowed the token to go to: its verdict depends only on
         // the scheme and host (and the session's fixed allow_insecure_http), so a request to the
@@ -94,7 +95,6 @@ namespace CloudAuth
         public CloudAuthHandler(Session session, HttpMessageHandler innerHandler) : base(CheckInner(session, innerHandler))
         {
             this.session = session;
-            origin = new Uri(session.Origin);
         }
 
         private CloudAuthHandler(Session session, bool withoutInner)
@@ -104,7 +104,6 @@ namespace CloudAuth
                 throw new ArgumentNullException("session");
             }
             this.session = session;
-            origin = new Uri(session.Origin);
         }
 
         /// <summary>
@@ -141,7 +140,7 @@ namespace CloudAuth
             {
                 throw new InvalidOperationException("CloudAuthHandler needs an absolute request URI (set HttpClient.BaseAddress)");
             }
-            bool ours = SameOrigin(origin, target);
+            bool ours = SameOrigin(Origin(), target);
             if (ours)
             {
                 CheckSecure(target);
@@ -231,7 +230,7 @@ namespace CloudAuth
                 bool keepBody = method == message.Method && message.Content != null;
                 message = Clone(message, method, next, keepBody ? content : null, contentHeaders);
                 // The token goes only to the session's origin (Clone dropped any other header).
-                message.Headers.Authorization = bearer != null && SameOrigin(origin, next) ? bearer : null;
+                message.Headers.Authorization = bearer != null && SameOrigin(Origin(), next) ? bearer : null;
                 response.Dispose();
             }
         }
@@ -318,6 +317,17 @@ namespace CloudAuth
                 return HttpMethod.Get;
             }
             return method;
+        }
+
+        private Uri Origin()
+        {
+            Uri known = origin;
+            if (known == null)
+            {
+                known = new Uri(session.Origin); // the same value every time: a race is harmless
+                origin = known;
+            }
+            return known;
         }
 
         private void CheckSecure(Uri uri)
