@@ -112,7 +112,10 @@ export class Session extends EventEmitter {
   static fromShared(handle: SharedSession): Session;
   share(): SharedSession;
   readonly closed: boolean;
+  /** base_url as given to this binding (or its default). */
   readonly baseUrl: string;
+  /** The origin the token is meant for, "scheme://host[:port]" of base_url as the library has it. */
+  readonly origin: string;
   token(options?: { signal?: AbortSignal }): Promise<string>;
   /** The token if one is usable without I/O, else null (a fetch then starts in the background). */
   cachedToken(): string | null;

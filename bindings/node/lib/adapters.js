@@ -2,7 +2,7 @@
 // Adapters for HTTP clients Node users already have: fetch, undici dispatchers, axios and the
 // Aspose Words SDK. Each one applies the same rule (docs/adapters.md):
 // - the token goes only to requests for the session's origin (scheme, host and port of
-//   baseUrl), on every redirect hop too: a hop leaving the origin carries no token;
+//   base_url: session.origin, from the library), on every redirect hop too: a hop leaving the origin carries no token;
 // - a 401 counts as "the server rejected our token" only when the request that got it (the
 //   final hop) carried the Authorization header with the token the adapter added. Then the
 //   adapter calls invalidateToken with exactly that token and resends once when the body can
@@ -16,7 +16,9 @@ function sessionOrigin(session) {
   if (!session || typeof session.token !== 'function' || typeof session.invalidateToken !== 'function') {
     throw new TypeError('cloudauth: an adapter needs a cloudauth Session');
   }
-  return new URL(session.baseUrl).origin;
+  // The library's own: base_url from options, environment (Session.fromEnv) or default,
+  // serialized as WHATWG URL's origin is (the library parses URLs by the same standard).
+  return session.origin;
 }
 
 function originOf(url) {

@@ -116,6 +116,7 @@ function declare(l) {
     'int cloudauth_session_invalidate(cloudauth_session *s)',
     'int cloudauth_session_invalidate_token(cloudauth_session *s, const char *token)',
     'int cloudauth_session_check_url(cloudauth_session *s, const char *url)',
+    'const char *cloudauth_session_origin(cloudauth_session *s)',
     'int cloudauth_session_set_credentials(cloudauth_session *s, const char *id, const char *secret)',
     'int cloudauth_session_stats(cloudauth_session *s, _Out_ cloudauth_stats *out, size_t out_size)',
     'void cloudauth_session_free(cloudauth_session *s)',

@@ -436,8 +436,23 @@ class Session extends EventEmitter {
 
   get closed() { return this[kHandle].closed; }
 
-  /** base_url as configured: the adapters send the token to its origin only. */
+  /** base_url as given to this binding (or its default); the library's view of it is `origin`. */
   get baseUrl() { return this[kHandle].baseUrl; }
+
+  /**
+   * The origin the token is meant for, "scheme://host[:port]" of base_url as the library has
+   * it (options, environment or default; cloudauth_session_origin). The adapters add the
+   * token only to requests for this origin.
+   */
+  get origin() {
+    const h = this.#live('origin');
+    if (h.origin === undefined) {
+      const origin = ffi.fn.cloudauth_session_origin(h.ptr);
+      if (origin == null) throw new errors.InvalidArgumentError(`cloudauth: origin: ${ffi.fn.cloudauth_last_error()}`);
+      h.origin = origin;
+    }
+    return h.origin;
+  }
 
   /**
    * Closes the session: calls in flight end with CancelledError; later calls throw.

@@ -213,3 +213,27 @@ test('Aspose Words SDK: a redirect away strips the token and a 401 there drops n
   await auth.applyToRequest(foreign, api.configuration);
   assert.equal(foreign.headers.Authorization, undefined);
 });
+
+test('Session.fromEnv: every adapter takes the origin from the library (base_url from the environment)', async () => {
+  // Tokens come from the stand-in, but <prefix>BASE_URL names the hostile server's main origin:
+  // only it gets them. Nothing in the options says so; only the library knows.
+  const prefix = 'CLOUDAUTH_ORIGIN_TEST_';
+  const vars = { CLIENT_ID: 'demo-client', CLIENT_SECRET: 'demo-secret', TOKEN_URL: `${srv.url}/connect/token`, BASE_URL: `${bad.main}/api/` };
+  for (const [k, v] of Object.entries(vars)) process.env[prefix + k] = v;
+  const s = Session.fromEnv({}, prefix);
+  try {
+    assert.equal(s.origin, new URL(bad.main).origin);
+    for (const [name, send] of Object.entries(adapters)) {
+      // "invalid": a token arrived (the stand-in's, which the hostile server did not issue).
+      const there = await send(s, 'GET', `${bad.main}/echo`);
+      assert.match(there.text, /auth=invalid/, `${name}: base_url's origin gets the token`);
+      const here = await send(s, 'GET', `${srv.url}/public/headers`);
+      assert.equal(JSON.parse(here.text).headers.authorization, undefined, `${name}: the token server's origin does not`);
+      const away = await send(s, 'GET', `${bad.main}/to_other?to=echo`);
+      assert.match(away.text, /auth=none/, `${name}: a hop leaving base_url's origin carries none`);
+    }
+  } finally {
+    s.close();
+    for (const k of Object.keys(vars)) delete process.env[prefix + k];
+  }
+});
