@@ -370,7 +370,10 @@ fn the_session_origin_is_base_urls_through_the_c_api_too() {
         let error = CStr::from_ptr(cloudauth_last_error()).to_str().unwrap();
         assert_eq!(error, "session is NULL");
         let origin = cloudauth_session_origin(session);
-        assert_eq!(CStr::from_ptr(origin).to_str(), Ok("https://api.example.com"));
+        assert_eq!(
+            CStr::from_ptr(origin).to_str(),
+            Ok("https://api.example.com")
+        );
         assert_eq!(CStr::from_ptr(cloudauth_last_error()).to_bytes(), b"");
         cloudauth_session_free(session);
     }
