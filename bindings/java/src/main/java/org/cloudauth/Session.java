@@ -160,6 +160,35 @@ public final class Session implements AutoCloseable {
         return start((s, tag, op) -> Lib.cloudauth_session_token_queued(s, Delivery.QUEUE, tag, op));
     }
 
+    /**
+     * The token if one is usable now without I/O, else null: then a fetch starts on a library
+     * thread and a later call finds its token ({@code cloudauth_session_token_cached}).
+     */
+    public String tokenIfCached() {
+        long s = handle.acquire();
+        try {
+            Scratch sc = SCRATCH.get();
+            for (int attempt = 1; ; attempt++) {
+                long base = Memory.nativeValue(sc.mem);
+                int rc = Lib.cloudauth_session_token_cached(s, base + 8, sc.bytes.length, base);
+                long len = sc.mem.getLong(0);
+                if (rc == Lib.ERR_BUFFER_TOO_SMALL && attempt < MAX_TOKEN_ATTEMPTS && len < Integer.MAX_VALUE - 8) {
+                    sc.grow((int) len + 1);
+                    continue;
+                }
+                if (rc == Lib.ERR_WOULD_BLOCK) {
+                    return null;
+                }
+                if (rc != Lib.OK) {
+                    throw CloudAuthException.last(rc);
+                }
+                return decode(sc, (int) len);
+            }
+        } finally {
+            handle.release();
+        }
+    }
+
     /** How long the current token has left (whole seconds), fetching one first if none is held. */
     public Duration tokenExpiresIn() {
         long s = handle.acquire();
