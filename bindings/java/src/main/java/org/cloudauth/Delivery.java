@@ -55,6 +55,10 @@ final class Delivery {
         return PENDING.size();
     }
 
+    static int listenerCount() {
+        return LISTENERS.size();
+    }
+
     static void addListener(long tag, EventListener listener) {
         LISTENERS.put(tag, listener);
     }

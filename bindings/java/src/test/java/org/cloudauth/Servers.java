@@ -139,7 +139,7 @@ final class Servers {
             Path dir = tempDir("nginx");
             int port = freePort();
             String conf = "daemon off;\nworker_processes 1;\npid " + dir + "/nginx.pid;\nerror_log " + dir + "/error.log warn;\n"
-                    + "events { worker_connections 256; }\nhttp {\n access_log off;\n client_body_temp_path " + dir + "/body;\n"
+                    + "events { worker_connections 4096; }\nhttp {\n access_log off;\n client_body_temp_path " + dir + "/body;\n"
                     + " server {\n  listen 127.0.0.1:" + port + ";\n"
                     + "  location = /connect/token { default_type application/json; return 200 '{\"access_token\":\"" + NGINX_TOKEN
                     + "\",\"expires_in\":3600,\"token_type\":\"Bearer\"}'; }\n"
