@@ -28,7 +28,8 @@ import org.cloudauth.Session;
  *       it, not even one back at the origin. The policy is {@link HttpClient.Redirect#NORMAL}'s
  *       (never https to http) or ALWAYS, at most 5 hops; 303, and 301/302 after a POST, become
  *       a GET without a body; 307/308 keep method and body, when the body can be replayed.
- *   <li>A 401 to a hop that carried our token: {@code invalidate_token} with exactly that token
+ *   <li>A 401 to a hop that carried our token (as {@code response.request()} reports the
+ *       request): {@code invalidate_token} with exactly that token
  *       (dropped only if still current), then the hop is sent once more with a fresh token,
  *       if its body can be replayed (none, or BodyPublishers.ofString/ofByteArray/ofFile/noBody).
  *       Otherwise the 401 is returned unchanged and no token is dropped.
@@ -125,8 +126,10 @@ public final class CloudAuthHttpClient {
             Objects.requireNonNull(userHandler, "handler");
             this.current = original;
             this.tokenAllowed = origin.matches(original.uri());
-            // A response that will be followed or resent is drained, not handed to the user's handler.
-            this.handler = info -> plan(info.statusCode(), info.headers()) != null
+            // A redirect that will be followed is drained, not handed to the user's handler. A
+            // 401 goes to the user's handler: whether it is resent depends on the request that
+            // got it (next()), which the handler cannot see.
+            this.handler = info -> plan(info.statusCode(), info.headers()) == Plan.REDIRECT
                     ? HttpResponse.BodySubscribers.replacing(null) : userHandler.apply(info);
         }
 
@@ -165,6 +168,10 @@ public final class CloudAuthHttpClient {
                 return null;
             }
             if (p == Plan.RESEND) {
+                if (!carried(response)) {
+                    return null;
+                }
+                closeBody(response);
                 session.invalidate(token); // only if it is still the session's current token
                 resent = true;
                 return copy(current, current.uri(), current.method(), current.bodyPublisher(), null);
@@ -184,6 +191,13 @@ public final class CloudAuthHttpClient {
             return current;
         }
 
+        /** Whether the request that got this response, as the client reports it, was at the origin with our header. */
+        private boolean carried(HttpResponse<T> response) {
+            HttpRequest sent = response.request();
+            return origin.matches(sent.uri())
+                    && ("Bearer " + token).equals(sent.headers().firstValue(AUTHORIZATION).orElse(null));
+        }
+
         private URI target(HttpHeaders headers) {
             Optional<String> location = headers.firstValue("Location");
             if (!location.isPresent()) {
@@ -195,6 +209,18 @@ public final class CloudAuthHttpClient {
                 return (scheme.equals("http") || scheme.equals("https")) && target.getHost() != null ? target : null;
             } catch (IllegalArgumentException e) {
                 return null;
+            }
+        }
+    }
+
+    /** A 401 body the user's handler made into a stream is closed before the resend. */
+    private static void closeBody(HttpResponse<?> response) {
+        Object body = response.body();
+        if (body instanceof AutoCloseable) {
+            try {
+                ((AutoCloseable) body).close();
+            } catch (Exception e) {
+                // the stream of a response we drop: nothing to report
             }
         }
     }
