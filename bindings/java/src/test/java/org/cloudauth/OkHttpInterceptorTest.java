@@ -1,5 +1,7 @@
 package org.cloudauth;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.io.IOException;
 import java.util.concurrent.TimeUnit;
 import okhttp3.MediaType;
@@ -9,10 +11,17 @@ import okhttp3.RequestBody;
 import okhttp3.Response;
 import okio.BufferedSink;
 import org.cloudauth.okhttp.CloudAuthInterceptor;
+import org.junit.jupiter.api.Test;
 
 /** The adapters' rule through OkHttp (okhttp3 4.x; the okhttp5 profile runs it on 5.x). */
 class OkHttpInterceptorTest extends AdapterContract {
     private static final MediaType TEXT = MediaType.parse("text/plain");
+
+    @Test
+    void runsOnTheExpectedOkHttp() {
+        String major = System.getProperty("cloudauth.okhttp.major", "4");
+        assertTrue(okhttp3.OkHttp.VERSION.startsWith(major + "."), okhttp3.OkHttp.VERSION);
+    }
 
     @Override
     void construct(Session session) {
