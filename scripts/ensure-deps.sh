@@ -52,6 +52,10 @@ want curl curl
 want node nodejs   # tests/run_oidc.sh: oidc-provider needs Node.js 20.19 or newer
 want npm npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# tests/run_java.sh: a JDK 11+, Maven (which fetches the Java dependencies into ~/.m2) and nginx.
+want javac default-jdk-headless
+want mvn maven
+want /usr/sbin/nginx nginx-light
 fi
 if [[ ${1:-} == bench ]]; then
   want /usr/sbin/nginx nginx-light

@@ -42,7 +42,7 @@ final class Lib {
                 return NativeLibrary.getInstance(new File(override).getAbsolutePath());
             } catch (UnsatisfiedLinkError e) {
                 throw new UnsatisfiedLinkError("cloudauth: cannot load the library named by CLOUDAUTH_LIBRARY="
-                        + override + ": " + firstLine(e.getMessage()));
+                        + override + ": " + oneLine(e.getMessage()));
             }
         }
         String resource = Platform.RESOURCE_PREFIX + "/libcloudauth.so";
@@ -51,7 +51,7 @@ final class Lib {
             File file = Native.extractFromResourcePath("cloudauth", Lib.class.getClassLoader());
             return NativeLibrary.getInstance(file.getAbsolutePath());
         } catch (java.io.IOException | UnsatisfiedLinkError e) {
-            bundled = firstLine(e.getMessage());
+            bundled = oneLine(e.getMessage());
         }
         try {
             return NativeLibrary.getInstance("cloudauth");
@@ -59,16 +59,17 @@ final class Lib {
             throw new UnsatisfiedLinkError("cloudauth: cannot load the native library. Looked at: CLOUDAUTH_LIBRARY (unset); "
                     + "the class path resource " + resource + " (" + bundled + "); the system library path "
                     + "(java.library.path, jna.library.path, LD_LIBRARY_PATH, ld.so.cache) for libcloudauth.so ("
-                    + firstLine(e.getMessage()) + "). Set CLOUDAUTH_LIBRARY to the library's path.");
+                    + oneLine(e.getMessage()) + "). Set CLOUDAUTH_LIBRARY to the library's path.");
         }
     }
 
-    private static String firstLine(String message) {
+    private static String oneLine(String message) {
         if (message == null) {
             return "no reason given";
         }
-        String line = message.split("\\R", 2)[0];
-        return line.length() > 300 ? line.substring(0, 300) + "..." : line;
+        // JNA's reasons span lines (one per place it tried): one bounded line.
+        String line = message.trim().replaceAll(":?\\s*\\R\\s*", ": ");
+        return line.length() > 400 ? line.substring(0, 400) + "..." : line;
     }
 
     /** A NUL-terminated UTF-8 copy of {@code s}; the caller has checked it holds no NUL. */
