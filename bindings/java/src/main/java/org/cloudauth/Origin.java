@@ -79,7 +79,9 @@ public final class Origin {
     }
 
     public boolean matches(String scheme, String host, int port) {
-        return this.port == port && this.host.equals(normalHost(host)) && this.scheme.equalsIgnoreCase(scheme);
+        // Client libraries keep hosts canonical (lower case, no brackets): equals first.
+        return this.port == port && (this.host.equals(host) || this.host.equals(normalHost(host)))
+                && this.scheme.equalsIgnoreCase(scheme);
     }
 
     public boolean matches(URI uri) {

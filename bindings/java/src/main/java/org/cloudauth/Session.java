@@ -1,7 +1,11 @@
 package org.cloudauth;
 
 import com.sun.jna.Memory;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
 import java.lang.ref.Cleaner;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
@@ -48,11 +52,13 @@ public final class Session implements AutoCloseable {
     }
 
     /**
-     * Per thread: native memory the library writes the token (at offset 8) and its length (at
-     * 0) into, and a byte[] to compare it in, so a cached token costs no allocation.
+     * Per thread: a direct buffer the library writes the token's length (at 0) and the token
+     * (from 8) into, read back with plain Java loads (no JNI call), and a byte[] to compare it
+     * in, so a cached token costs one native call and no allocation.
      */
     private static final class Scratch {
-        Memory mem;
+        ByteBuffer buf;
+        long address;
         byte[] bytes;
 
         Scratch(int capacity) {
@@ -60,7 +66,8 @@ public final class Session implements AutoCloseable {
         }
 
         void grow(int capacity) {
-            mem = new Memory(8L + capacity);
+            buf = ByteBuffer.allocateDirect(8 + capacity).order(ByteOrder.nativeOrder());
+            address = Pointer.nativeValue(Native.getDirectBufferPointer(buf));
             bytes = new byte[capacity];
         }
     }
@@ -123,9 +130,8 @@ public final class Session implements AutoCloseable {
         try {
             Scratch sc = SCRATCH.get();
             for (int attempt = 1; ; attempt++) {
-                long base = Memory.nativeValue(sc.mem);
-                int rc = Lib.cloudauth_session_token(s, base + 8, sc.bytes.length, base);
-                long len = sc.mem.getLong(0);
+                int rc = Lib.cloudauth_session_token(s, sc.address + 8, sc.bytes.length, sc.address);
+                long len = sc.buf.getLong(0);
                 if (rc == Lib.ERR_BUFFER_TOO_SMALL && attempt < MAX_TOKEN_ATTEMPTS && len < Integer.MAX_VALUE - 8) {
                     sc.grow((int) len + 1); // a refresh may change the length again: bounded
                     continue;
@@ -141,7 +147,8 @@ public final class Session implements AutoCloseable {
     }
 
     private String decode(Scratch sc, int len) {
-        sc.mem.read(8, sc.bytes, 0, len);
+        sc.buf.position(8);
+        sc.buf.get(sc.bytes, 0, len);
         Decoded d = last;
         if (d != null && Arrays.equals(d.bytes, 0, d.bytes.length, sc.bytes, 0, len)) {
             return d.text;
@@ -169,9 +176,8 @@ public final class Session implements AutoCloseable {
         try {
             Scratch sc = SCRATCH.get();
             for (int attempt = 1; ; attempt++) {
-                long base = Memory.nativeValue(sc.mem);
-                int rc = Lib.cloudauth_session_token_cached(s, base + 8, sc.bytes.length, base);
-                long len = sc.mem.getLong(0);
+                int rc = Lib.cloudauth_session_token_cached(s, sc.address + 8, sc.bytes.length, sc.address);
+                long len = sc.buf.getLong(0);
                 if (rc == Lib.ERR_BUFFER_TOO_SMALL && attempt < MAX_TOKEN_ATTEMPTS && len < Integer.MAX_VALUE - 8) {
                     sc.grow((int) len + 1);
                     continue;
