@@ -2,9 +2,10 @@ package org.cloudauth;
 
 import com.sun.jna.Pointer;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -16,7 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>The native side gets a tag (a number), never a Java object: an operation's future waits
  * in {@link #PENDING} until its completion is taken, and events find their listener by the
  * session's tag, so an event that outlives its session finds nothing and is dropped. Futures
- * are completed on the CompletableFuture default executor, never on this thread, so a
+ * are completed on the binding's completion threads, never on this thread, so a
  * dependent stage that blocks cannot stall deliveries.
  */
 final class Delivery {
@@ -24,7 +25,21 @@ final class Delivery {
     private static final ConcurrentHashMap<Long, NativeFuture<?>> PENDING = new ConcurrentHashMap<>();
     private static final ConcurrentHashMap<Long, EventListener> LISTENERS = new ConcurrentHashMap<>();
     private static final AtomicLong TAGS = new AtomicLong();
-    static final Executor COMPLETIONS = new CompletableFuture<Void>().defaultExecutor();
+    /**
+     * Completes the futures, so their dependent stages never run on the delivery thread. Our
+     * own daemon threads, reused: on a 2-CPU machine the CompletableFuture default executor
+     * would start a new thread per completion (the common pool has parallelism 1 there).
+     */
+    static final Executor COMPLETIONS = Executors.newCachedThreadPool(new ThreadFactory() {
+        private final AtomicLong n = new AtomicLong();
+
+        @Override
+        public Thread newThread(Runnable r) {
+            Thread t = new Thread(r, "cloudauth-completion-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }
+    });
 
     static {
         long q = Lib.cloudauth_queue_new();

@@ -223,6 +223,22 @@ class SessionTest {
     }
 
     @Test
+    void fromEnvReadsPrefixedVariables() {
+        // Surefire sets CAJTEST_CLIENT_ID, _CLIENT_SECRET, _BASE_URL (pom.xml); keys set after
+        // fromEnv override it, keys before it are defaults.
+        Config config = Config.builder().clientId("overridden-by-env").fromEnv("CAJTEST_")
+                .tokenUrl(Servers.standin() + "/connect/token").build();
+        try (Session s = new Session(config)) {
+            assertFalse(s.token().isEmpty());
+            assertEquals("https://api.example.test", s.baseUrl());
+            assertTrue(Servers.stats().contains("\"client_id\": \"demo-client\""));
+        }
+        InvalidArgumentException e = assertThrows(InvalidArgumentException.class,
+                () -> Config.builder().fromEnv("CAJTBAD_").build());
+        assertTrue(e.getMessage().contains("CAJTBAD_TIMEOUT_MS"), e.getMessage());
+    }
+
+    @Test
     void toStringsNeverShowTheTokenOrSecret() throws Exception {
         try (Session s = new Session(Servers.standinConfig().build())) {
             String t = s.token();
