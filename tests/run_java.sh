@@ -32,7 +32,7 @@ echo "run_java: the OkHttp interceptor's tests on OkHttp 5"
 
 jar=bindings/java/target/cloudauth-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1).jar
 [[ -f $jar ]] || { echo "run_java: $jar was not built" >&2; exit 1; }
-listing=$(unzip -Z1 "$jar")
+listing=$(jar tf "$jar")
 grep -qx 'linux-x86-64/libcloudauth.so' <<<"$listing" ||
   { echo "run_java: $jar lacks linux-x86-64/libcloudauth.so" >&2; exit 1; }
 jna_version=$(sed -n 's:.*<jna.version>\(.*\)</jna.version>.*:\1:p' bindings/java/pom.xml)
