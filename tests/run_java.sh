@@ -6,9 +6,9 @@
 # as built against 4.x), examples/java/OcrDemo.java against the stand-in with the jar and JNA
 # on the class path, and the loader's CLOUDAUTH_LIBRARY override and its failure message.
 #
-# Needs: a JDK 11+ (javac), Maven (apt maven), nginx (apt nginx-light), python3, and
-# target/release/libcloudauth.so (make build). scripts/ensure-deps.sh installs the apt packages;
-# Maven fetches the Java dependencies from Maven Central into ~/.m2 on first use.
+# Needs: a JDK 11+ (javac), Maven, nginx, python3, and target/release/libcloudauth.so (make
+# build). Installs the first three with apt when missing; Maven fetches the Java dependencies
+# from Maven Central into ~/.m2 on first use.
 # Extra arguments go to Maven, e.g. tests/run_java.sh -Dtest=SessionTest
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +18,20 @@ source tests/lib.sh
 require_library
 unset CLOUDAUTH_LIBRARY
 
+# A fresh machine: the apt packages Java needs (as scripts/ensure-deps.sh does for make test).
+need=()
+command -v javac >/dev/null || need+=(default-jdk-headless)
+command -v mvn >/dev/null || need+=(maven)
+[[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+if ((${#need[@]})); then
+  echo "run_java: installing ${need[*]}"
+  sudo=""; [[ $(id -u) == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 for tool in javac mvn; do
-  command -v "$tool" >/dev/null || { echo "run_java: $tool not found (scripts/ensure-deps.sh installs it)" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "run_java: $tool not found after installing" >&2; exit 1; }
 done
-[[ -x /usr/sbin/nginx ]] || { echo "run_java: nginx not found (apt-get install nginx-light)" >&2; exit 1; }
 
 mvn=(mvn -B --no-transfer-progress -f bindings/java/pom.xml)
 echo "run_java: mvn verify (JUnit 5 through Surefire; OkHttp 4)"
