@@ -356,12 +356,15 @@ public final class Session implements AutoCloseable {
             Delivery.removePending(tag);
             throw e;
         }
+        int rc;
         try {
-            int rc = starter.start(s, tag, op);
+            rc = starter.start(s, tag, op);
             if (rc != Lib.OK) {
-                Delivery.removePending(tag); // nothing started: no completion will come
-                throw CloudAuthException.last(rc);
+                throw CloudAuthException.last(rc); // read before release: it may call the library
             }
+        } catch (RuntimeException | Error e) {
+            Delivery.removePending(tag); // nothing started: no completion will come
+            throw e;
         } finally {
             handle.release();
         }
