@@ -26,11 +26,18 @@ final class Lib {
 
     /** Where the library was loaded from (for {@link CloudAuth#libraryPath()}). */
     static final String PATH;
+    private static final NativeLibrary LIBRARY;
 
     static {
         NativeLibrary lib = load();
         PATH = lib.getFile() == null ? lib.getName() : lib.getFile().getAbsolutePath();
         Native.register(Lib.class, lib);
+        LIBRARY = lib;
+    }
+
+    /** The address of an exported function (for {@link Ffm}). */
+    static long address(String function) {
+        return Pointer.nativeValue(LIBRARY.getFunction(function));
     }
 
     private Lib() {}

@@ -130,7 +130,8 @@ public final class Session implements AutoCloseable {
         try {
             Scratch sc = SCRATCH.get();
             for (int attempt = 1; ; attempt++) {
-                int rc = Lib.cloudauth_session_token(s, sc.address + 8, sc.bytes.length, sc.address);
+                int rc = Ffm.TOKEN != null ? Ffm.token(s, sc.address + 8, sc.bytes.length, sc.address)
+                        : Lib.cloudauth_session_token(s, sc.address + 8, sc.bytes.length, sc.address);
                 long len = sc.buf.getLong(0);
                 if (rc == Lib.ERR_BUFFER_TOO_SMALL && attempt < MAX_TOKEN_ATTEMPTS && len < Integer.MAX_VALUE - 8) {
                     sc.grow((int) len + 1); // a refresh may change the length again: bounded
@@ -176,7 +177,8 @@ public final class Session implements AutoCloseable {
         try {
             Scratch sc = SCRATCH.get();
             for (int attempt = 1; ; attempt++) {
-                int rc = Lib.cloudauth_session_token_cached(s, sc.address + 8, sc.bytes.length, sc.address);
+                int rc = Ffm.TOKEN_CACHED != null ? Ffm.tokenCached(s, sc.address + 8, sc.bytes.length, sc.address)
+                        : Lib.cloudauth_session_token_cached(s, sc.address + 8, sc.bytes.length, sc.address);
                 long len = sc.buf.getLong(0);
                 if (rc == Lib.ERR_BUFFER_TOO_SMALL && attempt < MAX_TOKEN_ATTEMPTS && len < Integer.MAX_VALUE - 8) {
                     sc.grow((int) len + 1);

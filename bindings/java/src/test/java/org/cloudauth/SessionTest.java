@@ -29,6 +29,13 @@ class SessionTest {
     }
 
     @Test
+    void tokenCallsUseFfmOnJdk22AndJnaBefore() {
+        // tests/run_java.sh runs this class on JDK 17 and, where installed, on Temurin 25.
+        String expected = Runtime.version().feature() >= 22 ? "ffm" : "jna";
+        assertEquals(expected, CloudAuth.nativeAccess(), "on Java " + Runtime.version());
+    }
+
+    @Test
     void tokenIsFetchedOnceAndCached() {
         try (Session s = new Session(Servers.standinConfig().build())) {
             assertEquals(0, Servers.tokenRequests(), "session creation sends nothing");
