@@ -246,10 +246,16 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
             f"+{jd:.2f} µs/request (median of per-round differences)", "≤ 2 µs", jd <= 2.0,
         ))
         rows.append((
-            "4. Java Session.token() on a cached token, ns/call",
+            "4. Java Session.token() on a cached token (JNA, JDK 11-21), ns/call",
             f"{r.num('java.token.ns_per_call'):.0f} ns", f"{r.num('java.field.ns_per_read'):.1f} ns (a plain field read)",
             "", "(reported)", None,
         ))
+        if r.count("java.token.ffm.ns_per_call"):
+            rows.append((
+                "4. Java Session.token() on a cached token (FFM, JDK 22+), ns/call",
+                f"{r.num('java.token.ffm.ns_per_call'):.0f} ns",
+                f"{r.num('java.field.ffm.ns_per_read'):.1f} ns (a plain field read)", "", "(reported)", None,
+            ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",

@@ -3,7 +3,7 @@
 # target/release/libcloudauth.so inside (linux-x86-64/, JNA's resource path) and runs the JUnit 5
 # suite through Surefire against real servers it starts on 127.0.0.1 (the stand-in, the hostile
 # server, a private nginx); then the OkHttp interceptor's tests once more on OkHttp 5 (the jar
-# as built against 4.x), examples/java/OcrDemo.java against the stand-in with the jar and JNA
+# as built against 4.x), the session tests on a JDK 22+ when there is one (FFM token path), examples/java/OcrDemo.java against the stand-in with the jar and JNA
 # on the class path, and the loader's CLOUDAUTH_LIBRARY override and its failure message.
 #
 # Needs: a JDK 11+ (javac), Maven, nginx, python3, and target/release/libcloudauth.so (make
@@ -39,6 +39,17 @@ echo "run_java: mvn verify (JUnit 5 through Surefire; OkHttp 4)"
 
 echo "run_java: the OkHttp interceptor's tests on OkHttp 5"
 "${mvn[@]}" -Pokhttp5 surefire:test -Dtest=OkHttpInterceptorTest
+
+# On a JDK of 22 or newer the token calls go through FFM (java.lang.foreign): the session and
+# concurrency tests once more on such a JDK when the machine has one (Temurin 25 here).
+jdk22=${JAVA22_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+if [[ -x $jdk22/bin/java ]]; then
+  echo "run_java: SessionTest and ConcurrencyTest on $("$jdk22/bin/java" -version 2>&1 | head -1) (FFM token path)"
+  "${mvn[@]}" surefire:test -Djvm="$jdk22/bin/java" -Dtest='SessionTest,ConcurrencyTest' \
+    -DargLine="-Xmx256m -XX:+UseSerialGC --enable-native-access=ALL-UNNAMED"
+else
+  echo "run_java: no JDK 22+ at $jdk22 (set JAVA22_HOME): the FFM token path is not tested in this run"
+fi
 
 jar=bindings/java/target/cloudauth-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1).jar
 [[ -f $jar ]] || { echo "run_java: $jar was not built" >&2; exit 1; }

@@ -12,7 +12,8 @@
 //   2. the OkHttp interceptor's cost: CloudAuthInterceptor vs an interceptor that sets a fixed
 //      header, each in front of an interceptor that answers at once (no network), µs/request
 //      (median of per-round differences);
-//   3. Session.token() on a cached token, ns/call, beside a plain field read.
+//   3. Session.token() on a cached token, ns/call, beside a plain field read (JNA; with
+//      BENCH_JAVA_PARTS=token on JDK 22+, the FFM path).
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -52,9 +53,16 @@ public class BenchJava {
             if (!session.token().equals(token)) {
                 throw new IllegalStateException("nginx issued another token than BENCH_TOKEN");
             }
-            seq(session, base, token, rounds);
-            canned(session, rounds);
-            tokenCalls(session, rounds);
+            String parts = System.getenv().getOrDefault("BENCH_JAVA_PARTS", "seq,canned,token");
+            if (parts.contains("seq")) {
+                seq(session, base, token, rounds);
+            }
+            if (parts.contains("canned")) {
+                canned(session, rounds);
+            }
+            if (parts.contains("token")) {
+                tokenCalls(session, rounds);
+            }
         }
     }
 
@@ -197,8 +205,11 @@ public class BenchJava {
             }
             read.add((System.nanoTime() - t0) / (double) n);
         }
-        report("java.token.ns_per_call", token);
-        report("java.field.ns_per_read", read);
+        // The token calls go through JNA, or FFM on JDK 22+ (bench/java/run.sh runs this part
+        // once more on such a JDK when one is installed).
+        String mode = org.cloudauth.CloudAuth.nativeAccess();
+        report("java.token" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_call", token);
+        report("java.field" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_read", read);
     }
 
     static void report(String key, List<Double> values) {
