@@ -25,6 +25,31 @@ class OkHttpInterceptorTest extends AdapterContract {
         assertTrue(version.startsWith(major + "."), version);
     }
 
+    @Test
+    void aTokenFailureIsAnIOExceptionWithTheLibrarysError() throws Exception {
+        try (Session bad = new Session(Servers.hostileConfig().tokenUrl(main + "/status_401_invalid_client").build())) {
+            OkHttpClient http = CloudAuthInterceptor.install(new OkHttpClient.Builder(), bad).build();
+            java.io.IOException e = org.junit.jupiter.api.Assertions.assertThrows(java.io.IOException.class,
+                    () -> http.newCall(new Request.Builder().url(main + "/echo").build()).execute());
+            assertTrue(e.getCause() instanceof AuthRejectedException, String.valueOf(e.getCause()));
+            // Asynchronously: onFailure, not an exception on a dispatcher thread.
+            java.util.concurrent.CompletableFuture<java.io.IOException> failure = new java.util.concurrent.CompletableFuture<>();
+            http.newCall(new Request.Builder().url(main + "/echo").build()).enqueue(new okhttp3.Callback() {
+                @Override
+                public void onFailure(okhttp3.Call call, java.io.IOException ex) {
+                    failure.complete(ex);
+                }
+
+                @Override
+                public void onResponse(okhttp3.Call call, Response response) {
+                    response.close();
+                    failure.completeExceptionally(new AssertionError("a response without a token"));
+                }
+            });
+            assertTrue(failure.get(10, TimeUnit.SECONDS).getCause() instanceof AuthRejectedException);
+        }
+    }
+
     @Override
     void construct(Session session) {
         new CloudAuthInterceptor(session);

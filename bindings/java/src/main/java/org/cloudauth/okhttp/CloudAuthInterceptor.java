@@ -8,6 +8,7 @@ import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.RequestBody;
 import okhttp3.Response;
+import org.cloudauth.CloudAuthException;
 import org.cloudauth.Origin;
 import org.cloudauth.Session;
 
@@ -87,7 +88,7 @@ public final class CloudAuthInterceptor implements Interceptor {
         if (!atOrigin(request.url())) {
             return chain.proceed(request);
         }
-        Bearer used = bearer(session.token());
+        Bearer used = bearer(token());
         Request sent = request.newBuilder().header(AUTHORIZATION, used.header).build();
         Response response = chain.proceed(sent);
         if (response.code() != 401 || !carried(response, used.header) || !replayable(sent.body())) {
@@ -97,8 +98,21 @@ public final class CloudAuthInterceptor implements Interceptor {
         // when many requests get a 401 at once, one new token serves them all.
         session.invalidate(used.token);
         response.close();
-        Bearer fresh = bearer(session.token());
+        Bearer fresh = bearer(token());
         return chain.proceed(sent.newBuilder().header(AUTHORIZATION, fresh.header).build());
+    }
+
+    /**
+     * The session's token. A failure to get one is an IOException (its cause the
+     * CloudAuthException), as OkHttp expects of an interceptor: an async call then reaches
+     * {@code onFailure} instead of killing a dispatcher thread.
+     */
+    private String token() throws IOException {
+        try {
+            return session.token();
+        } catch (CloudAuthException e) {
+            throw new IOException(e.getMessage(), e);
+        }
     }
 
     /** Whether the final hop, as sent on the wire, was at the origin with our header. */
