@@ -228,6 +228,34 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
             f"{ch:.2f} µs", f"{cb:.2f} µs (bare HttpClient)",
             f"+{co:.2f} µs/request (median of per-round differences)", "≤ 5 µs", co <= 5.0,
         ))
+    # Java (bindings/java, bench/java/BenchJava.java).
+    if r.count("java.seq.session.per_s"):
+        js, jh, jo = (r.num(f"java.seq.{k}.per_s") for k in ("session", "httpclient", "okhttp"))
+        best_name, best = ("OkHttp", jo) if jo >= jh else ("java.net.http", jh)
+        rows.append((
+            "4. Java: Session.request vs java.net.http.HttpClient / OkHttp with a fixed Authorization header, "
+            "sequential GETs (client and nginx on CPU 0), req/s",
+            fmt(js, "req/s"), f"HttpClient {fmt(jh, 'req/s')}, OkHttp {fmt(jo, 'req/s')}",
+            f"{js / best:.2f}× {best_name}", "≥ 1.0× the faster", js / best >= 1.0,
+        ))
+        ji, jf, jd = (r.num(f"java.okhttp.canned.{k}") for k in ("interceptor.us_per_req", "fixed.us_per_req", "overhead_us"))
+        rows.append((
+            "4. Java OkHttp interceptor overhead: CloudAuthInterceptor vs an interceptor setting a fixed Bearer header, "
+            "both over an interceptor that answers at once (no network), cached token, µs/request",
+            f"{ji:.2f} µs", f"{jf:.2f} µs (fixed header)",
+            f"+{jd:.2f} µs/request (median of per-round differences)", "≤ 2 µs", jd <= 2.0,
+        ))
+        rows.append((
+            "4. Java Session.token() on a cached token (JNA, JDK 11-21), ns/call",
+            f"{r.num('java.token.ns_per_call'):.0f} ns", f"{r.num('java.field.ns_per_read'):.1f} ns (a plain field read)",
+            "", "(reported)", None,
+        ))
+        if r.count("java.token.ffm.ns_per_call"):
+            rows.append((
+                "4. Java Session.token() on a cached token (FFM, JDK 22+), ns/call",
+                f"{r.num('java.token.ffm.ns_per_call'):.0f} ns",
+                f"{r.num('java.field.ffm.ns_per_read'):.1f} ns (a plain field read)", "", "(reported)", None,
+            ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",

@@ -10,7 +10,7 @@
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
 #                          only the named parts (token callgrind seq threads herd rss newthread
-#                          async refresh cold python pyasync node dotnet fleet idp); prints their R lines
+#                          async refresh cold python pyasync node dotnet java fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
@@ -126,6 +126,13 @@ if wanted dotnet && command -v mcs >/dev/null && command -v mono >/dev/null; the
   mcs -nologo -out:"$WORK/BenchDotnet.exe" -r:System.Net.Http.dll -r:"$WORK/CloudAuth.dll" "$BENCH/BenchDotnet.cs"
   step dotnet "4. .NET: HttpClient with CloudAuthHandler vs a bare HttpClient" \
     env LD_LIBRARY_PATH="$ROOT/target/release" mono "$WORK/BenchDotnet.exe"
+fi
+
+# Java (bindings/java): Session.request vs java.net.http and OkHttp (client and nginx on CPU 0,
+# as the other sequential benches), the OkHttp interceptor's own cost, the cached token.
+if wanted java && command -v java >/dev/null && command -v mvn >/dev/null; then
+  step java "4. Java: Session.request vs HttpClient and OkHttp; OkHttp interceptor overhead; cached token" \
+    "${PIN[@]}" "$BENCH/java/run.sh"
 fi
 
 # Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.
