@@ -434,8 +434,10 @@ impl Settings {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .tcp_nodelay(true)
-            // As the direct path's pool (`direct::IDLE_LIMIT`, `direct::MAX_IDLE`).
-            .pool_idle_timeout(direct::IDLE_LIMIT)
+            // No idle connection lives past the direct path's `IDLE_LIMIT`: hyper's pool looks
+            // at its idle connections every `pool_idle_timeout` and closes those idle that
+            // long, so at half the limit each is closed within the limit.
+            .pool_idle_timeout(direct::IDLE_LIMIT / 2)
             .pool_max_idle_per_host(direct::MAX_IDLE)
             // Redirects are followed by `pipeline`, hop by hop (so no Referer either).
             .referer(false)
