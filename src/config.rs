@@ -123,9 +123,6 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
-    /// Not a key: the pinned DPoP key's thumbprint, set by the session for the shared-cache
-    /// entry name.
-    pub dpop_jkt: Option<String>,
     pub events: Events,
 }
 
@@ -166,7 +163,6 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
-            dpop_jkt: None,
             events: Events::default(),
         }
     }
@@ -289,7 +285,7 @@ impl Config {
             }
             "token_cache_dir" => self.token_cache_dir = Some(non_empty(key, value)?.to_owned()),
             "redis_url" => {
-                crate::token::shared::redis::check_url(value)?;
+                crate::http::url_policy::check_redis_url(value)?;
                 self.redis_url = Some(Secret::new(value));
             }
             "token_cache_timeout_ms" => {
@@ -322,7 +318,7 @@ impl Config {
             "issuer" => {
                 self.issuer = match value {
                     "" => None,
-                    _ => Some(crate::discovery::parse_issuer(value)?),
+                    _ => Some(crate::http::url_policy::parse_issuer(value)?),
                 }
             }
             "audience" => self.audience = optional(value),

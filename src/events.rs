@@ -144,7 +144,7 @@ impl Events {
             .as_ref()
             .filter(|_| !CALLBACKS_STOPPED.load(Ordering::SeqCst));
         let sink = match (callback, &self.queue) {
-            (Some(c), Some(q)) => Some(if crate::http::runtime::on_library_thread() {
+            (Some(c), Some(q)) => Some(if crate::runtime::on_library_thread() {
                 q
             } else {
                 c
@@ -152,9 +152,7 @@ impl Events {
             (Some(c), None) => Some(c),
             // With callbacks stopped, a caller's thread's events are dropped, not queued:
             // their host expects them on that thread or not at all.
-            (None, Some(q))
-                if self.callback.is_none() || crate::http::runtime::on_library_thread() =>
-            {
+            (None, Some(q)) if self.callback.is_none() || crate::runtime::on_library_thread() => {
                 Some(q)
             }
             _ => None,

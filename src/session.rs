@@ -14,9 +14,9 @@ use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Clients, Role};
 use crate::http::pipeline::{Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
-use crate::http::runtime;
 use crate::http::transport::Transport;
 use crate::http::url_policy::check_secure;
+use crate::runtime;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
@@ -65,14 +65,26 @@ impl Session {
         let counters = Arc::new(Counters::default());
         let cert = ClientCert::from_config(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
-        let dpop = Dpop::from_config(cfg)?.map(Arc::new);
-        let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
-            Some(shared_cfg) => SharedCache::new(
-                &shared_cfg,
+        let dpop = match (cfg.dpop, &cfg.dpop_key_file) {
+            (true, key_file) => Some(Arc::new(Dpop::new(key_file.as_deref())?)),
+            (false, Some(_)) => {
+                return Err(Error::invalid(
+                    "dpop_key_file is set but dpop is not; set dpop=true",
+                ))
+            }
+            (false, None) => None,
+        };
+        // A token bound to a key only this session has (a generated DPoP key) is useless to
+        // any other process: no shared cache then. With a pinned key, the entry's name
+        // includes the key's thumbprint.
+        let shared = match dpop.as_deref() {
+            Some(d) if !d.pinned() => None,
+            d => SharedCache::new(
+                cfg,
+                d.map(Dpop::thumbprint),
                 credentials.secret.read()?.expose().as_bytes(),
                 shared_reporter(&counters, &cfg.events),
             )?,
-            None => None,
         };
         let target = Target::from_config(cfg)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
@@ -375,7 +387,7 @@ impl Hooks for Authorize<'_> {
             headers.insert(AUTHORIZATION, self.token.bearer().clone());
             if let Some(dpop) = &self.inner.dpop {
                 // Each send its own proof (`jti`), naming its own hop.
-                let proof = dpop.proof(method.as_str(), url, Some(self.token));
+                let proof = dpop.proof(method.as_str(), url, Some(self.token.ath()));
                 self.proofs.push(proof.clone());
                 headers.insert(&DPOP, proof);
             }

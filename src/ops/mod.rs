@@ -9,7 +9,7 @@
 use crate::error::{Code, Error, Result};
 use crate::http::clients::Clients;
 use crate::http::request::{ApiRequest, Response};
-use crate::http::runtime;
+use crate::runtime;
 use crate::session::{Inner, Session};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

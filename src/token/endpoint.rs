@@ -2,7 +2,6 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
-use crate::discovery::Discovery;
 use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
@@ -14,6 +13,7 @@ use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
+use crate::token::discovery::Discovery;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -297,7 +297,7 @@ impl TokenEndpoint {
     }
 
     /// The discovered metadata, if `issuer` is used and discovery has succeeded.
-    pub fn discovered(&self) -> Option<Arc<crate::discovery::Metadata>> {
+    pub fn discovered(&self) -> Option<Arc<crate::token::discovery::Metadata>> {
         match &self.target {
             Target::Discovered(d) => d.known(),
             Target::Fixed(_) => None,

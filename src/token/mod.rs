@@ -4,6 +4,7 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod discovery;
 pub mod endpoint;
 pub mod refresh;
 pub mod shared;
