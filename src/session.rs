@@ -14,8 +14,8 @@ use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Clients, Role};
 use crate::http::pipeline::{Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
-use crate::http::transport::Transport;
-use crate::http::url_policy::check_secure;
+use crate::http::transport::{HttpSettings, Transport};
+use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::runtime;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
@@ -63,7 +63,7 @@ impl Session {
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
         let counters = Arc::new(Counters::default());
-        let cert = ClientCert::from_config(cfg)?;
+        let cert = client_cert(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
         let dpop = match (cfg.dpop, &cfg.dpop_key_file) {
             (true, key_file) => Some(Arc::new(Dpop::new(key_file.as_deref())?)),
@@ -87,7 +87,16 @@ impl Session {
             )?,
         };
         let target = Target::from_config(cfg)?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
+        let http = HttpSettings {
+            user_agent: cfg.user_agent.clone(),
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            ca_file: cfg.ca_file.clone(),
+            proxy: cfg.proxy.clone(),
+            allow_insecure_http: cfg.allow_insecure_http,
+            base_url: parse_http_url("base_url", &cfg.base_url)?,
+        };
+        let (token_transport, api) = Transport::for_token_and_api(&http, cert, &counters)?;
         let endpoint =
             TokenEndpoint::new(cfg, token_transport, target, credentials).with_dpop(dpop.clone());
         let inner = Arc::new_cyclic(|this| Inner {
@@ -490,6 +499,31 @@ impl Source for Inner {
     }
 }
 
+/// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
+/// readable and hold a certificate and the key that matches it, and `token_url` be https.
+fn client_cert(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
+    if !cfg.auth_method.presents_certificate() {
+        return Ok(None);
+    }
+    let method = cfg.auth_method.name();
+    let token_url = parse_http_url("token_url", &cfg.token_url)?;
+    if token_url.scheme() != "https" {
+        return Err(Error::invalid(format!(
+            "token_url: auth_method={method} authenticates with a TLS client certificate, \
+             which plain http cannot carry; use an https token_url (it is {})",
+            crate::http::url_policy::redact(&token_url)
+        )));
+    }
+    let path = |set: &Option<String>, key: &str| {
+        set.clone().ok_or_else(|| {
+            Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
+        })
+    };
+    let cert_path = path(&cfg.client_cert_file, "client_cert_file")?;
+    let key_path = path(&cfg.client_key_file, "client_key_file")?;
+    ClientCert::load(cert_path, key_path).map(Some)
+}
+
 /// Shared-cache reports become the session's counters and, once per outage, an event.
 fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
     let (counters, events) = (counters.clone(), events.clone());
@@ -512,4 +546,63 @@ fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let mut c = Config::default();
+        for (k, v) in pairs {
+            c.set(k, v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn only_the_mtls_methods_load_a_certificate() {
+        // private_key_jwt uses client_cert_file for x5t#S256 only: nothing is presented.
+        let c = cfg(&[
+            ("auth_method", "client_secret_post"),
+            ("client_cert_file", "/nonexistent.pem"),
+        ]);
+        assert!(client_cert(&c).unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_settings_and_plain_http_name_the_key() {
+        for (pairs, starts) in [
+            (
+                vec![("auth_method", "tls_client_auth")],
+                "client_cert_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "self_signed_tls_client_auth"),
+                    ("client_cert_file", "/c.pem"),
+                ],
+                "client_key_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("token_url", "http://127.0.0.1:9/token"),
+                ],
+                "token_url: ",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("client_cert_file", "/nonexistent/c.pem"),
+                    ("client_key_file", "/nonexistent/c.key"),
+                ],
+                "client_cert_file: cannot read '/nonexistent/c.pem'",
+            ),
+        ] {
+            let err = client_cert(&cfg(&pairs)).err().unwrap();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+            assert!(err.message.starts_with(starts), "{}", err.message);
+        }
+    }
 }
