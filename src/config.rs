@@ -52,7 +52,7 @@ impl AuthMethod {
     }
 }
 
-/// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
+/// Where tokens are kept besides the session's memory (README.md, "Shared token caches").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenCacheKind {
     Memory,

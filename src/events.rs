@@ -1,5 +1,5 @@
-//! What a session reports to the program: events as they happen (DESIGN.md, "The v1
-//! additions"). A sink is called on whatever thread did the work, never with a library lock
+//! What a session reports to the program: events as they happen (README.md, "Token
+//! lifecycle"). A sink is called on whatever thread did the work, never with a library lock
 //! held, so it may call back into cloudauth. Fields never carry a secret or a token.
 
 use crate::error::{Code, Error};

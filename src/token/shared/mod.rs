@@ -1,4 +1,4 @@
-//! The cross-process token caches (DESIGN.md, "Shared caches"): `file` for the processes of
+//! The cross-process token caches (README.md, "Shared token caches"): `file` for the processes of
 //! one user on one host, `redis` for a fleet. Both sit behind the in-memory cache, hold sealed
 //! entries (`seal`), and give a single flight across processes: one fetches, the others wait
 //! for its result, bounded by how long a token request may take.
