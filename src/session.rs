@@ -506,7 +506,7 @@ fn client_cert(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
         return Ok(None);
     }
     let method = cfg.auth_method.name();
-    let token_url = parse_http_url("token_url", &cfg.token_url)?;
+    let token_url = parse_http_url("token_url", cfg.token_url())?;
     if token_url.scheme() != "https" {
         return Err(Error::invalid(format!(
             "token_url: auth_method={method} authenticates with a TLS client certificate, \

@@ -58,12 +58,12 @@ impl Target {
     /// An explicit `token_url` wins over `issuer`.
     pub fn from_config(cfg: &Config) -> Result<Target> {
         match &cfg.issuer {
-            Some(issuer) if !cfg.token_url_set => Ok(Target::Discovered(Discovery::new(
+            Some(issuer) if cfg.token_url.is_none() => Ok(Target::Discovered(Discovery::new(
                 issuer,
                 cfg.allow_insecure_http,
             )?)),
             _ => {
-                let url = parse_http_url("token_url", &cfg.token_url)?;
+                let url = parse_http_url("token_url", cfg.token_url())?;
                 check_secure("token_url", &url, cfg.allow_insecure_http)?;
                 Ok(Target::Fixed(url))
             }

@@ -405,7 +405,7 @@ fn jitter(pause: Duration) -> Duration {
 pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> String {
     let mut text = String::from("cloudauth token v1");
     for part in [
-        cfg.token_url.as_str(),
+        cfg.token_url(),
         client_id,
         cfg.scope.as_deref().unwrap_or(""),
         cfg.auth_method.name(),
@@ -418,7 +418,7 @@ pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> Strin
     let mut extra = |tag: &str, value: &str| {
         text.push_str(&format!("\0{tag}{}:{value}", value.len()));
     };
-    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| !cfg.token_url_set) {
+    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| cfg.token_url.is_none()) {
         extra("issuer", issuer);
     }
     if let Some(audience) = &cfg.audience {
