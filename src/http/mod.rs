@@ -9,3 +9,8 @@ pub mod pipeline;
 pub mod request;
 pub mod transport;
 pub mod url_policy;
+
+/// The HTTP vocabulary the layers above use (the `http` crate's types, as reqwest re-exports
+/// them): reqwest's own types (clients, responses, errors) stay inside this module.
+pub use reqwest::header;
+pub use reqwest::{Method, StatusCode};

@@ -36,6 +36,9 @@ use url::Url;
 /// Requests one redirect chain may send (resends of a hop not counted), on every carrier.
 pub const MAX_HOPS: usize = 10;
 
+/// The most of a redirect's body read to keep its connection.
+const REDIRECT_BODY_CAP: usize = 64 << 10;
+
 /// Headers that never follow a request to another origin (the token's, DPoP's proof, the
 /// caller's cookies and proxy credentials).
 const SENSITIVE: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
@@ -58,9 +61,6 @@ pub struct Exchange<'a> {
     role: Role,
     /// How messages name the exchange ("request to", "token request to", …).
     step: &'static str,
-    /// May a hop whose connection failed after its bytes left be sent again? Idempotent
-    /// methods, and the token request (a client-credentials grant changes nothing).
-    repeatable: bool,
 }
 
 struct Hop {
@@ -148,8 +148,14 @@ impl<'a> Exchange<'a> {
             deadline: Instant::now(),
             role,
             step,
-            repeatable: role == Role::TokenEndpoint || request.method.is_idempotent(),
         }
+    }
+
+    /// May the hop now due be sent again when its connection failed after its bytes left?
+    /// Idempotent methods (the hop's own: a GET after a 303 is one), and the token request (a
+    /// client-credentials grant changes nothing).
+    fn repeatable(&self) -> bool {
+        self.role == Role::TokenEndpoint || self.method().is_idempotent()
     }
 
     fn method(&self) -> &Method {
@@ -296,7 +302,10 @@ impl Transport {
             }
             if self.follows_redirects() {
                 if let Some(next) = exchange.redirect(&answer, self.allow_insecure_http())? {
-                    drop(answer);
+                    // Read the (usually empty) body so that its connection is kept for the
+                    // next hop; a large or failing one is dropped with its connection.
+                    let _ =
+                        read_body(answer, REDIRECT_BODY_CAP, exchange.step, exchange.url()).await;
                     exchange.left |= !same_origin(&next.url, &exchange.request.url);
                     exchange.hops += 1;
                     exchange.hop = Some(next);
@@ -315,7 +324,7 @@ impl Transport {
     }
 
     /// One hop: signed, sent on its carrier, and sent once more on a new connection when the
-    /// connection failed under it (see [`Exchange::repeatable`]), signed anew.
+    /// connection failed under it (see `Exchange::repeatable`), signed anew.
     async fn send_hop(
         &self,
         clients: &Clients,
@@ -350,7 +359,7 @@ impl Transport {
             if fresh.is_none() {
                 if let Some(clients) = self.fresh_clients(
                     connection_failure(&error),
-                    exchange.repeatable,
+                    exchange.repeatable(),
                     exchange.deadline,
                 ) {
                     Counters::bump(&self.counters().connection_resends);

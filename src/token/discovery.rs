@@ -7,13 +7,13 @@
 use super::{printable, MAX_TOKEN_RESPONSE_BYTES};
 use crate::error::{quote_prefix, Code, Error, Result};
 use crate::http::clients::Role;
+use crate::http::header::{HeaderMap, HeaderValue, ACCEPT};
 use crate::http::pipeline::{Exchange, Plain, Step};
 use crate::http::request::ApiRequest;
 use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
+use crate::http::{Method, StatusCode};
 use arc_swap::ArcSwapOption;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
-use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use url::Url;

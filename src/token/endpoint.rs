@@ -7,17 +7,19 @@ use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::Role;
+use crate::http::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+};
 use crate::http::pipeline::{Exchange, Hooks, Step};
 use crate::http::request::ApiRequest;
 use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
+use crate::http::{Method, StatusCode};
 use crate::secret::{Scrubber, Secret};
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
 use crate::token::discovery::Discovery;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;

@@ -11,7 +11,7 @@ pub mod shared;
 pub mod snapshot;
 
 use crate::error::{Code, Error, Result};
-use reqwest::header::HeaderValue;
+use crate::http::header::HeaderValue;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
