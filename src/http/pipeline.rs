@@ -372,3 +372,95 @@ impl Transport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, CONTENT_TYPE};
+
+    fn answer(status: u16, location: &str) -> Answer {
+        let head = hyper::Response::builder()
+            .status(status)
+            .header(LOCATION, location)
+            .body(Vec::new())
+            .unwrap();
+        Answer::Reqwest(reqwest::Response::from(head))
+    }
+
+    fn request(method: &str) -> ApiRequest {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.insert(COOKIE, HeaderValue::from_static("c=1"));
+        ApiRequest {
+            method: Method::from_bytes(method.as_bytes()).unwrap(),
+            url: "https://api.example/a".parse().unwrap(),
+            headers,
+            body: Bytes::from_static(b"body"),
+        }
+    }
+
+    /// RFC 9110 §15.4: which method and body each redirect status gives the next hop.
+    #[test]
+    fn each_status_gives_the_next_hop_the_method_and_body_rfc_9110_says() {
+        for (status, method, next, keeps_body) in [
+            (301, "POST", "GET", false),
+            (302, "POST", "GET", false),
+            (301, "PUT", "PUT", true),
+            (302, "DELETE", "DELETE", true),
+            (301, "GET", "GET", true),
+            (303, "POST", "GET", false),
+            (303, "PUT", "GET", false),
+            (303, "HEAD", "HEAD", true),
+            (307, "POST", "POST", true),
+            (308, "PATCH", "PATCH", true),
+        ] {
+            let req = request(method);
+            let exchange = Exchange::new(&req, Role::Api, "request to", Duration::from_secs(1));
+            let hop = exchange
+                .redirect(&answer(status, "/b"), false)
+                .unwrap()
+                .unwrap();
+            let case = format!("{method} through {status}");
+            assert_eq!(hop.method.as_str(), next, "{case}");
+            assert_eq!(hop.url.as_str(), "https://api.example/b", "{case}");
+            assert_eq!(hop.body.is_empty(), !keeps_body, "{case}");
+            assert_eq!(hop.headers.contains_key(CONTENT_TYPE), keeps_body, "{case}");
+            assert!(hop.headers.contains_key(COOKIE), "{case}: same origin");
+        }
+    }
+
+    #[test]
+    fn leaving_the_origin_strips_credentials_and_other_schemes_end_the_chain() {
+        let mut req = request("PUT");
+        req.headers
+            .insert(PROXY_AUTHORIZATION, HeaderValue::from_static("Basic x"));
+        req.headers.insert("dpop", HeaderValue::from_static("p"));
+        let exchange = Exchange::new(&req, Role::Api, "request to", Duration::from_secs(1));
+        let hop = exchange
+            .redirect(&answer(307, "https://other.example/b"), false)
+            .unwrap()
+            .unwrap();
+        for name in ["cookie", "proxy-authorization", "dpop"] {
+            assert!(!hop.headers.contains_key(name), "{name}");
+        }
+        assert_eq!(&hop.body[..], b"body");
+        let back_on_port = exchange
+            .redirect(&answer(307, "https://api.example:8443/b"), false)
+            .unwrap()
+            .unwrap();
+        assert!(!back_on_port.headers.contains_key(COOKIE), "another port");
+        assert!(exchange
+            .redirect(&answer(302, "ftp://api.example/b"), false)
+            .unwrap()
+            .is_none());
+        let refused = exchange
+            .redirect(&answer(302, "http://remote.example/b"), false)
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
+        assert!(exchange
+            .redirect(&answer(200, "/b"), false)
+            .unwrap()
+            .is_none());
+    }
+}
