@@ -4,13 +4,14 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod discovery;
 pub mod endpoint;
 pub mod refresh;
 pub mod shared;
 pub mod snapshot;
 
 use crate::error::{Code, Error, Result};
-use reqwest::header::HeaderValue;
+use crate::http::header::HeaderValue;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
