@@ -14,7 +14,6 @@ use crate::http::runtime;
 use crate::http::url_policy::{follows_redirect_to, redact, redact_str};
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
-use once_cell::sync::Lazy;
 use reqwest::{redirect, Client};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
@@ -49,7 +48,7 @@ struct Settings {
     user_agent: String,
     timeout: Duration,
     connect_timeout: Duration,
-    /// Built once per session: loading the system's roots costs milliseconds.
+    /// Built once per session; the system's roots are loaded at the first TLS connection.
     tls: rustls::ClientConfig,
     proxy: Option<String>,
     allow_insecure_http: bool,
@@ -525,18 +524,11 @@ impl Settings {
     }
 }
 
-/// The system's trust store, read once per process.
-static SYSTEM_ROOTS: Lazy<RootCertStore> = Lazy::new(|| {
-    let mut roots = RootCertStore::empty();
-    // Unreadable entries are skipped, as every TLS client does; a store with no usable root
-    // shows up as a certificate error naming the server, on first use.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots
-});
-
-/// TLS 1.2/1.3 with verification always on, against the system's roots plus `ca_file`.
+/// TLS 1.2/1.3 with verification always on, against the system's roots plus `ca_file`. The
+/// system's roots are read at the first certificate check, once per process (`tls::verifier`);
+/// `ca_file` is read and checked now.
 fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
-    let mut roots = SYSTEM_ROOTS.clone();
+    let mut roots = RootCertStore::empty();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path)
             .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
@@ -557,7 +549,7 @@ fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| {
             Error::new(
@@ -565,7 +557,10 @@ fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
                 format!("TLS setup failed: {e}"),
             )
         })?
-        .with_root_certificates(roots)
+        // rustls' own WebPKI check, built at first use: `dangerous()` is only the way in for a
+        // verifier of our making, nothing is skipped.
+        .dangerous()
+        .with_custom_certificate_verifier(crate::tls::verifier::for_session(roots, &provider))
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
