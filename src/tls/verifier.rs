@@ -2,6 +2,10 @@
 //! the first check rather than when the session is made, so that making a session never reads
 //! the system's trust store. Sessions without `ca_file` share one verifier (and so one parsed
 //! store); a session with `ca_file` has its own, the shared roots plus its own.
+//!
+//! A chain is checked against the bundle file's roots first and, only when they reject it,
+//! against the whole system store (see `roots`): same verdicts, without reading the
+//! certificate directory in the common case.
 
 use crate::tls::roots;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -16,7 +20,9 @@ pub struct Lazy {
     provider: Arc<CryptoProvider>,
     /// `ca_file`'s roots, checked when the session was made.
     extra: RootCertStore,
-    built: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+    /// Against the bundle's roots, and against the whole store.
+    bundle: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
+    system: OnceLock<Result<Arc<WebPkiServerVerifier>, String>>,
 }
 
 /// The verifier for a session: the shared one, or with `extra` roots one of its own.
@@ -33,27 +39,38 @@ impl Lazy {
         Arc::new(Lazy {
             provider: provider.clone(),
             extra,
-            built: OnceLock::new(),
+            bundle: OnceLock::new(),
+            system: OnceLock::new(),
         })
     }
 
-    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
-        self.built
-            .get_or_init(|| {
-                let system = roots::system();
-                let roots = if self.extra.is_empty() {
-                    system
-                } else {
-                    let mut all = (*system).clone();
-                    all.extend(self.extra.roots.iter().cloned());
-                    Arc::new(all)
-                };
-                WebPkiServerVerifier::builder_with_provider(roots, self.provider.clone())
-                    .build()
-                    .map_err(|e| format!("no root certificate to check the server's with ({e}): the system trust store is empty and no ca_file is set"))
-            })
-            .as_ref()
-            .map_err(|e| rustls::Error::General(e.clone()))
+    /// The verifier against the bundle's roots (`whole`: the whole store's), plus `extra`.
+    fn verifier(&self, whole: bool) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        let cell = if whole { &self.system } else { &self.bundle };
+        cell.get_or_init(|| {
+            let system = if whole {
+                roots::system()
+            } else {
+                roots::bundle()
+            };
+            let roots = if self.extra.is_empty() {
+                system
+            } else {
+                let mut all = (*system).clone();
+                all.extend(self.extra.roots.iter().cloned());
+                Arc::new(all)
+            };
+            WebPkiServerVerifier::builder_with_provider(roots, self.provider.clone())
+                .build()
+                .map_err(|e| {
+                    format!(
+                        "no root certificate to check the server's with ({e}): \
+                         the system trust store is empty and no ca_file is set"
+                    )
+                })
+        })
+        .as_ref()
+        .map_err(|e| rustls::Error::General(e.clone()))
     }
 }
 
@@ -66,13 +83,20 @@ impl ServerCertVerifier for Lazy {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.verifier()?.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        )
+        let check = |whole| {
+            self.verifier(whole)?.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        };
+        let first = check(false);
+        if first.is_ok() || roots::system().len() == roots::bundle().len() {
+            return first;
+        }
+        check(true)
     }
 
     // The handshake signatures need no roots: checked as WebPkiServerVerifier checks them.
