@@ -1,8 +1,9 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | sequnpinned | threads | herd | rss | newthread | async | refresh
+ *   bench check | token | seq | sequnpinned | floor | bodies | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
+ *   bench loop-raw N  (callgrind.sh: the raw-socket floor's GETs)
  *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
  *
  * Settings come from the environment (run.sh sets them):
@@ -21,8 +22,12 @@
 #define _GNU_SOURCE
 #include <cloudauth.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -185,6 +190,61 @@ static size_t curl_write(char *data, size_t size, size_t n, void *user) {
     c->len += bytes;
     return bytes;
 }
+
+
+/* ---------------------------------------------------------------------------------------- */
+/* The physical floor of a kept-alive GET: a prepared request written with one send(), the   */
+/* answer read with blocking recv() and parsed no further than the status, the end of the    */
+/* head and Content-Length. The same request line and headers as cloudauth sends.            */
+
+typedef struct {
+    int fd;
+    size_t req_len;
+    char req[2048];
+    char buf[16384];
+} raw_client;
+
+static void raw_open(raw_client *c) {
+    const char *hostport = base + strlen("http://");
+    int port = atoi(strchr(hostport, ':') + 1);
+    c->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) die("raw connect: %s", strerror(errno));
+    int n = snprintf(c->req, sizeof c->req,
+                     "GET /api/ping HTTP/1.1\r\nauthorization: Bearer %s\r\naccept: */*\r\n"
+                     "user-agent: cloudauth/0.1.0\r\nhost: %s\r\n\r\n", token, hostport);
+    if (n <= 0 || (size_t)n >= sizeof c->req) die("raw request too long");
+    c->req_len = (size_t)n;
+}
+
+static void raw_get(raw_client *c) {
+    for (size_t sent = 0; sent < c->req_len;) {
+        ssize_t k = send(c->fd, c->req + sent, c->req_len - sent, 0);
+        if (k <= 0) die("raw send: %s", strerror(errno));
+        sent += (size_t)k;
+    }
+    size_t have = 0, need = 0;
+    for (;;) {
+        ssize_t k = recv(c->fd, c->buf + have, sizeof c->buf - have, 0);
+        if (k <= 0) die("raw recv: %s", k ? strerror(errno) : "closed");
+        have += (size_t)k;
+        if (!need) {
+            char *end = memmem(c->buf, have, "\r\n\r\n", 4);
+            if (!end) continue;
+            char *cl = memmem(c->buf, (size_t)(end - c->buf), "Content-Length: ", 16);
+            if (memcmp(c->buf, "HTTP/1.1 200", 12) != 0 || !cl) die("raw GET: not a 200 with Content-Length");
+            need = (size_t)(end + 4 - c->buf) + (size_t)atoi(cl + 16);
+        }
+        if (have >= need) break;
+    }
+    if (have != need || memcmp(c->buf + need - strlen(PING_BODY), PING_BODY, strlen(PING_BODY)) != 0)
+        die("raw GET: unexpected body");
+}
+
+static void raw_close(raw_client *c) { close(c->fd); }
 
 static void curl_open(curl_client *c, const char *auth) {
     memset(c, 0, sizeof *c);
@@ -484,6 +544,170 @@ static void mode_seq(const char *prefix) {
     printf("R %s.n %d\n", prefix, n);
     curl_close(&c);
     cloudauth_session_free(s);
+}
+
+
+/* 2b. Sequential GETs against the physical floor (raw_client above): the same nginx, one
+   kept-alive connection each, pinned with nginx by run.sh; the calling thread's CPU per request. */
+static void mode_floor(void) {
+    int rounds = quick ? 3 : 7, n = quick ? 1000 : 5000;
+    cloudauth_session *s = ca_session();
+    raw_client c;
+    raw_open(&c);
+    for (int i = 0; i < 200; i++) { ca_get(s); raw_get(&c); }
+    double ca[32], fl[32], ca_cpu[32], fl_cpu[32];
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 2; k++) {
+            int ca_turn = (r + k) % 2 == 0;
+            uint64_t t0 = now_ns(), c0 = thread_cpu_ns();
+            if (ca_turn) for (int i = 0; i < n; i++) ca_get(s);
+            else for (int i = 0; i < n; i++) raw_get(&c);
+            double per_s = n / ((now_ns() - t0) / 1e9);
+            double cpu_us = (thread_cpu_ns() - c0) / 1e3 / n;
+            if (ca_turn) ca[r] = per_s, ca_cpu[r] = cpu_us;
+            else fl[r] = per_s, fl_cpu[r] = cpu_us;
+        }
+        fprintf(stderr, "floor round %d: cloudauth %.0f req/s (%.2f us CPU/req), raw floor %.0f req/s (%.2f us CPU/req)\n",
+                r + 1, ca[r], ca_cpu[r], fl[r], fl_cpu[r]);
+    }
+    report("floor.cloudauth.per_s", ca, rounds);
+    report("floor.raw.per_s", fl, rounds);
+    report("floor.cloudauth.cpu_us", ca_cpu, rounds);
+    report("floor.raw.cpu_us", fl_cpu, rounds);
+    double ratio[32];
+    for (int r = 0; r < rounds; r++) ratio[r] = ca_cpu[r] / fl_cpu[r];
+    report("floor.cpu_ratio", ratio, rounds);
+    raw_close(&c);
+    cloudauth_session_free(s);
+}
+
+
+/* 2c. 16 MiB up and 16 MiB down over loopback nginx, one kept-alive connection each:
+   cloudauth_session_request (the body from one buffer; the answer's body held in the response)
+   vs libcurl as its best users stream: a read callback from memory and a write callback into
+   a preallocated buffer, its largest buffers, no `Expect: 100-continue` round trip. Throughput
+   and the process's CPU per MiB. Not pinned: nginx and the client each need a CPU. */
+typedef struct {
+    const uint8_t *src;
+    size_t len, off;
+    uint8_t *dst;
+    size_t cap, got;
+} blob_io;
+
+static size_t blob_read(char *buf, size_t size, size_t n, void *user) {
+    blob_io *b = user;
+    size_t k = size * n < b->len - b->off ? size * n : b->len - b->off;
+    memcpy(buf, b->src + b->off, k);
+    b->off += k;
+    return k;
+}
+
+static size_t blob_write(char *data, size_t size, size_t n, void *user) {
+    blob_io *b = user;
+    size_t k = size * n;
+    if (b->got + k > b->cap) return 0; /* more than expected: fail the transfer */
+    memcpy(b->dst + b->got, data, k);
+    b->got += k;
+    return k;
+}
+
+static size_t curl_discard(char *data, size_t size, size_t n, void *user) {
+    (void)data, (void)user;
+    return size * n;
+}
+
+static void mode_bodies(void) {
+    int rounds = quick ? 3 : 7, reps = quick ? 2 : 4;
+    size_t mib = (size_t)atoi(env("BENCH_BLOB_MIB")), len = mib << 20;
+    char upload_url[300], blob_url[300];
+    snprintf(upload_url, sizeof upload_url, "%s/api/upload", base);
+    snprintf(blob_url, sizeof blob_url, "%s/api/blob", base);
+    uint8_t *data = malloc(len), *down = malloc(len);
+    if (!data || !down) die("out of memory");
+    for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(i * 2654435761u >> 24);
+    cloudauth_session *s = ca_session();
+    const char *ct[] = {"Content-Type: application/octet-stream"};
+    struct curl_slist *up_h = curl_slist_append(NULL, auth_header);
+    up_h = curl_slist_append(up_h, "Content-Type: application/octet-stream");
+    up_h = curl_slist_append(up_h, "Expect:");
+    struct curl_slist *down_h = curl_slist_append(NULL, auth_header);
+    CURL *up = curl_easy_init(), *dn = curl_easy_init();
+    blob_io io = {data, len, 0, down, len, 0};
+    curl_easy_setopt(up, CURLOPT_URL, upload_url);
+    curl_easy_setopt(up, CURLOPT_HTTPHEADER, up_h);
+    curl_easy_setopt(up, CURLOPT_POST, 1L);
+    curl_easy_setopt(up, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(up, CURLOPT_READFUNCTION, blob_read);
+    curl_easy_setopt(up, CURLOPT_READDATA, &io);
+    curl_easy_setopt(up, CURLOPT_UPLOAD_BUFFERSIZE, 2L << 20);
+    curl_easy_setopt(up, CURLOPT_WRITEFUNCTION, curl_discard);
+    curl_easy_setopt(dn, CURLOPT_URL, blob_url);
+    curl_easy_setopt(dn, CURLOPT_HTTPHEADER, down_h);
+    curl_easy_setopt(dn, CURLOPT_WRITEFUNCTION, blob_write);
+    curl_easy_setopt(dn, CURLOPT_WRITEDATA, &io);
+    curl_easy_setopt(dn, CURLOPT_BUFFERSIZE, 512L << 10);
+    for (CURL **h = (CURL *[]){up, dn, NULL}; *h; h++) {
+        curl_easy_setopt(*h, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(*h, CURLOPT_PROXY, "");
+    }
+    double mibs[4][32], cpu[4][32]; /* cloudauth up, curl up, cloudauth down, curl down */
+    static const char *names[4] = {"up.cloudauth", "up.curl", "down.cloudauth", "down.curl"};
+    for (int r = -1; r < rounds; r++) { /* round -1: warm-up and the checks */
+        for (int j = 0; j < 4; j++) {
+            /* Who goes first alternates; in the warm-up libcurl does, so cloudauth's download
+               can be checked against its bytes. */
+            int w = (r < 0 || r % 2) ? j ^ 1 : j;
+            uint64_t t0 = now_ns();
+            double c0 = cpu_us();
+            for (int i = 0; i < reps; i++) {
+                long status = 0;
+                if (w == 0 || w == 2) {
+                    cloudauth_response *resp = NULL;
+                    ca_check(cloudauth_session_request(s, w == 0 ? "POST" : "GET", w == 0 ? upload_url : blob_url,
+                                                       w == 0 ? ct : NULL, w == 0 ? 1 : 0, w == 0 ? data : NULL,
+                                                       w == 0 ? len : 0, &resp), "session_request (bodies)");
+                    status = cloudauth_response_status(resp);
+                    size_t got = 0;
+                    const uint8_t *body = cloudauth_response_body(resp, &got);
+                    if (w == 2 && (got != len || (r < 0 && memcmp(body, down, len) != 0)))
+                        die("cloudauth download: %zu bytes, or other bytes than libcurl's", got);
+                    cloudauth_response_free(resp);
+                } else {
+                    io.off = 0, io.got = 0;
+                    CURL *h = w == 1 ? up : dn;
+                    CURLcode rc = curl_easy_perform(h);
+                    if (rc != CURLE_OK) die("libcurl %s: %s", names[w], curl_easy_strerror(rc));
+                    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+                    if (w == 3 && io.got != len) die("libcurl download: %zu bytes", io.got);
+                }
+                if (status != 200) die("%s: status %ld", names[w], status);
+            }
+            if (r >= 0) {
+                double secs = (now_ns() - t0) / 1e9;
+                mibs[w][r] = (double)mib * reps / secs;
+                cpu[w][r] = (cpu_us() - c0) / ((double)mib * reps);
+            }
+        }
+        if (r >= 0)
+            fprintf(stderr, "bodies round %d: up %.0f vs %.0f MiB/s (%.0f vs %.0f us CPU/MiB), "
+                            "down %.0f vs %.0f MiB/s (%.0f vs %.0f us CPU/MiB) (cloudauth vs libcurl)\n",
+                    r + 1, mibs[0][r], mibs[1][r], cpu[0][r], cpu[1][r], mibs[2][r], mibs[3][r], cpu[2][r], cpu[3][r]);
+    }
+    char key[64];
+    for (int w = 0; w < 4; w++) {
+        snprintf(key, sizeof key, "bodies.%s.mib_s", names[w]);
+        report(key, mibs[w], rounds);
+        snprintf(key, sizeof key, "bodies.%s.cpu_us_per_mib", names[w]);
+        report(key, cpu[w], rounds);
+    }
+    printf("R bodies.mib %zu\n", mib);
+    curl_easy_cleanup(up);
+    curl_easy_cleanup(dn);
+    curl_slist_free_all(up_h);
+    curl_slist_free_all(down_h);
+    cloudauth_session_free(s);
+    free(data);
+    free(down);
 }
 
 /* 3. Concurrent requests: 1, 2, 4, 8 threads; one shared session vs one curl handle each. */
@@ -1166,6 +1390,14 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "check")) mode_check();
     else if (!strcmp(m, "token")) mode_token();
     else if (!strcmp(m, "seq") || !strcmp(m, "sequnpinned")) mode_seq(m);
+    else if (!strcmp(m, "floor")) mode_floor();
+    else if (!strcmp(m, "bodies")) mode_bodies();
+    else if (!strcmp(m, "loop-raw") && argc == 3) {
+        raw_client c;
+        raw_open(&c);
+        for (int i = 0, n = atoi(argv[2]); i < 200 + n; i++) raw_get(&c);
+        raw_close(&c);
+    }
     else if (!strcmp(m, "threads")) mode_threads();
     else if (!strcmp(m, "herd")) mode_herd();
     else if (!strcmp(m, "rss")) mode_rss();
