@@ -3,7 +3,7 @@
  *
  *   bench check | token | seq | sequnpinned | floor | bodies | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
- *   bench loop-raw N  (callgrind.sh: the raw-socket floor's GETs)
+ *   bench loop-raw [1] N  (callgrind.sh: the raw-socket floor's GETs)
  *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
  *
  * Settings come from the environment (run.sh sets them):
@@ -1392,10 +1392,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "seq") || !strcmp(m, "sequnpinned")) mode_seq(m);
     else if (!strcmp(m, "floor")) mode_floor();
     else if (!strcmp(m, "bodies")) mode_bodies();
-    else if (!strcmp(m, "loop-raw") && argc == 3) {
+    else if (!strcmp(m, "loop-raw") && (argc == 3 || argc == 4)) { /* [1] N: one thread */
         raw_client c;
         raw_open(&c);
-        for (int i = 0, n = atoi(argv[2]); i < 200 + n; i++) raw_get(&c);
+        for (int i = 0, n = atoi(argv[argc - 1]); i < 200 + n; i++) raw_get(&c);
         raw_close(&c);
     }
     else if (!strcmp(m, "threads")) mode_threads();
