@@ -552,6 +552,24 @@ pub async fn read_body(
     step: &str,
     url: &url::Url,
 ) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    stream_body(resp, cap, step, url, |chunk| {
+        body.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(body)
+}
+
+/// Hands the body to `each`, piece by piece as it arrives, refusing more than `cap` bytes in
+/// all (before a piece past the cap reaches `each`). An error from `each` ends the read.
+pub async fn stream_body(
+    resp: impl Into<Answer>,
+    cap: usize,
+    step: &str,
+    url: &url::Url,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let mut resp = resp.into();
     let too_large = || {
         Error::new(
@@ -566,14 +584,15 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    let mut seen = 0usize;
     while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(e, step, url))? {
-        if body.len().saturating_add(chunk.len()) > cap {
+        seen = seen.saturating_add(chunk.len());
+        if seen > cap {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        each(&chunk)?;
     }
-    Ok(body)
+    Ok(())
 }
 
 /// The error and its causes on one line, without URLs (reqwest's own text carries the full URL).
