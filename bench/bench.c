@@ -1,7 +1,7 @@
 /*
  * cloudauth benchmarks (C side). Run by bench/run.sh against a local nginx; see bench/README.md.
  *
- *   bench check | token | seq | sequnpinned | floor | bodies | threads | herd | rss | newthread | async | refresh
+ *   bench check | token | seq | sequnpinned | floor | bodies | bigdown | threads | herd | rss | newthread | async | refresh
  *   bench loop-token|loop-floor THREADS N | loop-get [THREADS] N | loop-curl [THREADS] N  (profile.sh)
  *   bench loop-raw [1] N  (callgrind.sh: the raw-socket floor's GETs)
  *   bench loop-driven|loop-multi INFLIGHT N  (callgrind.sh: async GETs, caller-driven queue / curl multi)
@@ -611,6 +611,11 @@ static size_t blob_write(char *data, size_t size, size_t n, void *user) {
     return k;
 }
 
+/* cloudauth_session_request_stream's write callback: the same copy as blob_write. */
+static int ca_blob_write(void *user, const uint8_t *data, size_t len) {
+    return blob_write((char *)data, 1, len, user) == len ? 0 : 1;
+}
+
 static size_t curl_discard(char *data, size_t size, size_t n, void *user) {
     (void)data, (void)user;
     return size * n;
@@ -650,18 +655,34 @@ static void mode_bodies(void) {
         curl_easy_setopt(*h, CURLOPT_TCP_NODELAY, 1L);
         curl_easy_setopt(*h, CURLOPT_PROXY, "");
     }
-    double mibs[4][32], cpu[4][32]; /* cloudauth up, curl up, cloudauth down, curl down */
-    static const char *names[4] = {"up.cloudauth", "up.curl", "down.cloudauth", "down.curl"};
+    /* cloudauth up, curl up, cloudauth down (whole body in the response), curl down,
+       cloudauth down streamed to a write callback (the same copy as libcurl's) */
+    double mibs[5][32], cpu[5][32];
+    static const char *names[5] = {"up.cloudauth", "up.curl", "down.cloudauth", "down.curl", "down.stream"};
+    cloudauth_body_sink sink = {NULL, ca_blob_write, &io};
     for (int r = -1; r < rounds; r++) { /* round -1: warm-up and the checks */
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < 5; j++) {
             /* Who goes first alternates; in the warm-up libcurl does, so cloudauth's download
                can be checked against its bytes. */
-            int w = (r < 0 || r % 2) ? j ^ 1 : j;
+            int w = j < 4 && (r < 0 || r % 2) ? j ^ 1 : j;
             uint64_t t0 = now_ns();
             double c0 = cpu_us();
             for (int i = 0; i < reps; i++) {
                 long status = 0;
-                if (w == 0 || w == 2) {
+                if (w == 4) {
+                    cloudauth_response *resp = NULL;
+                    if (r < 0) { /* keep libcurl's bytes to check against (the upload's from now) */
+                        memcpy(data, down, len);
+                        memset(down, 0, len);
+                    }
+                    io.got = 0;
+                    ca_check(cloudauth_session_request_stream(s, "GET", blob_url, NULL, 0, NULL, 0, &sink, &resp),
+                             "session_request_stream (bodies)");
+                    status = cloudauth_response_status(resp);
+                    if (io.got != len || (r < 0 && memcmp(data, down, len) != 0))
+                        die("cloudauth streamed download: %zu bytes, or other bytes than libcurl's", io.got);
+                    cloudauth_response_free(resp);
+                } else if (w == 0 || w == 2) {
                     cloudauth_response *resp = NULL;
                     ca_check(cloudauth_session_request(s, w == 0 ? "POST" : "GET", w == 0 ? upload_url : blob_url,
                                                        w == 0 ? ct : NULL, w == 0 ? 1 : 0, w == 0 ? data : NULL,
@@ -690,11 +711,12 @@ static void mode_bodies(void) {
         }
         if (r >= 0)
             fprintf(stderr, "bodies round %d: up %.0f vs %.0f MiB/s (%.0f vs %.0f us CPU/MiB), "
-                            "down %.0f vs %.0f MiB/s (%.0f vs %.0f us CPU/MiB) (cloudauth vs libcurl)\n",
-                    r + 1, mibs[0][r], mibs[1][r], cpu[0][r], cpu[1][r], mibs[2][r], mibs[3][r], cpu[2][r], cpu[3][r]);
+                            "down %.0f (streamed %.0f) vs %.0f MiB/s (%.0f (%.0f) vs %.0f us CPU/MiB) (cloudauth vs libcurl)\n",
+                    r + 1, mibs[0][r], mibs[1][r], cpu[0][r], cpu[1][r], mibs[2][r], mibs[4][r], mibs[3][r],
+                    cpu[2][r], cpu[4][r], cpu[3][r]);
     }
     char key[64];
-    for (int w = 0; w < 4; w++) {
+    for (int w = 0; w < 5; w++) {
         snprintf(key, sizeof key, "bodies.%s.mib_s", names[w]);
         report(key, mibs[w], rounds);
         snprintf(key, sizeof key, "bodies.%s.cpu_us_per_mib", names[w]);
@@ -708,6 +730,56 @@ static void mode_bodies(void) {
     cloudauth_session_free(s);
     free(data);
     free(down);
+}
+
+
+/* The process's peak RSS (VmHWM), KiB. */
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    if (!f) die("cannot read /proc/self/status");
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+    fclose(f);
+    return kib;
+}
+
+static int count_write(void *user, const uint8_t *data, size_t len) {
+    size_t *n = user;
+    *n += len;
+    return data[len - 1] == 0 ? 0 : 1; /* the sparse file is all zeros */
+}
+
+/* 6. A 1 GiB download streamed to a write callback (nginx's sparse /api/big): the growth of
+   the process's peak RSS across it, after a first streamed request warmed everything up. */
+static void mode_bigdown(void) {
+    const char *kv[] = {"max_response_bytes", "1073741824", "timeout_ms", "600000", NULL};
+    cloudauth_session *s = ca_session_with(kv);
+    char url[300];
+    snprintf(url, sizeof url, "%s/api/big", base);
+    size_t n = 0;
+    cloudauth_body_sink sink = {NULL, count_write, &n};
+    cloudauth_response *r = NULL;
+    ca_get(s);
+    cloudauth_body_sink warm = {NULL, ca_blob_write, &(blob_io){NULL, 0, 0, (uint8_t[64]){0}, 64, 0}};
+    ca_check(cloudauth_session_request_stream(s, "GET", ping_url, NULL, 0, NULL, 0, &warm, &r), "warm-up");
+    cloudauth_response_free(r);
+    long before = peak_rss_kib();
+    uint64_t t0 = now_ns();
+    double c0 = cpu_us();
+    n = 0;
+    ca_check(cloudauth_session_request_stream(s, "GET", url, NULL, 0, NULL, 0, &sink, &r), "1 GiB streamed");
+    double secs = (now_ns() - t0) / 1e9, cpu = cpu_us() - c0;
+    if (cloudauth_response_status(r) != 200 || n != (size_t)1 << 30)
+        die("1 GiB streamed: status %u, %zu bytes", cloudauth_response_status(r), n);
+    cloudauth_response_free(r);
+    long after = peak_rss_kib();
+    fprintf(stderr, "bigdown: 1 GiB in %.2f s (%.0f MiB/s, %.0f us CPU/MiB); peak RSS %ld -> %ld KiB\n", secs,
+            1024 / secs, cpu / 1024, before, after);
+    printf("R bigdown.peak_before_kib %ld\nR bigdown.peak_after_kib %ld\nR bigdown.mib_s %.4g\nR bigdown.cpu_us_per_mib %.4g\n",
+           before, after, 1024 / secs, cpu / 1024);
+    cloudauth_session_free(s);
 }
 
 /* 3. Concurrent requests: 1, 2, 4, 8 threads; one shared session vs one curl handle each. */
@@ -1392,6 +1464,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "seq") || !strcmp(m, "sequnpinned")) mode_seq(m);
     else if (!strcmp(m, "floor")) mode_floor();
     else if (!strcmp(m, "bodies")) mode_bodies();
+    else if (!strcmp(m, "bigdown")) mode_bigdown();
     else if (!strcmp(m, "loop-raw") && (argc == 3 || argc == 4)) { /* [1] N: one thread */
         raw_client c;
         raw_open(&c);

@@ -9,7 +9,7 @@
 #   bench/run.sh --quick   fewer rounds and iterations: a smoke test of the machinery; its
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
-#                          only the named parts (token callgrind seq floor bodies threads herd rss
+#                          only the named parts (token callgrind seq floor bodies bigdown threads herd rss
 #                          newthread async refresh cold cli python pyasync dotnet fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
@@ -82,6 +82,7 @@ step seq "2. sequential GETs, unpinned: cloudauth vs libcurl" "$WORK/bench" sequ
 # Issue 27: the physical floor (a C client on a raw socket), pinned as above.
 step floor "2. sequential GETs: cloudauth vs the raw-socket C floor (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" floor
 step bodies "2. 16 MiB upload and download: cloudauth vs libcurl with callbacks" "$WORK/bench" bodies
+step bigdown "2. a 1 GiB download streamed to a callback: peak RSS growth" "$WORK/bench" bigdown
 step threads "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step herd "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step rss "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
