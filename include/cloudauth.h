@@ -222,6 +222,27 @@ typedef struct cloudauth_stats {
   uint64_t connection_resends;
 } cloudauth_stats;
 
+// Called once per streamed request, with the final answer's status and headers, before any
+// byte of its body (redirects that were followed and a 401 that was resent never reach it).
+// `head` is valid during the call only; its body is empty. Return 0 to go on; anything else
+// stops the request, which then fails with CLOUDAUTH_ERR_CANCELLED.
+typedef int (*cloudauth_head_fn)(void *user_data, const struct cloudauth_response *head);
+
+// Called for each piece of the body, in order, on the thread that called
+// `cloudauth_session_request_stream`; `data` (`len` bytes, never 0) is valid during the call
+// only. Return 0 to go on; anything else stops the request, which then fails with
+// CLOUDAUTH_ERR_CANCELLED (the connection is closed, not reused). The time the callback takes
+// counts in `timeout_ms`.
+typedef int (*cloudauth_write_fn)(void *user_data, const uint8_t *data, size_t len);
+
+// Where a streamed response goes. `write` is required; `head` may be NULL (the status and
+// headers are in the returned response too). `user_data` is passed to both as is.
+typedef struct cloudauth_body_sink {
+  cloudauth_head_fn head;
+  cloudauth_write_fn write;
+  void *user_data;
+} cloudauth_body_sink;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -724,6 +745,35 @@ enum cloudauth_result cloudauth_session_stats(const struct cloudauth_session *s,
 // # Safety
 // `s` is NULL or a session from `cloudauth_session_new` that has not been freed.
 void cloudauth_session_free(struct cloudauth_session *s);
+
+// `cloudauth_session_request`, with the response body streamed to `sink` instead of held in
+// the response: a download of any size in the memory of one piece (at most about 16 KiB to
+// 64 KiB, whatever the network delivers at once).
+//
+// - `method`, `url`, `headers`, `n_headers`, `body`, `body_len`: as for
+//   `cloudauth_session_request` (401 handling, redirects and resends too).
+// - `sink`: its `head` (if any) gets the final status and headers, then `write` gets the
+//   body. `max_response_bytes` caps the whole body: past it (or when `Content-Length` says it
+//   will be) the request fails with CLOUDAUTH_ERR_TOO_LARGE, no byte beyond the cap having
+//   reached `write`. `timeout_ms` bounds the whole exchange, body and callbacks included.
+//
+// On CLOUDAUTH_OK `*out` holds the response (status and headers; an empty body), freed with
+// `cloudauth_response_free`. On failure `*out` is untouched, and `write` may have received
+// part of the body: the caller discards it. Errors: those of `cloudauth_session_request`,
+// and CLOUDAUTH_ERR_CANCELLED when a callback stopped the request.
+//
+// # Safety
+// As for `cloudauth_session_request`; `sink` is NULL or points to a sink whose callbacks may
+// be called with its `user_data` until this call returns.
+enum cloudauth_result cloudauth_session_request_stream(struct cloudauth_session *s,
+                                                       const char *method,
+                                                       const char *url,
+                                                       const char *const *headers,
+                                                       size_t n_headers,
+                                                       const uint8_t *body,
+                                                       size_t body_len,
+                                                       const struct cloudauth_body_sink *sink,
+                                                       struct cloudauth_response **out);
 
 #ifdef __cplusplus
 }  // extern "C"

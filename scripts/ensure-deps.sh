@@ -67,6 +67,7 @@ if [[ ${1:-} == bench ]]; then
   want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
   want taskset util-linux
   want strip binutils
+  want hyperfine hyperfine
 fi
 
 if ((${#need[@]})); then

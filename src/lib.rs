@@ -16,6 +16,7 @@ pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod token;
 
 pub use config::Config;

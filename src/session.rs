@@ -13,7 +13,7 @@ use crate::fork;
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Clients, Role};
 use crate::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use crate::http::pipeline::{Exchange, Hooks, Step, Verdict};
+use crate::http::pipeline::{BodySink, Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::transport::{HttpSettings, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
@@ -238,6 +238,38 @@ impl Session {
     }
 }
 
+impl Session {
+    /// [`Session::request`] with the answer streamed: the final answer's status and headers go
+    /// to `sink.head`, then its body piece by piece to `sink.data` (at most
+    /// `max_response_bytes` in all, within `timeout_ms` for the whole exchange); the returned
+    /// response has an empty body. An error from the sink ends the exchange with that error.
+    pub fn request_stream<'a>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = &'a str>,
+        body: &[u8],
+        sink: &mut dyn BodySink,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let request = inner.api_request(method, target, headers, body)?;
+        inner.ensure_refresher();
+        let mut exchange = inner.exchange(&request);
+        let token = inner.cache.with_token(inner, Arc::clone)?;
+        let sent = inner
+            .api
+            .run(|client| inner.send_to(client, &mut exchange, &token, true, Some(&mut *sink)))?;
+        if let Some(response) = sent {
+            return Ok(response);
+        }
+        let fresh = inner.cache.with_token(inner, Arc::clone)?;
+        inner
+            .api
+            .run(|client| inner.send_to(client, &mut exchange, &fresh, false, Some(sink)))?
+            .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.inner.closed.send_replace(true);
@@ -291,10 +323,24 @@ impl Inner {
         token: &Token,
         may_reject: bool,
     ) -> Result<Option<Response>> {
+        self.send_to(client, exchange, token, may_reject, None)
+            .await
+    }
+
+    /// [`Inner::send`], the final answer's body going to `sink` when there is one.
+    async fn send_to(
+        &self,
+        client: Clients,
+        exchange: &mut Exchange<'_>,
+        token: &Token,
+        may_reject: bool,
+        sink: Option<&mut dyn BodySink>,
+    ) -> Result<Option<Response>> {
         let mut hooks = Authorize {
             inner: self,
             token,
             may_reject,
+            sink,
             // A hostile API server knows the token and may put it where a message quotes it
             // (a redirect target's path, say); the same goes for DPoP proofs. (Collected, not
             // scrubbed, on the way: a Bearer request allocates nothing for it.)
@@ -375,16 +421,18 @@ impl Inner {
 
 /// What an API request's hops carry (the token, a DPoP proof per send) and what an answer to
 /// one that carried them means.
-struct Authorize<'a> {
+struct Authorize<'a, 's> {
     inner: &'a Inner,
     token: &'a Token,
     /// False on the resend after a 401: a second 401 is the caller's answer.
     may_reject: bool,
     /// Every proof sent, for scrubbing messages.
     proofs: Vec<HeaderValue>,
+    /// Where the final answer's body goes, when the caller streams it.
+    sink: Option<&'s mut dyn BodySink>,
 }
 
-impl Hooks for Authorize<'_> {
+impl Hooks for Authorize<'_, '_> {
     fn sign(
         &mut self,
         method: &Method,
@@ -429,6 +477,13 @@ impl Hooks for Authorize<'_> {
             return Verdict::Rejected;
         }
         Verdict::Accept
+    }
+
+    fn sink(&mut self) -> Option<&mut dyn BodySink> {
+        match &mut self.sink {
+            Some(sink) => Some(&mut **sink),
+            None => None,
+        }
     }
 }
 

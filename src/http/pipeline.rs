@@ -21,7 +21,7 @@
 use crate::error::{Code, Error, Result};
 use crate::http::clients::{Answer, Clients, Role, Route};
 use crate::http::request::ApiRequest;
-use crate::http::transport::{connection_failure, read_body, send_error, Transport};
+use crate::http::transport::{connection_failure, read_body, send_error, stream_body, Transport};
 use crate::http::url_policy::{follows_redirect_to, redact};
 use crate::stats::Counters;
 use bytes::Bytes;
@@ -94,6 +94,21 @@ pub trait Hooks {
     ) -> Verdict {
         Verdict::Accept
     }
+
+    /// Where the final answer's body goes; `None`: read whole into the [`Reply`].
+    fn sink(&mut self) -> Option<&mut dyn BodySink> {
+        None
+    }
+}
+
+/// Where a streamed answer goes: its head, then its body piece by piece (`cap` still bounds the
+/// whole body, the deadline the whole exchange). Only the final answer of a chain reaches it: a
+/// redirect or a 401 that is resent is not the caller's answer.
+pub trait BodySink: Send {
+    /// The final answer's status and headers, before any byte of its body.
+    fn head(&mut self, status: StatusCode, headers: &HeaderMap) -> Result<()>;
+    /// The next piece of the body.
+    fn data(&mut self, piece: &[u8]) -> Result<()>;
 }
 
 /// What the caller makes of an answer's head.
@@ -124,7 +139,8 @@ pub enum Step {
     Rejected,
 }
 
-/// A whole answer: status, headers, the body (within its cap).
+/// A whole answer: status, headers, the body (within its cap; empty when it went to a
+/// [`BodySink`]).
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -314,7 +330,27 @@ impl Transport {
             }
             let status = answer.status();
             let headers = answer.take_headers();
-            let body = read_body(answer, cap, exchange.step, &exchange.request.url).await?;
+            let (step, url, deadline) = (exchange.step, &exchange.request.url, exchange.deadline);
+            let body = match hooks.sink() {
+                Some(sink) => {
+                    sink.head(status, &headers)?;
+                    stream_body(answer, cap, step, url, |piece| {
+                        sink.data(piece)?;
+                        // The sink's time counts, and while pieces keep arriving the carrier's
+                        // timer is not looked at: the deadline is checked here too.
+                        if Instant::now() >= deadline {
+                            return Err(Error::new(
+                                Code::CLOUDAUTH_ERR_TIMEOUT,
+                                format!("{step} {} timed out (reading the body)", redact(url)),
+                            ));
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                    Vec::new()
+                }
+                None => read_body(answer, cap, step, url).await?,
+            };
             return Ok(Step::Done(Reply {
                 status,
                 headers,

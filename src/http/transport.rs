@@ -13,7 +13,6 @@ use crate::http::url_policy::{redact, redact_str};
 use crate::runtime;
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
-use once_cell::sync::Lazy;
 use reqwest::{redirect, Client};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use rustls::RootCertStore;
@@ -66,7 +65,7 @@ struct Settings {
     user_agent: String,
     timeout: Duration,
     connect_timeout: Duration,
-    /// Built once per session: loading the system's roots costs milliseconds.
+    /// Built once per session; the system's roots are loaded at the first TLS connection.
     tls: rustls::ClientConfig,
     proxy: Option<String>,
     allow_insecure_http: bool,
@@ -488,18 +487,11 @@ impl Settings {
     }
 }
 
-/// The system's trust store, read once per process.
-static SYSTEM_ROOTS: Lazy<RootCertStore> = Lazy::new(|| {
-    let mut roots = RootCertStore::empty();
-    // Unreadable entries are skipped, as every TLS client does; a store with no usable root
-    // shows up as a certificate error naming the server, on first use.
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots
-});
-
-/// TLS 1.2/1.3 with verification always on, against the system's roots plus `ca_file`.
+/// TLS 1.2/1.3 with verification always on, against the system's roots plus `ca_file`. The
+/// system's roots are read at the first certificate check, once per process (`tls::verifier`);
+/// `ca_file` is read and checked now.
 fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
-    let mut roots = SYSTEM_ROOTS.clone();
+    let mut roots = RootCertStore::empty();
     if let Some(path) = ca_file {
         let pem = std::fs::read(path)
             .map_err(|e| Error::invalid(format!("ca_file: cannot read '{path}': {e}")))?;
@@ -520,7 +512,7 @@ fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| {
             Error::new(
@@ -528,7 +520,10 @@ fn tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig> {
                 format!("TLS setup failed: {e}"),
             )
         })?
-        .with_root_certificates(roots)
+        // rustls' own WebPKI check, built at first use: `dangerous()` is only the way in for a
+        // verifier of our making, nothing is skipped.
+        .dangerous()
+        .with_custom_certificate_verifier(crate::tls::verifier::for_session(roots, &provider))
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tls)
@@ -574,6 +569,24 @@ pub async fn read_body(
     step: &str,
     url: &url::Url,
 ) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    stream_body(resp, cap, step, url, |chunk| {
+        body.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
+    Ok(body)
+}
+
+/// Hands the body to `each`, piece by piece as it arrives, refusing more than `cap` bytes in
+/// all (before a piece past the cap reaches `each`). An error from `each` ends the read.
+pub async fn stream_body(
+    resp: impl Into<Answer>,
+    cap: usize,
+    step: &str,
+    url: &url::Url,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let mut resp = resp.into();
     let too_large = || {
         Error::new(
@@ -588,14 +601,15 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > cap as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    let mut seen = 0usize;
     while let Some(chunk) = resp.chunk().await.map_err(|e| send_error(e, step, url))? {
-        if body.len().saturating_add(chunk.len()) > cap {
+        seen = seen.saturating_add(chunk.len());
+        if seen > cap {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
+        each(&chunk)?;
     }
-    Ok(body)
+    Ok(())
 }
 
 /// The error and its causes on one line, without URLs (reqwest's own text carries the full URL).
