@@ -23,6 +23,7 @@ use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
+use crate::token::shared::seal_key::SealKey;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use reqwest::header::AUTHORIZATION;
@@ -62,23 +63,34 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
+        // Workload keys checked for fitting together, defaults filled (src/token/grant.rs).
+        let cfg = &crate::token::grant::resolve(cfg)?;
         let counters = Arc::new(Counters::default());
         let cert = ClientCert::from_config(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
         let dpop = Dpop::from_config(cfg)?.map(Arc::new);
+        let mut seal_key = None;
         let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
-            Some(shared_cfg) => SharedCache::new(
-                &shared_cfg,
-                credentials.secret.read()?.expose().as_bytes(),
-                shared_reporter(&counters, &cfg.events),
-            )?,
+            Some(shared_cfg) => {
+                seal_key = SealKey::resolve(cfg, credentials.secret.seals())?;
+                let sealing = match &seal_key {
+                    Some(key) => key.read()?,
+                    None => credentials.secret.read()?,
+                };
+                SharedCache::new(
+                    &shared_cfg,
+                    sealing.expose().as_bytes(),
+                    shared_reporter(&counters, &cfg.events),
+                )?
+            }
             None => None,
         };
         let target = Target::from_config(cfg)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
         let endpoint =
             TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
-                .with_dpop(dpop.clone());
+                .with_dpop(dpop.clone())
+                .with_seal_key(seal_key);
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),

@@ -13,6 +13,8 @@ use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
 use crate::stats::Counters;
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
+use crate::token::grant::{Grant, Prepared};
+use crate::token::shared::seal_key::SealKey;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -46,6 +48,10 @@ pub struct TokenEndpoint {
     events: Events,
     /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
     dpop: Option<Arc<Dpop>>,
+    /// grant_type and what each attempt reads or signs for it (src/token/grant.rs).
+    grant: Arc<Grant>,
+    /// Seals shared-cache entries when the credential cannot (it rotates, or there is none).
+    seal_key: Option<SealKey>,
 }
 
 /// Where token requests go: `token_url`, or what discovery finds from `issuer`.
@@ -88,6 +94,11 @@ pub enum SecretSource {
     /// private_key_jwt's `client_key_file`, read whole at every token request: the PEM text is
     /// the secret (the assertion's key, and the shared cache's sealing key).
     KeyFile(String),
+    /// A service-account key file (the JWT-bearer grant's `credentials_file`): its text seals.
+    ServiceAccount(String),
+    /// No stored credential (auth_method client_assertion or none): `token_cache_key_file`
+    /// seals shared entries.
+    Nothing,
 }
 
 /// What one fetch sends: the form body (it holds the secret under client_secret_post) and
@@ -98,6 +109,10 @@ struct Wire {
     basic: Option<HeaderValue>,
     /// Under the JWT methods: signs a fresh assertion for each attempt.
     signer: Option<Signer>,
+    /// The `aud` of the assertions signed for this fetch (`client_assertion_aud`).
+    aud: String,
+    /// The grant's per-attempt fields (assertion, subject token, federated assertion).
+    extras: Prepared,
     dpop: Option<Arc<Dpop>>,
     client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
@@ -125,10 +140,13 @@ impl Credentials {
     /// From the configuration: exactly one of client_secret and client_secret_file, or with
     /// mutual TLS (`cert`) neither.
     pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
-        let client_id = cfg
-            .client_id
-            .clone()
-            .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let client_id = match cfg.auth_method {
+            AuthMethod::None => cfg.client_id.clone().unwrap_or_default(),
+            _ => cfg
+                .client_id
+                .clone()
+                .ok_or_else(|| Error::invalid("client_id is not set"))?,
+        };
         if let Some(cert) = cert {
             if cfg.client_secret.is_some() || cfg.client_secret_file.is_some() {
                 return Err(Error::invalid(format!(
@@ -138,6 +156,22 @@ impl Credentials {
                 )));
             }
             let secret = SecretSource::Certificate(cert.clone());
+            return Ok(Credentials { client_id, secret });
+        }
+        // No stored credential: the workload grants' key seals, else token_cache_key_file.
+        if matches!(
+            cfg.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            let secret = match (&cfg.workload.credentials_file, &cfg.client_key_file) {
+                (Some(path), _) => SecretSource::ServiceAccount(path.clone()),
+                (None, Some(path))
+                    if cfg.workload.grant == crate::token::grant::Kind::JwtBearer =>
+                {
+                    SecretSource::KeyFile(path.clone())
+                }
+                _ => SecretSource::Nothing,
+            };
             return Ok(Credentials { client_id, secret });
         }
         // Checks the key (and certificate) now: a bad file is a configuration error.
@@ -205,7 +239,14 @@ impl SecretSource {
                 })?;
                 Ok(Secret::new(text))
             }
+            SecretSource::ServiceAccount(path) => crate::token::credential_file::read_text(path),
+            SecretSource::Nothing => Ok(Secret::default()),
         }
+    }
+
+    /// Whether it can seal shared-cache entries (it exists and does not rotate on its own).
+    pub fn seals(&self) -> bool {
+        !matches!(self, SecretSource::Nothing)
     }
 }
 
@@ -240,7 +281,15 @@ impl TokenEndpoint {
             counters,
             events: cfg.events.clone(),
             dpop: None,
+            grant: Grant::new(cfg),
+            seal_key: None,
         }
+    }
+
+    /// Shared-cache entries are sealed with this key instead of the credential.
+    pub fn with_seal_key(mut self, seal_key: Option<SealKey>) -> TokenEndpoint {
+        self.seal_key = seal_key;
+        self
     }
 
     /// Token requests carry a DPoP proof of `dpop`'s key.
@@ -258,6 +307,15 @@ impl TokenEndpoint {
                  secret; replace that file to rotate the key",
             ));
         }
+        if matches!(
+            self.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            return Err(Error::invalid(format!(
+                "set_credentials: auth_method={} uses no client secret",
+                self.auth_method.name()
+            )));
+        }
         self.credentials.store(Arc::new(credentials));
         Ok(())
     }
@@ -271,7 +329,12 @@ impl TokenEndpoint {
                 let metadata = discovery.metadata(&self.transport)?;
                 let supported = &metadata.token_endpoint_auth_methods_supported;
                 let method = self.auth_method.name();
-                if !supported.is_empty() && !supported.iter().any(|m| m == method) {
+                // A federated assertion is advertised under the providers' own names.
+                let checked = !matches!(
+                    self.auth_method,
+                    AuthMethod::ClientAssertion | AuthMethod::None
+                );
+                if checked && !supported.is_empty() && !supported.iter().any(|m| m == method) {
                     return Err(Error::invalid(format!(
                         "auth_method: issuer '{}' does not offer {method} (its \
                          token_endpoint_auth_methods_supported: {})",
@@ -307,10 +370,21 @@ impl TokenEndpoint {
         }
     }
 
-    /// The client id and the secret as of now (the shared cache's entry name and sealing key).
+    /// The client id (with whose subject token, under token exchange) and the sealing key as
+    /// of now (the shared cache's entry name and key).
     pub fn identity(&self) -> Result<(String, Secret)> {
         let credentials = self.credentials.load();
-        Ok((credentials.client_id.clone(), credentials.secret.read()?))
+        let name = self.grant.cache_name(&credentials.client_id)?;
+        let secret = match &self.seal_key {
+            Some(key) => key.read()?,
+            None => credentials.secret.read()?,
+        };
+        Ok((name, secret))
+    }
+
+    /// Whether the credential itself can seal shared entries (else a SealKey must).
+    pub fn credential_seals(&self) -> bool {
+        self.credentials.load().secret.seals()
     }
 
     /// Whether the client authenticates with its TLS certificate (mutual TLS).
@@ -340,8 +414,8 @@ impl TokenEndpoint {
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(scope) = &self.scope {
+        self.grant.static_fields(&mut form);
+        if let Some(scope) = self.scope.as_ref().filter(|_| self.grant.scope_in_form()) {
             form.append_pair("scope", scope);
         }
         for (name, value) in &self.params {
@@ -370,13 +444,30 @@ impl TokenEndpoint {
                 form.append_pair("client_assertion_type", ASSERTION_TYPE);
                 None
             }
+            // The assertion file's content and type come per attempt (`Prepared::append`).
+            AuthMethod::ClientAssertion => {
+                form.append_pair("client_id", &credentials.client_id);
+                None
+            }
+            // A public client names itself when it has an id (RFC 6749 §3.2.1).
+            AuthMethod::None => {
+                if !credentials.client_id.is_empty() && self.grant.sends_client_id() {
+                    form.append_pair("client_id", &credentials.client_id);
+                }
+                None
+            }
         };
         let scrubber = match self.auth_method {
             // The key file's text is not something a server could echo; the assertion is.
-            AuthMethod::PrivateKeyJwt => Scrubber::default(),
+            // (Under client_assertion and none, the per-attempt tokens are added.)
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientAssertion | AuthMethod::None => {
+                Scrubber::default()
+            }
             _ => Scrubber::for_credentials(&credentials.client_id, &secret),
         };
         Ok(Wire {
+            aud: self.grant.audience(url.as_str()),
+            extras: self.grant.prepare()?,
             url,
             form: Secret::from(form.finish()),
             basic,
@@ -398,8 +489,10 @@ impl TokenEndpoint {
         let mut attempt = 0;
         while attempt < attempts {
             attempt += 1;
+            // Files are read and assertions signed for every attempt: a failure here is the
+            // configuration's (INVALID_ARGUMENT naming the key), not worth a retry.
+            let sent = wire.attempt()?;
             Counters::bump(&self.counters.token_requests);
-            let sent = wire.attempt();
             let failure = match self.attempt(&wire, &sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
@@ -444,6 +537,16 @@ impl TokenEndpoint {
             })?;
         let shown = redact(&wire.url);
         if status == StatusCode::OK {
+            let body = self.grant.check_answer(body).map_err(|e| Failure {
+                error: Error::new(
+                    e.code,
+                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                )
+                .with_status(200),
+                transient: false,
+                retry_after: None,
+                use_dpop_nonce: false,
+            })?;
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
@@ -596,15 +699,20 @@ impl TokenEndpoint {
 
 impl Wire {
     /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
-    /// reused `jti`), which its scrubber also takes out of messages.
-    fn attempt(&self) -> Attempt {
+    /// reused `jti`), which its scrubber also takes out of messages; with the grant's
+    /// per-attempt fields (the token files as they are now).
+    fn attempt(&self) -> Result<Attempt> {
         let mut attempt = self.authenticated();
+        let mut form = form_urlencoded::Serializer::new(attempt.form.expose().to_owned());
+        self.extras
+            .append(&self.aud, &mut form, &mut attempt.scrubber)?;
+        attempt.form = Secret::from(form.finish());
         if let Some(dpop) = &self.dpop {
             let proof = dpop.proof("POST", &self.url, None);
             attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
             attempt.proof = Some(proof);
         }
-        attempt
+        Ok(attempt)
     }
 
     /// The body with this attempt's client authentication.
@@ -616,7 +724,7 @@ impl Wire {
                 scrubber: self.scrubber.clone(),
             };
         };
-        let assertion = signer.assertion(&self.client_id, self.url.as_str());
+        let assertion = signer.assertion(&self.client_id, &self.aud);
         let mut scrubber = self.scrubber.clone();
         scrubber.also_jws(assertion.expose());
         let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());

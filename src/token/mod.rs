@@ -4,10 +4,13 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod credential_file;
 pub mod endpoint;
+pub mod grant;
 pub mod refresh;
 pub mod shared;
 pub mod snapshot;
+pub mod token_file;
 
 use crate::error::{Code, Error, Result};
 use reqwest::header::HeaderValue;
