@@ -489,3 +489,66 @@ def test_file_cache_without_a_secret_uses_a_per_user_key(
     # Redis needs a key every host shares.
     with pytest.raises(cloudauth.InvalidArgument, match="^token_cache_key_file is not set"):
         session("federated-client", **{**options, "token_cache": "redis", "redis_url": "redis://127.0.0.1:9/"})
+
+
+# -- the CLI: the README's recipes as CLOUDAUTH_* variables and --set ---------------------------
+
+
+def run_cli(env: Dict[str, str], *args: str) -> Any:
+    from conftest import REPO
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDAUTH_")}
+    return subprocess.run(
+        [str(REPO / "target" / "release" / "cloudauth"), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cli_federated_assertion_from_the_environment_shares_one_token(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """Azure's webhook variables mapped to CLOUDAUTH_*; the CLI's file cache (a per-user
+    sealing key, no secret) lets the second invocation reuse the first one's token."""
+    path = tmp_path / "azure-identity-token"
+    platform = Platform(servers)
+    platform.write(path, **federated_claims(servers))
+    env = dict(
+        CLOUDAUTH_CLIENT_ID="federated-client",
+        CLOUDAUTH_AUTH_METHOD="client_assertion",
+        CLOUDAUTH_CLIENT_ASSERTION_FILE=str(path),
+        CLOUDAUTH_TOKEN_URL=servers.token_url,
+        CLOUDAUTH_CA_FILE=servers.ca_file,
+        CLOUDAUTH_BASE_URL=servers.api,
+        CLOUDAUTH_TOKEN_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    servers.reset()
+    first = run_cli(env, "request", "--fail", "/whoami")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["client_id"] == "federated-client"
+    second = run_cli(env, "token")
+    assert second.returncode == 0, second.stderr
+    assert len(servers.records("assertion", "federated-client")) == 1
+    assert (tmp_path / "cache" / "sealing.key").stat().st_mode & 0o777 == 0o600
+    # A broken file: exit 101 (invalid argument) naming the key, the file never quoted.
+    path.write_text("not-a-jwt\n")
+    bad = run_cli({**env, "CLOUDAUTH_TOKEN_CACHE": "memory"}, "token")
+    assert bad.returncode == 101 and "client_assertion_file" in bad.stderr, bad.stderr
+
+
+def test_cli_token_exchange_with_set(servers: Servers, tmp_path: Path) -> None:
+    path = tmp_path / "gha-oidc-token"
+    Platform(servers).write(path, **subject_claims("repo:octo/app:environment:prod"))
+    done = run_cli(
+        dict(CLOUDAUTH_CA_FILE=servers.ca_file, CLOUDAUTH_BASE_URL=servers.api,
+             CLOUDAUTH_TOKEN_CACHE="memory"),
+        "--set", f"token_url={servers.token_url}",
+        "--set", "grant_type=token_exchange",
+        "--set", f"subject_token_file={path}",
+        "--set", f"audience={AUDIENCE_API}",
+        "request", "--fail", "/whoami",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["workload"]["sub"] == "repo:octo/app:environment:prod"
