@@ -25,6 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Idle connections kept per pool (one origin, one runtime); more in flight at once are closed
+// when they finish. As many as the largest burst the benchmarks run (256 in flight).
+#define MAX_IDLE 256
+
+// Requests one redirect chain may send (resends of a hop not counted), on every carrier.
+#define MAX_HOPS 10
+
 // The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
 typedef enum cloudauth_result {
   // Success.

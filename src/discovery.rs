@@ -5,12 +5,15 @@
 //! §3.3), so a server cannot speak for another.
 
 use crate::error::{quote_prefix, Code, Error, Result};
-use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::clients::Role;
+use crate::http::pipeline::{Exchange, Plain, Step};
+use crate::http::request::ApiRequest;
+use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::token::{printable, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwapOption;
-use reqwest::header::ACCEPT;
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use url::Url;
@@ -189,19 +192,31 @@ impl Discovery {
 
 const STEP: &str = "discovery request to";
 
-/// One GET of a metadata document: status and the size-capped body.
+/// One GET of a metadata document (`http::pipeline`, on the token transport: no redirect is
+/// followed): status and the size-capped body.
 fn get(transport: &Transport, url: &Url) -> Result<(StatusCode, Vec<u8>)> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let request = ApiRequest {
+        method: Method::GET,
+        url: url.clone(),
+        headers,
+        body: bytes::Bytes::new(),
+    };
+    let mut exchange = Exchange::new(&request, Role::Other, STEP, transport.timeout());
     transport.run(|clients| async move {
-        let response = clients
-            .for_url(url)
-            .get(url.clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| send_error(e, STEP, url))?;
-        let status = response.status();
-        let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, url).await?;
-        Ok((status, body))
+        match transport
+            .send(
+                &clients,
+                &mut exchange,
+                &mut Plain,
+                MAX_TOKEN_RESPONSE_BYTES,
+            )
+            .await?
+        {
+            Step::Done(reply) => Ok((reply.status, reply.body)),
+            Step::Rejected => unreachable!("discovery has no credentials to refuse"),
+        }
     })
 }
 

@@ -11,12 +11,11 @@ use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
 use crate::http::client_cert::ClientCert;
-use crate::http::clients::Clients;
+use crate::http::clients::{Clients, Role};
+use crate::http::pipeline::{Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::runtime;
-use crate::http::transport::{
-    connection_failure, read_body, send_error, tracking_origin, Transport,
-};
+use crate::http::transport::Transport;
 use crate::http::url_policy::check_secure;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
@@ -26,11 +25,12 @@ use crate::token::refresh;
 use crate::token::shared::seal_key::SealKey;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
-use reqwest::header::AUTHORIZATION;
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use url::Url;
 
 const STEP: &str = "request to";
 
@@ -87,10 +87,9 @@ impl Session {
         };
         let target = Target::from_config(cfg)?;
         let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
-        let endpoint =
-            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
-                .with_dpop(dpop.clone())
-                .with_seal_key(seal_key);
+        let endpoint = TokenEndpoint::new(cfg, token_transport, target, credentials)
+            .with_dpop(dpop.clone())
+            .with_seal_key(seal_key);
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
@@ -199,9 +198,9 @@ impl Session {
         self.inner.counters.snapshot(left)
     }
 
-    /// Sends an authorized request. Any HTTP status is a response; on a 401 from the origin
-    /// that received the token, the token is dropped (if still current) and the request is
-    /// sent once more with a fresh one.
+    /// Sends an authorized request. Any HTTP status is a response; on a 401 to a hop that
+    /// carried the token, the token is dropped (if still current) and that hop is sent once
+    /// more with a fresh one (`http::pipeline`).
     pub fn request<'a>(
         &self,
         method: &str,
@@ -212,18 +211,21 @@ impl Session {
         let inner = &*self.inner;
         let request = inner.api_request(method, target, headers, body)?;
         inner.ensure_refresher();
+        let mut exchange = inner.exchange(&request);
         let token = inner.cache.with_token(inner, Arc::clone)?;
-        let (response, rejected) = inner
+        let sent = inner
             .api
-            .run(|client| inner.send(client, &request, &token))?;
-        if !rejected {
+            .run(|client| inner.send(client, &mut exchange, &token, true))?;
+        if let Some(response) = sent {
             return Ok(response);
         }
+        // The token fetch runs outside the runtime (it has its own), then the refused hop goes
+        // again, in the same exchange.
         let fresh = inner.cache.with_token(inner, Arc::clone)?;
-        let (response, _) = inner
+        inner
             .api
-            .run(|client| inner.send(client, &request, &fresh))?;
-        Ok(response)
+            .run(|client| inner.send(client, &mut exchange, &fresh, false))?
+            .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
     }
 }
 
@@ -265,115 +267,50 @@ impl Inner {
         self.api.library_client()
     }
 
-    /// Sends `request` with `token` and reads the whole response. Also says whether the answer
-    /// is a 401 from a server that received the token, in which case the token has been
-    /// dropped and the caller resends once: after a redirect off the request's origin (reqwest
-    /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
+    /// The exchange `request` starts, bounded by `timeout_ms` from now.
+    pub(crate) fn exchange<'a>(&self, request: &'a ApiRequest) -> Exchange<'a> {
+        Exchange::new(request, Role::Api, STEP, self.api.timeout())
+    }
+
+    /// Sends `exchange` with `token` and reads the whole response; `None` when a hop that
+    /// carried the token got a 401 and `may_reject`: the token has been dropped, and the
+    /// caller sends the same exchange again with a fresh one (the refused hop goes again).
     pub(crate) async fn send(
         &self,
         client: Clients,
-        request: &ApiRequest,
+        exchange: &mut Exchange<'_>,
         token: &Token,
-    ) -> Result<(Response, bool)> {
-        // A hostile API server knows the token and may put it where a message quotes it (a
-        // redirect target's path, say); the same goes for DPoP proofs.
-        // (Collected, not scrubbed, on the way: a Bearer request allocates nothing for it.)
-        let mut proofs = Vec::new();
-        let mut sent = self
-            .send_unscrubbed(client.clone(), request, token, &mut proofs)
+        may_reject: bool,
+    ) -> Result<Option<Response>> {
+        let mut hooks = Authorize {
+            inner: self,
+            token,
+            may_reject,
+            // A hostile API server knows the token and may put it where a message quotes it
+            // (a redirect target's path, say); the same goes for DPoP proofs. (Collected, not
+            // scrubbed, on the way: a Bearer request allocates nothing for it.)
+            proofs: Vec::new(),
+        };
+        let sent = self
+            .api
+            .send(&client, exchange, &mut hooks, self.max_response_bytes)
             .await;
-        // RFC 9449 §9: a server asking for a DPoP nonce gets one resend with it.
-        if matches!(sent, Ok((_, Outcome::NonceAsked))) {
-            sent = self
-                .send_unscrubbed(client, request, token, &mut proofs)
-                .await;
-        }
         match sent {
-            Ok((response, outcome)) => Ok((response, outcome == Outcome::Rejected)),
+            Ok(Step::Done(reply)) => Ok(Some(Response {
+                status: reply.status.as_u16(),
+                headers: Response::c_headers(&reply.headers),
+                body: reply.body,
+            })),
+            Ok(Step::Rejected) => Ok(None),
             Err(mut e) => {
                 let mut scrubber = Scrubber::for_token(token.value());
-                for proof in &proofs {
+                for proof in &hooks.proofs {
                     scrubber.also_jws(proof.to_str().unwrap_or(""));
                 }
                 e.message = scrubber.scrub(&e.message);
                 Err(e)
             }
         }
-    }
-
-    async fn send_unscrubbed(
-        &self,
-        client: Clients,
-        request: &ApiRequest,
-        token: &Token,
-        proofs: &mut Vec<reqwest::header::HeaderValue>,
-    ) -> Result<(Response, Outcome)> {
-        let started = Instant::now();
-        Counters::bump(&self.counters.api_requests);
-        let headers = || self.headers(request, token, proofs);
-        let sending = client.send(&request.method, &request.url, headers, &request.body);
-        let (mut sent, mut left_origin) = tracking_origin(sending).await;
-        if let Err(e) = &sent {
-            // A kept-alive connection the server closed under the request (see `resend`).
-            let failure = connection_failure(e);
-            if let Some(fresh) = self
-                .api
-                .resend(failure, request.method.is_idempotent(), started)
-            {
-                let headers = || self.headers(request, token, proofs);
-                let sending = fresh.send(&request.method, &request.url, headers, &request.body);
-                (sent, left_origin) = tracking_origin(sending).await;
-            }
-        }
-        let response = sent.map_err(|e| send_error(e, STEP, &request.url))?;
-        let status = response.status().as_u16();
-        let token_seen = !left_origin && {
-            let answered = response.url_or(&request.url);
-            std::ptr::eq(answered, &request.url) || answered.origin() == request.url.origin()
-        };
-        // A nonce is learned from any answer of the server the proof went to; a 401 that
-        // asks for one is not a rejection of the token.
-        let nonce_asked = match &self.dpop {
-            Some(d) if token_seen => {
-                d.learn(&request.url, response.headers())
-                    && status == StatusCode::UNAUTHORIZED.as_u16()
-                    && dpop::asks_for_nonce(response.headers())
-            }
-            _ => false,
-        };
-        let headers = Response::c_headers(response.headers());
-        let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-        let outcome = if nonce_asked {
-            Outcome::NonceAsked
-        } else if status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token) {
-            Outcome::Rejected
-        } else {
-            Outcome::Done
-        };
-        let response = Response {
-            status,
-            headers,
-            body,
-        };
-        Ok((response, outcome))
-    }
-
-    /// The request's headers with the token, and with DPoP a fresh proof (each send needs its
-    /// own `jti`), kept in `proofs` for scrubbing.
-    fn headers(
-        &self,
-        request: &ApiRequest,
-        token: &Token,
-        proofs: &mut Vec<reqwest::header::HeaderValue>,
-    ) -> reqwest::header::HeaderMap {
-        let mut headers = request.headers.clone();
-        headers.insert(AUTHORIZATION, token.bearer().clone());
-        if let Some(dpop) = &self.dpop {
-            let proof = dpop.proof(request.method.as_str(), &request.url, Some(token));
-            proofs.push(proof.clone());
-            headers.insert(&DPOP, proof);
-        }
-        headers
     }
 
     /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
@@ -427,14 +364,63 @@ impl Inner {
     }
 }
 
-/// What one API send found out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    /// A 401 to the token: it has been dropped; the caller resends with a fresh one.
-    Rejected,
-    /// A DPoP nonce challenge: the nonce is learned; resend once with the same token.
-    NonceAsked,
+/// What an API request's hops carry (the token, a DPoP proof per send) and what an answer to
+/// one that carried them means.
+struct Authorize<'a> {
+    inner: &'a Inner,
+    token: &'a Token,
+    /// False on the resend after a 401: a second 401 is the caller's answer.
+    may_reject: bool,
+    /// Every proof sent, for scrubbing messages.
+    proofs: Vec<HeaderValue>,
+}
+
+impl Hooks for Authorize<'_> {
+    fn sign(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        credentials: bool,
+        headers: &mut HeaderMap,
+    ) -> Option<bytes::Bytes> {
+        if credentials {
+            headers.insert(AUTHORIZATION, self.token.bearer().clone());
+            if let Some(dpop) = &self.inner.dpop {
+                // Each send its own proof (`jti`), naming its own hop.
+                let proof = dpop.proof(method.as_str(), url, Some(self.token));
+                self.proofs.push(proof.clone());
+                headers.insert(&DPOP, proof);
+            }
+        }
+        None
+    }
+
+    fn answered(
+        &mut self,
+        url: &Url,
+        credentials: bool,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Verdict {
+        if !credentials {
+            // From a server that never saw the token: says nothing about it.
+            return Verdict::Accept;
+        }
+        // A nonce is learned from any answer of the server the proof went to; a 401 that
+        // asks for one is not a rejection of the token (RFC 9449 §9).
+        if let Some(dpop) = &self.inner.dpop {
+            if dpop.learn(url, headers)
+                && status == StatusCode::UNAUTHORIZED
+                && dpop::asks_for_nonce(headers)
+            {
+                return Verdict::ResendHop;
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED && self.may_reject && self.inner.reject(self.token) {
+            return Verdict::Rejected;
+        }
+        Verdict::Accept
+    }
 }
 
 impl refresh::Refreshable for Inner {

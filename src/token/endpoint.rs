@@ -7,18 +7,19 @@ use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
-use crate::http::clients::Clients;
-use crate::http::transport::{read_body, reqwest_failure, send_error, Transport};
+use crate::http::clients::Role;
+use crate::http::pipeline::{Exchange, Hooks, Step};
+use crate::http::request::ApiRequest;
+use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::secret::{Scrubber, Secret};
-use crate::stats::Counters;
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
 use crate::token::grant::{Grant, Prepared};
 use crate::token::shared::seal_key::SealKey;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
@@ -44,7 +45,6 @@ pub struct TokenEndpoint {
     max_retry_wait: Duration,
     refresh_skew: Duration,
     default_expires_in: Duration,
-    counters: Arc<Counters>,
     events: Events,
     /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
     dpop: Option<Arc<Dpop>>,
@@ -119,12 +119,13 @@ struct Wire {
     scrubber: Scrubber,
 }
 
-/// One attempt's body (with its own assertion, if any) and the scrubber that also knows it.
-struct Attempt {
-    form: Secret,
-    /// The DPoP proof for this attempt (its own `jti`, the nonce known now).
-    proof: Option<HeaderValue>,
+/// One attempt: what its sends carry (each send of it, a resend too, signs its own assertion
+/// and proof), and the scrubber that knows every one of them.
+struct Attempt<'a> {
+    wire: &'a Wire,
     scrubber: Scrubber,
+    /// The token files as this attempt read them (`grant::Prepared::read_files`).
+    files: Vec<(&'static str, Secret)>,
 }
 
 /// One attempt's failure, and whether another attempt may help (with the server's wish).
@@ -256,7 +257,6 @@ impl TokenEndpoint {
         transport: Transport,
         target: Target,
         credentials: Credentials,
-        counters: Arc<Counters>,
     ) -> TokenEndpoint {
         let mut params = Vec::new();
         if let Some(audience) = &cfg.audience {
@@ -278,7 +278,6 @@ impl TokenEndpoint {
             max_retry_wait: cfg.max_retry_wait,
             refresh_skew: cfg.refresh_skew,
             default_expires_in: cfg.default_expires_in,
-            counters,
             events: cfg.events.clone(),
             dpop: None,
             grant: Grant::new(cfg),
@@ -380,11 +379,6 @@ impl TokenEndpoint {
             None => credentials.secret.read()?,
         };
         Ok((name, secret))
-    }
-
-    /// Whether the credential itself can seal shared entries (else a SealKey must).
-    pub fn credential_seals(&self) -> bool {
-        self.credentials.load().secret.seals()
     }
 
     /// Whether the client authenticates with its TLS certificate (mutual TLS).
@@ -489,11 +483,16 @@ impl TokenEndpoint {
         let mut attempt = 0;
         while attempt < attempts {
             attempt += 1;
-            // Files are read and assertions signed for every attempt: a failure here is the
-            // configuration's (INVALID_ARGUMENT naming the key), not worth a retry.
-            let sent = wire.attempt()?;
-            Counters::bump(&self.counters.token_requests);
-            let failure = match self.attempt(&wire, &sent) {
+            // The token files are read for every attempt (a failure is the configuration's:
+            // INVALID_ARGUMENT naming the key, not worth a retry); assertions are signed for
+            // every send of it (`Hooks::sign`).
+            let mut sent = Attempt {
+                wire: &wire,
+                scrubber: wire.scrubber.clone(),
+                files: Vec::new(),
+            };
+            sent.files = wire.extras.read_files(&mut sent.scrubber)?;
+            let failure = match self.attempt(&wire, &mut sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
@@ -525,7 +524,7 @@ impl TokenEndpoint {
         unreachable!("the last attempt always returns")
     }
 
-    fn attempt(&self, wire: &Wire, sent: &Attempt) -> std::result::Result<Token, Failure> {
+    fn attempt(&self, wire: &Wire, sent: &mut Attempt) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
         let (status, retry_after, nonce_learned, body) =
             self.exchange(wire, sent).map_err(|error| Failure {
@@ -639,52 +638,51 @@ impl TokenEndpoint {
         })
     }
 
-    /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
+    /// One POST to the token endpoint (`http::pipeline`: its resend signs anew): status,
+    /// `Retry-After`, whether a DPoP nonce was learned, and the size-capped body.
     fn exchange(
         &self,
         wire: &Wire,
-        sent: &Attempt,
+        sent: &mut Attempt,
     ) -> Result<(StatusCode, Option<Duration>, bool, Vec<u8>)> {
-        let post = |clients: &Clients| {
-            let mut request = clients
-                .for_token_endpoint()
-                .post(wire.url.clone())
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ACCEPT, "application/json")
-                .body(sent.form.expose().to_owned());
-            if let Some(basic) = &wire.basic {
-                request = request.header(AUTHORIZATION, basic.clone());
-            }
-            if let Some(proof) = &sent.proof {
-                request = request.header(&DPOP, proof.clone());
-            }
-            request.send()
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(basic) = &wire.basic {
+            headers.insert(AUTHORIZATION, basic.clone());
+        }
+        let request = ApiRequest {
+            method: Method::POST,
+            url: wire.url.clone(),
+            headers,
+            body: bytes::Bytes::new(),
         };
-        self.transport.run(|clients| async move {
-            let started = Instant::now();
-            let mut response = post(&clients).await;
-            if let Err(e) = &response {
-                // A client-credentials grant is safe to repeat on a kept-alive connection the
-                // server closed under it (see `Transport::resend`); the same assertion and
-                // proof go again, as the server never answered them.
-                if let Some(fresh) = self.transport.resend(reqwest_failure(e), true, started) {
-                    response = post(&fresh).await;
-                }
+        let mut exchange = Exchange::new(
+            &request,
+            Role::TokenEndpoint,
+            STEP,
+            self.transport.timeout(),
+        );
+        let transport = &self.transport;
+        let reply = transport.run(|clients| async move {
+            match transport
+                .send(&clients, &mut exchange, sent, MAX_TOKEN_RESPONSE_BYTES)
+                .await?
+            {
+                Step::Done(reply) => Ok(reply),
+                Step::Rejected => unreachable!("token requests are never rejected by a hook"),
             }
-            let response = response.map_err(|e| send_error(e, STEP, &wire.url))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(parse_retry_after);
-            // Learned on success too: the next token request then needs no extra round trip.
-            let nonce_learned = wire
-                .dpop
-                .as_ref()
-                .is_some_and(|d| d.learn(&wire.url, response.headers()));
-            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &wire.url).await?;
-            Ok((status, retry_after, nonce_learned, body))
-        })
+        })?;
+        let retry_after = reply.headers.get(RETRY_AFTER).and_then(parse_retry_after);
+        // Learned on success too: the next token request then needs no extra round trip.
+        let nonce_learned = wire
+            .dpop
+            .as_ref()
+            .is_some_and(|d| d.learn(&wire.url, &reply.headers));
+        Ok((reply.status, retry_after, nonce_learned, reply.body))
     }
 
     fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -697,47 +695,37 @@ impl TokenEndpoint {
     }
 }
 
-impl Wire {
-    /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
-    /// reused `jti`), which its scrubber also takes out of messages; with the grant's
-    /// per-attempt fields (the token files as they are now).
-    fn attempt(&self) -> Result<Attempt> {
-        let mut attempt = self.authenticated();
-        let mut form = form_urlencoded::Serializer::new(attempt.form.expose().to_owned());
-        self.extras
-            .append(&self.aud, &mut form, &mut attempt.scrubber)?;
-        attempt.form = Secret::from(form.finish());
-        if let Some(dpop) = &self.dpop {
-            let proof = dpop.proof("POST", &self.url, None);
-            attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
-            attempt.proof = Some(proof);
+impl Hooks for Attempt<'_> {
+    /// This send's body, with a fresh assertion under the JWT methods (a server refuses a
+    /// reused `jti`), and with DPoP a fresh proof; the scrubber learns both.
+    fn sign(
+        &mut self,
+        _method: &Method,
+        _url: &Url,
+        _credentials: bool,
+        headers: &mut HeaderMap,
+    ) -> Option<bytes::Bytes> {
+        let wire = self.wire;
+        if let Some(dpop) = &wire.dpop {
+            let proof = dpop.proof("POST", &wire.url, None);
+            self.scrubber.also_jws(proof.to_str().unwrap_or(""));
+            headers.insert(&DPOP, proof);
         }
-        Ok(attempt)
-    }
-
-    /// The body with this attempt's client authentication.
-    fn authenticated(&self) -> Attempt {
-        let Some(signer) = &self.signer else {
-            return Attempt {
-                form: self.form.clone(),
-                proof: None,
-                scrubber: self.scrubber.clone(),
-            };
+        let mut form = form_urlencoded::Serializer::new(wire.form.expose().to_owned());
+        // The grant's fields: a fresh JWT-bearer assertion, this attempt's token files.
+        wire.extras
+            .append(&wire.aud, &self.files, &mut form, &mut self.scrubber);
+        let Some(signer) = &wire.signer else {
+            return Some(bytes::Bytes::from(form.finish()));
         };
-        let assertion = signer.assertion(&self.client_id, &self.aud);
-        let mut scrubber = self.scrubber.clone();
-        scrubber.also_jws(assertion.expose());
-        let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
+        let assertion = signer.assertion(&wire.client_id, &wire.aud);
+        self.scrubber.also_jws(assertion.expose());
         form.append_pair("client_assertion", assertion.expose());
-        Attempt {
-            form: Secret::from(form.finish()),
-            proof: None,
-            scrubber,
-        }
+        Some(bytes::Bytes::from(form.finish()))
     }
 }
 
-impl Attempt {
+impl Attempt<'_> {
     /// Server text as a message quotes it: credentials scrubbed from the whole text first,
     /// then one line of at most [`QUOTED_CHARS`].
     fn quote(&self, server_text: &str) -> String {

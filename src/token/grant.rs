@@ -556,7 +556,7 @@ impl Grant {
     }
 }
 
-/// One fetch's grant material; `append` makes each attempt's fields.
+/// One fetch's grant material: `read_files` once per attempt, `append` for every send.
 pub struct Prepared {
     grant: Arc<Grant>,
     /// The JWT-bearer grant's signer and `iss`.
@@ -564,20 +564,36 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Appends this attempt's fields: a fresh JWT-bearer assertion, the subject and actor
-    /// tokens and the federated client assertion as the files hold them now. Each goes into
-    /// `scrubber` (a server may echo it).
+    /// The token files as they are now (the subject and actor tokens, the federated client
+    /// assertion), each as the form field it goes in; `scrubber` learns each (a server may
+    /// echo it).
+    pub fn read_files(&self, scrubber: &mut Scrubber) -> Result<Vec<(&'static str, Secret)>> {
+        let g = &self.grant;
+        let mut files = Vec::new();
+        for (name, file) in [
+            ("subject_token", &g.subject),
+            ("actor_token", &g.actor),
+            ("client_assertion", &g.client_assertion),
+        ] {
+            if let Some(file) = file {
+                let token = file.read()?;
+                scrubber.also_jws(token.expose());
+                files.push((name, token));
+            }
+        }
+        Ok(files)
+    }
+
+    /// Appends one send's fields: a fresh JWT-bearer assertion (into `scrubber` too) and the
+    /// attempt's `files`.
     pub fn append(
         &self,
         audience: &str,
+        files: &[(&'static str, Secret)],
         form: &mut form_urlencoded::Serializer<String>,
         scrubber: &mut Scrubber,
-    ) -> Result<()> {
+    ) {
         let g = &self.grant;
-        let mut add = |name: &str, value: Secret| {
-            scrubber.also_jws(value.expose());
-            form.append_pair(name, value.expose());
-        };
         if let Some((signer, iss)) = &self.signer {
             let now = unix_now();
             let mut claims = json!({
@@ -593,18 +609,13 @@ impl Prepared {
             if let Some(scope) = g.scope.as_deref().filter(|_| g.scope_in_assertion) {
                 claims["scope"] = scope.into();
             }
-            add("assertion", signer.sign(&claims));
+            let assertion = signer.sign(&claims);
+            scrubber.also_jws(assertion.expose());
+            form.append_pair("assertion", assertion.expose());
         }
-        if let Some(subject) = &g.subject {
-            add("subject_token", subject.read()?);
+        for (name, token) in files {
+            form.append_pair(name, token.expose());
         }
-        if let Some(actor) = &g.actor {
-            add("actor_token", actor.read()?);
-        }
-        if let Some(file) = &g.client_assertion {
-            add("client_assertion", file.read()?);
-        }
-        Ok(())
     }
 }
 
