@@ -225,7 +225,7 @@ fn check_fit(cfg: &Config) -> Result<()> {
             false => Ok(()),
         }
     };
-    let not_cc = |set: bool| set && s.grant != Kind::TokenExchange;
+    let without_exchange = |set: bool| set && s.grant != Kind::TokenExchange;
     only(
         "client_assertion_file",
         s.client_assertion_file.is_some() && method != AuthMethod::ClientAssertion,
@@ -243,7 +243,7 @@ fn check_fit(cfg: &Config) -> Result<()> {
         ("actor_token_file", s.actor_token_file.is_some()),
         ("actor_token_type", s.actor_token_type.is_some()),
     ] {
-        only(key, not_cc(set), "grant_type=token_exchange")?;
+        only(key, without_exchange(set), "grant_type=token_exchange")?;
     }
     for (key, set) in [
         ("credentials_file", s.credentials_file.is_some()),
