@@ -12,11 +12,13 @@ use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Clients, Role};
+use crate::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use crate::http::pipeline::{Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
-use crate::http::runtime;
-use crate::http::transport::Transport;
-use crate::http::url_policy::check_secure;
+use crate::http::transport::{HttpSettings, Transport};
+use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::http::{Method, StatusCode};
+use crate::runtime;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
@@ -25,8 +27,6 @@ use crate::token::refresh;
 use crate::token::shared::seal_key::SealKey;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::{Method, StatusCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -66,27 +66,49 @@ impl Session {
         // Workload keys checked for fitting together, defaults filled (src/token/grant.rs).
         let cfg = &crate::token::grant::resolve(cfg)?;
         let counters = Arc::new(Counters::default());
-        let cert = ClientCert::from_config(cfg)?;
+        let cert = client_cert(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
-        let dpop = Dpop::from_config(cfg)?.map(Arc::new);
+        let dpop = match (cfg.dpop, &cfg.dpop_key_file) {
+            (true, key_file) => Some(Arc::new(Dpop::new(key_file.as_deref())?)),
+            (false, Some(_)) => {
+                return Err(Error::invalid(
+                    "dpop_key_file is set but dpop is not; set dpop=true",
+                ))
+            }
+            (false, None) => None,
+        };
+        // A token bound to a key only this session has (a generated DPoP key) is useless to
+        // any other process: no shared cache then. With a pinned key, the entry's name
+        // includes the key's thumbprint.
         let mut seal_key = None;
-        let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
-            Some(shared_cfg) => {
+        let shared = match dpop.as_deref() {
+            Some(d) if !d.pinned() => None,
+            d => {
+                // Without a stable credential, a key of its own seals (token_cache_key_file).
                 seal_key = SealKey::resolve(cfg, credentials.secret.seals())?;
                 let sealing = match &seal_key {
                     Some(key) => key.read()?,
                     None => credentials.secret.read()?,
                 };
                 SharedCache::new(
-                    &shared_cfg,
+                    cfg,
+                    d.map(Dpop::thumbprint),
                     sealing.expose().as_bytes(),
                     shared_reporter(&counters, &cfg.events),
                 )?
             }
-            None => None,
         };
         let target = Target::from_config(cfg)?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
+        let http = HttpSettings {
+            user_agent: cfg.user_agent.clone(),
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            ca_file: cfg.ca_file.clone(),
+            proxy: cfg.proxy.clone(),
+            allow_insecure_http: cfg.allow_insecure_http,
+            base_url: parse_http_url("base_url", &cfg.base_url)?,
+        };
+        let (token_transport, api) = Transport::for_token_and_api(&http, cert, &counters)?;
         let endpoint = TokenEndpoint::new(cfg, token_transport, target, credentials)
             .with_dpop(dpop.clone())
             .with_seal_key(seal_key);
@@ -387,7 +409,7 @@ impl Hooks for Authorize<'_> {
             headers.insert(AUTHORIZATION, self.token.bearer().clone());
             if let Some(dpop) = &self.inner.dpop {
                 // Each send its own proof (`jti`), naming its own hop.
-                let proof = dpop.proof(method.as_str(), url, Some(self.token));
+                let proof = dpop.proof(method.as_str(), url, Some(self.token.ath()));
                 self.proofs.push(proof.clone());
                 headers.insert(&DPOP, proof);
             }
@@ -490,6 +512,31 @@ impl Source for Inner {
     }
 }
 
+/// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
+/// readable and hold a certificate and the key that matches it, and `token_url` be https.
+fn client_cert(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
+    if !cfg.auth_method.presents_certificate() {
+        return Ok(None);
+    }
+    let method = cfg.auth_method.name();
+    let token_url = parse_http_url("token_url", cfg.token_url())?;
+    if token_url.scheme() != "https" {
+        return Err(Error::invalid(format!(
+            "token_url: auth_method={method} authenticates with a TLS client certificate, \
+             which plain http cannot carry; use an https token_url (it is {})",
+            crate::http::url_policy::redact(&token_url)
+        )));
+    }
+    let path = |set: &Option<String>, key: &str| {
+        set.clone().ok_or_else(|| {
+            Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
+        })
+    };
+    let cert_path = path(&cfg.client_cert_file, "client_cert_file")?;
+    let key_path = path(&cfg.client_key_file, "client_key_file")?;
+    ClientCert::load(cert_path, key_path).map(Some)
+}
+
 /// Shared-cache reports become the session's counters and, once per outage, an event.
 fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
     let (counters, events) = (counters.clone(), events.clone());
@@ -512,4 +559,63 @@ fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let mut c = Config::default();
+        for (k, v) in pairs {
+            c.set(k, v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn only_the_mtls_methods_load_a_certificate() {
+        // private_key_jwt uses client_cert_file for x5t#S256 only: nothing is presented.
+        let c = cfg(&[
+            ("auth_method", "client_secret_post"),
+            ("client_cert_file", "/nonexistent.pem"),
+        ]);
+        assert!(client_cert(&c).unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_settings_and_plain_http_name_the_key() {
+        for (pairs, starts) in [
+            (
+                vec![("auth_method", "tls_client_auth")],
+                "client_cert_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "self_signed_tls_client_auth"),
+                    ("client_cert_file", "/c.pem"),
+                ],
+                "client_key_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("token_url", "http://127.0.0.1:9/token"),
+                ],
+                "token_url: ",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("client_cert_file", "/nonexistent/c.pem"),
+                    ("client_key_file", "/nonexistent/c.key"),
+                ],
+                "client_cert_file: cannot read '/nonexistent/c.pem'",
+            ),
+        ] {
+            let err = client_cert(&cfg(&pairs)).err().unwrap();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+            assert!(err.message.starts_with(starts), "{}", err.message);
+        }
+    }
 }

@@ -223,7 +223,7 @@ impl Case {
     fn with_secret(server: &StandIn, extra: &[(&str, &str)], secret: &str) -> Case {
         let cfg = server.config(extra);
         let reports = Reports::default();
-        let cache = SharedCache::new(&cfg, secret.as_bytes(), reports.reporter())
+        let cache = SharedCache::new(&cfg, None, secret.as_bytes(), reports.reporter())
             .unwrap()
             .expect("a shared cache");
         Case {

@@ -36,6 +36,9 @@ use url::Url;
 /// Requests one redirect chain may send (resends of a hop not counted), on every carrier.
 pub const MAX_HOPS: usize = 10;
 
+/// The most of a redirect's body read to keep its connection.
+const REDIRECT_BODY_CAP: usize = 64 << 10;
+
 /// Headers that never follow a request to another origin (the token's, DPoP's proof, the
 /// caller's cookies and proxy credentials).
 const SENSITIVE: [HeaderName; 4] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE];
@@ -58,9 +61,6 @@ pub struct Exchange<'a> {
     role: Role,
     /// How messages name the exchange ("request to", "token request to", …).
     step: &'static str,
-    /// May a hop whose connection failed after its bytes left be sent again? Idempotent
-    /// methods, and the token request (a client-credentials grant changes nothing).
-    repeatable: bool,
 }
 
 struct Hop {
@@ -148,8 +148,14 @@ impl<'a> Exchange<'a> {
             deadline: Instant::now(),
             role,
             step,
-            repeatable: role == Role::TokenEndpoint || request.method.is_idempotent(),
         }
+    }
+
+    /// May the hop now due be sent again when its connection failed after its bytes left?
+    /// Idempotent methods (the hop's own: a GET after a 303 is one), and the token request (a
+    /// client-credentials grant changes nothing).
+    fn repeatable(&self) -> bool {
+        self.role == Role::TokenEndpoint || self.method().is_idempotent()
     }
 
     fn method(&self) -> &Method {
@@ -296,7 +302,10 @@ impl Transport {
             }
             if self.follows_redirects() {
                 if let Some(next) = exchange.redirect(&answer, self.allow_insecure_http())? {
-                    drop(answer);
+                    // Read the (usually empty) body so that its connection is kept for the
+                    // next hop; a large or failing one is dropped with its connection.
+                    let _ =
+                        read_body(answer, REDIRECT_BODY_CAP, exchange.step, exchange.url()).await;
                     exchange.left |= !same_origin(&next.url, &exchange.request.url);
                     exchange.hops += 1;
                     exchange.hop = Some(next);
@@ -315,7 +324,7 @@ impl Transport {
     }
 
     /// One hop: signed, sent on its carrier, and sent once more on a new connection when the
-    /// connection failed under it (see [`Exchange::repeatable`]), signed anew.
+    /// connection failed under it (see `Exchange::repeatable`), signed anew.
     async fn send_hop(
         &self,
         clients: &Clients,
@@ -350,7 +359,7 @@ impl Transport {
             if fresh.is_none() {
                 if let Some(clients) = self.fresh_clients(
                     connection_failure(&error),
-                    exchange.repeatable,
+                    exchange.repeatable(),
                     exchange.deadline,
                 ) {
                     Counters::bump(&self.counters().connection_resends);
@@ -361,5 +370,97 @@ impl Transport {
             }
             return Err(send_error(error, exchange.step, &exchange.request.url));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderValue, CONTENT_TYPE};
+
+    fn answer(status: u16, location: &str) -> Answer {
+        let head = hyper::Response::builder()
+            .status(status)
+            .header(LOCATION, location)
+            .body(Vec::new())
+            .unwrap();
+        Answer::Reqwest(reqwest::Response::from(head))
+    }
+
+    fn request(method: &str) -> ApiRequest {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        headers.insert(COOKIE, HeaderValue::from_static("c=1"));
+        ApiRequest {
+            method: Method::from_bytes(method.as_bytes()).unwrap(),
+            url: "https://api.example/a".parse().unwrap(),
+            headers,
+            body: Bytes::from_static(b"body"),
+        }
+    }
+
+    /// RFC 9110 §15.4: which method and body each redirect status gives the next hop.
+    #[test]
+    fn each_status_gives_the_next_hop_the_method_and_body_rfc_9110_says() {
+        for (status, method, next, keeps_body) in [
+            (301, "POST", "GET", false),
+            (302, "POST", "GET", false),
+            (301, "PUT", "PUT", true),
+            (302, "DELETE", "DELETE", true),
+            (301, "GET", "GET", true),
+            (303, "POST", "GET", false),
+            (303, "PUT", "GET", false),
+            (303, "HEAD", "HEAD", true),
+            (307, "POST", "POST", true),
+            (308, "PATCH", "PATCH", true),
+        ] {
+            let req = request(method);
+            let exchange = Exchange::new(&req, Role::Api, "request to", Duration::from_secs(1));
+            let hop = exchange
+                .redirect(&answer(status, "/b"), false)
+                .unwrap()
+                .unwrap();
+            let case = format!("{method} through {status}");
+            assert_eq!(hop.method.as_str(), next, "{case}");
+            assert_eq!(hop.url.as_str(), "https://api.example/b", "{case}");
+            assert_eq!(hop.body.is_empty(), !keeps_body, "{case}");
+            assert_eq!(hop.headers.contains_key(CONTENT_TYPE), keeps_body, "{case}");
+            assert!(hop.headers.contains_key(COOKIE), "{case}: same origin");
+        }
+    }
+
+    #[test]
+    fn leaving_the_origin_strips_credentials_and_other_schemes_end_the_chain() {
+        let mut req = request("PUT");
+        req.headers
+            .insert(PROXY_AUTHORIZATION, HeaderValue::from_static("Basic x"));
+        req.headers.insert("dpop", HeaderValue::from_static("p"));
+        let exchange = Exchange::new(&req, Role::Api, "request to", Duration::from_secs(1));
+        let hop = exchange
+            .redirect(&answer(307, "https://other.example/b"), false)
+            .unwrap()
+            .unwrap();
+        for name in ["cookie", "proxy-authorization", "dpop"] {
+            assert!(!hop.headers.contains_key(name), "{name}");
+        }
+        assert_eq!(&hop.body[..], b"body");
+        let back_on_port = exchange
+            .redirect(&answer(307, "https://api.example:8443/b"), false)
+            .unwrap()
+            .unwrap();
+        assert!(!back_on_port.headers.contains_key(COOKIE), "another port");
+        assert!(exchange
+            .redirect(&answer(302, "ftp://api.example/b"), false)
+            .unwrap()
+            .is_none());
+        let refused = exchange
+            .redirect(&answer(302, "http://remote.example/b"), false)
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
+        assert!(exchange
+            .redirect(&answer(200, "/b"), false)
+            .unwrap()
+            .is_none());
     }
 }

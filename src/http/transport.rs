@@ -4,14 +4,13 @@
 //! Clients are [`Owned`] by their fork generation: a child of fork() never touches a pooled
 //! socket of the parent's.
 
-use crate::config::Config;
 use crate::error::{Code, Error, Result};
 use crate::fork::Owned;
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Answer, Bound, Clients, SendError};
 use crate::http::direct::{self, Direct};
-use crate::http::runtime;
 use crate::http::url_policy::{redact, redact_str};
+use crate::runtime;
 use crate::stats::Counters;
 use arc_swap::ArcSwapOption;
 use once_cell::sync::Lazy;
@@ -24,6 +23,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use url::Url;
+
+/// What the session's HTTP layer is built from: its own typed settings, taken from the
+/// configuration when the session is built (`session`); nothing here sees `Config`.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub user_agent: String,
+    /// `timeout_ms`: one whole exchange.
+    pub timeout: Duration,
+    /// `connect_timeout_ms`: each connection's TCP connect and TLS handshake.
+    pub connect_timeout: Duration,
+    pub ca_file: Option<String>,
+    /// `None`: the environment's (reqwest reads it); `"none"` or empty: no proxy.
+    pub proxy: Option<String>,
+    pub allow_insecure_http: bool,
+    /// The API's origin (`base_url`), checked already.
+    pub base_url: Url,
+}
 
 /// One kind of client (token endpoint, or API) of one session.
 pub struct Transport {
@@ -118,7 +134,7 @@ impl Transport {
     /// endpoint's client presents it, and so does the API's client for `base_url`'s origin,
     /// and no other.
     pub fn for_token_and_api(
-        cfg: &Config,
+        cfg: &HttpSettings,
         cert: Option<Arc<ClientCert>>,
         counters: &Arc<Counters>,
     ) -> Result<(Transport, Transport)> {
@@ -137,23 +153,18 @@ impl Transport {
         let api = Settings {
             follow_redirects: true,
             direct_origin: if cert.is_none() && no_proxy(cfg.proxy.as_deref()) {
-                crate::http::url_policy::parse_http_url("base_url", &cfg.base_url).ok()
+                Some(cfg.base_url.clone())
             } else {
                 None
             },
             ..settings.clone()
         };
-        let bound = match &cert {
-            Some(cert) => Some(Settings {
-                cert: Some(cert.clone()),
-                direct_origin: None,
-                only_origin: Some(Arc::new(
-                    crate::http::url_policy::parse_http_url("base_url", &cfg.base_url)?.origin(),
-                )),
-                ..api.clone()
-            }),
-            None => None,
-        };
+        let bound = cert.as_ref().map(|cert| Settings {
+            cert: Some(cert.clone()),
+            direct_origin: None,
+            only_origin: Some(Arc::new(cfg.base_url.origin())),
+            ..api.clone()
+        });
         let token_bound = cert.map(|cert| Settings {
             cert: Some(cert),
             ..settings.clone()

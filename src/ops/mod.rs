@@ -1,5 +1,5 @@
 //! Asynchronous operations: a request or a token, run on the library runtime, finished by a
-//! completion that runs exactly once on a library thread (DESIGN.md, "Runtime model").
+//! completion that runs exactly once on a library thread (docs/runtime.md).
 //!
 //! An operation ends in one of three ways, whichever comes first: its work finishes, it is
 //! cancelled (`Op::cancel`), or its session is freed. Cancelled work is dropped at its next
@@ -9,7 +9,7 @@
 use crate::error::{Code, Error, Result};
 use crate::http::clients::Clients;
 use crate::http::request::{ApiRequest, Response};
-use crate::http::runtime;
+use crate::runtime;
 use crate::session::{Inner, Session};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

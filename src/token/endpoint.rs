@@ -2,24 +2,26 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
-use crate::discovery::Discovery;
 use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::Role;
+use crate::http::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+};
 use crate::http::pipeline::{Exchange, Hooks, Step};
 use crate::http::request::ApiRequest;
 use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
+use crate::http::{Method, StatusCode};
 use crate::secret::{Scrubber, Secret};
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
+use crate::token::discovery::Discovery;
 use crate::token::grant::{Grant, Prepared};
 use crate::token::shared::seal_key::SealKey;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::{Method, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
@@ -64,12 +66,12 @@ impl Target {
     /// An explicit `token_url` wins over `issuer`.
     pub fn from_config(cfg: &Config) -> Result<Target> {
         match &cfg.issuer {
-            Some(issuer) if !cfg.token_url_set => Ok(Target::Discovered(Discovery::new(
+            Some(issuer) if cfg.token_url.is_none() => Ok(Target::Discovered(Discovery::new(
                 issuer,
                 cfg.allow_insecure_http,
             )?)),
             _ => {
-                let url = parse_http_url("token_url", &cfg.token_url)?;
+                let url = parse_http_url("token_url", cfg.token_url())?;
                 check_secure("token_url", &url, cfg.allow_insecure_http)?;
                 Ok(Target::Fixed(url))
             }
@@ -362,7 +364,7 @@ impl TokenEndpoint {
     }
 
     /// The discovered metadata, if `issuer` is used and discovery has succeeded.
-    pub fn discovered(&self) -> Option<Arc<crate::discovery::Metadata>> {
+    pub fn discovered(&self) -> Option<Arc<crate::token::discovery::Metadata>> {
         match &self.target {
             Target::Discovered(d) => d.known(),
             Target::Fixed(_) => None,

@@ -202,11 +202,8 @@ pub fn resolve(cfg: &Config) -> Result<Config> {
         if cfg.client_id.is_none() {
             cfg.client_id = Some(account.client_email.clone());
         }
-        if let Some(uri) = account.token_uri.filter(|_| !cfg.token_url_set) {
-            if cfg.issuer.is_none() {
-                cfg.token_url = uri;
-                cfg.token_url_set = true;
-            }
+        if cfg.token_url.is_none() && cfg.issuer.is_none() {
+            cfg.token_url = account.token_uri;
         }
     }
     Ok(cfg)

@@ -4,16 +4,16 @@
 //! and again after a failure; the metadata's `issuer` must be the configured one (RFC 8414
 //! §3.3), so a server cannot speak for another.
 
+use super::{printable, MAX_TOKEN_RESPONSE_BYTES};
 use crate::error::{quote_prefix, Code, Error, Result};
 use crate::http::clients::Role;
+use crate::http::header::{HeaderMap, HeaderValue, ACCEPT};
 use crate::http::pipeline::{Exchange, Plain, Step};
 use crate::http::request::ApiRequest;
 use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
-use crate::token::{printable, MAX_TOKEN_RESPONSE_BYTES};
+use crate::http::{Method, StatusCode};
 use arc_swap::ArcSwapOption;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
-use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use url::Url;
@@ -41,18 +41,6 @@ impl Metadata {
             _ => &self.token_endpoint,
         }
     }
-}
-
-/// The `issuer` key's check: an http(s) URL without query or fragment (RFC 8414 §2).
-pub fn parse_issuer(value: &str) -> Result<String> {
-    let url = parse_http_url("issuer", value)?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::invalid(format!(
-            "issuer '{}' must not have a query or fragment (RFC 8414 §2)",
-            redact(&url)
-        )));
-    }
-    Ok(value.to_owned())
 }
 
 /// The metadata URLs to try, in order: RFC 8414 §3.1 inserts the well-known segment before
@@ -251,11 +239,13 @@ mod tests {
 
     #[test]
     fn issuer_with_query_or_plain_http_is_refused() {
-        assert!(parse_issuer("https://idp.example/?x=1")
-            .unwrap_err()
-            .message
-            .starts_with("issuer"));
-        assert!(parse_issuer("ftp://idp.example").is_err());
+        assert!(
+            crate::http::url_policy::parse_issuer("https://idp.example/?x=1")
+                .unwrap_err()
+                .message
+                .starts_with("issuer")
+        );
+        assert!(crate::http::url_policy::parse_issuer("ftp://idp.example").is_err());
         let err = Discovery::new("http://idp.example", false).err().unwrap();
         assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
         assert!(Discovery::new("http://127.0.0.1:9", false).is_ok());
