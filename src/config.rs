@@ -28,6 +28,11 @@ pub enum AuthMethod {
     TlsClientAuth,
     /// Mutual TLS with a self-signed certificate the server knows (RFC 8705 §2.2).
     SelfSignedTlsClientAuth,
+    /// A JWT the platform writes to `client_assertion_file` (a federated credential), read at
+    /// every attempt; no secret (src/token/grant.rs).
+    ClientAssertion,
+    /// No client authentication (the JWT-bearer grant's assertion, or a public client).
+    None,
 }
 
 impl AuthMethod {
@@ -39,6 +44,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretJwt => "client_secret_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            AuthMethod::ClientAssertion => "client_assertion",
+            AuthMethod::None => "none",
         }
     }
 
@@ -123,6 +130,10 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
+    /// Whether `auth_method` was set (workload grants default to `none` otherwise).
+    pub auth_method_set: bool,
+    /// Workload identity: grant_type, assertion and token files (src/token/grant.rs).
+    pub workload: crate::token::grant::Settings,
     pub events: Events,
 }
 
@@ -162,6 +173,8 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
+            auth_method_set: false,
+            workload: Default::default(),
             events: Events::default(),
         }
     }
@@ -201,6 +214,21 @@ pub const KEYS: &[&str] = &[
     "issuer",
     "audience",
     "resource",
+    // Workload identity (src/token/grant.rs).
+    "grant_type",
+    "client_assertion_file",
+    "client_assertion_type",
+    "client_assertion_aud",
+    "assertion_issuer",
+    "assertion_subject",
+    "scope_in_assertion",
+    "credentials_file",
+    "subject_token_file",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token_file",
+    "actor_token_type",
+    "token_cache_key_file",
 ];
 
 /// `token_param.NAME` sets the form field NAME (not read from the environment: a variable
@@ -217,6 +245,12 @@ const RESERVED_PARAMS: &[&str] = &[
     "scope",
     "audience",
     "resource",
+    "assertion",
+    "subject_token",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token",
+    "actor_token_type",
 ];
 
 impl Config {
@@ -249,15 +283,19 @@ impl Config {
                     "client_secret_jwt" => AuthMethod::ClientSecretJwt,
                     "tls_client_auth" => AuthMethod::TlsClientAuth,
                     "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
+                    "client_assertion" => AuthMethod::ClientAssertion,
+                    "none" => AuthMethod::None,
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
                             "client_secret_post, client_secret_basic, private_key_jwt, \
-                             client_secret_jwt, tls_client_auth or self_signed_tls_client_auth",
+                             client_secret_jwt, tls_client_auth, self_signed_tls_client_auth, \
+                             client_assertion or none",
                         ))
                     }
-                }
+                };
+                self.auth_method_set = true;
             }
             "timeout_ms" => self.timeout = millis(key, value)?,
             "connect_timeout_ms" => self.connect_timeout = millis(key, value)?,
@@ -337,6 +375,7 @@ impl Config {
                     .collect::<Result<_>>()?
             }
             _ if key.starts_with(TOKEN_PARAM_PREFIX) => self.set_token_param(key, value)?,
+            _ if crate::token::grant::Settings::has_key(key) => self.workload.set(key, value)?,
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",

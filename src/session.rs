@@ -24,6 +24,7 @@ use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
+use crate::token::shared::seal_key::SealKey;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +63,8 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
+        // Workload keys checked for fitting together, defaults filled (src/token/grant.rs).
+        let cfg = &crate::token::grant::resolve(cfg)?;
         let counters = Arc::new(Counters::default());
         let cert = client_cert(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
@@ -77,14 +80,23 @@ impl Session {
         // A token bound to a key only this session has (a generated DPoP key) is useless to
         // any other process: no shared cache then. With a pinned key, the entry's name
         // includes the key's thumbprint.
+        let mut seal_key = None;
         let shared = match dpop.as_deref() {
             Some(d) if !d.pinned() => None,
-            d => SharedCache::new(
-                cfg,
-                d.map(Dpop::thumbprint),
-                credentials.secret.read()?.expose().as_bytes(),
-                shared_reporter(&counters, &cfg.events),
-            )?,
+            d => {
+                // Without a stable credential, a key of its own seals (token_cache_key_file).
+                seal_key = SealKey::resolve(cfg, credentials.secret.seals())?;
+                let sealing = match &seal_key {
+                    Some(key) => key.read()?,
+                    None => credentials.secret.read()?,
+                };
+                SharedCache::new(
+                    cfg,
+                    d.map(Dpop::thumbprint),
+                    sealing.expose().as_bytes(),
+                    shared_reporter(&counters, &cfg.events),
+                )?
+            }
         };
         let target = Target::from_config(cfg)?;
         let http = HttpSettings {
@@ -97,8 +109,9 @@ impl Session {
             base_url: parse_http_url("base_url", &cfg.base_url)?,
         };
         let (token_transport, api) = Transport::for_token_and_api(&http, cert, &counters)?;
-        let endpoint =
-            TokenEndpoint::new(cfg, token_transport, target, credentials).with_dpop(dpop.clone());
+        let endpoint = TokenEndpoint::new(cfg, token_transport, target, credentials)
+            .with_dpop(dpop.clone())
+            .with_seal_key(seal_key);
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),

@@ -18,6 +18,8 @@ use crate::http::{Method, StatusCode};
 use crate::secret::{Scrubber, Secret};
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
 use crate::token::discovery::Discovery;
+use crate::token::grant::{Grant, Prepared};
+use crate::token::shared::seal_key::SealKey;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -48,6 +50,10 @@ pub struct TokenEndpoint {
     events: Events,
     /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
     dpop: Option<Arc<Dpop>>,
+    /// grant_type and what each attempt reads or signs for it (src/token/grant.rs).
+    grant: Arc<Grant>,
+    /// Seals shared-cache entries when the credential cannot (it rotates, or there is none).
+    seal_key: Option<SealKey>,
 }
 
 /// Where token requests go: `token_url`, or what discovery finds from `issuer`.
@@ -90,6 +96,11 @@ pub enum SecretSource {
     /// private_key_jwt's `client_key_file`, read whole at every token request: the PEM text is
     /// the secret (the assertion's key, and the shared cache's sealing key).
     KeyFile(String),
+    /// A service-account key file (the JWT-bearer grant's `credentials_file`): its text seals.
+    ServiceAccount(String),
+    /// No stored credential (auth_method client_assertion or none): `token_cache_key_file`
+    /// seals shared entries.
+    Nothing,
 }
 
 /// What one fetch sends: the form body (it holds the secret under client_secret_post) and
@@ -100,6 +111,10 @@ struct Wire {
     basic: Option<HeaderValue>,
     /// Under the JWT methods: signs a fresh assertion for each attempt.
     signer: Option<Signer>,
+    /// The `aud` of the assertions signed for this fetch (`client_assertion_aud`).
+    aud: String,
+    /// The grant's per-attempt fields (assertion, subject token, federated assertion).
+    extras: Prepared,
     dpop: Option<Arc<Dpop>>,
     client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
@@ -111,6 +126,8 @@ struct Wire {
 struct Attempt<'a> {
     wire: &'a Wire,
     scrubber: Scrubber,
+    /// The token files as this attempt read them (`grant::Prepared::read_files`).
+    files: Vec<(&'static str, Secret)>,
 }
 
 /// One attempt's failure, and whether another attempt may help (with the server's wish).
@@ -126,10 +143,13 @@ impl Credentials {
     /// From the configuration: exactly one of client_secret and client_secret_file, or with
     /// mutual TLS (`cert`) neither.
     pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
-        let client_id = cfg
-            .client_id
-            .clone()
-            .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let client_id = match cfg.auth_method {
+            AuthMethod::None => cfg.client_id.clone().unwrap_or_default(),
+            _ => cfg
+                .client_id
+                .clone()
+                .ok_or_else(|| Error::invalid("client_id is not set"))?,
+        };
         if let Some(cert) = cert {
             if cfg.client_secret.is_some() || cfg.client_secret_file.is_some() {
                 return Err(Error::invalid(format!(
@@ -139,6 +159,22 @@ impl Credentials {
                 )));
             }
             let secret = SecretSource::Certificate(cert.clone());
+            return Ok(Credentials { client_id, secret });
+        }
+        // No stored credential: the workload grants' key seals, else token_cache_key_file.
+        if matches!(
+            cfg.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            let secret = match (&cfg.workload.credentials_file, &cfg.client_key_file) {
+                (Some(path), _) => SecretSource::ServiceAccount(path.clone()),
+                (None, Some(path))
+                    if cfg.workload.grant == crate::token::grant::Kind::JwtBearer =>
+                {
+                    SecretSource::KeyFile(path.clone())
+                }
+                _ => SecretSource::Nothing,
+            };
             return Ok(Credentials { client_id, secret });
         }
         // Checks the key (and certificate) now: a bad file is a configuration error.
@@ -206,7 +242,14 @@ impl SecretSource {
                 })?;
                 Ok(Secret::new(text))
             }
+            SecretSource::ServiceAccount(path) => crate::token::credential_file::read_text(path),
+            SecretSource::Nothing => Ok(Secret::default()),
         }
+    }
+
+    /// Whether it can seal shared-cache entries (it exists and does not rotate on its own).
+    pub fn seals(&self) -> bool {
+        !matches!(self, SecretSource::Nothing)
     }
 }
 
@@ -239,7 +282,15 @@ impl TokenEndpoint {
             default_expires_in: cfg.default_expires_in,
             events: cfg.events.clone(),
             dpop: None,
+            grant: Grant::new(cfg),
+            seal_key: None,
         }
+    }
+
+    /// Shared-cache entries are sealed with this key instead of the credential.
+    pub fn with_seal_key(mut self, seal_key: Option<SealKey>) -> TokenEndpoint {
+        self.seal_key = seal_key;
+        self
     }
 
     /// Token requests carry a DPoP proof of `dpop`'s key.
@@ -257,6 +308,15 @@ impl TokenEndpoint {
                  secret; replace that file to rotate the key",
             ));
         }
+        if matches!(
+            self.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            return Err(Error::invalid(format!(
+                "set_credentials: auth_method={} uses no client secret",
+                self.auth_method.name()
+            )));
+        }
         self.credentials.store(Arc::new(credentials));
         Ok(())
     }
@@ -270,7 +330,12 @@ impl TokenEndpoint {
                 let metadata = discovery.metadata(&self.transport)?;
                 let supported = &metadata.token_endpoint_auth_methods_supported;
                 let method = self.auth_method.name();
-                if !supported.is_empty() && !supported.iter().any(|m| m == method) {
+                // A federated assertion is advertised under the providers' own names.
+                let checked = !matches!(
+                    self.auth_method,
+                    AuthMethod::ClientAssertion | AuthMethod::None
+                );
+                if checked && !supported.is_empty() && !supported.iter().any(|m| m == method) {
                     return Err(Error::invalid(format!(
                         "auth_method: issuer '{}' does not offer {method} (its \
                          token_endpoint_auth_methods_supported: {})",
@@ -306,10 +371,16 @@ impl TokenEndpoint {
         }
     }
 
-    /// The client id and the secret as of now (the shared cache's entry name and sealing key).
+    /// The client id (with whose subject token, under token exchange) and the sealing key as
+    /// of now (the shared cache's entry name and key).
     pub fn identity(&self) -> Result<(String, Secret)> {
         let credentials = self.credentials.load();
-        Ok((credentials.client_id.clone(), credentials.secret.read()?))
+        let name = self.grant.cache_name(&credentials.client_id)?;
+        let secret = match &self.seal_key {
+            Some(key) => key.read()?,
+            None => credentials.secret.read()?,
+        };
+        Ok((name, secret))
     }
 
     /// Whether the client authenticates with its TLS certificate (mutual TLS).
@@ -339,8 +410,8 @@ impl TokenEndpoint {
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(scope) = &self.scope {
+        self.grant.static_fields(&mut form);
+        if let Some(scope) = self.scope.as_ref().filter(|_| self.grant.scope_in_form()) {
             form.append_pair("scope", scope);
         }
         for (name, value) in &self.params {
@@ -369,13 +440,30 @@ impl TokenEndpoint {
                 form.append_pair("client_assertion_type", ASSERTION_TYPE);
                 None
             }
+            // The assertion file's content and type come per attempt (`Prepared::append`).
+            AuthMethod::ClientAssertion => {
+                form.append_pair("client_id", &credentials.client_id);
+                None
+            }
+            // A public client names itself when it has an id (RFC 6749 §3.2.1).
+            AuthMethod::None => {
+                if !credentials.client_id.is_empty() && self.grant.sends_client_id() {
+                    form.append_pair("client_id", &credentials.client_id);
+                }
+                None
+            }
         };
         let scrubber = match self.auth_method {
             // The key file's text is not something a server could echo; the assertion is.
-            AuthMethod::PrivateKeyJwt => Scrubber::default(),
+            // (Under client_assertion and none, the per-attempt tokens are added.)
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientAssertion | AuthMethod::None => {
+                Scrubber::default()
+            }
             _ => Scrubber::for_credentials(&credentials.client_id, &secret),
         };
         Ok(Wire {
+            aud: self.grant.audience(url.as_str()),
+            extras: self.grant.prepare()?,
             url,
             form: Secret::from(form.finish()),
             basic,
@@ -397,10 +485,15 @@ impl TokenEndpoint {
         let mut attempt = 0;
         while attempt < attempts {
             attempt += 1;
+            // The token files are read for every attempt (a failure is the configuration's:
+            // INVALID_ARGUMENT naming the key, not worth a retry); assertions are signed for
+            // every send of it (`Hooks::sign`).
             let mut sent = Attempt {
                 wire: &wire,
                 scrubber: wire.scrubber.clone(),
+                files: Vec::new(),
             };
+            sent.files = wire.extras.read_files(&mut sent.scrubber)?;
             let failure = match self.attempt(&wire, &mut sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
@@ -445,6 +538,16 @@ impl TokenEndpoint {
             })?;
         let shown = redact(&wire.url);
         if status == StatusCode::OK {
+            let body = self.grant.check_answer(body).map_err(|e| Failure {
+                error: Error::new(
+                    e.code,
+                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                )
+                .with_status(200),
+                transient: false,
+                retry_after: None,
+                use_dpop_nonce: false,
+            })?;
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
@@ -610,12 +713,15 @@ impl Hooks for Attempt<'_> {
             self.scrubber.also_jws(proof.to_str().unwrap_or(""));
             headers.insert(&DPOP, proof);
         }
-        let Some(signer) = &wire.signer else {
-            return Some(bytes::Bytes::from(wire.form.expose().to_owned()));
-        };
-        let assertion = signer.assertion(&wire.client_id, wire.url.as_str());
-        self.scrubber.also_jws(assertion.expose());
         let mut form = form_urlencoded::Serializer::new(wire.form.expose().to_owned());
+        // The grant's fields: a fresh JWT-bearer assertion, this attempt's token files.
+        wire.extras
+            .append(&wire.aud, &self.files, &mut form, &mut self.scrubber);
+        let Some(signer) = &wire.signer else {
+            return Some(bytes::Bytes::from(form.finish()));
+        };
+        let assertion = signer.assertion(&wire.client_id, &wire.aud);
+        self.scrubber.also_jws(assertion.expose());
         form.append_pair("client_assertion", assertion.expose());
         Some(bytes::Bytes::from(form.finish()))
     }

@@ -4,11 +4,14 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod credential_file;
 pub mod discovery;
 pub mod endpoint;
+pub mod grant;
 pub mod refresh;
 pub mod shared;
 pub mod snapshot;
+pub mod token_file;
 
 use crate::error::{Code, Error, Result};
 use crate::http::header::HeaderValue;

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod redis;
 pub mod seal;
+pub mod seal_key;
 
 use self::seal::{now_ms, Entry, Sealer};
 use crate::config::{Config, TokenCacheKind};
@@ -443,6 +444,25 @@ pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> Strin
     if let Some(jkt) = dpop_jkt {
         extra("dpop_jkt", jkt);
     }
+    // Workload identity: what the token stands for, never a token or a file's content.
+    let w = &cfg.workload;
+    if w.grant != crate::token::grant::Kind::ClientCredentials {
+        extra("grant", w.grant.name());
+    }
+    if cfg.auth_method == crate::config::AuthMethod::ClientAssertion {
+        extra("assertion_type", w.client_assertion_type());
+    }
+    for (tag, value) in [
+        ("subject_token_type", &w.subject_token_type),
+        ("requested_token_type", &w.requested_token_type),
+        ("actor_token_type", &w.actor_token_type),
+        ("assertion_issuer", &w.assertion_issuer),
+        ("assertion_subject", &w.assertion_subject),
+    ] {
+        if let Some(value) = value {
+            extra(tag, value);
+        }
+    }
     digest(&SHA256, text.as_bytes())
         .as_ref()
         .iter()
@@ -488,6 +508,18 @@ mod tests {
             ("issuer", "https://idp.example"),
             ("client_assertion_alg", "PS256"),
             ("client_key_id", "k1"),
+            ("grant_type", "jwt_bearer"),
+            ("grant_type", "token_exchange"),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:jwt",
+            ),
+            ("assertion_subject", "user@example.com"),
+            ("auth_method", "client_assertion"),
         ] {
             let mut c = a.clone();
             c.set(k, v).unwrap();
@@ -514,6 +546,15 @@ mod tests {
             with(&[("client_key_file", "/a.pem")]),
             with(&[("client_key_file", "/b.pem")])
         );
+        // Nor do the token files (their content is a secret; where they are says nothing).
+        for k in [
+            "client_assertion_file",
+            "subject_token_file",
+            "credentials_file",
+            "token_cache_key_file",
+        ] {
+            assert_eq!(with(&[(k, "/a")]), with(&[(k, "/b")]), "{k}");
+        }
     }
 
     #[test]

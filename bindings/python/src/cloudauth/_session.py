@@ -259,7 +259,7 @@ class Session(LifecycleMixin):
 
     def __init__(
         self,
-        client_id: str,
+        client_id: Optional[str],
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
