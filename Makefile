@@ -5,7 +5,7 @@ CARGO ?= cargo
 
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
         test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-loaded install bench clean \
-        test-node \
+        test-node test-java \
         test-netfault soak soak-smoke
 
 all: build
@@ -27,7 +27,7 @@ demo: deps-demo build
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
       test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc \
-      test-node \
+      test-node test-java \
       test-netfault soak-smoke
 	@echo "make test: all suites passed"
 
@@ -80,6 +80,11 @@ test-python: build
 test-dotnet: build
 	tests/run_dotnet.sh
 	tests/check_dotnet_pack.sh
+
+# The Java binding (bindings/java): mvn verify (JUnit 5 against the stand-in, the hostile server
+# and nginx), the OkHttp interceptor on OkHttp 5, and examples/java against the stand-in.
+test-java: build
+	tests/run_java.sh
 
 test-install: build
 	tests/run_install.sh

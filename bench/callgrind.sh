@@ -17,7 +17,8 @@ GET_N=${CALLGRIND_GET_N:-$((N / 20))}
 # Async GETs too: the caller-driven queue and curl multi, at 8, 64 and 256 in flight.
 # CALLGRIND_WHICH="get curl" measures only those.
 # get.4 / curl.4: 4 client threads (callgrind runs them one at a time; instructions still add up).
-read -ra WHICH <<<"${CALLGRIND_WHICH:-token floor get curl get.4 curl.4 driven.8 multi.8 driven.64 multi.64 driven.256 multi.256}"
+# raw: the raw-socket C floor's GET; dpop: a GET with a DPoP proof.
+read -ra WHICH <<<"${CALLGRIND_WHICH:-token floor get curl raw dpop get.4 curl.4 driven.8 multi.8 driven.64 multi.64 driven.256 multi.256}"
 mkdir -p "$OUT"
 total() { # total <logfile>: the run's instruction count, from valgrind's summary
   awk '/Collected :/ {print $NF}' "$1" | tail -1

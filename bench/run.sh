@@ -9,8 +9,8 @@
 #   bench/run.sh --quick   fewer rounds and iterations: a smoke test of the machinery; its
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
-#                          only the named parts (token callgrind seq threads herd rss newthread
-#                          async refresh cold python pyasync node dotnet fleet idp); prints their R lines
+#                          only the named parts (token callgrind seq floor bodies bigdown threads herd rss
+#                          newthread async refresh cold cli python pyasync node dotnet java fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
@@ -79,6 +79,10 @@ PIN=(taskset -c 0)
 step seq "2. sequential GETs: cloudauth vs libcurl (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" seq
 # Issue 18 wants CPU per request unpinned too: the same loop where the scheduler puts it.
 step seq "2. sequential GETs, unpinned: cloudauth vs libcurl" "$WORK/bench" sequnpinned
+# Issue 27: the physical floor (a C client on a raw socket), pinned as above.
+step floor "2. sequential GETs: cloudauth vs the raw-socket C floor (client and nginx on CPU 0)" "${PIN[@]}" "$WORK/bench" floor
+step bodies "2. 16 MiB upload and download: cloudauth vs libcurl with callbacks" "$WORK/bench" bodies
+step bigdown "2. a 1 GiB download streamed to a callback: peak RSS growth" "$WORK/bench" bigdown
 step threads "3. concurrent GETs: 1, 2, 4, 8 threads" "$WORK/bench" threads
 step herd "5. thundering herd: 64 threads, no token" "$WORK/bench" herd
 step rss "6. RSS after 10,000 and 50,000 requests" "$WORK/bench" rss
@@ -97,6 +101,39 @@ if [[ $BENCH_QUICK == 1 ]]; then COLD_RUNS=3; fi
 if wanted cold; then
   say "-- 6. cold start: dlopen + session_new + first token, $COLD_RUNS fresh processes"
   for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" >>"$RESULTS" || die "cold start failed"; done
+  say "-- 6. a process's first https connection (the trust store's first use) vs a second session's"
+  for _ in $(seq "$COLD_RUNS"); do "$WORK/cold" "$LIB" tls >>"$RESULTS" || die "cold tls failed"; done
+  # The same in instructions (callgrind; noise-free): the trust store's load against the rest of
+  # the first handshake (which includes it).
+  valgrind --tool=callgrind --callgrind-out-file="$WORK/cold-tls.cg" "$WORK/cold" "$LIB" tls >/dev/null 2>"$WORK/cold-tls.cg.log" ||
+    die "callgrind of the cold tls run failed: $(tail -3 "$WORK/cold-tls.cg.log")"
+  callgrind_annotate --inclusive=yes "$WORK/cold-tls.cg" 2>/dev/null | awk '
+    function n(s) { gsub(",", "", s); return s + 0 }
+    /cloudauth::tls::roots::load \[/ { load += n($1) }
+    /cloudauth::tls::roots::store \[/ { store += n($1) }
+    /MidHandshake<IS> as core::future::future::Future>::poll \[/ { hs += n($1) }
+    END { printf "R cold.tls.store_ir %d\nR cold.tls.handshake_ir %d\n", load + store, hs }' >>"$RESULTS"
+fi
+# Issue 27: the command-line tool, one process per token with the file cache warm, against curl
+# posting to the same token endpoint (hyperfine: medians of many runs).
+if wanted cli; then
+  say "-- 6. cloudauth token (file cache warm) vs curl posting to the token endpoint, per process"
+  CLI_DIR=$WORK/cli && rm -rf "$CLI_DIR" && mkdir -p "$CLI_DIR"
+  CLI_RUNS=300
+  if [[ $BENCH_QUICK == 1 ]]; then CLI_RUNS=30; fi
+  env CLOUDAUTH_CLIENT_ID=bench-client CLOUDAUTH_CLIENT_SECRET=bench-secret \
+    CLOUDAUTH_TOKEN_URL="$BENCH_BASE/connect/token" CLOUDAUTH_TOKEN_CACHE_DIR="$CLI_DIR" \
+    hyperfine -N --style none --warmup 20 --runs "$CLI_RUNS" --export-json "$CLI_DIR/hf.json" \
+    "$ROOT/target/release/cloudauth token" \
+    "curl -sf -d grant_type=client_credentials -d client_id=bench-client -d client_secret=bench-secret $BENCH_BASE/connect/token" \
+    >/dev/null 2>&1 || die "hyperfine (cloudauth token vs curl) failed"
+  python3 - "$CLI_DIR/hf.json" >>"$RESULTS" <<'PY'
+import json, sys
+for name, r in zip(("token", "curl"), json.load(open(sys.argv[1]))["results"]):
+    print(f"R cli.{name}.median_ms {r['median'] * 1e3:.4f}")
+    print(f"R cli.{name}.cpu_ms {(r['user'] + r['system']) * 1e3:.4f}")
+    print(f"R cli.{name}.runs {len(r['times'])}")
+PY
 fi
 step python "4. Python: cloudauth.Session vs requests.Session (client and nginx on CPU 0)" \
   "${PIN[@]}" env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
@@ -126,6 +163,13 @@ if wanted dotnet && command -v mcs >/dev/null && command -v mono >/dev/null; the
   mcs -nologo -out:"$WORK/BenchDotnet.exe" -r:System.Net.Http.dll -r:"$WORK/CloudAuth.dll" "$BENCH/BenchDotnet.cs"
   step dotnet "4. .NET: HttpClient with CloudAuthHandler vs a bare HttpClient" \
     env LD_LIBRARY_PATH="$ROOT/target/release" mono "$WORK/BenchDotnet.exe"
+fi
+
+# Java (bindings/java): Session.request vs java.net.http and OkHttp (client and nginx on CPU 0,
+# as the other sequential benches), the OkHttp interceptor's own cost, the cached token.
+if wanted java && command -v java >/dev/null && command -v mvn >/dev/null; then
+  step java "4. Java: Session.request vs HttpClient and OkHttp; OkHttp interceptor overhead; cached token" \
+    "${PIN[@]}" "$BENCH/java/run.sh"
 fi
 
 # Issue 10: 200 short-lived processes with the file cache, Redis, and memory only.

@@ -25,6 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// Idle connections kept per pool (one origin, one runtime); more in flight at once are closed
+// when they finish. As many as the largest burst the benchmarks run (256 in flight).
+#define MAX_IDLE 256
+
+// Requests one redirect chain may send (resends of a hop not counted), on every carrier.
+#define MAX_HOPS 10
+
 // The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
 typedef enum cloudauth_result {
   // Success.
@@ -215,6 +222,27 @@ typedef struct cloudauth_stats {
   uint64_t connection_resends;
 } cloudauth_stats;
 
+// Called once per streamed request, with the final answer's status and headers, before any
+// byte of its body (redirects that were followed and a 401 that was resent never reach it).
+// `head` is valid during the call only; its body is empty. Return 0 to go on; anything else
+// stops the request, which then fails with CLOUDAUTH_ERR_CANCELLED.
+typedef int (*cloudauth_head_fn)(void *user_data, const struct cloudauth_response *head);
+
+// Called for each piece of the body, in order, on the thread that called
+// `cloudauth_session_request_stream`; `data` (`len` bytes, never 0) is valid during the call
+// only. Return 0 to go on; anything else stops the request, which then fails with
+// CLOUDAUTH_ERR_CANCELLED (the connection is closed, not reused). The time the callback takes
+// counts in `timeout_ms`.
+typedef int (*cloudauth_write_fn)(void *user_data, const uint8_t *data, size_t len);
+
+// Where a streamed response goes. `write` is required; `head` may be NULL (the status and
+// headers are in the returned response too). `user_data` is passed to both as is.
+typedef struct cloudauth_body_sink {
+  cloudauth_head_fn head;
+  cloudauth_write_fn write;
+  void *user_data;
+} cloudauth_body_sink;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -230,7 +258,7 @@ struct cloudauth_config *cloudauth_config_new(void);
 // "true"/"false"). Both strings are copied; the caller keeps ownership of them.
 //
 // Keys: client_id, client_secret, token_url, base_url, scope, auth_method
-// (client_secret_post | client_secret_basic), timeout_ms, connect_timeout_ms, refresh_skew_s,
+// (client_secret_post | client_secret_basic; more below), timeout_ms, connect_timeout_ms, refresh_skew_s,
 // max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
 // ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
 //
@@ -257,6 +285,29 @@ struct cloudauth_config *cloudauth_config_new(void);
 // them rotates the certificate for the connections opened afterwards. With `issuer`, the
 // token request goes to the metadata's mtls_endpoint_aliases.token_endpoint when there is one.
 // Messages name the key and the path, never the files' contents.
+//
+// Workload identity (docs/identity-providers.md, "Workload identity"): tokens with no
+// stored secret. auth_method=client_assertion sends the JWT in client_assertion_file (a
+// federated credential a platform rewrites: Azure's AZURE_FEDERATED_TOKEN_FILE, a Kubernetes
+// service-account token, a SPIFFE JWT-SVID), read at every attempt, retries included, with
+// client_assertion_type (default urn:ietf:params:oauth:client-assertion-type:jwt-bearer);
+// auth_method=none sends no client authentication. client_assertion_aud is the aud of the
+// assertions cloudauth signs: token_endpoint (default), issuer, or any other value.
+// grant_type = client_credentials (default) | jwt_bearer | token_exchange (or the grants'
+// URNs). jwt_bearer (RFC 7523 section 2.1) signs an assertion with client_key_file, or with
+// the key in credentials_file (a Google service-account key file, which also gives client_id,
+// the kid and token_url); iss = assertion_issuer or client_id, sub = assertion_subject when
+// set, scope as a claim when scope_in_assertion (default: true with credentials_file).
+// token_exchange (RFC 8693) sends subject_token_file (read at every attempt) as
+// subject_token_type (default urn:ietf:params:oauth:token-type:jwt), requested_token_type,
+// actor_token_file / actor_token_type, with audience, resource and scope; an
+// issued_token_type other than the one asked for is CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE. Both
+// grants default to auth_method=none unless a secret or an auth_method is set.
+// token_cache_key_file seals shared-cache entries when there is no secret or private key
+// (required for token_cache=redis then; the file cache makes a per-user key). Keys that do
+// not fit together (a secret with client_assertion, subject_token_file without
+// token_exchange) fail cloudauth_session_new with a message naming the key; a bad token or
+// key file fails there and at each later token request.
 //
 // Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL argument, invalid UTF-8, an unknown key
 // or a malformed value; the message names the key (never the secret's value). On failure the
@@ -731,6 +782,35 @@ enum cloudauth_result cloudauth_session_stats(const struct cloudauth_session *s,
 // # Safety
 // `s` is NULL or a session from `cloudauth_session_new` that has not been freed.
 void cloudauth_session_free(struct cloudauth_session *s);
+
+// `cloudauth_session_request`, with the response body streamed to `sink` instead of held in
+// the response: a download of any size in the memory of one piece (at most about 16 KiB to
+// 64 KiB, whatever the network delivers at once).
+//
+// - `method`, `url`, `headers`, `n_headers`, `body`, `body_len`: as for
+//   `cloudauth_session_request` (401 handling, redirects and resends too).
+// - `sink`: its `head` (if any) gets the final status and headers, then `write` gets the
+//   body. `max_response_bytes` caps the whole body: past it (or when `Content-Length` says it
+//   will be) the request fails with CLOUDAUTH_ERR_TOO_LARGE, no byte beyond the cap having
+//   reached `write`. `timeout_ms` bounds the whole exchange, body and callbacks included.
+//
+// On CLOUDAUTH_OK `*out` holds the response (status and headers; an empty body), freed with
+// `cloudauth_response_free`. On failure `*out` is untouched, and `write` may have received
+// part of the body: the caller discards it. Errors: those of `cloudauth_session_request`,
+// and CLOUDAUTH_ERR_CANCELLED when a callback stopped the request.
+//
+// # Safety
+// As for `cloudauth_session_request`; `sink` is NULL or points to a sink whose callbacks may
+// be called with its `user_data` until this call returns.
+enum cloudauth_result cloudauth_session_request_stream(struct cloudauth_session *s,
+                                                       const char *method,
+                                                       const char *url,
+                                                       const char *const *headers,
+                                                       size_t n_headers,
+                                                       const uint8_t *body,
+                                                       size_t body_len,
+                                                       const struct cloudauth_body_sink *sink,
+                                                       struct cloudauth_response **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -57,12 +57,17 @@ want /usr/sbin/nginx nginx-light   # tests/run_node.sh: a Bearer-checking nginx
 want ip iproute2
 want tc iproute2
 want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
+# tests/run_java.sh: a JDK 11+, Maven (which fetches the Java dependencies into ~/.m2) and nginx.
+want javac default-jdk-headless
+want mvn maven
+want /usr/sbin/nginx nginx-light
 fi
 if [[ ${1:-} == bench ]]; then
   want /usr/sbin/nginx nginx-light
   want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
   want taskset util-linux
   want strip binutils
+  want hyperfine hyperfine
 fi
 
 if ((${#need[@]})); then

@@ -28,6 +28,11 @@ pub enum AuthMethod {
     TlsClientAuth,
     /// Mutual TLS with a self-signed certificate the server knows (RFC 8705 §2.2).
     SelfSignedTlsClientAuth,
+    /// A JWT the platform writes to `client_assertion_file` (a federated credential), read at
+    /// every attempt; no secret (src/token/grant.rs).
+    ClientAssertion,
+    /// No client authentication (the JWT-bearer grant's assertion, or a public client).
+    None,
 }
 
 impl AuthMethod {
@@ -39,6 +44,8 @@ impl AuthMethod {
             AuthMethod::ClientSecretJwt => "client_secret_jwt",
             AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            AuthMethod::ClientAssertion => "client_assertion",
+            AuthMethod::None => "none",
         }
     }
 
@@ -52,7 +59,7 @@ impl AuthMethod {
     }
 }
 
-/// Where tokens are kept besides the session's memory (DESIGN.md, "Shared caches").
+/// Where tokens are kept besides the session's memory (README.md, "Shared token caches").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenCacheKind {
     Memory,
@@ -78,7 +85,9 @@ pub enum RefreshMode {
 pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
-    pub token_url: String,
+    /// `None` until set: then discovery (`issuer`) decides, else [`DEFAULT_TOKEN_URL`]
+    /// (see [`Config::token_url`]).
+    pub token_url: Option<String>,
     pub base_url: String,
     pub scope: Option<String>,
     pub auth_method: AuthMethod,
@@ -102,8 +111,6 @@ pub struct Config {
     pub refresh_mode: RefreshMode,
     /// Read at every token request instead of `client_secret`.
     pub client_secret_file: Option<String>,
-    /// Whether `token_url` was set (it then wins over discovery).
-    pub token_url_set: bool,
     /// private_key_jwt's key (PEM), read at every token request.
     pub client_key_file: Option<String>,
     /// The assertion's `kid` header.
@@ -123,9 +130,10 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
-    /// Not a key: the pinned DPoP key's thumbprint, set by the session for the shared-cache
-    /// entry name.
-    pub dpop_jkt: Option<String>,
+    /// Whether `auth_method` was set (workload grants default to `none` otherwise).
+    pub auth_method_set: bool,
+    /// Workload identity: grant_type, assertion and token files (src/token/grant.rs).
+    pub workload: crate::token::grant::Settings,
     pub events: Events,
 }
 
@@ -134,7 +142,7 @@ impl Default for Config {
         Config {
             client_id: None,
             client_secret: None,
-            token_url: DEFAULT_TOKEN_URL.into(),
+            token_url: None,
             base_url: DEFAULT_BASE_URL.into(),
             scope: None,
             auth_method: AuthMethod::ClientSecretPost,
@@ -155,7 +163,6 @@ impl Default for Config {
             token_cache_timeout: Duration::from_millis(250),
             refresh_mode: RefreshMode::Background,
             client_secret_file: None,
-            token_url_set: false,
             client_key_file: None,
             client_key_id: None,
             client_assertion_alg: None,
@@ -166,7 +173,8 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
-            dpop_jkt: None,
+            auth_method_set: false,
+            workload: Default::default(),
             events: Events::default(),
         }
     }
@@ -206,6 +214,21 @@ pub const KEYS: &[&str] = &[
     "issuer",
     "audience",
     "resource",
+    // Workload identity (src/token/grant.rs).
+    "grant_type",
+    "client_assertion_file",
+    "client_assertion_type",
+    "client_assertion_aud",
+    "assertion_issuer",
+    "assertion_subject",
+    "scope_in_assertion",
+    "credentials_file",
+    "subject_token_file",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token_file",
+    "actor_token_type",
+    "token_cache_key_file",
 ];
 
 /// `token_param.NAME` sets the form field NAME (not read from the environment: a variable
@@ -222,9 +245,20 @@ const RESERVED_PARAMS: &[&str] = &[
     "scope",
     "audience",
     "resource",
+    "assertion",
+    "subject_token",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token",
+    "actor_token_type",
 ];
 
 impl Config {
+    /// The token endpoint's URL as set, or the default (Aspose's).
+    pub fn token_url(&self) -> &str {
+        self.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL)
+    }
+
     /// Sets one key. Unknown keys and malformed values are errors naming the key; the secret's
     /// value never appears in a message.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
@@ -237,8 +271,7 @@ impl Config {
                 self.client_secret = Some(Secret::new(value));
             }
             "token_url" => {
-                self.token_url = parse_http_url(key, value)?.into();
-                self.token_url_set = true;
+                self.token_url = Some(parse_http_url(key, value)?.into());
             }
             "base_url" => self.base_url = parse_http_url(key, value)?.into(),
             "scope" => self.scope = (!value.is_empty()).then(|| value.to_owned()),
@@ -250,15 +283,19 @@ impl Config {
                     "client_secret_jwt" => AuthMethod::ClientSecretJwt,
                     "tls_client_auth" => AuthMethod::TlsClientAuth,
                     "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
+                    "client_assertion" => AuthMethod::ClientAssertion,
+                    "none" => AuthMethod::None,
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
                             "client_secret_post, client_secret_basic, private_key_jwt, \
-                             client_secret_jwt, tls_client_auth or self_signed_tls_client_auth",
+                             client_secret_jwt, tls_client_auth, self_signed_tls_client_auth, \
+                             client_assertion or none",
                         ))
                     }
-                }
+                };
+                self.auth_method_set = true;
             }
             "timeout_ms" => self.timeout = millis(key, value)?,
             "connect_timeout_ms" => self.connect_timeout = millis(key, value)?,
@@ -292,7 +329,7 @@ impl Config {
             }
             "token_cache_dir" => self.token_cache_dir = Some(non_empty(key, value)?.to_owned()),
             "redis_url" => {
-                crate::token::shared::redis::check_url(value)?;
+                crate::http::url_policy::check_redis_url(value)?;
                 self.redis_url = Some(Secret::new(value));
             }
             "token_cache_timeout_ms" => {
@@ -325,7 +362,7 @@ impl Config {
             "issuer" => {
                 self.issuer = match value {
                     "" => None,
-                    _ => Some(crate::discovery::parse_issuer(value)?),
+                    _ => Some(crate::http::url_policy::parse_issuer(value)?),
                 }
             }
             "audience" => self.audience = optional(value),
@@ -338,6 +375,7 @@ impl Config {
                     .collect::<Result<_>>()?
             }
             _ if key.starts_with(TOKEN_PARAM_PREFIX) => self.set_token_param(key, value)?,
+            _ if crate::token::grant::Settings::has_key(key) => self.workload.set(key, value)?,
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
@@ -611,7 +649,7 @@ mod tests {
             c.client_secret.as_ref().unwrap().expose(),
             "secret-from-env"
         );
-        assert_eq!(c.token_url, "http://127.0.0.1:9/connect/token");
+        assert_eq!(c.token_url(), "http://127.0.0.1:9/connect/token");
         assert_eq!(c.timeout, Duration::from_millis(1234));
         assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
 

@@ -5,10 +5,8 @@
 //! at session_new, since every token the session holds is bound to it. A token bound to a
 //! generated key is useless to any other process, so such tokens never go to a shared cache.
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::jose::{b64url, jwk, random_id, unix_now, Alg, SigningKey};
-use crate::token::Token;
 use arc_swap::ArcSwap;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use url::Url;
@@ -40,17 +38,10 @@ impl std::fmt::Debug for Dpop {
 }
 
 impl Dpop {
-    /// `None` unless `dpop=true`. A bad `dpop_key_file` is an error naming it.
-    pub fn from_config(cfg: &Config) -> Result<Option<Dpop>> {
-        if !cfg.dpop {
-            if cfg.dpop_key_file.is_some() {
-                return Err(Error::invalid(
-                    "dpop_key_file is set but dpop is not; set dpop=true",
-                ));
-            }
-            return Ok(None);
-        }
-        let (key, pinned) = match &cfg.dpop_key_file {
+    /// The key of `key_file` (`dpop_key_file`), or a new ES256 one. A bad file is an error
+    /// naming it.
+    pub fn new(key_file: Option<&str>) -> Result<Dpop> {
+        let (key, pinned) = match key_file {
             Some(path) => (SigningKey::from_file("dpop_key_file", path, None)?, true),
             None => (SigningKey::generate_es256(), false),
         };
@@ -64,13 +55,13 @@ impl Dpop {
             r#"{{"typ":"dpop+jwt","alg":"{}","jwk":{jwk}}}"#,
             key.alg().name()
         );
-        Ok(Some(Dpop {
+        Ok(Dpop {
             header_b64: b64url(header.as_bytes()),
             thumbprint: jwk::thumbprint(&key).expect("asymmetric"),
             key,
             pinned,
             nonces: ArcSwap::from_pointee(Vec::new()),
-        }))
+        })
     }
 
     pub fn alg(&self) -> Alg {
@@ -86,8 +77,9 @@ impl Dpop {
     }
 
     /// A proof for one request: `htm`, `htu` (no query or fragment), `iat`, a unique `jti`,
-    /// `ath` when it carries `token`, and the nonce last learned from `url`'s origin.
-    pub fn proof(&self, method: &str, url: &Url, token: Option<&Token>) -> HeaderValue {
+    /// `ath` (the hash of the token it goes with, if any), and the nonce last learned from
+    /// `url`'s origin.
+    pub fn proof(&self, method: &str, url: &Url, ath: Option<&str>) -> HeaderValue {
         let mut htu = url.clone();
         htu.set_query(None);
         htu.set_fragment(None);
@@ -98,9 +90,9 @@ impl Dpop {
             json_string(htu.as_str()),
             unix_now()
         );
-        if let Some(token) = token {
+        if let Some(ath) = ath {
             claims.push_str(r#","ath":""#);
-            claims.push_str(token.ath());
+            claims.push_str(ath);
             claims.push('"');
         }
         if let Some(nonce) = self.nonce_for(url) {
@@ -158,21 +150,6 @@ impl Dpop {
     }
 }
 
-/// The configuration the shared cache is made from: `None` (no shared cache) when DPoP tokens
-/// would be bound to a key only this session has; with a pinned key, one whose entry name
-/// includes the key's thumbprint.
-pub fn shared_cache_config(cfg: &Config, dpop: Option<&Dpop>) -> Option<Config> {
-    match dpop {
-        None => Some(cfg.clone()),
-        Some(d) if d.pinned => {
-            let mut cfg = cfg.clone();
-            cfg.dpop_jkt = Some(d.thumbprint.clone());
-            Some(cfg)
-        }
-        Some(_) => None,
-    }
-}
-
 /// Whether an API 401 asks for a nonce: `WWW-Authenticate: DPoP error="use_dpop_nonce"`.
 pub fn asks_for_nonce(headers: &HeaderMap) -> bool {
     headers.get_all(WWW_AUTHENTICATE).iter().any(|v| {
@@ -192,9 +169,7 @@ mod tests {
     use super::*;
 
     fn dpop() -> Dpop {
-        let mut cfg = Config::default();
-        cfg.set("dpop", "true").unwrap();
-        Dpop::from_config(&cfg).unwrap().unwrap()
+        Dpop::new(None).unwrap()
     }
 
     fn claims(proof: &HeaderValue) -> serde_json::Value {

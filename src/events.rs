@@ -1,5 +1,5 @@
-//! What a session reports to the program: events as they happen (DESIGN.md, "The v1
-//! additions"). A sink is called on whatever thread did the work, never with a library lock
+//! What a session reports to the program: events as they happen (README.md, "Token
+//! lifecycle"). A sink is called on whatever thread did the work, never with a library lock
 //! held, so it may call back into cloudauth. Fields never carry a secret or a token.
 
 use crate::error::{Code, Error};
@@ -144,7 +144,7 @@ impl Events {
             .as_ref()
             .filter(|_| !CALLBACKS_STOPPED.load(Ordering::SeqCst));
         let sink = match (callback, &self.queue) {
-            (Some(c), Some(q)) => Some(if crate::http::runtime::on_library_thread() {
+            (Some(c), Some(q)) => Some(if crate::runtime::on_library_thread() {
                 q
             } else {
                 c
@@ -152,9 +152,7 @@ impl Events {
             (Some(c), None) => Some(c),
             // With callbacks stopped, a caller's thread's events are dropped, not queued:
             // their host expects them on that thread or not at all.
-            (None, Some(q))
-                if self.callback.is_none() || crate::http::runtime::on_library_thread() =>
-            {
+            (None, Some(q)) if self.callback.is_none() || crate::runtime::on_library_thread() => {
                 Some(q)
             }
             _ => None,

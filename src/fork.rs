@@ -1,4 +1,4 @@
-//! fork() detection (DESIGN.md, "Runtime model").
+//! fork() detection (docs/runtime.md).
 //!
 //! After fork() only the forking thread runs in the child, and it inherits every descriptor
 //! (epoll instances, pooled sockets) and the state of every lock other threads held. Whatever

@@ -4,7 +4,6 @@
 //! One concept per module; `ffi` is the only place with `extern "C"`.
 
 pub mod config;
-pub mod discovery;
 pub mod dpop;
 pub mod error;
 pub mod events;
@@ -13,9 +12,11 @@ pub mod fork;
 pub mod http;
 pub mod jose;
 pub mod ops;
+pub mod runtime;
 pub mod secret;
 pub mod session;
 pub mod stats;
+pub mod tls;
 pub mod token;
 
 pub use config::Config;

@@ -11,26 +11,27 @@ use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
 use crate::http::client_cert::ClientCert;
-use crate::http::clients::Clients;
+use crate::http::clients::{Clients, Role};
+use crate::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use crate::http::pipeline::{BodySink, Exchange, Hooks, Step, Verdict};
 use crate::http::request::{resolve, ApiRequest, Response};
-use crate::http::runtime;
-use crate::http::transport::{
-    connection_failure, read_body, send_error, tracking_origin, Transport,
-};
+use crate::http::transport::{HttpSettings, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
+use crate::http::{Method, StatusCode};
+use crate::runtime;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
 use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
+use crate::token::shared::seal_key::SealKey;
 use crate::token::shared::{CacheReport, Reporter, SharedCache};
 use crate::token::Token;
-use reqwest::header::AUTHORIZATION;
-use reqwest::StatusCode;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+use url::Url;
 
 const STEP: &str = "request to";
 
@@ -65,27 +66,58 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
+        // Workload keys checked for fitting together, defaults filled (src/token/grant.rs).
+        let cfg = &crate::token::grant::resolve(cfg)?;
         let counters = Arc::new(Counters::default());
-        let cert = ClientCert::from_config(cfg)?;
+        let cert = client_cert(cfg)?;
         let credentials = Credentials::from_config(cfg, cert.as_ref())?;
-        let dpop = Dpop::from_config(cfg)?.map(Arc::new);
-        let shared = match dpop::shared_cache_config(cfg, dpop.as_deref()) {
-            Some(shared_cfg) => SharedCache::new(
-                &shared_cfg,
-                credentials.secret.read()?.expose().as_bytes(),
-                shared_reporter(&counters, &cfg.events),
-            )?,
-            None => None,
+        let dpop = match (cfg.dpop, &cfg.dpop_key_file) {
+            (true, key_file) => Some(Arc::new(Dpop::new(key_file.as_deref())?)),
+            (false, Some(_)) => {
+                return Err(Error::invalid(
+                    "dpop_key_file is set but dpop is not; set dpop=true",
+                ))
+            }
+            (false, None) => None,
+        };
+        // A token bound to a key only this session has (a generated DPoP key) is useless to
+        // any other process: no shared cache then. With a pinned key, the entry's name
+        // includes the key's thumbprint.
+        let mut seal_key = None;
+        let shared = match dpop.as_deref() {
+            Some(d) if !d.pinned() => None,
+            d => {
+                // Without a stable credential, a key of its own seals (token_cache_key_file).
+                seal_key = SealKey::resolve(cfg, credentials.secret.seals())?;
+                let sealing = match &seal_key {
+                    Some(key) => key.read()?,
+                    None => credentials.secret.read()?,
+                };
+                SharedCache::new(
+                    cfg,
+                    d.map(Dpop::thumbprint),
+                    sealing.expose().as_bytes(),
+                    shared_reporter(&counters, &cfg.events),
+                )?
+            }
         };
         let target = Target::from_config(cfg)?;
-        let origin = parse_http_url("base_url", &cfg.base_url)?
-            .origin()
-            .ascii_serialization();
-        let origin = CString::new(origin).map_err(|_| Error::invalid("base_url contains NUL"))?;
-        let (token_transport, api) = Transport::for_token_and_api(cfg, cert, &counters)?;
-        let endpoint =
-            TokenEndpoint::new(cfg, token_transport, target, credentials, counters.clone())
-                .with_dpop(dpop.clone());
+        let base_url = parse_http_url("base_url", &cfg.base_url)?;
+        let origin = CString::new(base_url.origin().ascii_serialization())
+            .map_err(|_| Error::invalid("base_url contains NUL"))?;
+        let http = HttpSettings {
+            user_agent: cfg.user_agent.clone(),
+            timeout: cfg.timeout,
+            connect_timeout: cfg.connect_timeout,
+            ca_file: cfg.ca_file.clone(),
+            proxy: cfg.proxy.clone(),
+            allow_insecure_http: cfg.allow_insecure_http,
+            base_url,
+        };
+        let (token_transport, api) = Transport::for_token_and_api(&http, cert, &counters)?;
+        let endpoint = TokenEndpoint::new(cfg, token_transport, target, credentials)
+            .with_dpop(dpop.clone())
+            .with_seal_key(seal_key);
         let inner = Arc::new_cyclic(|this| Inner {
             endpoint,
             cache: TokenCache::default(),
@@ -202,9 +234,9 @@ impl Session {
         self.inner.counters.snapshot(left)
     }
 
-    /// Sends an authorized request. Any HTTP status is a response; on a 401 from the origin
-    /// that received the token, the token is dropped (if still current) and the request is
-    /// sent once more with a fresh one.
+    /// Sends an authorized request. Any HTTP status is a response; on a 401 to a hop that
+    /// carried the token, the token is dropped (if still current) and that hop is sent once
+    /// more with a fresh one (`http::pipeline`).
     pub fn request<'a>(
         &self,
         method: &str,
@@ -215,18 +247,53 @@ impl Session {
         let inner = &*self.inner;
         let request = inner.api_request(method, target, headers, body)?;
         inner.ensure_refresher();
+        let mut exchange = inner.exchange(&request);
         let token = inner.cache.with_token(inner, Arc::clone)?;
-        let (response, rejected) = inner
+        let sent = inner
             .api
-            .run(|client| inner.send(client, &request, &token))?;
-        if !rejected {
+            .run(|client| inner.send(client, &mut exchange, &token, true))?;
+        if let Some(response) = sent {
+            return Ok(response);
+        }
+        // The token fetch runs outside the runtime (it has its own), then the refused hop goes
+        // again, in the same exchange.
+        let fresh = inner.cache.with_token(inner, Arc::clone)?;
+        inner
+            .api
+            .run(|client| inner.send(client, &mut exchange, &fresh, false))?
+            .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
+    }
+}
+
+impl Session {
+    /// [`Session::request`] with the answer streamed: the final answer's status and headers go
+    /// to `sink.head`, then its body piece by piece to `sink.data` (at most
+    /// `max_response_bytes` in all, within `timeout_ms` for the whole exchange); the returned
+    /// response has an empty body. An error from the sink ends the exchange with that error.
+    pub fn request_stream<'a>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = &'a str>,
+        body: &[u8],
+        sink: &mut dyn BodySink,
+    ) -> Result<Response> {
+        let inner = &*self.inner;
+        let request = inner.api_request(method, target, headers, body)?;
+        inner.ensure_refresher();
+        let mut exchange = inner.exchange(&request);
+        let token = inner.cache.with_token(inner, Arc::clone)?;
+        let sent = inner
+            .api
+            .run(|client| inner.send_to(client, &mut exchange, &token, true, Some(&mut *sink)))?;
+        if let Some(response) = sent {
             return Ok(response);
         }
         let fresh = inner.cache.with_token(inner, Arc::clone)?;
-        let (response, _) = inner
+        inner
             .api
-            .run(|client| inner.send(client, &request, &fresh))?;
-        Ok(response)
+            .run(|client| inner.send_to(client, &mut exchange, &fresh, false, Some(sink)))?
+            .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
     }
 }
 
@@ -268,115 +335,64 @@ impl Inner {
         self.api.library_client()
     }
 
-    /// Sends `request` with `token` and reads the whole response. Also says whether the answer
-    /// is a 401 from a server that received the token, in which case the token has been
-    /// dropped and the caller resends once: after a redirect off the request's origin (reqwest
-    /// drops Authorization there, also for any hop back) a 401 says nothing about the token.
+    /// The exchange `request` starts, bounded by `timeout_ms` from now.
+    pub(crate) fn exchange<'a>(&self, request: &'a ApiRequest) -> Exchange<'a> {
+        Exchange::new(request, Role::Api, STEP, self.api.timeout())
+    }
+
+    /// Sends `exchange` with `token` and reads the whole response; `None` when a hop that
+    /// carried the token got a 401 and `may_reject`: the token has been dropped, and the
+    /// caller sends the same exchange again with a fresh one (the refused hop goes again).
     pub(crate) async fn send(
         &self,
         client: Clients,
-        request: &ApiRequest,
+        exchange: &mut Exchange<'_>,
         token: &Token,
-    ) -> Result<(Response, bool)> {
-        // A hostile API server knows the token and may put it where a message quotes it (a
-        // redirect target's path, say); the same goes for DPoP proofs.
-        // (Collected, not scrubbed, on the way: a Bearer request allocates nothing for it.)
-        let mut proofs = Vec::new();
-        let mut sent = self
-            .send_unscrubbed(client.clone(), request, token, &mut proofs)
+        may_reject: bool,
+    ) -> Result<Option<Response>> {
+        self.send_to(client, exchange, token, may_reject, None)
+            .await
+    }
+
+    /// [`Inner::send`], the final answer's body going to `sink` when there is one.
+    async fn send_to(
+        &self,
+        client: Clients,
+        exchange: &mut Exchange<'_>,
+        token: &Token,
+        may_reject: bool,
+        sink: Option<&mut dyn BodySink>,
+    ) -> Result<Option<Response>> {
+        let mut hooks = Authorize {
+            inner: self,
+            token,
+            may_reject,
+            sink,
+            // A hostile API server knows the token and may put it where a message quotes it
+            // (a redirect target's path, say); the same goes for DPoP proofs. (Collected, not
+            // scrubbed, on the way: a Bearer request allocates nothing for it.)
+            proofs: Vec::new(),
+        };
+        let sent = self
+            .api
+            .send(&client, exchange, &mut hooks, self.max_response_bytes)
             .await;
-        // RFC 9449 §9: a server asking for a DPoP nonce gets one resend with it.
-        if matches!(sent, Ok((_, Outcome::NonceAsked))) {
-            sent = self
-                .send_unscrubbed(client, request, token, &mut proofs)
-                .await;
-        }
         match sent {
-            Ok((response, outcome)) => Ok((response, outcome == Outcome::Rejected)),
+            Ok(Step::Done(reply)) => Ok(Some(Response {
+                status: reply.status.as_u16(),
+                headers: Response::c_headers(&reply.headers),
+                body: reply.body,
+            })),
+            Ok(Step::Rejected) => Ok(None),
             Err(mut e) => {
                 let mut scrubber = Scrubber::for_token(token.value());
-                for proof in &proofs {
+                for proof in &hooks.proofs {
                     scrubber.also_jws(proof.to_str().unwrap_or(""));
                 }
                 e.message = scrubber.scrub(&e.message);
                 Err(self.api.name_proxy(e))
             }
         }
-    }
-
-    async fn send_unscrubbed(
-        &self,
-        client: Clients,
-        request: &ApiRequest,
-        token: &Token,
-        proofs: &mut Vec<reqwest::header::HeaderValue>,
-    ) -> Result<(Response, Outcome)> {
-        let started = Instant::now();
-        Counters::bump(&self.counters.api_requests);
-        let headers = || self.headers(request, token, proofs);
-        let sending = client.send(&request.method, &request.url, headers, &request.body);
-        let (mut sent, mut left_origin) = tracking_origin(sending).await;
-        if let Err(e) = &sent {
-            // A kept-alive connection the server closed under the request (see `resend`).
-            let failure = connection_failure(e);
-            if let Some(fresh) = self
-                .api
-                .resend(failure, request.method.is_idempotent(), started)
-            {
-                let headers = || self.headers(request, token, proofs);
-                let sending = fresh.send(&request.method, &request.url, headers, &request.body);
-                (sent, left_origin) = tracking_origin(sending).await;
-            }
-        }
-        let response = sent.map_err(|e| send_error(e, STEP, &request.url))?;
-        let status = response.status().as_u16();
-        let token_seen = !left_origin && {
-            let answered = response.url_or(&request.url);
-            std::ptr::eq(answered, &request.url) || answered.origin() == request.url.origin()
-        };
-        // A nonce is learned from any answer of the server the proof went to; a 401 that
-        // asks for one is not a rejection of the token.
-        let nonce_asked = match &self.dpop {
-            Some(d) if token_seen => {
-                d.learn(&request.url, response.headers())
-                    && status == StatusCode::UNAUTHORIZED.as_u16()
-                    && dpop::asks_for_nonce(response.headers())
-            }
-            _ => false,
-        };
-        let headers = Response::c_headers(response.headers());
-        let body = read_body(response, self.max_response_bytes, STEP, &request.url).await?;
-        let outcome = if nonce_asked {
-            Outcome::NonceAsked
-        } else if status == StatusCode::UNAUTHORIZED.as_u16() && token_seen && self.reject(token) {
-            Outcome::Rejected
-        } else {
-            Outcome::Done
-        };
-        let response = Response {
-            status,
-            headers,
-            body,
-        };
-        Ok((response, outcome))
-    }
-
-    /// The request's headers with the token, and with DPoP a fresh proof (each send needs its
-    /// own `jti`), kept in `proofs` for scrubbing.
-    fn headers(
-        &self,
-        request: &ApiRequest,
-        token: &Token,
-        proofs: &mut Vec<reqwest::header::HeaderValue>,
-    ) -> reqwest::header::HeaderMap {
-        let mut headers = request.headers.clone();
-        headers.insert(AUTHORIZATION, token.bearer().clone());
-        if let Some(dpop) = &self.dpop {
-            let proof = dpop.proof(request.method.as_str(), &request.url, Some(token));
-            proofs.push(proof.clone());
-            headers.insert(&DPOP, proof);
-        }
-        headers
     }
 
     /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
@@ -430,14 +446,72 @@ impl Inner {
     }
 }
 
-/// What one API send found out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Done,
-    /// A 401 to the token: it has been dropped; the caller resends with a fresh one.
-    Rejected,
-    /// A DPoP nonce challenge: the nonce is learned; resend once with the same token.
-    NonceAsked,
+/// What an API request's hops carry (the token, a DPoP proof per send) and what an answer to
+/// one that carried them means.
+struct Authorize<'a, 's> {
+    inner: &'a Inner,
+    token: &'a Token,
+    /// False on the resend after a 401: a second 401 is the caller's answer.
+    may_reject: bool,
+    /// Every proof sent, for scrubbing messages.
+    proofs: Vec<HeaderValue>,
+    /// Where the final answer's body goes, when the caller streams it.
+    sink: Option<&'s mut dyn BodySink>,
+}
+
+impl Hooks for Authorize<'_, '_> {
+    fn sign(
+        &mut self,
+        method: &Method,
+        url: &Url,
+        credentials: bool,
+        headers: &mut HeaderMap,
+    ) -> Option<bytes::Bytes> {
+        if credentials {
+            headers.insert(AUTHORIZATION, self.token.bearer().clone());
+            if let Some(dpop) = &self.inner.dpop {
+                // Each send its own proof (`jti`), naming its own hop.
+                let proof = dpop.proof(method.as_str(), url, Some(self.token.ath()));
+                self.proofs.push(proof.clone());
+                headers.insert(&DPOP, proof);
+            }
+        }
+        None
+    }
+
+    fn answered(
+        &mut self,
+        url: &Url,
+        credentials: bool,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Verdict {
+        if !credentials {
+            // From a server that never saw the token: says nothing about it.
+            return Verdict::Accept;
+        }
+        // A nonce is learned from any answer of the server the proof went to; a 401 that
+        // asks for one is not a rejection of the token (RFC 9449 §9).
+        if let Some(dpop) = &self.inner.dpop {
+            if dpop.learn(url, headers)
+                && status == StatusCode::UNAUTHORIZED
+                && dpop::asks_for_nonce(headers)
+            {
+                return Verdict::ResendHop;
+            }
+        }
+        if status == StatusCode::UNAUTHORIZED && self.may_reject && self.inner.reject(self.token) {
+            return Verdict::Rejected;
+        }
+        Verdict::Accept
+    }
+
+    fn sink(&mut self) -> Option<&mut dyn BodySink> {
+        match &mut self.sink {
+            Some(sink) => Some(&mut **sink),
+            None => None,
+        }
+    }
 }
 
 impl refresh::Refreshable for Inner {
@@ -507,6 +581,31 @@ impl Source for Inner {
     }
 }
 
+/// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
+/// readable and hold a certificate and the key that matches it, and `token_url` be https.
+fn client_cert(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
+    if !cfg.auth_method.presents_certificate() {
+        return Ok(None);
+    }
+    let method = cfg.auth_method.name();
+    let token_url = parse_http_url("token_url", cfg.token_url())?;
+    if token_url.scheme() != "https" {
+        return Err(Error::invalid(format!(
+            "token_url: auth_method={method} authenticates with a TLS client certificate, \
+             which plain http cannot carry; use an https token_url (it is {})",
+            crate::http::url_policy::redact(&token_url)
+        )));
+    }
+    let path = |set: &Option<String>, key: &str| {
+        set.clone().ok_or_else(|| {
+            Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
+        })
+    };
+    let cert_path = path(&cfg.client_cert_file, "client_cert_file")?;
+    let key_path = path(&cfg.client_key_file, "client_key_file")?;
+    ClientCert::load(cert_path, key_path).map(Some)
+}
+
 /// Shared-cache reports become the session's counters and, once per outage, an event.
 fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
     let (counters, events) = (counters.clone(), events.clone());
@@ -529,4 +628,63 @@ fn shared_reporter(counters: &Arc<Counters>, events: &Events) -> Reporter {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Config {
+        let mut c = Config::default();
+        for (k, v) in pairs {
+            c.set(k, v).unwrap();
+        }
+        c
+    }
+
+    #[test]
+    fn only_the_mtls_methods_load_a_certificate() {
+        // private_key_jwt uses client_cert_file for x5t#S256 only: nothing is presented.
+        let c = cfg(&[
+            ("auth_method", "client_secret_post"),
+            ("client_cert_file", "/nonexistent.pem"),
+        ]);
+        assert!(client_cert(&c).unwrap().is_none());
+    }
+
+    #[test]
+    fn missing_settings_and_plain_http_name_the_key() {
+        for (pairs, starts) in [
+            (
+                vec![("auth_method", "tls_client_auth")],
+                "client_cert_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "self_signed_tls_client_auth"),
+                    ("client_cert_file", "/c.pem"),
+                ],
+                "client_key_file is not set",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("token_url", "http://127.0.0.1:9/token"),
+                ],
+                "token_url: ",
+            ),
+            (
+                vec![
+                    ("auth_method", "tls_client_auth"),
+                    ("client_cert_file", "/nonexistent/c.pem"),
+                    ("client_key_file", "/nonexistent/c.key"),
+                ],
+                "client_cert_file: cannot read '/nonexistent/c.pem'",
+            ),
+        ] {
+            let err = client_cert(&cfg(&pairs)).err().unwrap();
+            assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
+            assert!(err.message.starts_with(starts), "{}", err.message);
+        }
+    }
 }

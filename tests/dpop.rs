@@ -277,23 +277,26 @@ fn token_endpoint_nonce_loop_is_bounded_to_one_resend() {
 }
 
 #[test]
-fn redirects_are_handed_back_not_followed_under_dpop() {
+fn a_same_origin_redirect_under_dpop_carries_a_fresh_proof_naming_each_hop() {
     let idp = Idp::start();
     let session = Session::new(&dpop_config(&idp, "/token", &[])).unwrap();
     let r = session.request("GET", "/api/redirect", [], b"").unwrap();
-    assert_eq!(r.status, 302);
-    let gets = idp
+    assert_eq!(r.status, 200);
+    let gets: Vec<_> = idp
         .requests()
         .into_iter()
         .filter(|r| r["method"] == "GET")
-        .count();
-    assert_eq!(gets, 1, "the proof named /api/redirect only");
-    // Without DPoP the same redirect is followed, as before.
-    let mut cfg = idp.config(&[("client_secret", "long-enough-secret")]);
-    cfg.set("token_url", &format!("{}/token", idp.url)).unwrap();
-    let r = Session::new(&cfg)
-        .unwrap()
-        .request("GET", "/api/redirect", [], b"")
-        .unwrap();
-    assert_eq!(r.status, 200);
+        .collect();
+    assert_eq!(gets.len(), 2, "{gets:?}");
+    let claims: Vec<_> = gets
+        .iter()
+        .map(|g| proof(g["headers"]["dpop"].as_str().unwrap()).1)
+        .collect();
+    assert_eq!(claims[0]["htu"], format!("{}/api/redirect", idp.url));
+    assert_eq!(claims[1]["htu"], format!("{}/api", idp.url));
+    assert_ne!(claims[0]["jti"], claims[1]["jti"], "one proof per hop");
+    assert_eq!(
+        gets[0]["headers"]["authorization"],
+        gets[1]["headers"]["authorization"]
+    );
 }

@@ -844,3 +844,148 @@ fn a_background_refresh_presents_the_certificate_too() {
     );
     assert!(session.stats().background_refreshes >= 1);
 }
+
+/// `/redirect` on `base` to `to` with `status` (and a delay before answering).
+fn redirect(status: u16, to: &str, delay_ms: u64) -> String {
+    let to: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
+    format!("/redirect?status={status}&delay_ms={delay_ms}&to={to}")
+}
+
+/// (listener, method, path, certificate presented, Authorization sent, body) of each request.
+fn hops(log: &[Value]) -> Vec<(String, String, String, bool, bool, String)> {
+    log.iter()
+        .filter(|r| r["path"] != "/token")
+        .map(|r| {
+            (
+                r["listener"].as_str().unwrap().to_owned(),
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["cert"].is_string(),
+                r["authorization"].is_string(),
+                r["body"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn hop(
+    listener: &str,
+    method: &str,
+    path: &str,
+    cert_and_token: bool,
+    body: &str,
+) -> (String, String, String, bool, bool, String) {
+    (
+        listener.into(),
+        method.into(),
+        path.into(),
+        cert_and_token,
+        cert_and_token,
+        body.into(),
+    )
+}
+
+#[test]
+fn redirects_on_the_certificate_bound_client_follow_rfc_9110() {
+    let pki = Pki::new("rfc9110");
+    let server = Server::start(&pki, &[]);
+    let (cert, key) = pki.client("client", Key::EcP256Sec1);
+    let session = Session::new(&config(&pki, &server, "tls_client_auth", &cert, &key)).unwrap();
+    let send = |method: &str, target: &str, headers: &[&str], body: &[u8]| {
+        let r = session
+            .request(method, target, headers.iter().copied(), body)
+            .unwrap_or_else(|e| panic!("{method} {target}: {e:?}"));
+        assert_eq!(r.status, 200, "{method} {target}");
+    };
+    // PUT and DELETE keep method and body through 301 and 302; POST becomes a GET through
+    // 302 and 303, without its body.
+    for status in [301, 302] {
+        for method in ["PUT", "DELETE"] {
+            send(method, &redirect(status, "/items/", 0), &[], b"the item");
+            assert_eq!(
+                hops(&server.take_log()),
+                vec![
+                    hop("origin", method, "/redirect", true, "the item"),
+                    hop("origin", method, "/items/", true, "the item"),
+                ],
+                "{method} through {status}"
+            );
+        }
+    }
+    for status in [302, 303] {
+        send("POST", &redirect(status, "/orders/42", 0), &[], b"buy");
+        assert_eq!(
+            hops(&server.take_log()),
+            vec![
+                hop("origin", "POST", "/redirect", true, "buy"),
+                hop("origin", "GET", "/orders/42", true, ""),
+            ],
+            "POST through {status}"
+        );
+    }
+    // POST -> 303 -> 401: the GET is sent again with a fresh token, never the POST. The
+    // session's first token is mtls-1-…, which /refuses-first-token refuses.
+    send(
+        "POST",
+        &redirect(303, "/refuses-first-token", 0),
+        &[],
+        b"order",
+    );
+    let log = server.take_log();
+    assert_eq!(
+        hops(&log),
+        vec![
+            hop("origin", "POST", "/redirect", true, "order"),
+            hop("origin", "GET", "/refuses-first-token", true, ""),
+            hop("origin", "GET", "/refuses-first-token", true, ""),
+        ]
+    );
+    let gets: Vec<&str> = log
+        .iter()
+        .filter(|r| r["method"] == "GET")
+        .map(|r| r["authorization"].as_str().unwrap())
+        .collect();
+    assert!(gets[0].starts_with("Bearer mtls-1-") && gets[1].starts_with("Bearer mtls-2-"));
+    // A 307/308 chain that leaves the origin after same-origin hops: the other origin gets
+    // the PUT and its body, and no token, cookie or certificate.
+    let landing = format!("{}/landing", server.other);
+    let target = redirect(307, &redirect(308, &landing, 0), 0);
+    send("PUT", &target, &["Cookie: c=1"], b"payload");
+    let log = server.take_log();
+    assert_eq!(
+        hops(&log),
+        vec![
+            hop("origin", "PUT", "/redirect", true, "payload"),
+            hop("origin", "PUT", "/redirect", true, "payload"),
+            hop("other", "PUT", "/landing", false, "payload"),
+        ]
+    );
+    assert_eq!(log[0]["cookie"], "c=1");
+    assert!(log[2]["cookie"].is_null() && log[2]["dpop"].is_null());
+}
+
+#[test]
+fn a_redirect_chain_on_the_certificate_bound_client_is_bounded_by_timeout_ms() {
+    let pki = Pki::new("deadline");
+    let server = Server::start(&pki, &[]);
+    let (cert, key) = pki.client("client", Key::EcP256Sec1);
+    let mut cfg = config(&pki, &server, "tls_client_auth", &cert, &key);
+    cfg.set("timeout_ms", "1000").unwrap();
+    let session = Session::new(&cfg).unwrap();
+    session.with_token(str::to_owned).unwrap();
+    // Three hops of 400 ms, the last one to the other origin (the plain client): each within
+    // timeout_ms, the chain not.
+    let last = format!("{}{}", server.other, redirect(302, "/end", 400));
+    let target = redirect(302, &redirect(302, &last, 400), 400);
+    let started = std::time::Instant::now();
+    let err = session
+        .request("GET", &target, std::iter::empty(), b"")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.code, Code::CLOUDAUTH_ERR_TIMEOUT, "{}", err.message);
+    assert!(
+        took >= std::time::Duration::from_millis(950)
+            && took < std::time::Duration::from_millis(2500),
+        "{took:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! stopped, full or password-protected Redis, another client secret).
 
 mod common;
+mod idp_support;
 
 use cloudauth::token::shared::{CacheReport, SharedCache};
 use cloudauth::token::Token;
@@ -222,7 +223,7 @@ impl Case {
     fn with_secret(server: &StandIn, extra: &[(&str, &str)], secret: &str) -> Case {
         let cfg = server.config(extra);
         let reports = Reports::default();
-        let cache = SharedCache::new(&cfg, secret.as_bytes(), reports.reporter())
+        let cache = SharedCache::new(&cfg, None, secret.as_bytes(), reports.reporter())
             .unwrap()
             .expect("a shared cache");
         Case {
@@ -1383,4 +1384,97 @@ fn the_next_writer_removes_a_crashed_writers_temporary_files_and_only_those() {
         "{:?}",
         writer.reports.errors()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workload identity: no secret to seal with (issue 23).
+
+fn jwt(sub: &str, n: u32) -> String {
+    use base64::Engine as _;
+    let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.c2ln",
+        e(r#"{"alg":"RS256"}"#),
+        e(&format!(
+            r#"{{"iss":"https://k8s.example","sub":"{sub}","n":{n}}}"#
+        ))
+    )
+}
+
+#[test]
+fn a_fleet_without_a_secret_shares_through_redis_with_its_key_file() {
+    let idp = idp_support::Idp::start();
+    let redis = Redis::start(None);
+    let dir = temp_dir("workload");
+    let key = dir.join("seal.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let other_key = dir.join("other.key");
+    std::fs::write(&other_key, "fedcba9876543210fedcba9876543210").unwrap();
+    std::fs::set_permissions(&other_key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let assertion = dir.join("assertion");
+    std::fs::write(&assertion, jwt("pod-a", 1)).unwrap();
+    let url = redis.url();
+    let session = |key: &Path, file: &Path| {
+        cloudauth::Session::new(&idp.config(&[
+            ("auth_method", "client_assertion"),
+            ("client_assertion_file", file.to_str().unwrap()),
+            ("token_cache", "redis"),
+            ("redis_url", &url),
+            ("token_cache_key_file", key.to_str().unwrap()),
+        ]))
+        .unwrap()
+    };
+    let token = |s: &cloudauth::Session| s.with_token(str::to_owned).unwrap();
+    let first = token(&session(&key, &assertion));
+    // Another process, the assertion rotated meanwhile: the same entry, no token request.
+    std::fs::write(&assertion, jwt("pod-a", 2)).unwrap();
+    assert_eq!(token(&session(&key, &assertion)), first);
+    assert_eq!(idp.token_forms().len(), 1);
+    // Another key cannot open the entry: it fetches (and the token never sat in the clear).
+    assert_ne!(token(&session(&other_key, &assertion)), first);
+    assert_eq!(idp.token_forms().len(), 2);
+    for value in redis_values(&redis) {
+        assert!(!contains(&value, &first), "a token in the clear");
+        assert!(
+            !contains(&value, &jwt("pod-a", 2)),
+            "an assertion in the clear"
+        );
+    }
+
+    // Token exchange: two workloads of one client never share; the same one does.
+    let exchange = |subject: &Path| {
+        cloudauth::Session::new(&idp.config(&[
+            ("grant_type", "token_exchange"),
+            ("subject_token_file", subject.to_str().unwrap()),
+            ("token_cache", "redis"),
+            ("redis_url", &url),
+            ("token_cache_key_file", key.to_str().unwrap()),
+        ]))
+        .unwrap()
+    };
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::write(&a, jwt("system:serviceaccount:ns:a", 1)).unwrap();
+    std::fs::write(&b, jwt("system:serviceaccount:ns:b", 1)).unwrap();
+    let ta = token(&exchange(&a));
+    let tb = token(&exchange(&b));
+    assert_ne!(ta, tb);
+    std::fs::write(&a, jwt("system:serviceaccount:ns:a", 2)).unwrap(); // rotated, same subject
+    assert_eq!(token(&exchange(&a)), ta);
+    assert_eq!(idp.token_forms().len(), 4);
+}
+
+/// Every value Redis holds.
+fn redis_values(redis: &Redis) -> Vec<Vec<u8>> {
+    let mut c = redis.conn().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut c).unwrap();
+    keys.iter()
+        .filter_map(|k| {
+            redis::cmd("GET")
+                .arg(k)
+                .query::<Option<Vec<u8>>>(&mut c)
+                .ok()
+                .flatten()
+        })
+        .collect()
 }

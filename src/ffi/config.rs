@@ -27,7 +27,7 @@ pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
 /// "true"/"false"). Both strings are copied; the caller keeps ownership of them.
 ///
 /// Keys: client_id, client_secret, token_url, base_url, scope, auth_method
-/// (client_secret_post | client_secret_basic), timeout_ms, connect_timeout_ms, refresh_skew_s,
+/// (client_secret_post | client_secret_basic; more below), timeout_ms, connect_timeout_ms, refresh_skew_s,
 /// max_retries, max_retry_wait_ms, default_expires_in_s, max_response_bytes, user_agent,
 /// ca_file, proxy ("none" to bypass the environment's proxy), allow_insecure_http.
 ///
@@ -54,6 +54,29 @@ pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
 /// them rotates the certificate for the connections opened afterwards. With `issuer`, the
 /// token request goes to the metadata's mtls_endpoint_aliases.token_endpoint when there is one.
 /// Messages name the key and the path, never the files' contents.
+///
+/// Workload identity (docs/identity-providers.md, "Workload identity"): tokens with no
+/// stored secret. auth_method=client_assertion sends the JWT in client_assertion_file (a
+/// federated credential a platform rewrites: Azure's AZURE_FEDERATED_TOKEN_FILE, a Kubernetes
+/// service-account token, a SPIFFE JWT-SVID), read at every attempt, retries included, with
+/// client_assertion_type (default urn:ietf:params:oauth:client-assertion-type:jwt-bearer);
+/// auth_method=none sends no client authentication. client_assertion_aud is the aud of the
+/// assertions cloudauth signs: token_endpoint (default), issuer, or any other value.
+/// grant_type = client_credentials (default) | jwt_bearer | token_exchange (or the grants'
+/// URNs). jwt_bearer (RFC 7523 section 2.1) signs an assertion with client_key_file, or with
+/// the key in credentials_file (a Google service-account key file, which also gives client_id,
+/// the kid and token_url); iss = assertion_issuer or client_id, sub = assertion_subject when
+/// set, scope as a claim when scope_in_assertion (default: true with credentials_file).
+/// token_exchange (RFC 8693) sends subject_token_file (read at every attempt) as
+/// subject_token_type (default urn:ietf:params:oauth:token-type:jwt), requested_token_type,
+/// actor_token_file / actor_token_type, with audience, resource and scope; an
+/// issued_token_type other than the one asked for is CLOUDAUTH_ERR_BAD_TOKEN_RESPONSE. Both
+/// grants default to auth_method=none unless a secret or an auth_method is set.
+/// token_cache_key_file seals shared-cache entries when there is no secret or private key
+/// (required for token_cache=redis then; the file cache makes a per-user key). Keys that do
+/// not fit together (a secret with client_assertion, subject_token_file without
+/// token_exchange) fail cloudauth_session_new with a message naming the key; a bad token or
+/// key file fails there and at each later token request.
 ///
 /// Returns CLOUDAUTH_ERR_INVALID_ARGUMENT for a NULL argument, invalid UTF-8, an unknown key
 /// or a malformed value; the message names the key (never the secret's value). On failure the

@@ -12,6 +12,7 @@ mod queue;
 mod request_args;
 mod response;
 mod session;
+mod stream;
 
 pub use config::*;
 pub use events::*;
@@ -20,6 +21,7 @@ pub use ops::*;
 pub use queue::*;
 pub use response::*;
 pub use session::*;
+pub use stream::*;
 
 use crate::error::{cloudauth_result, Code, Error, Result};
 use std::cell::RefCell;

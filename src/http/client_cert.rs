@@ -4,7 +4,6 @@
 //! The key is a secret: its file's bytes are zeroed after use, and messages name the key and
 //! its path, never its contents (nor the PEM parser's own text, which may quote a line).
 
-use crate::config::Config;
 use crate::error::{quote_prefix, Error, Result};
 use crate::secret::Secret;
 use arc_swap::ArcSwap;
@@ -34,35 +33,16 @@ struct Loaded {
 }
 
 impl ClientCert {
-    /// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
-    /// readable and hold a certificate and the key that matches it.
-    pub fn from_config(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
-        if !cfg.auth_method.presents_certificate() {
-            return Ok(None);
-        }
-        let method = cfg.auth_method.name();
-        let token_url = crate::http::url_policy::parse_http_url("token_url", &cfg.token_url)?;
-        if token_url.scheme() != "https" {
-            return Err(Error::invalid(format!(
-                "token_url: auth_method={method} authenticates with a TLS client certificate, \
-                 which plain http cannot carry; use an https token_url (it is {})",
-                crate::http::url_policy::redact(&token_url)
-            )));
-        }
-        let path = |set: &Option<String>, key: &str| {
-            set.clone().ok_or_else(|| {
-                Error::invalid(format!("{key} is not set (auth_method={method} needs it)"))
-            })
-        };
-        let cert_path = path(&cfg.client_cert_file, "client_cert_file")?;
-        let key_path = path(&cfg.client_key_file, "client_key_file")?;
+    /// The pair in `cert_path` and `key_path`: both readable, a certificate and the key that
+    /// matches it.
+    pub fn load(cert_path: String, key_path: String) -> Result<Arc<ClientCert>> {
         let loaded = read(&cert_path, &key_path)?;
-        Ok(Some(Arc::new(ClientCert {
+        Ok(Arc::new(ClientCert {
             cert_path,
             key_path,
             current: ArcSwap::from_pointee(loaded),
             generation: AtomicU64::new(0),
-        })))
+        }))
     }
 
     /// Reads the files again (at each token request). When they changed, the new pair is
@@ -246,61 +226,6 @@ fn shown(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Code;
-
-    fn cfg(pairs: &[(&str, &str)]) -> Config {
-        let mut c = Config::default();
-        for (k, v) in pairs {
-            c.set(k, v).unwrap();
-        }
-        c
-    }
-
-    #[test]
-    fn only_the_mtls_methods_load_a_certificate() {
-        // private_key_jwt uses client_cert_file for x5t#S256 only: nothing is presented.
-        let c = cfg(&[
-            ("auth_method", "client_secret_post"),
-            ("client_cert_file", "/nonexistent.pem"),
-        ]);
-        assert!(ClientCert::from_config(&c).unwrap().is_none());
-    }
-
-    #[test]
-    fn missing_settings_and_plain_http_name_the_key() {
-        for (pairs, starts) in [
-            (
-                vec![("auth_method", "tls_client_auth")],
-                "client_cert_file is not set",
-            ),
-            (
-                vec![
-                    ("auth_method", "self_signed_tls_client_auth"),
-                    ("client_cert_file", "/c.pem"),
-                ],
-                "client_key_file is not set",
-            ),
-            (
-                vec![
-                    ("auth_method", "tls_client_auth"),
-                    ("token_url", "http://127.0.0.1:9/token"),
-                ],
-                "token_url: ",
-            ),
-            (
-                vec![
-                    ("auth_method", "tls_client_auth"),
-                    ("client_cert_file", "/nonexistent/c.pem"),
-                    ("client_key_file", "/nonexistent/c.key"),
-                ],
-                "client_cert_file: cannot read '/nonexistent/c.pem'",
-            ),
-        ] {
-            let err = ClientCert::from_config(&cfg(&pairs)).err().unwrap();
-            assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
-            assert!(err.message.starts_with(starts), "{}", err.message);
-        }
-    }
 
     #[test]
     fn encrypted_keys_are_recognised_in_both_encodings() {

@@ -7,8 +7,9 @@
 //! Here the request's own task drives its connection, and the pool is a stack of idle
 //! connections.
 //!
-//! What this path does not do, reqwest still does (`clients`): other origins, proxies, mutual
-//! TLS, the token endpoint, and every redirect hop after the first.
+//! It carries one hop of an exchange; the redirect chain, the deadline and the resends belong to
+//! `pipeline`, which hands every other hop (other origins, proxies, mutual TLS, the token
+//! endpoint) to reqwest (`clients`).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -31,13 +32,14 @@ use url::{Host, Position, Url};
 
 /// Shorter than common server keep-alive timeouts (nginx: 75 s), as for reqwest's pool: a
 /// connection is retired by us before the server closes it under a request.
-const IDLE_LIMIT: Duration = Duration::from_secs(50);
+pub const IDLE_LIMIT: Duration = Duration::from_secs(50);
 /// A connection idle this long is first given one turn of the I/O driver, so a close the
 /// server sent meanwhile is seen before the request goes out on it (the resend in
 /// `transport` covers one that closes later still).
 const LOOK_AFTER: Duration = Duration::from_secs(1);
-/// Idle connections kept per pool; more in flight at once are closed when they finish.
-const MAX_IDLE: usize = 1024;
+/// Idle connections kept per pool (one origin, one runtime); more in flight at once are closed
+/// when they finish. As many as the largest burst the benchmarks run (256 in flight).
+pub const MAX_IDLE: usize = 256;
 
 /// One origin's connections, and how to open more.
 pub struct Direct {
@@ -47,14 +49,10 @@ pub struct Direct {
     host_header: HeaderValue,
     tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
     connect_timeout: Duration,
-    /// For the whole request, body included (`timeout_ms`).
-    timeout: Duration,
     user_agent: HeaderValue,
-    /// Where redirects are followed, this path sends the first request only; the chain goes
-    /// on in `clients`.
-    pub(crate) follow_redirects: bool,
-    pub(crate) allow_insecure_http: bool,
-    /// `None`: keeps no connection (a resend's clients, `Transport::resend`).
+    /// `None`: keeps no connection (a resend's clients, `Transport::fresh_clients`).
+    /// Oldest first: a connection is taken from the top (the warmest) and retired from the
+    /// bottom once idle for [`IDLE_LIMIT`], wherever it sits.
     /// Boxed: a connection is moved in and out of here and of every answer, and is large.
     #[allow(clippy::vec_box)]
     idle: Option<Mutex<Vec<Box<Link>>>>,
@@ -65,10 +63,7 @@ pub struct Setup<'a> {
     pub origin: &'a Url,
     pub tls: &'a rustls::ClientConfig,
     pub connect_timeout: Duration,
-    pub timeout: Duration,
     pub user_agent: &'a str,
-    pub follow_redirects: bool,
-    pub allow_insecure_http: bool,
     pub keep_idle: bool,
 }
 
@@ -138,10 +133,7 @@ impl Direct {
             host_header,
             tls,
             connect_timeout: setup.connect_timeout,
-            timeout: setup.timeout,
             user_agent: HeaderValue::from_str(setup.user_agent).ok()?,
-            follow_redirects: setup.follow_redirects,
-            allow_insecure_http: setup.allow_insecure_http,
             idle: setup.keep_idle.then(|| Mutex::new(Vec::new())),
         })
     }
@@ -159,16 +151,18 @@ impl Direct {
             }
     }
 
-    /// Sends the request and reads the response head; the body is read by
-    /// [`Answer::chunk`]. `url` must be one this origin [`serves`](Self::serves).
+    /// Sends the request and reads the response head, all before `deadline` (the exchange's);
+    /// the body is read by [`Answer::chunk`] under the same deadline. `url` must be one this
+    /// origin [`serves`](Self::serves).
     pub async fn send(
         self: &Arc<Self>,
         method: Method,
         url: &Url,
         mut headers: HeaderMap,
         body: Bytes,
+        deadline: Instant,
     ) -> Result<Answer, Failure> {
-        let mut deadline = Box::pin(tokio::time::sleep(self.timeout));
+        let mut deadline = Box::pin(tokio::time::sleep_until(deadline.into()));
         let mut link = self.ready_link(&mut deadline).await?;
         // Origin-form: the path and query (a URL's path always starts with '/').
         let target = &url[Position::BeforePath..Position::AfterQuery];
@@ -238,8 +232,9 @@ impl Direct {
 
     fn take_idle(&self) -> Option<Box<Link>> {
         let mut idle = self.idle.as_ref()?.lock().ok()?;
+        retire(&mut idle, Instant::now());
         while let Some(link) = idle.pop() {
-            if link.idle_since.elapsed() < IDLE_LIMIT && !link.send.is_closed() {
+            if !link.send.is_closed() {
                 return Some(link);
             }
         }
@@ -251,8 +246,11 @@ impl Direct {
             return;
         }
         if let Some(Ok(mut idle)) = self.idle.as_ref().map(Mutex::lock) {
+            // Read under the lock: the stack stays ordered by idle time.
+            let now = Instant::now();
+            retire(&mut idle, now);
             if idle.len() < MAX_IDLE {
-                link.idle_since = Instant::now();
+                link.idle_since = now;
                 idle.push(link);
             }
         }
@@ -286,6 +284,19 @@ impl Direct {
             ended: false,
             idle_since: Instant::now(),
         }))
+    }
+}
+
+/// Closes the connections idle for [`IDLE_LIMIT`] or more: the bottom of the stack, which is
+/// ordered oldest first.
+#[allow(clippy::vec_box)]
+fn retire(idle: &mut Vec<Box<Link>>, now: Instant) {
+    let Some(cutoff) = now.checked_sub(IDLE_LIMIT) else {
+        return;
+    };
+    let expired = idle.partition_point(|l| l.idle_since <= cutoff);
+    if expired > 0 {
+        idle.drain(..expired);
     }
 }
 
@@ -489,10 +500,7 @@ mod tests {
             origin: &origin.parse().unwrap(),
             tls: &tls,
             connect_timeout: Duration::from_secs(1),
-            timeout: Duration::from_secs(1),
             user_agent: "t",
-            follow_redirects: true,
-            allow_insecure_http: false,
             keep_idle: true,
         })
     }
@@ -508,10 +516,19 @@ mod tests {
             direct: direct("http://127.0.0.1:9/").map(Arc::new),
         };
         let url: Url = "http://127.0.0.1:9/x".parse().unwrap();
-        let body = Bytes::new();
-        let sending = clients.send(&Method::GET, &url, HeaderMap::new, &body);
+        let sending = clients.send_hop(
+            crate::http::clients::Route {
+                role: crate::http::clients::Role::Api,
+                left: false,
+            },
+            &Method::GET,
+            &url,
+            HeaderMap::new(),
+            Bytes::new(),
+            Instant::now(),
+        );
         let size = std::mem::size_of_val(&sending);
-        assert!(size <= 512, "Clients::send's future is {size} bytes");
+        assert!(size <= 512, "Clients::send_hop's future is {size} bytes");
         let answer = std::mem::size_of::<Answer>();
         assert!(answer <= 256, "an answer is {answer} bytes");
     }

@@ -1,10 +1,16 @@
-//! Everything HTTP: the runtimes that drive it (per calling thread, and the library's own
-//! threads), the per-session clients, API requests and the URL rules.
+//! Everything HTTP: the one send (`pipeline`), what carries a hop (`clients`, `direct`),
+//! the per-session clients (`transport`), API requests and the URL rules. The runtimes that
+//! drive it are the process's (`crate::runtime`).
 
 pub mod client_cert;
 pub mod clients;
 pub mod direct;
+pub mod pipeline;
 pub mod request;
-pub mod runtime;
 pub mod transport;
 pub mod url_policy;
+
+/// The HTTP vocabulary the layers above use (the `http` crate's types, as reqwest re-exports
+/// them): reqwest's own types (clients, responses, errors) stay inside this module.
+pub use reqwest::header;
+pub use reqwest::{Method, StatusCode};

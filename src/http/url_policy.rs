@@ -1,4 +1,5 @@
-//! Which URLs may carry credentials, and how URLs appear in messages.
+//! Which URLs may carry credentials, how URLs appear in messages, and the checks of the
+//! configuration's URL values (`issuer`, `redis_url`): a leaf, which `config` may use.
 
 use crate::error::{quote_prefix, Code, Error, Result};
 use url::{Host, Url};
@@ -109,6 +110,54 @@ pub fn through_proxy(mut err: Error, proxy: Option<&str>) -> Error {
         err.message.push_str(&named);
     }
     err
+}
+
+/// The `issuer` key's check: an http(s) URL without query or fragment (RFC 8414 §2).
+pub fn parse_issuer(value: &str) -> Result<String> {
+    let url = parse_http_url("issuer", value)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::invalid(format!(
+            "issuer '{}' must not have a query or fragment (RFC 8414 §2)",
+            redact(&url)
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Checks a `redis_url` value; the message never shows the password.
+pub fn check_redis_url(value: &str) -> Result<url::Url> {
+    let url = url::Url::parse(value).map_err(|e| {
+        Error::invalid(format!(
+            "redis_url is not a valid URL ({e}); expected redis://[user:password@]host:port/db or rediss://…"
+        ))
+    })?;
+    if !matches!(url.scheme(), "redis" | "rediss") {
+        return Err(Error::invalid(format!(
+            "redis_url '{}' uses scheme '{}'; expected redis:// or rediss:// (TLS)",
+            redact(&url),
+            quote_prefix(url.scheme(), 40)
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Error::invalid(format!(
+            "redis_url '{}' has no host",
+            redact(&url)
+        )));
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(Error::invalid(format!(
+            "redis_url '{}': the path must be a database number",
+            redact(&url)
+        )));
+    }
+    ::redis::Client::open(value).map_err(|_| {
+        Error::invalid(format!(
+            "redis_url '{}' is not accepted by the Redis client",
+            redact(&url)
+        ))
+    })?;
+    Ok(url)
 }
 
 pub fn is_loopback(url: &Url) -> bool {

@@ -1,5 +1,5 @@
 //! Asynchronous operations: a request or a token, run on the library runtime, finished by a
-//! completion that runs exactly once on a library thread (DESIGN.md, "Runtime model").
+//! completion that runs exactly once on a library thread (docs/runtime.md).
 //!
 //! An operation ends in one of three ways, whichever comes first: its work finishes, it is
 //! cancelled (`Op::cancel`), or its session is freed. Cancelled work is dropped at its next
@@ -9,7 +9,7 @@
 use crate::error::{Code, Error, Result};
 use crate::http::clients::Clients;
 use crate::http::request::{ApiRequest, Response};
-use crate::http::runtime;
+use crate::runtime;
 use crate::session::{Inner, Session};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,19 +76,26 @@ impl Session {
     }
 }
 
-/// The token, the send, and after a 401 one resend with a fresh token.
+/// The token, the send, and after a 401 the refused hop once more with a fresh token (as
+/// [`Session::request`]).
 async fn authorized_request(
     inner: &Inner,
     client: Clients,
     request: &ApiRequest,
 ) -> Result<Response> {
+    let mut exchange = inner.exchange(request);
     let token = inner.cache.token_async(inner).await?;
-    let (response, rejected) = inner.send(client.clone(), request, &token).await?;
-    if !rejected {
+    if let Some(response) = inner
+        .send(client.clone(), &mut exchange, &token, true)
+        .await?
+    {
         return Ok(response);
     }
     let fresh = inner.cache.token_async(inner).await?;
-    Ok(inner.send(client, request, &fresh).await?.0)
+    inner
+        .send(client, &mut exchange, &fresh, false)
+        .await?
+        .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
 }
 
 fn spawn<T, F>(

@@ -100,18 +100,31 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// A fresh assertion: `iss` = `sub` = the client id, `aud` = the token endpoint URL, a
-    /// unique `jti`, and an `exp` [`LIFETIME_S`] after `iat`.
-    pub fn assertion(&self, client_id: &str, token_endpoint: &str) -> Secret {
+    /// Signs with `key` under a header naming `kid` (the JWT-bearer grant's assertions).
+    pub fn new(key: SigningKey, kid: Option<&str>) -> Signer {
+        Signer {
+            header: header(key.alg(), kid, None),
+            key,
+        }
+    }
+
+    /// A fresh assertion: `iss` = `sub` = the client id, `aud` = `audience`
+    /// (`client_assertion_aud`: the token endpoint URL unless set), a unique `jti`, and an
+    /// `exp` [`LIFETIME_S`] after `iat`.
+    pub fn assertion(&self, client_id: &str, audience: &str) -> Secret {
         let now = unix_now();
-        let claims = json!({
+        self.sign(&json!({
             "iss": client_id,
             "sub": client_id,
-            "aud": token_endpoint,
+            "aud": audience,
             "jti": random_id(),
             "iat": now,
             "exp": now + LIFETIME_S,
-        });
+        }))
+    }
+
+    /// A compact JWS of `claims`.
+    pub fn sign(&self, claims: &serde_json::Value) -> Secret {
         Secret::from(self.key.sign_jws(&self.header, &claims.to_string()))
     }
 }

@@ -2,21 +2,26 @@
 //! of transient failures.
 
 use crate::config::{AuthMethod, Config};
-use crate::discovery::Discovery;
 use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
 use crate::http::client_cert::ClientCert;
-use crate::http::clients::Clients;
-use crate::http::transport::{read_body, reqwest_failure, send_error, Transport};
+use crate::http::clients::Role;
+use crate::http::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER,
+};
+use crate::http::pipeline::{Exchange, Hooks, Step};
+use crate::http::request::ApiRequest;
+use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
+use crate::http::{Method, StatusCode};
 use crate::secret::{Scrubber, Secret};
-use crate::stats::Counters;
 use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
+use crate::token::discovery::Discovery;
+use crate::token::grant::{Grant, Prepared};
+use crate::token::shared::seal_key::SealKey;
 use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
 use arc_swap::ArcSwap;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use url::Url;
@@ -42,10 +47,13 @@ pub struct TokenEndpoint {
     max_retry_wait: Duration,
     refresh_skew: Duration,
     default_expires_in: Duration,
-    counters: Arc<Counters>,
     events: Events,
     /// With `dpop=true`: signs a proof for each token request and keeps the server's nonce.
     dpop: Option<Arc<Dpop>>,
+    /// grant_type and what each attempt reads or signs for it (src/token/grant.rs).
+    grant: Arc<Grant>,
+    /// Seals shared-cache entries when the credential cannot (it rotates, or there is none).
+    seal_key: Option<SealKey>,
 }
 
 /// Where token requests go: `token_url`, or what discovery finds from `issuer`.
@@ -58,12 +66,12 @@ impl Target {
     /// An explicit `token_url` wins over `issuer`.
     pub fn from_config(cfg: &Config) -> Result<Target> {
         match &cfg.issuer {
-            Some(issuer) if !cfg.token_url_set => Ok(Target::Discovered(Discovery::new(
+            Some(issuer) if cfg.token_url.is_none() => Ok(Target::Discovered(Discovery::new(
                 issuer,
                 cfg.allow_insecure_http,
             )?)),
             _ => {
-                let url = parse_http_url("token_url", &cfg.token_url)?;
+                let url = parse_http_url("token_url", cfg.token_url())?;
                 check_secure("token_url", &url, cfg.allow_insecure_http)?;
                 Ok(Target::Fixed(url))
             }
@@ -88,6 +96,11 @@ pub enum SecretSource {
     /// private_key_jwt's `client_key_file`, read whole at every token request: the PEM text is
     /// the secret (the assertion's key, and the shared cache's sealing key).
     KeyFile(String),
+    /// A service-account key file (the JWT-bearer grant's `credentials_file`): its text seals.
+    ServiceAccount(String),
+    /// No stored credential (auth_method client_assertion or none): `token_cache_key_file`
+    /// seals shared entries.
+    Nothing,
 }
 
 /// What one fetch sends: the form body (it holds the secret under client_secret_post) and
@@ -98,18 +111,23 @@ struct Wire {
     basic: Option<HeaderValue>,
     /// Under the JWT methods: signs a fresh assertion for each attempt.
     signer: Option<Signer>,
+    /// The `aud` of the assertions signed for this fetch (`client_assertion_aud`).
+    aud: String,
+    /// The grant's per-attempt fields (assertion, subject token, federated assertion).
+    extras: Prepared,
     dpop: Option<Arc<Dpop>>,
     client_id: String,
     /// Takes the secret, in every encoding, out of every message: a server may echo it back.
     scrubber: Scrubber,
 }
 
-/// One attempt's body (with its own assertion, if any) and the scrubber that also knows it.
-struct Attempt {
-    form: Secret,
-    /// The DPoP proof for this attempt (its own `jti`, the nonce known now).
-    proof: Option<HeaderValue>,
+/// One attempt: what its sends carry (each send of it, a resend too, signs its own assertion
+/// and proof), and the scrubber that knows every one of them.
+struct Attempt<'a> {
+    wire: &'a Wire,
     scrubber: Scrubber,
+    /// The token files as this attempt read them (`grant::Prepared::read_files`).
+    files: Vec<(&'static str, Secret)>,
 }
 
 /// One attempt's failure, and whether another attempt may help (with the server's wish).
@@ -125,10 +143,13 @@ impl Credentials {
     /// From the configuration: exactly one of client_secret and client_secret_file, or with
     /// mutual TLS (`cert`) neither.
     pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
-        let client_id = cfg
-            .client_id
-            .clone()
-            .ok_or_else(|| Error::invalid("client_id is not set"))?;
+        let client_id = match cfg.auth_method {
+            AuthMethod::None => cfg.client_id.clone().unwrap_or_default(),
+            _ => cfg
+                .client_id
+                .clone()
+                .ok_or_else(|| Error::invalid("client_id is not set"))?,
+        };
         if let Some(cert) = cert {
             if cfg.client_secret.is_some() || cfg.client_secret_file.is_some() {
                 return Err(Error::invalid(format!(
@@ -138,6 +159,22 @@ impl Credentials {
                 )));
             }
             let secret = SecretSource::Certificate(cert.clone());
+            return Ok(Credentials { client_id, secret });
+        }
+        // No stored credential: the workload grants' key seals, else token_cache_key_file.
+        if matches!(
+            cfg.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            let secret = match (&cfg.workload.credentials_file, &cfg.client_key_file) {
+                (Some(path), _) => SecretSource::ServiceAccount(path.clone()),
+                (None, Some(path))
+                    if cfg.workload.grant == crate::token::grant::Kind::JwtBearer =>
+                {
+                    SecretSource::KeyFile(path.clone())
+                }
+                _ => SecretSource::Nothing,
+            };
             return Ok(Credentials { client_id, secret });
         }
         // Checks the key (and certificate) now: a bad file is a configuration error.
@@ -205,7 +242,14 @@ impl SecretSource {
                 })?;
                 Ok(Secret::new(text))
             }
+            SecretSource::ServiceAccount(path) => crate::token::credential_file::read_text(path),
+            SecretSource::Nothing => Ok(Secret::default()),
         }
+    }
+
+    /// Whether it can seal shared-cache entries (it exists and does not rotate on its own).
+    pub fn seals(&self) -> bool {
+        !matches!(self, SecretSource::Nothing)
     }
 }
 
@@ -215,7 +259,6 @@ impl TokenEndpoint {
         transport: Transport,
         target: Target,
         credentials: Credentials,
-        counters: Arc<Counters>,
     ) -> TokenEndpoint {
         let mut params = Vec::new();
         if let Some(audience) = &cfg.audience {
@@ -237,10 +280,17 @@ impl TokenEndpoint {
             max_retry_wait: cfg.max_retry_wait,
             refresh_skew: cfg.refresh_skew,
             default_expires_in: cfg.default_expires_in,
-            counters,
             events: cfg.events.clone(),
             dpop: None,
+            grant: Grant::new(cfg),
+            seal_key: None,
         }
+    }
+
+    /// Shared-cache entries are sealed with this key instead of the credential.
+    pub fn with_seal_key(mut self, seal_key: Option<SealKey>) -> TokenEndpoint {
+        self.seal_key = seal_key;
+        self
     }
 
     /// Token requests carry a DPoP proof of `dpop`'s key.
@@ -258,6 +308,15 @@ impl TokenEndpoint {
                  secret; replace that file to rotate the key",
             ));
         }
+        if matches!(
+            self.auth_method,
+            AuthMethod::ClientAssertion | AuthMethod::None
+        ) {
+            return Err(Error::invalid(format!(
+                "set_credentials: auth_method={} uses no client secret",
+                self.auth_method.name()
+            )));
+        }
         self.credentials.store(Arc::new(credentials));
         Ok(())
     }
@@ -271,7 +330,12 @@ impl TokenEndpoint {
                 let metadata = discovery.metadata(&self.transport)?;
                 let supported = &metadata.token_endpoint_auth_methods_supported;
                 let method = self.auth_method.name();
-                if !supported.is_empty() && !supported.iter().any(|m| m == method) {
+                // A federated assertion is advertised under the providers' own names.
+                let checked = !matches!(
+                    self.auth_method,
+                    AuthMethod::ClientAssertion | AuthMethod::None
+                );
+                if checked && !supported.is_empty() && !supported.iter().any(|m| m == method) {
                     return Err(Error::invalid(format!(
                         "auth_method: issuer '{}' does not offer {method} (its \
                          token_endpoint_auth_methods_supported: {})",
@@ -300,17 +364,23 @@ impl TokenEndpoint {
     }
 
     /// The discovered metadata, if `issuer` is used and discovery has succeeded.
-    pub fn discovered(&self) -> Option<Arc<crate::discovery::Metadata>> {
+    pub fn discovered(&self) -> Option<Arc<crate::token::discovery::Metadata>> {
         match &self.target {
             Target::Discovered(d) => d.known(),
             Target::Fixed(_) => None,
         }
     }
 
-    /// The client id and the secret as of now (the shared cache's entry name and sealing key).
+    /// The client id (with whose subject token, under token exchange) and the sealing key as
+    /// of now (the shared cache's entry name and key).
     pub fn identity(&self) -> Result<(String, Secret)> {
         let credentials = self.credentials.load();
-        Ok((credentials.client_id.clone(), credentials.secret.read()?))
+        let name = self.grant.cache_name(&credentials.client_id)?;
+        let secret = match &self.seal_key {
+            Some(key) => key.read()?,
+            None => credentials.secret.read()?,
+        };
+        Ok((name, secret))
     }
 
     /// Whether the client authenticates with its TLS certificate (mutual TLS).
@@ -340,8 +410,8 @@ impl TokenEndpoint {
         let credentials = self.credentials.load_full();
         let secret = credentials.secret.read()?;
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(scope) = &self.scope {
+        self.grant.static_fields(&mut form);
+        if let Some(scope) = self.scope.as_ref().filter(|_| self.grant.scope_in_form()) {
             form.append_pair("scope", scope);
         }
         for (name, value) in &self.params {
@@ -370,13 +440,30 @@ impl TokenEndpoint {
                 form.append_pair("client_assertion_type", ASSERTION_TYPE);
                 None
             }
+            // The assertion file's content and type come per attempt (`Prepared::append`).
+            AuthMethod::ClientAssertion => {
+                form.append_pair("client_id", &credentials.client_id);
+                None
+            }
+            // A public client names itself when it has an id (RFC 6749 §3.2.1).
+            AuthMethod::None => {
+                if !credentials.client_id.is_empty() && self.grant.sends_client_id() {
+                    form.append_pair("client_id", &credentials.client_id);
+                }
+                None
+            }
         };
         let scrubber = match self.auth_method {
             // The key file's text is not something a server could echo; the assertion is.
-            AuthMethod::PrivateKeyJwt => Scrubber::default(),
+            // (Under client_assertion and none, the per-attempt tokens are added.)
+            AuthMethod::PrivateKeyJwt | AuthMethod::ClientAssertion | AuthMethod::None => {
+                Scrubber::default()
+            }
             _ => Scrubber::for_credentials(&credentials.client_id, &secret),
         };
         Ok(Wire {
+            aud: self.grant.audience(url.as_str()),
+            extras: self.grant.prepare()?,
             url,
             form: Secret::from(form.finish()),
             basic,
@@ -398,9 +485,16 @@ impl TokenEndpoint {
         let mut attempt = 0;
         while attempt < attempts {
             attempt += 1;
-            Counters::bump(&self.counters.token_requests);
-            let sent = wire.attempt();
-            let failure = match self.attempt(&wire, &sent) {
+            // The token files are read for every attempt (a failure is the configuration's:
+            // INVALID_ARGUMENT naming the key, not worth a retry); assertions are signed for
+            // every send of it (`Hooks::sign`).
+            let mut sent = Attempt {
+                wire: &wire,
+                scrubber: wire.scrubber.clone(),
+                files: Vec::new(),
+            };
+            sent.files = wire.extras.read_files(&mut sent.scrubber)?;
+            let failure = match self.attempt(&wire, &mut sent) {
                 Ok(token) => return Ok(token),
                 Err(f) => f,
             };
@@ -432,7 +526,7 @@ impl TokenEndpoint {
         unreachable!("the last attempt always returns")
     }
 
-    fn attempt(&self, wire: &Wire, sent: &Attempt) -> std::result::Result<Token, Failure> {
+    fn attempt(&self, wire: &Wire, sent: &mut Attempt) -> std::result::Result<Token, Failure> {
         let obtained = Instant::now();
         let (status, retry_after, nonce_learned, body) =
             self.exchange(wire, sent).map_err(|error| Failure {
@@ -444,6 +538,16 @@ impl TokenEndpoint {
             })?;
         let shown = redact(&wire.url);
         if status == StatusCode::OK {
+            let body = self.grant.check_answer(body).map_err(|e| Failure {
+                error: Error::new(
+                    e.code,
+                    format!("{STEP} {shown}: HTTP 200 but {}", e.message),
+                )
+                .with_status(200),
+                transient: false,
+                retry_after: None,
+                use_dpop_nonce: false,
+            })?;
             let grant = parse_grant(&body, self.default_expires_in).map_err(|e| Failure {
                 error: Error::new(
                     e.code,
@@ -536,52 +640,51 @@ impl TokenEndpoint {
         })
     }
 
-    /// One POST to the token endpoint: status, `Retry-After`, and the size-capped body.
+    /// One POST to the token endpoint (`http::pipeline`: its resend signs anew): status,
+    /// `Retry-After`, whether a DPoP nonce was learned, and the size-capped body.
     fn exchange(
         &self,
         wire: &Wire,
-        sent: &Attempt,
+        sent: &mut Attempt,
     ) -> Result<(StatusCode, Option<Duration>, bool, Vec<u8>)> {
-        let post = |clients: &Clients| {
-            let mut request = clients
-                .for_token_endpoint()
-                .post(wire.url.clone())
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .header(ACCEPT, "application/json")
-                .body(sent.form.expose().to_owned());
-            if let Some(basic) = &wire.basic {
-                request = request.header(AUTHORIZATION, basic.clone());
-            }
-            if let Some(proof) = &sent.proof {
-                request = request.header(&DPOP, proof.clone());
-            }
-            request.send()
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(basic) = &wire.basic {
+            headers.insert(AUTHORIZATION, basic.clone());
+        }
+        let request = ApiRequest {
+            method: Method::POST,
+            url: wire.url.clone(),
+            headers,
+            body: bytes::Bytes::new(),
         };
-        self.transport.run(|clients| async move {
-            let started = Instant::now();
-            let mut response = post(&clients).await;
-            if let Err(e) = &response {
-                // A client-credentials grant is safe to repeat on a kept-alive connection the
-                // server closed under it (see `Transport::resend`); the same assertion and
-                // proof go again, as the server never answered them.
-                if let Some(fresh) = self.transport.resend(reqwest_failure(e), true, started) {
-                    response = post(&fresh).await;
-                }
+        let mut exchange = Exchange::new(
+            &request,
+            Role::TokenEndpoint,
+            STEP,
+            self.transport.timeout(),
+        );
+        let transport = &self.transport;
+        let reply = transport.run(|clients| async move {
+            match transport
+                .send(&clients, &mut exchange, sent, MAX_TOKEN_RESPONSE_BYTES)
+                .await?
+            {
+                Step::Done(reply) => Ok(reply),
+                Step::Rejected => unreachable!("token requests are never rejected by a hook"),
             }
-            let response = response.map_err(|e| send_error(e, STEP, &wire.url))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(parse_retry_after);
-            // Learned on success too: the next token request then needs no extra round trip.
-            let nonce_learned = wire
-                .dpop
-                .as_ref()
-                .is_some_and(|d| d.learn(&wire.url, response.headers()));
-            let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, &wire.url).await?;
-            Ok((status, retry_after, nonce_learned, body))
-        })
+        })?;
+        let retry_after = reply.headers.get(RETRY_AFTER).and_then(parse_retry_after);
+        // Learned on success too: the next token request then needs no extra round trip.
+        let nonce_learned = wire
+            .dpop
+            .as_ref()
+            .is_some_and(|d| d.learn(&wire.url, &reply.headers));
+        Ok((reply.status, retry_after, nonce_learned, reply.body))
     }
 
     fn wait_before_retry(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -594,42 +697,37 @@ impl TokenEndpoint {
     }
 }
 
-impl Wire {
-    /// This attempt's body: under the JWT methods with a fresh assertion (a server refuses a
-    /// reused `jti`), which its scrubber also takes out of messages.
-    fn attempt(&self) -> Attempt {
-        let mut attempt = self.authenticated();
-        if let Some(dpop) = &self.dpop {
-            let proof = dpop.proof("POST", &self.url, None);
-            attempt.scrubber.also_jws(proof.to_str().unwrap_or(""));
-            attempt.proof = Some(proof);
+impl Hooks for Attempt<'_> {
+    /// This send's body, with a fresh assertion under the JWT methods (a server refuses a
+    /// reused `jti`), and with DPoP a fresh proof; the scrubber learns both.
+    fn sign(
+        &mut self,
+        _method: &Method,
+        _url: &Url,
+        _credentials: bool,
+        headers: &mut HeaderMap,
+    ) -> Option<bytes::Bytes> {
+        let wire = self.wire;
+        if let Some(dpop) = &wire.dpop {
+            let proof = dpop.proof("POST", &wire.url, None);
+            self.scrubber.also_jws(proof.to_str().unwrap_or(""));
+            headers.insert(&DPOP, proof);
         }
-        attempt
-    }
-
-    /// The body with this attempt's client authentication.
-    fn authenticated(&self) -> Attempt {
-        let Some(signer) = &self.signer else {
-            return Attempt {
-                form: self.form.clone(),
-                proof: None,
-                scrubber: self.scrubber.clone(),
-            };
+        let mut form = form_urlencoded::Serializer::new(wire.form.expose().to_owned());
+        // The grant's fields: a fresh JWT-bearer assertion, this attempt's token files.
+        wire.extras
+            .append(&wire.aud, &self.files, &mut form, &mut self.scrubber);
+        let Some(signer) = &wire.signer else {
+            return Some(bytes::Bytes::from(form.finish()));
         };
-        let assertion = signer.assertion(&self.client_id, self.url.as_str());
-        let mut scrubber = self.scrubber.clone();
-        scrubber.also_jws(assertion.expose());
-        let mut form = form_urlencoded::Serializer::new(self.form.expose().to_owned());
+        let assertion = signer.assertion(&wire.client_id, &wire.aud);
+        self.scrubber.also_jws(assertion.expose());
         form.append_pair("client_assertion", assertion.expose());
-        Attempt {
-            form: Secret::from(form.finish()),
-            proof: None,
-            scrubber,
-        }
+        Some(bytes::Bytes::from(form.finish()))
     }
 }
 
-impl Attempt {
+impl Attempt<'_> {
     /// Server text as a message quotes it: credentials scrubbed from the whole text first,
     /// then one line of at most [`QUOTED_CHARS`].
     fn quote(&self, server_text: &str) -> String {

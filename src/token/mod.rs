@@ -4,13 +4,17 @@
 
 pub mod assertion;
 pub mod cache;
+pub mod credential_file;
+pub mod discovery;
 pub mod endpoint;
+pub mod grant;
 pub mod refresh;
 pub mod shared;
 pub mod snapshot;
+pub mod token_file;
 
 use crate::error::{Code, Error, Result};
-use reqwest::header::HeaderValue;
+use crate::http::header::HeaderValue;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -1,5 +1,5 @@
 //! Refreshes off the callers' threads (`refresh_mode` background and eager), on the library
-//! runtime (`http::runtime`).
+//! runtime (`runtime`).
 //!
 //! - A background fetch runs on a blocking thread of the library runtime: the fetch itself is
 //!   the same blocking code the callers run (retries sleep, events fire with no lock held).
@@ -9,7 +9,7 @@
 //!   `Weak` of the session between refreshes and stops as soon as the session is freed.
 
 use super::cache::{Source, TokenCache};
-use crate::http::runtime;
+use crate::runtime;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;

@@ -2,6 +2,8 @@
 //! without sharing fault knobs), driven over real HTTP on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -1973,6 +1973,247 @@ static void run_simple(const struct simple_case *cases, size_t n) {
     }
 }
 
+/* ---- workload identity: token files, service-account files, keys that do not fit ---------- */
+
+/* A JWT-shaped token the "platform" wrote ({"alg":"RS256"} . {"sub":"hostile"} . signature). */
+#define PLATFORM_JWT "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJob3N0aWxlIn0.c2lnbmF0dXJlLW9mLXRoZS1wbGF0Zm9ybS10b2tlbg"
+
+static char wl_dir[128];
+
+static void wl_cleanup(void) {
+    char cmd[192];
+    if (!wl_dir[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", wl_dir);
+    if (system(cmd) != 0) fprintf(stderr, "hostile: could not remove %s\n", wl_dir);
+}
+
+/* `name` in a private directory holding `contents` (NULL: removed); its path. */
+static const char *wl_file(const char *name, const char *contents) {
+    static __thread char paths[4][256];
+    static __thread int next;
+    char *path = paths[next++ & 3];
+    if (!wl_dir[0]) {
+        snprintf(wl_dir, sizeof wl_dir, "/tmp/cloudauth-hostile-wl-XXXXXX");
+        if (!mkdtemp(wl_dir)) {
+            wl_dir[0] = 0;
+            fail("mkdtemp: %s", strerror(errno));
+            return "/nonexistent";
+        }
+        atexit(wl_cleanup);
+    }
+    snprintf(path, sizeof paths[0], "%s/%s", wl_dir, name);
+    if (contents) {
+        FILE *f = fopen(path, "w");
+        if (!f) abort();
+        fputs(contents, f);
+        fclose(f);
+    } else {
+        unlink(path);
+    }
+    return path;
+}
+
+/* A config against the hostile server with no secret: `extra` as in config_for. */
+static cloudauth_config *wl_config(const char *tok, const char *extra) {
+    /* as config_for, without the secret these deployments do not have */
+    cloudauth_config *bare = cloudauth_config_new();
+    char buf[1024], num[32];
+    set(bare, "client_id", CLIENT_ID);
+    snprintf(buf, sizeof buf, "%s/%s", main_url, tok);
+    set(bare, "token_url", buf);
+    set(bare, "base_url", main_url);
+    snprintf(num, sizeof num, "%d", timeout_ms);
+    set(bare, "timeout_ms", num);
+    set(bare, "max_retries", "0");
+    set(bare, "proxy", "none");
+    if (extra) {
+        char *copy = xstrdup(extra), *save = NULL, *kv;
+        for (kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq) continue;
+            *eq = 0;
+            set(bare, kv, eq + 1);
+        }
+        free(copy);
+    }
+    return bare;
+}
+
+/* The last error is clean, names `key` first and holds no JWT piece. */
+static void check_workload_message(const char *key) {
+    const char *msg = cloudauth_last_error();
+    check_message(PLATFORM_JWT);
+    if (strstr(msg, "eyJ")) fail("last error holds a JWS: %s", msg);
+    if (key && strncmp(msg, key, strlen(key)) != 0) fail("last error does not name %s: %s", key, msg);
+}
+
+/* A server that echoes what it got: the message scrubs it. `file_key` names the token file. */
+static void wl_echo(const char *tok, const char *keys, const char *file_key, cloudauth_result want) {
+    char extra[768], buf[256];
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    snprintf(extra, sizeof extra, "%s;%s=%s", keys, file_key, wl_file(file_key, PLATFORM_JWT "\n"));
+    cfg = wl_config(tok, extra);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    check_rc(get_token(s, buf), want, "session_token");
+    check_workload_message(NULL);
+    if (!strstr(cloudauth_last_error(), "***")) fail("nothing was scrubbed: %s", cloudauth_last_error());
+    cloudauth_session_free(s);
+}
+#define REJECTED CLOUDAUTH_ERR_AUTH_REJECTED
+static void w_echoed_federated_assertion(void) {
+    wl_echo("echo_400_assertion_desc", "auth_method=client_assertion", "client_assertion_file", REJECTED);
+}
+static void w_echoed_federated_assertion_signature(void) {
+    wl_echo("echo_401_assertionsig_html", "auth_method=client_assertion", "client_assertion_file", REJECTED);
+}
+static void w_echoed_subject_token(void) {
+    wl_echo("echo_400_subject_desc", "grant_type=token_exchange", "subject_token_file", REJECTED);
+}
+static void w_echoed_subject_token_signature(void) {
+    /* a 500 is retried: the retry reads the file again, and both echoes are scrubbed */
+    wl_echo("echo_500_subjectsig_html", "grant_type=token_exchange;max_retries=1", "subject_token_file",
+            CLOUDAUTH_ERR_TOKEN_ENDPOINT);
+}
+static void w_echoed_jwt_bearer_assertion(void) {
+    char extra[512], buf[256];
+    cloudauth_config *cfg;
+    cloudauth_session *s = NULL;
+    if (!mtls_setup()) return;
+    snprintf(extra, sizeof extra, "grant_type=jwt_bearer;client_key_file=%s", mtls_path("good.key"));
+    cfg = wl_config("echo_400_grantassertion_desc", extra);
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+    cloudauth_config_free(cfg);
+    if (!s) return;
+    check_rc(get_token(s, buf), CLOUDAUTH_ERR_AUTH_REJECTED, "session_token");
+    check_workload_message(NULL);
+    if (!strstr(cloudauth_last_error(), "***")) fail("nothing was scrubbed: %s", cloudauth_last_error());
+    cloudauth_session_free(s);
+}
+
+/* session_new refuses the config; the message names `key`. */
+static void wl_refused(const char *extra, const char *key) {
+    cloudauth_config *cfg = wl_config("ok", extra);
+    cloudauth_session *s = NULL;
+    check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_ERR_INVALID_ARGUMENT, "session_new");
+    if (s) fail("*out written on failure");
+    check_workload_message(key);
+    cloudauth_config_free(cfg);
+    cloudauth_session_free(s);
+}
+static void w_bad_token_files(void) {
+    static const char *const files[] = {NULL, "", " \n\n", "not a jwt at all", "{\"token\":1}",
+                                        "-----BEGIN PRIVATE KEY-----\nSECRETSTUFF\n", "a.b"};
+    static const char *const keys[][2] = {
+        {"auth_method=client_assertion", "client_assertion_file"},
+        {"grant_type=token_exchange", "subject_token_file"},
+        {"grant_type=token_exchange;subject_token_file=", "actor_token_file"},
+    };
+    char extra[768];
+    size_t i, k;
+    for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+            const char *path = wl_file("bad", files[i]);
+            if (k == 2)
+                snprintf(extra, sizeof extra, "%s%s;actor_token_file=%s", keys[k][0],
+                         wl_file("subject", PLATFORM_JWT), path);
+            else
+                snprintf(extra, sizeof extra, "%s;%s=%s", keys[k][0], keys[k][1], path);
+            wl_refused(extra, keys[k][1]);
+            if (strstr(cloudauth_last_error(), "SECRETSTUFF")) fail("the file was quoted");
+        }
+    }
+}
+static void w_bad_service_account_files(void) {
+    static const char *const files[][2] = {
+        {"not json SECRETSTUFF", "is not JSON"},
+        {"{\"private_key\":\"-----BEGIN PRIVATE KEY-----\\nSECRETSTUFF\\n\"}", "has no client_email"},
+        {"{\"client_email\":\"a@b\"}", "has no private_key"},
+        {"{\"client_email\":\"a@b\",\"private_key\":\"-----BEGIN ENCRYPTED PRIVATE KEY-----\\n"
+         "SECRETSTUFF\\n-----END ENCRYPTED PRIVATE KEY-----\\n\"}", "encrypted"},
+        {"{\"client_email\":\"a@b\",\"private_key\":\"-----BEGIN PRIVATE KEY-----\\nSECRETSTUFF\\n"
+         "-----END PRIVATE KEY-----\\n\"}", "usable"},
+        {"{\"type\":\"external_account\"}", "external_account"},
+        {"[1,2]", "not an object"},
+    };
+    char extra[512];
+    size_t i;
+    for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(extra, sizeof extra, "grant_type=jwt_bearer;credentials_file=%s",
+                 wl_file("sa.json", files[i][0]));
+        wl_refused(extra, "credentials_file");
+        if (!strstr(cloudauth_last_error(), files[i][1]))
+            fail("last error lacks '%s': %s", files[i][1], cloudauth_last_error());
+        if (strstr(cloudauth_last_error(), "SECRETSTUFF")) fail("the file was quoted");
+    }
+}
+static void w_keys_that_do_not_fit(void) {
+    char extra[512];
+    cloudauth_config *cfg = cloudauth_config_new();
+    /* an unknown grant type: refused by config_set, naming the key */
+    check_rc(cloudauth_config_set(cfg, "grant_type", "password"), CLOUDAUTH_ERR_INVALID_ARGUMENT,
+             "grant_type=password");
+    check_workload_message("grant_type");
+    cloudauth_config_free(cfg);
+    snprintf(extra, sizeof extra, "client_secret=%s;auth_method=client_assertion;client_assertion_file=%s",
+             SECRET, wl_file("fit", PLATFORM_JWT));
+    wl_refused(extra, "client_secret");
+    snprintf(extra, sizeof extra, "subject_token_file=%s", wl_file("fit", PLATFORM_JWT));
+    wl_refused(extra, "subject_token_file");
+    snprintf(extra, sizeof extra, "client_secret=x;client_assertion_file=%s", wl_file("fit", PLATFORM_JWT));
+    wl_refused(extra, "client_assertion_file");
+    wl_refused("grant_type=jwt_bearer", "client_key_file");
+    wl_refused("token_cache=redis;redis_url=redis://127.0.0.1:9/;auth_method=client_assertion;"
+               "client_assertion_file=/nonexistent", "client_assertion_file");
+    snprintf(extra, sizeof extra, "token_cache=redis;redis_url=redis://127.0.0.1:9/;"
+             "auth_method=client_assertion;client_assertion_file=%s", wl_file("fit", PLATFORM_JWT));
+    wl_refused(extra, "token_cache_key_file");
+}
+/* A file that goes bad after session_new: each fetch names it; fixed, the next one works. */
+static void w_files_break_later(void) {
+    static const char *const keys[][2] = {
+        {"auth_method=client_assertion", "client_assertion_file"},
+        {"grant_type=token_exchange", "subject_token_file"},
+    };
+    char extra[512], buf[256];
+    size_t k;
+    for (k = 0; k < 2; k++) {
+        const char *path = wl_file("live", PLATFORM_JWT);
+        cloudauth_config *cfg;
+        cloudauth_session *s = NULL;
+        snprintf(extra, sizeof extra, "%s;%s=%s", keys[k][0], keys[k][1], path);
+        cfg = wl_config("ok", extra);
+        check_rc(cloudauth_session_new(cfg, &s), CLOUDAUTH_OK, "session_new");
+        cloudauth_config_free(cfg);
+        if (!s) continue;
+        check_rc(get_token(s, buf), CLOUDAUTH_OK, "token");
+        cloudauth_session_invalidate(s);
+        wl_file("live", "\n");
+        check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "emptied file at fetch");
+        check_workload_message(keys[k][1]);
+        wl_file("live", NULL);
+        check_rc(get_token(s, buf), CLOUDAUTH_ERR_INVALID_ARGUMENT, "removed file at fetch");
+        check_workload_message(keys[k][1]);
+        wl_file("live", PLATFORM_JWT "\r\n");
+        check_rc(get_token(s, buf), CLOUDAUTH_OK, "rewritten file");
+        cloudauth_session_free(s);
+    }
+}
+
+static const struct simple_case workload_cases[] = {
+    {"workload", "echoed_federated_assertion", w_echoed_federated_assertion},
+    {"workload", "echoed_federated_assertion_signature", w_echoed_federated_assertion_signature},
+    {"workload", "echoed_subject_token", w_echoed_subject_token},
+    {"workload", "echoed_subject_token_signature", w_echoed_subject_token_signature},
+    {"workload", "echoed_jwt_bearer_assertion", w_echoed_jwt_bearer_assertion},
+    {"workload", "bad_token_files", w_bad_token_files},
+    {"workload", "bad_service_account_files", w_bad_service_account_files},
+    {"workload", "keys_that_do_not_fit", w_keys_that_do_not_fit},
+    {"workload", "files_break_later", w_files_break_later},
+};
+
 int main(int argc, char **argv) {
     const char *ports = getenv("HOSTILE_PORTS");
     const char *tf = getenv("CLOUDAUTH_TEST_TIME_FACTOR");
@@ -2004,6 +2245,7 @@ int main(int argc, char **argv) {
     run_simple(fork_cases, sizeof fork_cases / sizeof fork_cases[0]);
     run_simple(idp_cases, sizeof idp_cases / sizeof idp_cases[0]);
     run_simple(mtls_cases, sizeof mtls_cases / sizeof mtls_cases[0]);
+    run_simple(workload_cases, sizeof workload_cases / sizeof workload_cases[0]);
 
     for (g = 0; g < n_groups; g++) {
         printf("hostile %-16s %3d/%-3d passed\n", groups[g].name, groups[g].passed, groups[g].run);

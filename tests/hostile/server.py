@@ -124,12 +124,19 @@ def echoed(req, kind):
             basic = base64.b64decode(auth[6:]).decode("latin-1")
         except Exception:
             basic = "?"
-    assertion = urllib.parse.parse_qs(form).get("client_assertion", [""])[0]
+    fields = urllib.parse.parse_qs(form)
+    assertion = fields.get("client_assertion", [""])[0]
+    grant_assertion = fields.get("assertion", [""])[0]  # the JWT-bearer grant's
+    subject = fields.get("subject_token", [""])[0]
     proof = req.headers.get("dpop", "")
     return {
         # client assertions and DPoP proofs, whole and as their signature alone
         "assertion": assertion,
         "assertionsig": assertion.rsplit(".", 1)[-1],
+        "grantassertion": grant_assertion,
+        "grantassertionsig": grant_assertion.rsplit(".", 1)[-1],
+        "subject": subject,
+        "subjectsig": subject.rsplit(".", 1)[-1],
         "proof": proof,
         "proofsig": proof.rsplit(".", 1)[-1],
         "body": form,

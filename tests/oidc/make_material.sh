@@ -45,4 +45,8 @@ q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout c
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out dpop.key
 # An encrypted key: cloudauth must refuse it by name, never ask for or guess a passphrase.
 q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -aes-256-cbc -pass pass:not-a-secret -out encrypted.key
+# Workload identity: the test's "platform issuer" (signs federated assertions and subject
+# tokens) and a service account's key (the test writes it into a Google-format key file).
+q openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out platform.key
+q openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key
 rm -f ./*.srl

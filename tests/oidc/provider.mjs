@@ -9,6 +9,8 @@ import * as path from 'node:path';
 
 import Provider, { errors } from 'oidc-provider';
 
+import { nameClient, registerWorkloadGrants, workloadClients, WORKLOAD_FIELDS } from './workload.mjs';
+
 // The APIs this provider issues tokens for. DEFAULT_RESOURCE is used when a request names none
 // (so every token is a JWT the resource server can verify); AUDIENCE_API is what Auth0-style
 // `audience` selects.
@@ -27,7 +29,7 @@ export const CLIENT_SECRET = 'oidc-test-secret-7f3a9c1e5b2d4f6a8c0e1b3d5f7a9c2e'
 // the token's `extra_params` claim, so a test sees what `token_param.NAME` sent.
 const PROTOCOL_FIELDS = new Set([
   'grant_type', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type',
-  'scope', 'resource',
+  'scope', 'resource', ...WORKLOAD_FIELDS,
 ]);
 
 const read = (dir, name) => fs.readFileSync(path.join(dir, name), 'utf8');
@@ -125,7 +127,19 @@ function clients(dir) {
       dpop_bound_access_tokens: true,
       jwks: { keys: [everyKey[2]] },
     },
+    ...workloadClients(dir, { ...base, secret: CLIENT_SECRET }),
   ];
+}
+
+function resourceServerInfo(ctx, resource) {
+  if (!RESOURCES.has(resource)) throw new errors.InvalidTarget(`unknown resource ${resource}`);
+  return {
+    scope: SCOPES,
+    audience: resource,
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: 300,
+    jwt: { sign: { alg: 'ES256' } },
+  };
 }
 
 function peerCertificate(ctx) {
@@ -167,7 +181,7 @@ export async function startProvider({ dir, record, lifetimeMs }) {
     scopes: ['api:read', 'api:write'],
     clientAuthMethods: [
       'client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt',
-      'tls_client_auth', 'self_signed_tls_client_auth',
+      'tls_client_auth', 'self_signed_tls_client_auth', 'none',
     ],
     enabledJWA: {
       clientAuthSigningAlgValues: ['HS256', 'RS256', 'PS256', 'ES256', 'ES384', 'EdDSA', 'Ed25519'],
@@ -201,16 +215,7 @@ export async function startProvider({ dir, record, lifetimeMs }) {
         enabled: true,
         // Auth0's `audience` names the API the way `resource` does.
         defaultResource: (ctx, client, oneOf) => oneOf || ctx.oidc.body?.audience || DEFAULT_RESOURCE,
-        getResourceServerInfo: (ctx, resource) => {
-          if (!RESOURCES.has(resource)) throw new errors.InvalidTarget(`unknown resource ${resource}`);
-          return {
-            scope: SCOPES,
-            audience: resource,
-            accessTokenFormat: 'jwt',
-            accessTokenTTL: 300,
-            jwt: { sign: { alg: 'ES256' } },
-          };
-        },
+        getResourceServerInfo: resourceServerInfo,
       },
     },
     extraTokenClaims: (ctx) => {
@@ -218,11 +223,17 @@ export async function startProvider({ dir, record, lifetimeMs }) {
       for (const [name, value] of Object.entries(ctx.oidc.body || {})) {
         if (!PROTOCOL_FIELDS.has(name)) extra[name] = value;
       }
-      return Object.keys(extra).length ? { extra_params: extra } : undefined;
+      const claims = Object.keys(extra).length ? { extra_params: extra } : {};
+      if (ctx.oidc.workload) claims.workload = ctx.oidc.workload;
+      return Object.keys(claims).length ? claims : undefined;
     },
     assertJwtClientAuthClaimsAndHeader: (ctx, claims, header, client) => {
       record('assertion', client.clientId, { header, claims });
     },
+  });
+  provider.use(nameClient());
+  registerWorkloadGrants(provider, {
+    dir, errors, record, resourceServerInfo, defaultResource: DEFAULT_RESOURCE,
   });
   provider.on('grant.success', (ctx) => {
     const proof = ctx.get('DPoP');

@@ -122,6 +122,8 @@ export async function startResourceServer({ dir, issuer, record, lifetimeMs }) {
       scope: claims.scope || null,
       cnf: claims.cnf || null,
       extra_params: claims.extra_params || null,
+      workload: claims.workload || null,
+      sub: claims.sub || null,
       certificate,
       proof,
     };

@@ -14,6 +14,9 @@ with the behaviour the path asks for:
   GET  /api/redirect     302 to /api (same origin)
   POST /echo/token       400 whose description quotes the DPoP proof and client assertion
   POST /dpop-always/token  a token_type=DPoP token, asked for or not
+  POST /rotate/token?dir=D  503 (Retry-After: 0) while D holds a NAME.next file, after renaming
+                         each to NAME (a platform rotating its token files between attempts);
+                         then a token
   POST /nonce/token      DPoP: 400 use_dpop_nonce + DPoP-Nonce until the proof carries it
   GET  /api              200, echoing nothing
   GET  /api/nonce        DPoP: 401 use_dpop_nonce + DPoP-Nonce until the proof carries it
@@ -138,6 +141,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(400, {"error": "invalid_client", "error_description":
                                    "got proof " + str(self.headers.get("DPoP")) + " and assertion "
                                    + str(form.get("client_assertion"))})
+        if path == "/rotate/token":
+            import os
+            folder = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["dir"][0]
+            pending = [f for f in os.listdir(folder) if f.endswith(".next")]
+            for f in pending:
+                os.replace(os.path.join(folder, f), os.path.join(folder, f[: -len(".next")]))
+            if pending:
+                return self.send(503, {"error": "temporarily_unavailable"}, [("Retry-After", "0")])
         if path.endswith("/token"):
             n = next(COUNTER)
             extra = [("DPoP-Nonce", "server-nonce-1")] if path == "/nonce/token" else []

@@ -8,14 +8,15 @@ Prints "PORTS <origin> <other> <control>" and serves for at most 120 s (or until
   none is served too), verified against TRUSTED_PEM (CAs, or self-signed client certificates).
   POST /token answers a token when a certificate was presented and 401 invalid_client when not
   (POST /token-short: the same, with expires_in 2);
-  GET /redirect?to=URL answers 302 to URL (or 307 with &status=307), GET /loop answers 302 to
-  itself; on <origin>,
+  /redirect?to=URL answers 302 to URL (or another status with &status=N, after &delay_ms=N),
+  GET /loop answers 302 to itself; /refuses-first-token answers 401 to the first token issued
+  (mtls-1-…) and 200 to any other; on <origin>,
   GET /.well-known/oauth-authorization-server answers metadata whose issuer is <origin>, whose
   token_endpoint is <origin>/plain-token and whose mtls_endpoint_aliases.token_endpoint is
   <other>/token (RFC 8705 §5); anything else answers 200.
 - <control>: plain HTTP on 127.0.0.1; GET /log returns every request seen so far as JSON
   (listener, method, path, the SHA-256 of the presented certificate or null, Authorization,
-  the form body of token requests), GET /clear empties it; its
+  Cookie, DPoP, the body as text, the form body of token requests), GET /clear empties it; its
   /.well-known/oauth-authorization-server names itself as the issuer and a plain-http
   mtls_endpoint_aliases.token_endpoint.
 """
@@ -25,6 +26,7 @@ import json
 import ssl
 import sys
 import threading
+import time
 import urllib.parse
 
 LOG = []
@@ -58,6 +60,9 @@ def make_handler(listener):
                     "path": url.path,
                     "cert": fingerprint,
                     "authorization": self.headers.get("Authorization"),
+                    "cookie": self.headers.get("Cookie"),
+                    "dpop": self.headers.get("DPoP"),
+                    "body": body.decode(errors="replace"),
                     "form": urllib.parse.parse_qs(body.decode()) if url.path.startswith("/token") else None,
                 })
             if url.path in ("/token", "/token-short"):
@@ -83,13 +88,17 @@ def make_handler(listener):
                 }), [("Content-Type", "application/json")])
             if url.path == "/loop":
                 return self.answer(302, "", [("Location", "/loop")])
+            if url.path == "/refuses-first-token":
+                auth = self.headers.get("Authorization") or ""
+                return self.answer(401 if auth.startswith("Bearer mtls-1-") else 200, "ok")
             if url.path == "/redirect":
                 query = urllib.parse.parse_qs(url.query)
                 status = int(query.get("status", ["302"])[0])
+                time.sleep(int(query.get("delay_ms", ["0"])[0]) / 1000)
                 return self.answer(status, "", [("Location", query["to"][0])])
             return self.answer(200, "ok")
 
-        do_GET = do_POST = do_PUT = handle_any
+        do_GET = do_POST = do_PUT = do_DELETE = handle_any
 
         def log_message(self, *args):
             pass

@@ -39,7 +39,13 @@ namespace CloudAuth
         /// (also private_key_jwt, client_secret_jwt, tls_client_auth,
         /// self_signed_tls_client_auth), client_key_file, client_key_id, client_assertion_alg,
         /// client_cert_file, dpop, dpop_key_file, issuer, audience, resource (comma-separated)
-        /// and token_param.NAME for any extra token-request field. Numbers are decimal strings;
+        /// and token_param.NAME for any extra token-request field; for workload identity
+        /// (no stored secret, see the README) auth_method client_assertion or none,
+        /// client_assertion_file, client_assertion_type, client_assertion_aud, grant_type
+        /// (jwt_bearer, token_exchange), assertion_issuer, assertion_subject,
+        /// scope_in_assertion, credentials_file, subject_token_file, subject_token_type,
+        /// requested_token_type, actor_token_file, actor_token_type and token_cache_key_file.
+        /// Numbers are decimal strings;
         /// booleans are read by the library (true/false, 1/0, yes/no, on/off, in any case). No
         /// network traffic happens here.
         /// </summary>

@@ -134,7 +134,8 @@ def test_options_cover_every_library_key() -> None:
     with pytest.raises(cloudauth.InvalidArgument) as info:
         cloudauth.Session("id", "secret", no_such_key="x")  # type: ignore[call-arg]
     listed = str(info.value).split("known keys: ", 1)[1]
-    library = {k.strip() for k in listed.split(",")} - {"client_id", "client_secret"}
+    # The message is bounded (512 characters): a key cut at the end is left out.
+    library = {k.strip() for k in listed.split(",") if "…" not in k} - {"client_id", "client_secret"}
     assert library <= typed, library - typed
 
 

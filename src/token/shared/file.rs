@@ -154,7 +154,7 @@ impl Backend for FileCache {
     }
 }
 
-fn default_dir() -> Option<PathBuf> {
+pub(super) fn default_dir() -> Option<PathBuf> {
     let from = |var: &str| std::env::var_os(var).filter(|v| Path::new(v).is_absolute());
     from("XDG_CACHE_HOME")
         .map(|x| PathBuf::from(x).join("cloudauth"))
@@ -168,7 +168,7 @@ fn my_uid() -> u32 {
 
 /// The directory must be ours, a real directory and not writable by others (who could swap
 /// entries). With `create`, a missing one is made (0700, parents too).
-fn check_dir(dir: &Path, create: bool) -> Result<(), String> {
+pub(super) fn check_dir(dir: &Path, create: bool) -> Result<(), String> {
     let meta = match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == ErrorKind::NotFound && create => {
             DirBuilder::new()

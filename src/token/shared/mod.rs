@@ -1,4 +1,4 @@
-//! The cross-process token caches (DESIGN.md, "Shared caches"): `file` for the processes of
+//! The cross-process token caches (README.md, "Shared token caches"): `file` for the processes of
 //! one user on one host, `redis` for a fleet. Both sit behind the in-memory cache, hold sealed
 //! entries (`seal`), and give a single flight across processes: one fetches, the others wait
 //! for its result, bounded by how long a token request may take.
@@ -9,6 +9,7 @@
 pub mod file;
 pub mod redis;
 pub mod seal;
+pub mod seal_key;
 
 use self::seal::{now_ms, Entry, Sealer};
 use crate::config::{Config, TokenCacheKind};
@@ -71,6 +72,8 @@ pub struct SharedCache {
     keyed: ArcSwap<Keyed>,
     /// Where the store lives and what names the entry (besides the client id).
     cfg: Config,
+    /// With a pinned DPoP key: its thumbprint, part of the entry's name.
+    dpop_jkt: Option<String>,
     report: Reporter,
     in_outage: AtomicBool,
     /// How long a token request may take: the longest wait for another process's fetch.
@@ -92,13 +95,18 @@ impl SharedCache {
     /// `None` for `token_cache=memory`. A configuration that cannot work (redis without
     /// redis_url) is an error; a cache that is merely unreachable is not (it is reported
     /// when used, and the calls go on). `secret` is the client secret as of now.
-    pub fn new(cfg: &Config, secret: &[u8], report: Reporter) -> Result<Option<SharedCache>> {
+    pub fn new(
+        cfg: &Config,
+        dpop_jkt: Option<&str>,
+        secret: &[u8],
+        report: Reporter,
+    ) -> Result<Option<SharedCache>> {
         if cfg.token_cache == TokenCacheKind::Memory {
             return Ok(None);
         }
         let client_id = cfg.client_id.clone().unwrap_or_default();
-        let store = Arc::new(open_store(cfg, &client_id)?);
-        let keyed = Keyed::new(cfg, client_id, secret, store);
+        let store = Arc::new(open_store(cfg, dpop_jkt, &client_id)?);
+        let keyed = Keyed::new(cfg, dpop_jkt, client_id, secret, store);
         let mut cfg = cfg.clone();
         cfg.client_secret = None; // not needed here: the sealer holds what it derived
         let attempts = cfg.max_retries + 1;
@@ -106,6 +114,7 @@ impl SharedCache {
             keyed: ArcSwap::from_pointee(keyed),
             fetch_bound: cfg.timeout.saturating_mul(attempts),
             cfg,
+            dpop_jkt: dpop_jkt.map(str::to_owned),
             report,
             in_outage: AtomicBool::new(false),
         }))
@@ -123,12 +132,18 @@ impl SharedCache {
         let store = if current.client_id == client_id {
             current.store.clone()
         } else {
-            match open_store(&self.cfg, client_id) {
+            match open_store(&self.cfg, self.dpop_jkt.as_deref(), client_id) {
                 Ok(store) => Arc::new(store),
                 Err(_) => return, // the URL was checked when the session was made
             }
         };
-        let keyed = Keyed::new(&self.cfg, client_id.to_owned(), secret, store);
+        let keyed = Keyed::new(
+            &self.cfg,
+            self.dpop_jkt.as_deref(),
+            client_id.to_owned(),
+            secret,
+            store,
+        );
         self.keyed.store(Arc::new(keyed));
     }
 
@@ -293,8 +308,14 @@ impl SharedCache {
 }
 
 impl Keyed {
-    fn new(cfg: &Config, client_id: String, secret: &[u8], store: Arc<Store>) -> Keyed {
-        let key = cache_key(cfg, &client_id);
+    fn new(
+        cfg: &Config,
+        dpop_jkt: Option<&str>,
+        client_id: String,
+        secret: &[u8],
+        store: Arc<Store>,
+    ) -> Keyed {
+        let key = cache_key(cfg, dpop_jkt, &client_id);
         Keyed {
             sealer: Sealer::new(secret, &key),
             secret: Secret::new(&String::from_utf8_lossy(secret)),
@@ -304,8 +325,8 @@ impl Keyed {
     }
 }
 
-fn open_store(cfg: &Config, client_id: &str) -> Result<Store> {
-    let key = cache_key(cfg, client_id);
+fn open_store(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> Result<Store> {
+    let key = cache_key(cfg, dpop_jkt, client_id);
     Ok(match cfg.token_cache {
         // (memory has no store: `SharedCache::new` returned before)
         TokenCacheKind::Memory | TokenCacheKind::File => Store::File(file::FileCache::new(
@@ -382,10 +403,10 @@ fn jitter(pause: Duration) -> Duration {
 }
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
-pub fn cache_key(cfg: &Config, client_id: &str) -> String {
+pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> String {
     let mut text = String::from("cloudauth token v1");
     for part in [
-        cfg.token_url.as_str(),
+        cfg.token_url(),
         client_id,
         cfg.scope.as_deref().unwrap_or(""),
         cfg.auth_method.name(),
@@ -398,7 +419,7 @@ pub fn cache_key(cfg: &Config, client_id: &str) -> String {
     let mut extra = |tag: &str, value: &str| {
         text.push_str(&format!("\0{tag}{}:{value}", value.len()));
     };
-    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| !cfg.token_url_set) {
+    if let Some(issuer) = cfg.issuer.as_deref().filter(|_| cfg.token_url.is_none()) {
         extra("issuer", issuer);
     }
     if let Some(audience) = &cfg.audience {
@@ -420,8 +441,27 @@ pub fn cache_key(cfg: &Config, client_id: &str) -> String {
         // A certificate-bound token is only good with its certificate (RFC 8705 §3).
         extra("cert", cfg.client_cert_file.as_deref().unwrap_or(""));
     }
-    if let Some(jkt) = &cfg.dpop_jkt {
+    if let Some(jkt) = dpop_jkt {
         extra("dpop_jkt", jkt);
+    }
+    // Workload identity: what the token stands for, never a token or a file's content.
+    let w = &cfg.workload;
+    if w.grant != crate::token::grant::Kind::ClientCredentials {
+        extra("grant", w.grant.name());
+    }
+    if cfg.auth_method == crate::config::AuthMethod::ClientAssertion {
+        extra("assertion_type", w.client_assertion_type());
+    }
+    for (tag, value) in [
+        ("subject_token_type", &w.subject_token_type),
+        ("requested_token_type", &w.requested_token_type),
+        ("actor_token_type", &w.actor_token_type),
+        ("assertion_issuer", &w.assertion_issuer),
+        ("assertion_subject", &w.assertion_subject),
+    ] {
+        if let Some(value) = value {
+            extra(tag, value);
+        }
     }
     digest(&SHA256, text.as_bytes())
         .as_ref()
@@ -452,7 +492,7 @@ mod tests {
         a.set("client_secret", "one").unwrap();
         let mut b = a.clone();
         b.set("client_secret", "two").unwrap();
-        let key = |c: &Config| cache_key(c, c.client_id.as_deref().unwrap());
+        let key = |c: &Config| cache_key(c, None, c.client_id.as_deref().unwrap());
         assert_eq!(key(&a), key(&b));
         assert_eq!(key(&a).len(), 64);
         for (k, v) in [
@@ -468,6 +508,18 @@ mod tests {
             ("issuer", "https://idp.example"),
             ("client_assertion_alg", "PS256"),
             ("client_key_id", "k1"),
+            ("grant_type", "jwt_bearer"),
+            ("grant_type", "token_exchange"),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:jwt",
+            ),
+            ("assertion_subject", "user@example.com"),
+            ("auth_method", "client_assertion"),
         ] {
             let mut c = a.clone();
             c.set(k, v).unwrap();
@@ -494,17 +546,28 @@ mod tests {
             with(&[("client_key_file", "/a.pem")]),
             with(&[("client_key_file", "/b.pem")])
         );
+        // Nor do the token files (their content is a secret; where they are says nothing).
+        for k in [
+            "client_assertion_file",
+            "subject_token_file",
+            "credentials_file",
+            "token_cache_key_file",
+        ] {
+            assert_eq!(with(&[(k, "/a")]), with(&[(k, "/b")]), "{k}");
+        }
     }
 
     #[test]
     fn redis_needs_a_url() {
         let mut c = Config::default();
         c.set("token_cache", "redis").unwrap();
-        let err = SharedCache::new(&c, b"s", Arc::new(|_| {})).err().unwrap();
+        let err = SharedCache::new(&c, None, b"s", Arc::new(|_| {}))
+            .err()
+            .unwrap();
         assert_eq!(err.code, crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
         assert!(err.message.contains("redis_url"));
         c.set("token_cache", "memory").unwrap();
-        assert!(SharedCache::new(&c, b"s", Arc::new(|_| {}))
+        assert!(SharedCache::new(&c, None, b"s", Arc::new(|_| {}))
             .unwrap()
             .is_none());
     }

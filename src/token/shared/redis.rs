@@ -16,7 +16,7 @@ use super::Backend;
 use crate::error::quote_prefix;
 use crate::error::{Error, Result};
 use crate::fork::Owned;
-use crate::http::url_policy::redact;
+use crate::http::url_policy::{check_redis_url, redact};
 use crate::secret::Secret;
 use ::redis::{Client, Connection, RedisError, RedisResult};
 use arc_swap::ArcSwapOption;
@@ -30,42 +30,6 @@ const COMPARE_AND_DELETE: &str =
 /// Sets the expiry of KEYS[1] to ARGV[2] ms only if it still holds ARGV[1].
 const COMPARE_AND_EXPIRE: &str =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
-
-/// Checks a `redis_url` value; the message never shows the password.
-pub fn check_url(value: &str) -> Result<url::Url> {
-    let url = url::Url::parse(value).map_err(|e| {
-        Error::invalid(format!(
-            "redis_url is not a valid URL ({e}); expected redis://[user:password@]host:port/db or rediss://…"
-        ))
-    })?;
-    if !matches!(url.scheme(), "redis" | "rediss") {
-        return Err(Error::invalid(format!(
-            "redis_url '{}' uses scheme '{}'; expected redis:// or rediss:// (TLS)",
-            redact(&url),
-            quote_prefix(url.scheme(), 40)
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid(format!(
-            "redis_url '{}' has no host",
-            redact(&url)
-        )));
-    }
-    let db = url.path().trim_start_matches('/');
-    if !db.is_empty() && db.parse::<u16>().is_err() {
-        return Err(Error::invalid(format!(
-            "redis_url '{}': the path must be a database number",
-            redact(&url)
-        )));
-    }
-    Client::open(value).map_err(|_| {
-        Error::invalid(format!(
-            "redis_url '{}' is not accepted by the Redis client",
-            redact(&url)
-        ))
-    })?;
-    Ok(url)
-}
 
 pub struct RedisCache {
     client: Client,
@@ -81,7 +45,7 @@ pub struct RedisCache {
 
 impl RedisCache {
     pub fn new(url: &str, ca_file: Option<&str>, key: &str, timeout: Duration) -> Result<Self> {
-        let parsed = check_url(url)?;
+        let parsed = check_redis_url(url)?;
         let shown = redact(&parsed);
         let client = match ca_file {
             Some(path) if parsed.scheme() == "rediss" => {
@@ -304,15 +268,15 @@ mod tests {
 
     #[test]
     fn urls_are_checked_without_showing_the_password() {
-        assert!(check_url("redis://127.0.0.1:6379/0").is_ok());
-        assert!(check_url("rediss://u:p@cache.example:6380").is_ok());
+        assert!(check_redis_url("redis://127.0.0.1:6379/0").is_ok());
+        assert!(check_redis_url("rediss://u:p@cache.example:6380").is_ok());
         for bad in [
             "http://:hunter2@host:6379",
             "redis://:hunter2@host:6379/db",
             "redis://:hunter2@:6379",
             "nonsense",
         ] {
-            let err = check_url(bad).unwrap_err();
+            let err = check_redis_url(bad).unwrap_err();
             assert!(err.message.starts_with("redis_url"), "{}", err.message);
             assert!(!err.message.contains("hunter2"), "{}", err.message);
         }

@@ -322,7 +322,7 @@ class AsyncSession(LifecycleMixin):
 
     def __init__(
         self,
-        client_id: str,
+        client_id: Optional[str],
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,

@@ -51,6 +51,20 @@ KNOWN_KEYS = (
     "issuer",
     "audience",
     "resource",
+    "grant_type",
+    "client_assertion_file",
+    "client_assertion_type",
+    "client_assertion_aud",
+    "assertion_issuer",
+    "assertion_subject",
+    "scope_in_assertion",
+    "credentials_file",
+    "subject_token_file",
+    "subject_token_type",
+    "requested_token_type",
+    "actor_token_file",
+    "actor_token_type",
+    "token_cache_key_file",
 )
 
 
@@ -73,6 +87,11 @@ def _apply_env(lib: ctypes.CDLL, config: Any, prefix: Optional[str], environ: Ma
             raise InvalidArgument(f"environment variable {var}: {e.message}") from None
 
 
+def _no_client_needed(opts: Mapping[str, object]) -> bool:
+    """A service-account file names the client; token exchange may have none (an STS)."""
+    return "credentials_file" in opts or opts.get("grant_type") == "token_exchange"
+
+
 def new_session(
     lib: ctypes.CDLL,
     client_id: Optional[str],
@@ -91,7 +110,8 @@ def new_session(
     prefix = opts.pop(ENV_PREFIX_OPTION, None)
     if prefix is not None and not isinstance(prefix, str):
         raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
-    if client_id is None and not from_env:  # only the environment may supply it
+    # Only the environment, or a workload identity with no client, may leave it out.
+    if client_id is None and not from_env and not _no_client_needed(opts):
         raise TypeError("client_id must be a str, not NoneType")
     settings: List[Tuple[str, object]] = []
     if client_id is not None:

@@ -124,6 +124,18 @@ class Completion(Structure):
 
 CompletionPtr = POINTER(Completion)
 
+# cloudauth_head_fn and cloudauth_write_fn (cloudauth_body_sink): called on the caller's
+# (Python) thread, during cloudauth_session_request_stream.
+HEAD_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p)
+WRITE_FN = ctypes.CFUNCTYPE(c_int, c_void_p, POINTER(ctypes.c_uint8), c_size_t)
+
+
+class BodySink(Structure):
+    """``cloudauth_body_sink``."""
+
+    _fields_ = [("head", HEAD_FN), ("write", WRITE_FN), ("user_data", c_void_p)]
+
+
 # cloudauth_event_fn: runs only on the caller's (Python) thread, during a blocking call (the
 # events of library threads come through the event queue).
 EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
@@ -184,6 +196,22 @@ FUNCTIONS: Tuple[_Decl, ...] = (
             c_size_t,  # n_headers
             c_char_p,  # body: binary-safe, its length is passed separately
             c_size_t,  # body_len
+            POINTER(ResponsePtr),
+        ),
+        c_int,
+        "result",
+    ),
+    (
+        "cloudauth_session_request_stream",
+        (
+            SessionPtr,
+            c_char_p,  # method
+            c_char_p,  # url
+            POINTER(c_char_p),  # headers
+            c_size_t,  # n_headers
+            c_char_p,  # body
+            c_size_t,  # body_len
+            POINTER(BodySink),
             POINTER(ResponsePtr),
         ),
         c_int,

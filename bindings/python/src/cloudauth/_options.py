@@ -22,6 +22,8 @@ class Options(TypedDict, total=False):
         "client_secret_jwt",
         "tls_client_auth",
         "self_signed_tls_client_auth",
+        "client_assertion",
+        "none",
     ]
     timeout_ms: int
     connect_timeout_ms: int
@@ -50,6 +52,20 @@ class Options(TypedDict, total=False):
     audience: str
     resource: Union[str, Sequence[str]]
     token_params: Mapping[str, str]
+    grant_type: Literal["client_credentials", "jwt_bearer", "token_exchange"]
+    client_assertion_file: str
+    client_assertion_type: str
+    client_assertion_aud: str
+    assertion_issuer: str
+    assertion_subject: str
+    scope_in_assertion: bool
+    credentials_file: str
+    subject_token_file: str
+    subject_token_type: str
+    requested_token_type: str
+    actor_token_file: str
+    actor_token_type: str
+    token_cache_key_file: str
 
 
 # (name, default, meaning), in the order of Options; help(Session) shows them.
@@ -61,7 +77,7 @@ OPTION_DOCS: Tuple[Tuple[str, str, str], ...] = (
         "auth_method",
         "client_secret_post",
         "or client_secret_basic, private_key_jwt, client_secret_jwt, tls_client_auth,"
-        " self_signed_tls_client_auth",
+        " self_signed_tls_client_auth, client_assertion, none",
     ),
     ("timeout_ms", "30000", "total time of one attempt of a network call"),
     ("connect_timeout_ms", "10000", "time to connect"),
@@ -90,6 +106,24 @@ OPTION_DOCS: Tuple[Tuple[str, str, str], ...] = (
     ("audience", "unset", "sent as `audience` (Auth0)"),
     ("resource", "unset", "RFC 8707 resource indicators: a str or a list of them"),
     ("token_params", "{}", "extra token-request fields, as token_param.NAME keys"),
+    ("grant_type", "client_credentials", "or jwt_bearer (RFC 7523), token_exchange (RFC 8693)"),
+    ("client_assertion_file", "unset", "auth_method=client_assertion: the platform's JWT, re-read per request"),
+    (
+        "client_assertion_type",
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "the federated assertion's type",
+    ),
+    ("client_assertion_aud", "token_endpoint", "aud of signed assertions: token_endpoint, issuer or a value"),
+    ("assertion_issuer", "client_id", "iss of the JWT-bearer grant's assertion"),
+    ("assertion_subject", "unset", "sub of the JWT-bearer grant's assertion"),
+    ("scope_in_assertion", "True with credentials_file", "JWT-bearer: scope as a claim, not a field"),
+    ("credentials_file", "unset", "Google service-account key file (JWT-bearer grant)"),
+    ("subject_token_file", "unset", "token exchange: the subject token, re-read per request"),
+    ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt", "token exchange: its type"),
+    ("requested_token_type", "unset", "token exchange: the type asked for"),
+    ("actor_token_file", "unset", "token exchange: the actor token, re-read per request"),
+    ("actor_token_type", "urn:ietf:params:oauth:token-type:jwt", "token exchange: its type"),
+    ("token_cache_key_file", "per-user key (file cache)", "seals shared entries without a secret"),
 )
 
 

@@ -28,6 +28,7 @@ from . import _config, _events, _ffi
 from ._errors import (
     BufferTooSmall,
     ClosedError,
+    Error,
     HTTPError,
     InternalError,
     InvalidArgument,
@@ -258,7 +259,7 @@ class Session(LifecycleMixin):
 
     def __init__(
         self,
-        client_id: str,
+        client_id: Optional[str],
         client_secret: Optional[str] = None,
         *,
         on_event: Optional[EventHandler] = None,
@@ -471,6 +472,56 @@ class Session(LifecycleMixin):
                 # On the main thread always the queued form, waited for in short slices, so
                 # that Ctrl-C interrupts it at once (it cancels the request).
                 out = _request_within(lib, handle, args, timeout, method, url)
+        finally:
+            self._release()
+        try:
+            return _read_response(lib, out, method, url)
+        finally:
+            lib.cloudauth_response_free(out)
+
+    def download(
+        self,
+        method: str,
+        url: str,
+        file: Any,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: BodyArg = None,
+        json: Any = None,
+    ) -> Response:
+        """Sends an authorized request and writes the response body to ``file`` (anything with
+        a ``write(bytes)`` method: an open binary file, ``io.BytesIO``, a socket's
+        ``makefile``) piece by piece as it arrives, so a body of any size needs the memory of one
+        piece. Arguments as for :meth:`request` (redirects, the 401 resend, ``timeout_ms`` for
+        the whole exchange, ``max_response_bytes`` for the whole body). Returns the final
+        answer's status and headers with an empty ``content``. An exception raised by
+        ``file.write`` stops the request and is raised from here; on any failure ``file`` may
+        hold part of the body.
+        """
+        url = _with_params(url, params)
+        args = _request_args(method, url, headers, data, json)
+        lib = self._lib
+        raised: List[BaseException] = []
+
+        def write(_user: Any, piece: Any, length: int) -> int:
+            try:
+                file.write(ctypes.string_at(piece, length))
+                return 0
+            except BaseException as e:  # raised again below, after the call returns
+                raised.append(e)
+                return 1
+
+        sink = _ffi.BodySink(_ffi.HEAD_FN(), _ffi.WRITE_FN(write), None)
+        handle = self._acquire()
+        out = _ffi.ResponsePtr()
+        try:
+            try:
+                lib.cloudauth_session_request_stream(handle, *args, byref(sink), byref(out))
+            except Error:
+                if raised:
+                    raise raised[0] from None
+                raise
         finally:
             self._release()
         try:

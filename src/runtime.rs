@@ -1,4 +1,4 @@
-//! The Tokio runtimes that drive every request (DESIGN.md, "Runtime model").
+//! The Tokio runtimes that drive every request (docs/runtime.md).
 //!
 //! - A blocking call runs on the calling thread's own current-thread runtime: no thread
 //!   hand-off, which is what keeps it at libcurl's speed.

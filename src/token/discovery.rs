@@ -4,13 +4,16 @@
 //! and again after a failure; the metadata's `issuer` must be the configured one (RFC 8414
 //! §3.3), so a server cannot speak for another.
 
+use super::{printable, MAX_TOKEN_RESPONSE_BYTES};
 use crate::error::{quote_prefix, Code, Error, Result};
-use crate::http::transport::{read_body, send_error, Transport};
+use crate::http::clients::Role;
+use crate::http::header::{HeaderMap, HeaderValue, ACCEPT};
+use crate::http::pipeline::{Exchange, Plain, Step};
+use crate::http::request::ApiRequest;
+use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
-use crate::token::{printable, MAX_TOKEN_RESPONSE_BYTES};
+use crate::http::{Method, StatusCode};
 use arc_swap::ArcSwapOption;
-use reqwest::header::ACCEPT;
-use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
 use url::Url;
@@ -38,18 +41,6 @@ impl Metadata {
             _ => &self.token_endpoint,
         }
     }
-}
-
-/// The `issuer` key's check: an http(s) URL without query or fragment (RFC 8414 §2).
-pub fn parse_issuer(value: &str) -> Result<String> {
-    let url = parse_http_url("issuer", value)?;
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::invalid(format!(
-            "issuer '{}' must not have a query or fragment (RFC 8414 §2)",
-            redact(&url)
-        )));
-    }
-    Ok(value.to_owned())
 }
 
 /// The metadata URLs to try, in order: RFC 8414 §3.1 inserts the well-known segment before
@@ -189,19 +180,31 @@ impl Discovery {
 
 const STEP: &str = "discovery request to";
 
-/// One GET of a metadata document: status and the size-capped body.
+/// One GET of a metadata document (`http::pipeline`, on the token transport: no redirect is
+/// followed): status and the size-capped body.
 fn get(transport: &Transport, url: &Url) -> Result<(StatusCode, Vec<u8>)> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    let request = ApiRequest {
+        method: Method::GET,
+        url: url.clone(),
+        headers,
+        body: bytes::Bytes::new(),
+    };
+    let mut exchange = Exchange::new(&request, Role::Other, STEP, transport.timeout());
     transport.run(|clients| async move {
-        let response = clients
-            .for_url(url)
-            .get(url.clone())
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| send_error(e, STEP, url))?;
-        let status = response.status();
-        let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES, STEP, url).await?;
-        Ok((status, body))
+        match transport
+            .send(
+                &clients,
+                &mut exchange,
+                &mut Plain,
+                MAX_TOKEN_RESPONSE_BYTES,
+            )
+            .await?
+        {
+            Step::Done(reply) => Ok((reply.status, reply.body)),
+            Step::Rejected => unreachable!("discovery has no credentials to refuse"),
+        }
     })
 }
 
@@ -236,11 +239,13 @@ mod tests {
 
     #[test]
     fn issuer_with_query_or_plain_http_is_refused() {
-        assert!(parse_issuer("https://idp.example/?x=1")
-            .unwrap_err()
-            .message
-            .starts_with("issuer"));
-        assert!(parse_issuer("ftp://idp.example").is_err());
+        assert!(
+            crate::http::url_policy::parse_issuer("https://idp.example/?x=1")
+                .unwrap_err()
+                .message
+                .starts_with("issuer")
+        );
+        assert!(crate::http::url_policy::parse_issuer("ftp://idp.example").is_err());
         let err = Discovery::new("http://idp.example", false).err().unwrap();
         assert_eq!(err.code, Code::CLOUDAUTH_ERR_INSECURE_URL);
         assert!(Discovery::new("http://127.0.0.1:9", false).is_ok());
