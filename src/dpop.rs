@@ -235,9 +235,9 @@ pub fn challenges(field: &str) -> Vec<Challenge> {
         }
         let (name, rest) = element.split_at(name_end);
         let after = rest.trim_start_matches([' ', '\t']);
-        if after.starts_with('=') {
+        if let Some(raw) = after.strip_prefix('=') {
             // A parameter of the current challenge.
-            let (Some(current), Some(value)) = (out.last_mut(), param_value(&after[1..])) else {
+            let (Some(current), Some(value)) = (out.last_mut(), param_value(raw)) else {
                 return out;
             };
             current.params.push((name.to_owned(), value));

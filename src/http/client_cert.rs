@@ -233,6 +233,16 @@ impl Files {
     }
 }
 
+/// The PEM texts' checks alone, for the fuzz target (src/fuzzing.rs).
+pub(crate) fn parse_pem(cert: &[u8], key: &[u8]) -> Result<()> {
+    let files = Files {
+        fingerprint: [0; 32],
+        cert: cert.to_vec(),
+        key: Zeroizing::new(key.to_vec()),
+    };
+    files.parse("/fuzz/cert.pem", "/fuzz/key.pem").map(drop)
+}
+
 /// PKCS#8 `ENCRYPTED PRIVATE KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`.
 fn is_encrypted(pem: &[u8]) -> bool {
     let has = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
