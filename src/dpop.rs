@@ -189,15 +189,17 @@ pub fn htu(url: &Url) -> Url {
 /// (RFC 9449 §9) in any `WWW-Authenticate` field, also after other challenges in the same
 /// field (`Bearer realm="api", DPoP error="use_dpop_nonce"`, RFC 9110 §11.6.1).
 pub fn asks_for_nonce(headers: &HeaderMap) -> bool {
+    // Bytes above 0x7F (obs-text, allowed in quoted strings) do not hide what follows them:
+    // found by fuzz/www_authenticate (`realm="…é…", DPoP error=...` was not recognised).
     headers.get_all(WWW_AUTHENTICATE).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            challenges(v).iter().any(|c| {
+        challenges(&String::from_utf8_lossy(v.as_bytes()))
+            .iter()
+            .any(|c| {
                 c.scheme.eq_ignore_ascii_case("dpop")
                     && c.params
                         .iter()
                         .any(|(k, v)| k.eq_ignore_ascii_case("error") && v == "use_dpop_nonce")
             })
-        })
     })
 }
 
@@ -413,6 +415,14 @@ mod tests {
             r#"DPoP error="invalid_token", error_description="not use_dpop_nonce""#
         ]));
         assert!(!asks(&[r#"DPoPX error="use_dpop_nonce""#]));
+        // A byte above 0x7F in an earlier quoted string (fuzz/www_authenticate).
+        let mut h = HeaderMap::new();
+        let field = "Bearer realm=\"caf\u{e9}\", DPoP error=\"use_dpop_nonce\"";
+        h.append(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_bytes(field.as_bytes()).unwrap(),
+        );
+        assert!(asks_for_nonce(&h));
     }
 
     #[test]
