@@ -109,9 +109,15 @@ impl ClientCert {
     }
 }
 
-/// Always offers the certificate: the server asked for one.
-#[derive(Debug)]
+/// Always offers the certificate: the server asked for one. Holds the private key, so its
+/// Debug output (rustls wants one) names it only.
 struct Present(Arc<CertifiedKey>);
+
+impl std::fmt::Debug for Present {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Present(client certificate and key: ***)")
+    }
+}
 
 impl ResolvesClientCert for Present {
     fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
