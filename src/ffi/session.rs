@@ -254,7 +254,9 @@ pub unsafe extern "C" fn cloudauth_session_check_url(
 /// Every argument is copied; the caller keeps ownership. The session adds
 /// `Authorization: Bearer <token>`. On a 401 it drops that token (if it is still the current
 /// one), fetches a new one and sends the request once more. Redirects are followed (at most
-/// 10); one to another host or port never carries the token.
+/// 10); one to another host or port never carries the token. An absolute `url` to another
+/// origin does carry it, by design: the caller chose it (docs/identity-providers.md lists
+/// which requests carry the token, a DPoP proof or the client certificate).
 ///
 /// Any HTTP status, 404 or 500 included, is CLOUDAUTH_OK with a response in `*out`, which the
 /// caller frees with `cloudauth_response_free`. On failure `*out` is untouched. Errors:
