@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: test-sanitize fuzz test-fuzz
+.PHONY: test-sanitize test-sanitize-rust fuzz test-fuzz
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
         test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-loaded install bench clean
 
@@ -77,6 +77,12 @@ test-sanitize: build
 	tests/run_c.sh --sanitize
 	tests/run_cpp.sh --sanitize
 	tests/run_hostile.sh --sanitize
+
+# The Rust side under AddressSanitizer (nightly -Zsanitizer=address, target/asan): the unit
+# tests, the C ABI contract, the fuzz corpora and end-to-end requests. Not in `make test`: a
+# second build of every dependency (~3 CPU minutes the first time).
+test-sanitize-rust:
+	tests/run_rust_asan.sh
 
 # Coverage-guided fuzzing (fuzz/, cargo fuzz on nightly, installed when missing): every target
 # for FUZZ_SECONDS each; the smoke pass of `make test` runs each for FUZZ_SMOKE_SECONDS.
