@@ -536,7 +536,8 @@ const uint8_t *cloudauth_response_body(const struct cloudauth_response *r, size_
 
 // The first value of header `name`, matched case-insensitively, as a NUL-terminated string
 // owned by the response (valid until `cloudauth_response_free`). NULL when the header is
-// absent, or when `r` or `name` is NULL or `name` is not UTF-8.
+// absent (an answer: the last error is ""), or when `r` or `name` is NULL or `name` is not
+// UTF-8 (a failure, with a message).
 //
 // # Safety
 // `r` is NULL or a live response; `name` is NULL or a NUL-terminated string.
