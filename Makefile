@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
+.PHONY: test-sanitize test-sanitize-rust fuzz test-fuzz
 .PHONY: all build deps deps-demo demo test test-lint test-rust test-header test-standin test-c test-c-valgrind \
         test-cpp test-cpp-valgrind test-hostile test-hostile-valgrind test-python test-dotnet test-install test-fleet test-cli test-oidc test-loaded install bench clean \
         test-node test-java \
@@ -26,7 +27,7 @@ demo: deps-demo build
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
-      test-hostile test-hostile-valgrind test-python test-dotnet test-install test-cli test-oidc \
+      test-hostile test-hostile-valgrind test-sanitize test-fuzz test-python test-dotnet test-install test-cli test-oidc \
       test-node test-java \
       test-netfault soak-smoke
 	@echo "make test: all suites passed"
@@ -73,6 +74,29 @@ test-hostile: build
 
 test-hostile-valgrind: build
 	tests/run_hostile.sh --valgrind
+
+# The C, C++ and hostile suites built with -fsanitize=address,undefined (gcc), the library
+# linked as it ships; LeakSanitizer at exit. Any report fails.
+test-sanitize: build
+	tests/run_c.sh --sanitize
+	tests/run_cpp.sh --sanitize
+	tests/run_hostile.sh --sanitize
+
+# The Rust side under AddressSanitizer (nightly -Zsanitizer=address, target/asan): the unit
+# tests, the C ABI contract, the fuzz corpora and end-to-end requests. Not in `make test`: a
+# second build of every dependency (~3 CPU minutes the first time).
+test-sanitize-rust:
+	tests/run_rust_asan.sh
+
+# Coverage-guided fuzzing (fuzz/, cargo fuzz on nightly, installed when missing): every target
+# for FUZZ_SECONDS each; the smoke pass of `make test` runs each for FUZZ_SMOKE_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+fuzz:
+	tests/run_fuzz.sh $(FUZZ_SECONDS)
+
+test-fuzz:
+	tests/run_fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 test-python: build
 	tests/run_python.sh

@@ -248,7 +248,7 @@ extern "C" {
 #endif // __cplusplus
 
 // Creates a configuration with every key at its default. Never returns NULL (on allocation
-// failure the process aborts, as Rust does).
+// failure the process aborts, as Rust does); NULL only after an internal error, with a message.
 //
 // The caller owns the result and must free it with `cloudauth_config_free`, also after it
 // has been used to create sessions (`cloudauth_session_new` copies it).
@@ -398,8 +398,12 @@ const char *cloudauth_result_name(cloudauth_result r);
 
 // The message of the last failed call on this thread, one line, or "" if the last call
 // succeeded. It says which step failed and why, and never contains a secret or a token.
-// The pointer is owned by the library and stays valid until the next cloudauth call on this
-// thread; copy the text if you need it longer. Never NULL.
+// Every cloudauth call sets or empties it, except those that cannot fail: this one,
+// `cloudauth_version`, `cloudauth_result_name` and the `*_free` functions leave it as it
+// was, so a caller may free what failed before reading the message. A NULL argument is a
+// failure with a message also where the function's result for NULL is a plain value (0,
+// -1, NULL). The pointer is owned by the library and stays valid until the next cloudauth
+// call on this thread; copy the text if you need it longer. Never NULL.
 const char *cloudauth_last_error(void);
 
 // Starts `cloudauth_session_request` asynchronously: the same arguments, checks, token
@@ -444,8 +448,8 @@ enum cloudauth_result cloudauth_session_token_async(struct cloudauth_session *s,
 
 // Cancels an operation: its completion then runs (once, on a library thread, soon) with
 // CLOUDAUTH_ERR_CANCELLED, unless it had already finished or is finishing, in which case it
-// reports its real outcome. A no-op for NULL, and when called more than once. Does not free
-// the handle.
+// reports its real outcome. A no-op when called more than once, and for NULL (which sets the
+// last error). Does not free the handle.
 //
 // # Safety
 // `op` is NULL or a live handle.
@@ -567,7 +571,7 @@ enum cloudauth_result cloudauth_config_set_event_queue(struct cloudauth_config *
                                                        struct cloudauth_queue *q,
                                                        uint64_t tag);
 
-// The HTTP status code, e.g. 200 or 404. 0 for NULL.
+// The HTTP status code, e.g. 200 or 404. 0 for NULL (with a message in `cloudauth_last_error`).
 //
 // # Safety
 // `r` is NULL or a live response.
@@ -575,7 +579,7 @@ uint16_t cloudauth_response_status(const struct cloudauth_response *r);
 
 // The body and, in `*len` (if `len` is not NULL), its length in bytes. The body may contain
 // NUL bytes and is not NUL-terminated. Owned by the response: valid until
-// `cloudauth_response_free`. NULL with `*len` = 0 for a NULL response.
+// `cloudauth_response_free`. NULL with `*len` = 0 (and a message) for a NULL response.
 //
 // # Safety
 // `r` is NULL or a live response; `len` is NULL or writable.
@@ -583,13 +587,15 @@ const uint8_t *cloudauth_response_body(const struct cloudauth_response *r, size_
 
 // The first value of header `name`, matched case-insensitively, as a NUL-terminated string
 // owned by the response (valid until `cloudauth_response_free`). NULL when the header is
-// absent, or when `r` or `name` is NULL or `name` is not UTF-8.
+// absent (an answer: the last error is ""), or when `r` or `name` is NULL or `name` is not
+// UTF-8 (a failure, with a message).
 //
 // # Safety
 // `r` is NULL or a live response; `name` is NULL or a NUL-terminated string.
 const char *cloudauth_response_header(const struct cloudauth_response *r, const char *name);
 
-// The number of headers in the response (repeated headers count once per value). 0 for NULL.
+// The number of headers in the response (repeated headers count once per value). 0 for
+// NULL, with a message.
 //
 // # Safety
 // `r` is NULL or a live response.
@@ -730,7 +736,9 @@ const char *cloudauth_session_origin(const struct cloudauth_session *s);
 // Every argument is copied; the caller keeps ownership. The session adds
 // `Authorization: Bearer <token>`. On a 401 it drops that token (if it is still the current
 // one), fetches a new one and sends the request once more. Redirects are followed (at most
-// 10); one to another host or port never carries the token.
+// 10); one to another host or port never carries the token. An absolute `url` to another
+// origin does carry it, by design: the caller chose it (docs/identity-providers.md lists
+// which requests carry the token, a DPoP proof or the client certificate).
 //
 // Any HTTP status, 404 or 500 included, is CLOUDAUTH_OK with a response in `*out`, which the
 // caller frees with `cloudauth_response_free`. On failure `*out` is untouched. Errors:

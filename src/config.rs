@@ -81,7 +81,9 @@ pub enum RefreshMode {
     Inline,
 }
 
-#[derive(Clone, Debug)]
+/// Its Debug output shows no secret: not the client secret, no URL's user info or query
+/// (proxy, redis_url, token_url...), no token_param value.
+#[derive(Clone)]
 pub struct Config {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
@@ -537,6 +539,52 @@ fn boolean(key: &str, value: &str) -> Result<bool> {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),
         _ => Err(bad_value(key, value, "true or false")),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use crate::http::url_policy::redact_str;
+        let url = |u: &Option<String>| u.as_deref().map(redact_str);
+        let names: Vec<&str> = self.token_params.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Config")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("token_url", &url(&self.token_url))
+            .field("base_url", &redact_str(&self.base_url))
+            .field("scope", &self.scope)
+            .field("auth_method", &self.auth_method)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("refresh_skew", &self.refresh_skew)
+            .field("max_retries", &self.max_retries)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("default_expires_in", &self.default_expires_in)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .field("user_agent", &self.user_agent)
+            .field("ca_file", &self.ca_file)
+            .field("proxy", &url(&self.proxy))
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("token_cache", &self.token_cache)
+            .field("token_cache_dir", &self.token_cache_dir)
+            .field("redis_url", &self.redis_url)
+            .field("token_cache_timeout", &self.token_cache_timeout)
+            .field("refresh_mode", &self.refresh_mode)
+            .field("client_secret_file", &self.client_secret_file)
+            .field("client_key_file", &self.client_key_file)
+            .field("client_key_id", &self.client_key_id)
+            .field("client_assertion_alg", &self.client_assertion_alg)
+            .field("client_cert_file", &self.client_cert_file)
+            .field("dpop", &self.dpop)
+            .field("dpop_key_file", &self.dpop_key_file)
+            .field("issuer", &url(&self.issuer))
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .field("token_param_names", &names)
+            .field("auth_method_set", &self.auth_method_set)
+            .field("workload", &self.workload)
+            .field("events", &self.events)
+            .finish()
     }
 }
 

@@ -9,6 +9,8 @@ pub mod error;
 pub mod events;
 pub mod ffi;
 pub mod fork;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod jose;
 pub mod ops;

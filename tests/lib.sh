@@ -40,3 +40,21 @@ valgrind_run() {
     return 1
   fi
 }
+
+# --sanitize (run_c.sh, run_cpp.sh, run_hostile.sh): the test program built with gcc's
+# AddressSanitizer and UndefinedBehaviorSanitizer, linked to the library as it ships (not
+# instrumented: ASan still sees every malloc/free the Rust side makes, through its
+# interceptors). Any report fails the run (halt_on_error, -fno-sanitize-recover).
+# Leaks: LeakSanitizer runs at exit with the same policy as the valgrind runs, a leak of the
+# program's or of the library's own allocations fails; what Rust keeps for the process's life
+# (thread-locals of threads still running at exit, the lazily made runtimes) is reachable
+# from globals, which LSan does not report.
+SANITIZE_FLAGS=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+sanitize_env() {
+  command -v "${CC:-cc}" >/dev/null || { echo "no C compiler" >&2; return 1; }
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=0:exitcode=86:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=87}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-exitcode=88}
+  # Timing tests: ASan slows the C side 2-3x; the library itself runs at full speed.
+  export CLOUDAUTH_TEST_TIME_FACTOR=${CLOUDAUTH_TEST_TIME_FACTOR:-2}
+}

@@ -5,6 +5,8 @@
 #   tests/run_c.sh [FILTER...]             every test, or those whose name contains a FILTER
 #   tests/run_c.sh --valgrind [FILTER...]  the same under valgrind memcheck: fails unless it
 #                                          reports 0 errors and no definitely lost bytes
+#   tests/run_c.sh --sanitize [FILTER...]  the same built with -fsanitize=address,undefined
+#                                          (tests/lib.sh says how): fails on any report
 #
 # Needs: a C compiler (cc), python3 (the stand-in), valgrind for --valgrind.
 set -euo pipefail
@@ -12,12 +14,13 @@ cd "$(dirname "$0")/.."
 source tests/lib.sh
 require_library
 
-valgrind=0
+valgrind=0 sanitize=()
 if [[ ${1:-} == --valgrind ]]; then valgrind=1; shift; fi
+if [[ ${1:-} == --sanitize ]]; then sanitize=("${SANITIZE_FLAGS[@]}"); sanitize_env; shift; fi
 
-out=target/ctests
+out=target/ctests${sanitize:+-sanitize}
 mkdir -p "$out"
-${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread -g -O1 -Iinclude \
+${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread -g -O1 "${sanitize[@]}" -Iinclude \
   tests/c/*.c "${LINK[@]}" -o "$out/cloudauth_ctests"
 
 if ((!valgrind)); then

@@ -6,6 +6,8 @@
 #   tests/run_hostile.sh [FILTER]             every case, or those whose group/name holds FILTER
 #   tests/run_hostile.sh --valgrind [FILTER]  the same under valgrind memcheck: fails unless it
 #                                             reports 0 errors and no definitely lost bytes
+#   tests/run_hostile.sh --sanitize [FILTER]  the same built with -fsanitize=address,undefined
+#                                             (tests/lib.sh says how): fails on any report
 #
 # Needs: a C compiler (cc), python3, valgrind for --valgrind.
 set -euo pipefail
@@ -13,12 +15,13 @@ cd "$(dirname "$0")/.."
 source tests/lib.sh
 require_library
 
-valgrind=0
+valgrind=0 sanitize=()
 if [[ ${1:-} == --valgrind ]]; then valgrind=1; shift; fi
+if [[ ${1:-} == --sanitize ]]; then sanitize=("${SANITIZE_FLAGS[@]}"); sanitize_env; shift; fi
 
-out=target/hostile
+out=target/hostile${sanitize:+-sanitize}
 mkdir -p "$out"
-${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread -g -O1 -Iinclude \
+${CC:-cc} -std=c99 -Wall -Wextra -Wpedantic -Werror -pthread -g -O1 "${sanitize[@]}" -Iinclude \
   tests/hostile/hostile.c "${LINK[@]}" -o "$out/hostile"
 
 dir=$(mktemp -d)

@@ -1,4 +1,4 @@
-use super::{arg_out, arg_str, boundary, free_box};
+use super::{arg_out, arg_str, boundary, boundary_value, free_box};
 use crate::config::Config;
 use crate::error::cloudauth_result;
 use std::ffi::c_char;
@@ -12,15 +12,17 @@ pub struct cloudauth_config {
 }
 
 /// Creates a configuration with every key at its default. Never returns NULL (on allocation
-/// failure the process aborts, as Rust does).
+/// failure the process aborts, as Rust does); NULL only after an internal error, with a message.
 ///
 /// The caller owns the result and must free it with `cloudauth_config_free`, also after it
 /// has been used to create sessions (`cloudauth_session_new` copies it).
 #[no_mangle]
 pub extern "C" fn cloudauth_config_new() -> *mut cloudauth_config {
-    Box::into_raw(Box::new(cloudauth_config {
-        inner: Config::default(),
-    }))
+    boundary_value(std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(cloudauth_config {
+            inner: Config::default(),
+        })))
+    })
 }
 
 /// Sets one configuration key to a value given as a string (numbers in decimal, booleans as

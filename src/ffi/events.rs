@@ -128,7 +128,7 @@ pub unsafe extern "C" fn cloudauth_config_set_event_callback(
     r#fn: cloudauth_event_fn,
     user_data: *mut c_void,
 ) -> cloudauth_result {
-    cloudauth_config_set_event_callback_with_release(cfg, r#fn, user_data, None)
+    boundary(|| set_callback(cfg, r#fn, user_data, None))
 }
 
 /// As `cloudauth_config_set_event_callback`, and when neither `cfg` nor any session made from
@@ -149,18 +149,27 @@ pub unsafe extern "C" fn cloudauth_config_set_event_callback_with_release(
     user_data: *mut c_void,
     release: cloudauth_release_fn,
 ) -> cloudauth_result {
-    boundary(|| {
-        let cfg = arg_out(cfg, "cfg")?;
-        cfg.inner.events.set_callback(r#fn.map(|fun| {
-            let sink = CSink {
-                fun,
-                user_data,
-                release,
-            };
-            Arc::new(move |e: &Event<'_>| sink.call(e)) as crate::events::Sink
-        }));
-        Ok(())
-    })
+    boundary(|| set_callback(cfg, r#fn, user_data, release))
+}
+
+/// # Safety
+/// As for `cloudauth_config_set_event_callback_with_release`.
+unsafe fn set_callback(
+    cfg: *mut cloudauth_config,
+    fun: cloudauth_event_fn,
+    user_data: *mut c_void,
+    release: cloudauth_release_fn,
+) -> crate::error::Result<()> {
+    let cfg = arg_out(cfg, "cfg")?;
+    cfg.inner.events.set_callback(fun.map(|fun| {
+        let sink = CSink {
+            fun,
+            user_data,
+            release,
+        };
+        Arc::new(move |e: &Event<'_>| sink.call(e)) as crate::events::Sink
+    }));
+    Ok(())
 }
 
 /// Stops every event callback of this process for good: from its return on, no
@@ -171,5 +180,8 @@ pub unsafe extern "C" fn cloudauth_config_set_event_callback_with_release(
 /// already running finishes. Never fails.
 #[no_mangle]
 pub extern "C" fn cloudauth_stop_event_callbacks() {
-    crate::events::stop_callbacks();
+    let _ = boundary(|| {
+        crate::events::stop_callbacks();
+        Ok(())
+    });
 }

@@ -1,4 +1,4 @@
-use super::LAST_ERROR;
+use super::{boundary_keep, LAST_ERROR};
 use crate::error::Code;
 use std::ffi::{c_char, c_int};
 
@@ -7,8 +7,10 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 /// The library version, e.g. "0.1.0". Static storage: never free it.
 #[no_mangle]
 pub extern "C" fn cloudauth_version() -> *const c_char {
-    VERSION.as_ptr().cast()
+    boundary_keep(EMPTY.as_ptr().cast(), || VERSION.as_ptr().cast())
 }
+
+const EMPTY: &str = "\0";
 
 /// A `cloudauth_result` as C passes it: any int, so a value that is not a code is safe to pass
 /// (a Rust enum parameter holding one would be undefined behaviour). cbindgen.toml renames it
@@ -20,7 +22,10 @@ pub struct ResultArg(c_int);
 /// value that is not a code. Static storage: never free it.
 #[no_mangle]
 pub extern "C" fn cloudauth_result_name(r: ResultArg) -> *const c_char {
-    let result = r.0;
+    boundary_keep(EMPTY.as_ptr().cast(), || result_name(r.0))
+}
+
+fn result_name(result: c_int) -> *const c_char {
     const CODES: [Code; 13] = [
         Code::CLOUDAUTH_OK,
         Code::CLOUDAUTH_ERR_INVALID_ARGUMENT,
@@ -45,9 +50,20 @@ pub extern "C" fn cloudauth_result_name(r: ResultArg) -> *const c_char {
 
 /// The message of the last failed call on this thread, one line, or "" if the last call
 /// succeeded. It says which step failed and why, and never contains a secret or a token.
-/// The pointer is owned by the library and stays valid until the next cloudauth call on this
-/// thread; copy the text if you need it longer. Never NULL.
+/// Every cloudauth call sets or empties it, except those that cannot fail: this one,
+/// `cloudauth_version`, `cloudauth_result_name` and the `*_free` functions leave it as it
+/// was, so a caller may free what failed before reading the message. A NULL argument is a
+/// failure with a message also where the function's result for NULL is a plain value (0,
+/// -1, NULL). The pointer is owned by the library and stays valid until the next cloudauth
+/// call on this thread; copy the text if you need it longer. Never NULL.
 #[no_mangle]
 pub extern "C" fn cloudauth_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.0.borrow().as_ptr())
+    boundary_keep(EMPTY.as_ptr().cast(), || {
+        // `try_with`: "" (not a panic) when called while this thread's locals are destroyed.
+        LAST_ERROR
+            .try_with(|e| e.0.try_borrow().map(|m| m.as_ptr()).ok())
+            .ok()
+            .flatten()
+            .unwrap_or(EMPTY.as_ptr().cast())
+    })
 }

@@ -1,6 +1,9 @@
-//! The C ABI: every `extern "C"` function and nothing else. Each body runs inside [`boundary`],
-//! which turns errors into a result code plus the thread's last-error message and catches
-//! panics, so nothing unwinds into C. Pointers are checked by the `arg_*` helpers.
+//! The C ABI: every `extern "C"` function and nothing else. Each body runs inside one of the
+//! `boundary*` functions below, which turn errors into a result code plus the thread's
+//! last-error message, empty that message after a success, and catch panics, so nothing
+//! unwinds into C. Pointers are checked by the `arg_*` helpers. tests/ffi_contract.rs calls
+//! every function the header declares with a panic injected (debug builds, `testing` below)
+//! and fails for one whose body runs outside a boundary.
 
 #![allow(non_camel_case_types)]
 
@@ -61,10 +64,15 @@ fn c_message(message: &str) -> CString {
     CString::new(crate::error::one_line(message)).unwrap_or_default()
 }
 
+/// Records `message` as this thread's last error. `try_with`: a call made while the thread's
+/// locals are being destroyed (a C thread-exit handler) must not panic here, inside the
+/// boundary's own error path.
 fn set_last_error(message: &str) {
     let c = c_message(message);
-    LAST_ERROR.with(|e| {
-        let mut slot = e.0.borrow_mut();
+    let _ = LAST_ERROR.try_with(|e| {
+        let Ok(mut slot) = e.0.try_borrow_mut() else {
+            return;
+        };
         let was_set = !slot.is_empty();
         *slot = c;
         match (was_set, !slot.is_empty()) {
@@ -77,17 +85,18 @@ fn set_last_error(message: &str) {
 
 /// A success: leaves this thread's last error empty.
 #[inline(always)]
-fn succeeded() -> cloudauth_result {
+fn succeeded() {
     if THREADS_WITH_ERROR.load(Ordering::Relaxed) != 0 {
         clear_last_error();
     }
-    Code::CLOUDAUTH_OK
 }
 
 #[cold]
 fn clear_last_error() {
-    LAST_ERROR.with(|e| {
-        let mut slot = e.0.borrow_mut();
+    let _ = LAST_ERROR.try_with(|e| {
+        let Ok(mut slot) = e.0.try_borrow_mut() else {
+            return;
+        };
         if !slot.is_empty() {
             *slot = CString::default();
             THREADS_WITH_ERROR.fetch_sub(1, Ordering::Relaxed);
@@ -95,37 +104,105 @@ fn clear_last_error() {
     });
 }
 
-/// Runs a fallible body: `Ok` clears the last error, `Err` records it, a panic becomes
-/// `CLOUDAUTH_ERR_INTERNAL`.
-fn boundary(body: impl FnOnce() -> Result<()>) -> cloudauth_result {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => succeeded(),
+/// The boundary itself: runs `body` catching any panic; a success empties the last error
+/// (unless `keep`), an error records its message and a panic records [`PANIC_MESSAGE`], and
+/// both return `fail(code)`. Every other `boundary*` function is a shape of this one.
+#[inline(always)]
+fn guard<T>(keep: bool, fail: impl FnOnce(Code) -> T, body: impl FnOnce() -> Result<T>) -> T {
+    match catch_unwind(AssertUnwindSafe(|| {
+        testing::maybe_panic();
+        body()
+    })) {
+        Ok(Ok(v)) => {
+            if !keep {
+                succeeded();
+            }
+            v
+        }
         Ok(Err(e)) => {
             set_last_error(&e.message);
-            e.code
+            fail(e.code)
         }
-        Err(_) => panicked(),
+        Err(_) => panicked(fail),
     }
 }
 
 /// A panic caught at the boundary.
 #[cold]
-fn panicked() -> cloudauth_result {
+#[inline(never)]
+fn panicked<T>(fail: impl FnOnce(Code) -> T) -> T {
     set_last_error(PANIC_MESSAGE);
-    Code::CLOUDAUTH_ERR_INTERNAL
+    fail(Code::CLOUDAUTH_ERR_INTERNAL)
 }
 
-/// Like [`boundary`] for functions that return a value: `fallback` on error or panic.
+/// For functions that return a result code: `Ok` is CLOUDAUTH_OK and empties the last error,
+/// `Err` records it and returns its code, a panic is CLOUDAUTH_ERR_INTERNAL.
+fn boundary(body: impl FnOnce() -> Result<()>) -> cloudauth_result {
+    guard(false, |code| code, || body().map(|()| Code::CLOUDAUTH_OK))
+}
+
+/// For functions that return a value: `Ok(v)` is `v` and empties the last error; an error or
+/// a panic records its message and returns `fallback`.
 fn boundary_value<T>(fallback: T, body: impl FnOnce() -> Result<T>) -> T {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => {
-            set_last_error(&e.message);
-            fallback
+    guard(false, |_| fallback, body)
+}
+
+/// For the functions that cannot fail and leave the last error as it was (the `*_free`
+/// functions, `cloudauth_last_error`, `cloudauth_version`, `cloudauth_result_name`), so a
+/// caller can free what failed before reading the message. A panic still records its message
+/// and returns `fallback`.
+fn boundary_keep<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    guard(true, |_| fallback, || Ok(body()))
+}
+
+/// The boundary of the cached-token read: `fast` runs first and, when it did the whole job
+/// (`true`), the call is a success with no `Result` built; otherwise `slow` runs inside
+/// [`boundary`] and explains the failure.
+#[inline(always)]
+fn boundary_fast(
+    fast: impl FnOnce() -> bool,
+    slow: impl FnOnce() -> Result<()>,
+) -> cloudauth_result {
+    match catch_unwind(AssertUnwindSafe(|| {
+        testing::maybe_panic();
+        fast()
+    })) {
+        Ok(true) => {
+            succeeded();
+            Code::CLOUDAUTH_OK
         }
-        Err(_) => {
-            set_last_error(PANIC_MESSAGE);
-            fallback
+        Ok(false) => boundary(slow),
+        Err(_) => panicked(|code| code),
+    }
+}
+
+/// Fault injection for tests/ffi_contract.rs, in debug builds only (a release build has no
+/// such hook): `panic_in_next_boundary` makes the next boundary this thread enters panic
+/// inside its `catch_unwind`, so a test can see every export catch it.
+#[doc(hidden)]
+pub mod testing {
+    #[cfg(debug_assertions)]
+    thread_local! {
+        static PANIC_NEXT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// Arms the injected panic for this thread's next boundary.
+    #[cfg(debug_assertions)]
+    pub fn panic_in_next_boundary() {
+        PANIC_NEXT.with(|p| p.set(true));
+    }
+
+    /// Whether an injected panic is still armed (the export did not enter a boundary).
+    #[cfg(debug_assertions)]
+    pub fn panic_still_armed() -> bool {
+        PANIC_NEXT.with(|p| p.replace(false))
+    }
+
+    #[inline(always)]
+    pub(super) fn maybe_panic() {
+        #[cfg(debug_assertions)]
+        if PANIC_NEXT.try_with(|p| p.replace(false)).unwrap_or(false) {
+            panic!("panic injected by ffi::testing");
         }
     }
 }
@@ -177,7 +254,9 @@ unsafe fn arg_bytes<'a>(p: *const u8, len: usize, name: &str) -> Result<&'a [u8]
 /// # Safety
 /// `p` is NULL or came from `Box::into_raw` and has not been freed.
 unsafe fn free_box<T>(p: *mut T) {
-    if !p.is_null() {
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(p))));
-    }
+    boundary_keep((), || {
+        if !p.is_null() {
+            drop(Box::from_raw(p));
+        }
+    })
 }

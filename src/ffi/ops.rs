@@ -186,8 +186,8 @@ pub unsafe extern "C" fn cloudauth_session_token_async(
 
 /// Cancels an operation: its completion then runs (once, on a library thread, soon) with
 /// CLOUDAUTH_ERR_CANCELLED, unless it had already finished or is finishing, in which case it
-/// reports its real outcome. A no-op for NULL, and when called more than once. Does not free
-/// the handle.
+/// reports its real outcome. A no-op when called more than once, and for NULL (which sets the
+/// last error). Does not free the handle.
 ///
 /// # Safety
 /// `op` is NULL or a live handle.

@@ -120,7 +120,6 @@ fn live_queue(q: &cloudauth_queue) -> Result<Arc<Queue<Box<Completed>>>> {
 pub extern "C" fn cloudauth_queue_new() -> *mut cloudauth_queue {
     boundary_value(std::ptr::null_mut(), || {
         let inner = Arc::new(Queue::new()?);
-        super::succeeded();
         Ok(Box::into_raw(Box::new(cloudauth_queue {
             inner,
             driver: None,
@@ -155,7 +154,6 @@ pub extern "C" fn cloudauth_queue_new() -> *mut cloudauth_queue {
 pub extern "C" fn cloudauth_queue_new_caller_driven() -> *mut cloudauth_queue {
     boundary_value(std::ptr::null_mut(), || {
         let driver = Driver::new()?;
-        super::succeeded();
         Ok(Box::into_raw(Box::new(cloudauth_queue {
             inner: Arc::new(Queue::for_driver()),
             driver: Some(driver),
@@ -232,7 +230,6 @@ pub unsafe extern "C" fn cloudauth_queue_fd(q: *const cloudauth_queue) -> i32 {
                 "a caller-driven queue has no descriptor: its operations progress only inside cloudauth_queue_wait",
             )
         })?;
-        super::succeeded();
         Ok(fd)
     })
 }

@@ -12,18 +12,18 @@ pub struct cloudauth_response {
     pub(super) inner: Response,
 }
 
-/// The HTTP status code, e.g. 200 or 404. 0 for NULL.
+/// The HTTP status code, e.g. 200 or 404. 0 for NULL (with a message in `cloudauth_last_error`).
 ///
 /// # Safety
 /// `r` is NULL or a live response.
 #[no_mangle]
 pub unsafe extern "C" fn cloudauth_response_status(r: *const cloudauth_response) -> u16 {
-    r.as_ref().map_or(0, |r| r.inner.status)
+    boundary_value(0, || Ok(arg_ref(r, "response")?.inner.status))
 }
 
 /// The body and, in `*len` (if `len` is not NULL), its length in bytes. The body may contain
 /// NUL bytes and is not NUL-terminated. Owned by the response: valid until
-/// `cloudauth_response_free`. NULL with `*len` = 0 for a NULL response.
+/// `cloudauth_response_free`. NULL with `*len` = 0 (and a message) for a NULL response.
 ///
 /// # Safety
 /// `r` is NULL or a live response; `len` is NULL or writable.
@@ -32,16 +32,19 @@ pub unsafe extern "C" fn cloudauth_response_body(
     r: *const cloudauth_response,
     len: *mut usize,
 ) -> *const u8 {
-    let body = r.as_ref().map(|r| r.inner.body.as_slice());
-    if let Some(len) = len.as_mut() {
-        *len = body.map_or(0, <[u8]>::len);
-    }
-    body.map_or(std::ptr::null(), <[u8]>::as_ptr)
+    boundary_value(std::ptr::null(), || {
+        let body = arg_ref(r, "response").map(|r| r.inner.body.as_slice());
+        if let Some(len) = len.as_mut() {
+            *len = body.as_ref().map_or(0, |b| b.len());
+        }
+        Ok(body?.as_ptr())
+    })
 }
 
 /// The first value of header `name`, matched case-insensitively, as a NUL-terminated string
 /// owned by the response (valid until `cloudauth_response_free`). NULL when the header is
-/// absent, or when `r` or `name` is NULL or `name` is not UTF-8.
+/// absent (an answer: the last error is ""), or when `r` or `name` is NULL or `name` is not
+/// UTF-8 (a failure, with a message).
 ///
 /// # Safety
 /// `r` is NULL or a live response; `name` is NULL or a NUL-terminated string.
@@ -59,13 +62,14 @@ pub unsafe extern "C" fn cloudauth_response_header(
     })
 }
 
-/// The number of headers in the response (repeated headers count once per value). 0 for NULL.
+/// The number of headers in the response (repeated headers count once per value). 0 for
+/// NULL, with a message.
 ///
 /// # Safety
 /// `r` is NULL or a live response.
 #[no_mangle]
 pub unsafe extern "C" fn cloudauth_response_header_count(r: *const cloudauth_response) -> usize {
-    r.as_ref().map_or(0, |r| r.inner.headers.len())
+    boundary_value(0, || Ok(arg_ref(r, "response")?.inner.headers.len()))
 }
 
 /// The header at `index` (0-based, in the order received): its lower-case name in `*name` and

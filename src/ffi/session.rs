@@ -1,12 +1,11 @@
 use super::request_args::request_args;
 use super::{
-    arg_out, arg_ref, arg_str, boundary, boundary_value, cloudauth_config, cloudauth_response,
-    free_box, panicked, succeeded,
+    arg_out, arg_ref, arg_str, boundary, boundary_fast, boundary_value, cloudauth_config,
+    cloudauth_response, free_box,
 };
 use crate::error::{cloudauth_result, Code, Error, Result};
 use crate::session::Session;
 use std::ffi::c_char;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// A session: credentials, the cached token and a connection pool.
 ///
@@ -71,11 +70,10 @@ pub unsafe extern "C" fn cloudauth_session_token(
     // The common case on its own path: valid arguments and a fresh cached token that fits,
     // so no `Result`, no message and no generic boundary work. Anything else takes the full
     // path, which also explains the failure.
-    match catch_unwind(AssertUnwindSafe(|| read_fresh(s, buf, buf_len, token_len))) {
-        Ok(true) => succeeded(),
-        Ok(false) => session_token_full(s, buf, buf_len, token_len),
-        Err(_) => panicked(),
-    }
+    boundary_fast(
+        || read_fresh(s, buf, buf_len, token_len),
+        || session_token_full(s, buf, buf_len, token_len),
+    )
 }
 
 /// # Safety
@@ -112,13 +110,11 @@ unsafe fn session_token_full(
     buf: *mut c_char,
     buf_len: usize,
     token_len: *mut usize,
-) -> cloudauth_result {
-    boundary(|| {
-        let s = arg_ref(s, "session")?;
-        let token_len = arg_out(token_len, "token_len")?;
-        s.inner
-            .with_token(|token| copy_token(token, buf, buf_len, token_len))?
-    })
+) -> Result<()> {
+    let s = arg_ref(s, "session")?;
+    let token_len = arg_out(token_len, "token_len")?;
+    s.inner
+        .with_token(|token| copy_token(token, buf, buf_len, token_len))?
 }
 
 /// Like `cloudauth_session_token`, but never blocks: copies the token if one is usable now.
@@ -261,9 +257,7 @@ pub unsafe extern "C" fn cloudauth_session_check_url(
 #[no_mangle]
 pub unsafe extern "C" fn cloudauth_session_origin(s: *const cloudauth_session) -> *const c_char {
     boundary_value(std::ptr::null(), || {
-        let origin = arg_ref(s, "session")?.inner.origin().as_ptr();
-        succeeded();
-        Ok(origin)
+        Ok(arg_ref(s, "session")?.inner.origin().as_ptr())
     })
 }
 
@@ -279,7 +273,9 @@ pub unsafe extern "C" fn cloudauth_session_origin(s: *const cloudauth_session) -
 /// Every argument is copied; the caller keeps ownership. The session adds
 /// `Authorization: Bearer <token>`. On a 401 it drops that token (if it is still the current
 /// one), fetches a new one and sends the request once more. Redirects are followed (at most
-/// 10); one to another host or port never carries the token.
+/// 10); one to another host or port never carries the token. An absolute `url` to another
+/// origin does carry it, by design: the caller chose it (docs/identity-providers.md lists
+/// which requests carry the token, a DPoP proof or the client certificate).
 ///
 /// Any HTTP status, 404 or 500 included, is CLOUDAUTH_OK with a response in `*out`, which the
 /// caller frees with `cloudauth_response_free`. On failure `*out` is untouched. Errors:

@@ -89,9 +89,15 @@ impl ClientCert {
     }
 }
 
-/// Always offers the certificate: the server asked for one.
-#[derive(Debug)]
+/// Always offers the certificate: the server asked for one. Holds the private key, so its
+/// Debug output (rustls wants one) names it only.
 struct Present(Arc<CertifiedKey>);
+
+impl std::fmt::Debug for Present {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Present(client certificate and key: ***)")
+    }
+}
 
 impl ResolvesClientCert for Present {
     fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
@@ -211,6 +217,16 @@ impl Files {
             key: Arc::new(key),
         })
     }
+}
+
+/// The PEM texts' checks alone, for the fuzz target (src/fuzzing.rs).
+pub(crate) fn parse_pem(cert: &[u8], key: &[u8]) -> Result<()> {
+    let files = Files {
+        fingerprint: [0; 32],
+        cert: cert.to_vec(),
+        key: Zeroizing::new(key.to_vec()),
+    };
+    files.parse("/fuzz/cert.pem", "/fuzz/key.pem").map(drop)
 }
 
 /// PKCS#8 `ENCRYPTED PRIVATE KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`.

@@ -17,7 +17,8 @@ pub const MAX_HEADERS_BYTES: usize = 64 << 10;
 /// How much of a caller's value a message quotes: a value may hold a credential further on.
 const QUOTED: usize = 32;
 
-#[derive(Debug)]
+/// Its Debug output shows the method, the URL without user info or query, the header names
+/// and the body's length: a caller's headers and body may hold credentials of their own.
 pub struct ApiRequest {
     pub method: Method,
     pub url: Url,
@@ -70,6 +71,18 @@ impl ApiRequest {
             headers,
             body: bytes::Bytes::copy_from_slice(body),
         })
+    }
+}
+
+impl std::fmt::Debug for ApiRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.keys().map(|n| n.as_str()).collect();
+        f.debug_struct("ApiRequest")
+            .field("method", &self.method)
+            .field("url", &crate::http::url_policy::redact(&self.url))
+            .field("headers", &names)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 

@@ -180,8 +180,13 @@ pub fn redact(url: &Url) -> String {
     quote_prefix(shown.as_str(), SHOWN_CHARS)
 }
 
-/// Like [`redact`] for text that did not parse: cut at the first `?` or `#`, and drop user info.
+/// Like [`redact`] for text that may not parse: cut at the first `?` or `#`, and drop user
+/// info. Text that parses goes through [`redact`]: the URL parser finds user info where a
+/// look for "://" does not (`http:user:pw@host`, found by fuzz/config_value).
 pub fn redact_str(value: &str) -> String {
+    if let Ok(url) = Url::parse(value) {
+        return redact(&url);
+    }
     let cut = value.find(['?', '#']).map_or(value, |i| &value[..i]);
     let shown = match (cut.find("://"), cut.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}{}", &cut[..s + 3], &cut[at + 1..]),
@@ -227,6 +232,12 @@ mod tests {
         let url = Url::parse("https://user:pw@host/p?client_secret=s#f").unwrap();
         assert_eq!(redact(&url), "https://host/p");
         assert_eq!(redact_str("https://u:pw@h/p?secret=1"), "https://h/p");
+        // No "//" after the scheme: the URL parser still reads user info (fuzz/config_value).
+        assert_eq!(
+            redact_str("http:u:S3cretPw@proxy:3128"),
+            "http://proxy:3128/"
+        );
+        assert!(!redact_str("http: x  u:S3cretPw@proxy:3128").contains("S3cretPw"));
     }
 
     #[test]

@@ -45,9 +45,13 @@ pub fn thumbprint(key: &SigningKey) -> Option<String> {
 /// The `x5t#S256` of the first certificate in the PEM file at `path` (named `what` in
 /// messages), after checking that it carries `key`'s public key.
 pub fn cert_thumbprint(what: &str, path: &str, key: &SigningKey) -> Result<String> {
-    let pem = read_secret_file(what, path)?;
+    cert_thumbprint_pem(what, path, &read_secret_file(what, path)?, key)
+}
+
+/// [`cert_thumbprint`] of PEM text read from `path`.
+pub fn cert_thumbprint_pem(what: &str, path: &str, pem: &[u8], key: &SigningKey) -> Result<String> {
     let shown = quote_prefix(path, 200);
-    let cert = CertificateDer::from_pem_slice(&pem)
+    let cert = CertificateDer::from_pem_slice(pem)
         .map_err(|_| Error::invalid(format!("{what}: '{shown}' holds no PEM certificate")))?;
     // The certificate's subjectPublicKey holds exactly these bytes when it is the key's.
     let matches = key

@@ -122,7 +122,16 @@ impl SigningKey {
                 alg.name()
             )));
         }
-        Ok(SigningKey { kind, alg })
+        let key = SigningKey { kind, alg };
+        // ring checks an RSA signature before handing it out, and a key whose parts parse but
+        // do not fit together fails there; found by fuzz/der_key_jwk. Refused here, once, so
+        // `sign` never meets one.
+        if let Kind::Rsa(_) = key.kind {
+            key.try_sign(b"cloudauth key check").ok_or_else(|| {
+                bad("is an RSA key whose parts do not fit together: it cannot sign")
+            })?;
+        }
+        Ok(key)
     }
 
     /// An HMAC-SHA256 key (client_secret_jwt: the client secret is the key).
@@ -183,6 +192,11 @@ impl SigningKey {
 
     /// The JWS signature of `input` (ECDSA as the fixed-size r||s JWS wants).
     pub fn sign(&self, input: &[u8]) -> Vec<u8> {
+        self.try_sign(input)
+            .expect("a key that signed when it was loaded (from_pem) signs")
+    }
+
+    fn try_sign(&self, input: &[u8]) -> Option<Vec<u8>> {
         let rng = SystemRandom::new();
         match &self.kind {
             Kind::Rsa(k) => {
@@ -191,17 +205,12 @@ impl SigningKey {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut out = vec![0u8; k.public().modulus_len()];
-                k.sign(padding, &rng, input, &mut out)
-                    .expect("an output buffer of the modulus length");
-                out
+                k.sign(padding, &rng, input, &mut out).ok()?;
+                Some(out)
             }
-            Kind::P256(k) | Kind::P384(k) => k
-                .sign(&rng, input)
-                .expect("ECDSA signing with the system random source")
-                .as_ref()
-                .to_vec(),
-            Kind::Ed25519(k) => k.sign(input).as_ref().to_vec(),
-            Kind::Hmac(k) => ring::hmac::sign(k, input).as_ref().to_vec(),
+            Kind::P256(k) | Kind::P384(k) => Some(k.sign(&rng, input).ok()?.as_ref().to_vec()),
+            Kind::Ed25519(k) => Some(k.sign(input).as_ref().to_vec()),
+            Kind::Hmac(k) => Some(ring::hmac::sign(k, input).as_ref().to_vec()),
         }
     }
 

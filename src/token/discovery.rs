@@ -117,7 +117,7 @@ impl Discovery {
             .with_status(404))
     }
 
-    fn read(&self, url: &Url, body: &[u8]) -> Result<Metadata> {
+    pub(crate) fn read(&self, url: &Url, body: &[u8]) -> Result<Metadata> {
         let at = redact(url);
         let json: Value = serde_json::from_slice(body)
             .map_err(|e| self.failed(&format!("{at} did not answer JSON ({e})")))?;

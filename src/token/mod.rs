@@ -134,8 +134,8 @@ impl std::fmt::Debug for Token {
     }
 }
 
-/// What a successful token response carries.
-#[derive(Debug, PartialEq)]
+/// What a successful token response carries. Its Debug output hides the token.
+#[derive(PartialEq)]
 pub struct Grant {
     pub access_token: String,
     pub expires_in: Duration,
@@ -143,6 +143,17 @@ pub struct Grant {
     pub refresh_in: Option<Duration>,
     /// `token_type` is DPoP (RFC 9449 §5); the endpoint accepts that only with `dpop=true`.
     pub dpop: bool,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("access_token", &"***")
+            .field("expires_in", &self.expires_in)
+            .field("refresh_in", &self.refresh_in)
+            .field("dpop", &self.dpop)
+            .finish()
+    }
 }
 
 /// Reads a 200 answer of the token endpoint (RFC 6749 §5.1). Numeric strings, floats and a

@@ -144,7 +144,7 @@ impl RedisCache {
         }
     }
 
-    fn message(&self, what: &str, e: &RedisError) -> String {
+    pub(crate) fn message(&self, what: &str, e: &RedisError) -> String {
         // Scrubbed whole, then shortened: a cut could leave half a password behind.
         let mut text = e.to_string();
         if let Some((raw, decoded)) = &self.password {
