@@ -580,6 +580,75 @@ unsafe fn check(f: &str, x: &Fixture) -> bool {
             let rc = with_panic(f, || req(x.session, get.as_ptr(), path.as_ptr(), &mut r));
             assert_eq!(rc, INTERNAL);
         }
+        "cloudauth_session_origin" => {
+            assert!(cloudauth_session_origin(null_mut()).is_null());
+            null_message(f, "session");
+            fail_first();
+            let o = cloudauth_session_origin(x.session);
+            assert!(!o.is_null());
+            assert!(CStr::from_ptr(o).to_str().unwrap().starts_with("http"));
+            cleared(f);
+            assert!(with_panic(f, || cloudauth_session_origin(x.session)).is_null());
+        }
+        "cloudauth_session_request_stream" => {
+            unsafe extern "C" fn sink_write(_: *mut c_void, _: *const u8, _: usize) -> i32 {
+                0
+            }
+            let sink = cloudauth_body_sink {
+                head: None,
+                write: Some(sink_write),
+                user_data: null_mut(),
+            };
+            let no_write = cloudauth_body_sink {
+                head: None,
+                write: None,
+                user_data: null_mut(),
+            };
+            let mut r = null_mut();
+            let req =
+                |s, m: *const c_char, u: *const c_char, k: *const cloudauth_body_sink, out| {
+                    cloudauth_session_request_stream(s, m, u, null(), 0, null(), 0, k, out)
+                };
+            assert_eq!(
+                req(null_mut(), get.as_ptr(), path.as_ptr(), &sink, &mut r),
+                INVALID
+            );
+            null_message(f, "session");
+            assert_eq!(
+                req(x.session, null(), path.as_ptr(), &sink, &mut r),
+                INVALID
+            );
+            null_message(f, "method");
+            assert_eq!(req(x.session, get.as_ptr(), null(), &sink, &mut r), INVALID);
+            null_message(f, "url");
+            assert_eq!(
+                req(x.session, get.as_ptr(), path.as_ptr(), null(), &mut r),
+                INVALID
+            );
+            null_message(f, "sink");
+            assert_eq!(
+                req(x.session, get.as_ptr(), path.as_ptr(), &no_write, &mut r),
+                INVALID
+            );
+            null_message(f, "write");
+            assert_eq!(
+                req(x.session, get.as_ptr(), path.as_ptr(), &sink, null_mut()),
+                INVALID
+            );
+            null_message(f, "out");
+            assert!(r.is_null(), "{f}: *out touched on failure");
+            fail_first();
+            assert_eq!(
+                req(x.session, get.as_ptr(), path.as_ptr(), &sink, &mut r),
+                OK
+            );
+            cleared(f);
+            cloudauth_response_free(r);
+            let rc = with_panic(f, || {
+                req(x.session, get.as_ptr(), path.as_ptr(), &sink, &mut r)
+            });
+            assert_eq!(rc, INTERNAL);
+        }
         "cloudauth_session_set_credentials" => {
             let id = cstr(common::CLIENT_ID);
             let secret = cstr(common::SECRET);
