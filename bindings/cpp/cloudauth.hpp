@@ -507,6 +507,19 @@ public:
         return std::chrono::seconds(static_cast<std::chrono::seconds::rep>(seconds));
     }
 
+    // The session's origin, "scheme://host[:port]" of base_url (the default base_url when none
+    // was set, from_env's included), as the library serializes it: the only origin code that
+    // adds token() to its own requests should send it to (docs/adapters.md). Owned by the
+    // session: valid while it lives (a move keeps it valid).
+    std::string_view origin() const {
+        const char* o = cloudauth_session_origin(ptr());
+        if (o == nullptr) {
+            const char* msg = cloudauth_last_error();
+            throw Error(CLOUDAUTH_ERR_INTERNAL, msg != nullptr ? std::string(msg) : std::string("no origin"));
+        }
+        return o;
+    }
+
     // Drops the cached token: the next use fetches a new one.
     void invalidate() const { detail::check(cloudauth_session_invalidate(ptr())); }
 

@@ -1077,6 +1077,29 @@ void test_background_refresh_events() {
     CHECK(session.stats().background_refreshes >= 1);
 }
 
+void test_session_origin() {
+    // The library's serialization: scheme and host in lower case, no default port, IPv6 in
+    // brackets; the default base_url when none was set.
+    const std::pair<const char*, const char*> cases[] = {
+        {"HTTPS://API.Example.COM:443/v4.0/words?x=1", "https://api.example.com"},
+        {"http://127.0.0.1:8080/", "http://127.0.0.1:8080"},
+        {"https://[::1]:8443/x", "https://[::1]:8443"},
+    };
+    for (const auto& c : cases) {
+        const cloudauth::Session s(cloudauth::Config{
+            {"client_id", "a"}, {"client_secret", "b"}, {"token_url", "https://id.example.com/t"}, {"base_url", c.first}});
+        CHECK_EQ(std::string(s.origin()), std::string(c.second));
+    }
+    cloudauth::Session none(
+        cloudauth::Config{{"client_id", "a"}, {"client_secret", "b"}, {"token_url", "https://id.example.com/t"}});
+    std::string_view before = none.origin();
+    CHECK_EQ(std::string(before), std::string("https://api.aspose.cloud"));
+    cloudauth::Session moved(std::move(none));
+    CHECK_EQ(std::string(moved.origin()), std::string("https://api.aspose.cloud"));
+    CHECK(moved.origin().data() == before.data()); // the session's string, not a copy
+    CHECK_THROWS(none.origin(), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+}
+
 void test_config_from_env() {
     std::string token_url = standin_url("/connect/token"), base = standin_url();
     ::setenv("CPPTEST_CLIENT_ID", "demo-client", 1);
@@ -1088,6 +1111,7 @@ void test_config_from_env() {
     {
         cloudauth::Config cfg = cloudauth::Config::from_env("CPPTEST_");
         const cloudauth::Session session(cfg);
+        CHECK_EQ(std::string(session.origin()), base); // base_url from the environment
         CHECK_EQ(session.request("GET", "/headers").status(), 200);
         CHECK_EQ(STATS().str("last_token_request.form.scope"), std::string("from-env"));
         // set() afterwards overrides the environment
@@ -1310,6 +1334,7 @@ const TestCase kTests[] = {
     {"config_bad_key_and_values", test_config_bad_key_and_values},
     {"session_needs_credentials", test_session_needs_credentials},
     {"token_cached_and_invalidated", test_token_cached_and_invalidated},
+    {"session_origin", test_session_origin},
     {"token_expires_in", test_token_expires_in},
     {"token_longer_than_first_buffer", test_token_longer_than_first_buffer},
     {"request_get_with_headers", test_request_get_with_headers},

@@ -16,10 +16,11 @@ namespace CloudAuth
     /// redirects within that origin and on no hop leaving it; a request for any other origin is
     /// sent as the caller made it, without the token (redirects still followed). A 401
     /// counts as the server rejecting the token only when the request that got it (the last hop)
-    /// carried the token: then the handler drops that token (unless another request already
-    /// replaced it), takes a fresh one and sends the request once more from its start; the body
-    /// is buffered so that it can be resent. Any other 401 is returned as is and no token is
-    /// dropped (docs/adapters.md: the rule every binding's adapter follows).
+    /// carried the token: then the handler always drops that token (unless another request
+    /// already replaced it), takes a fresh one and sends the request once more from its start;
+    /// the body, even a one-shot stream, is buffered first, so every request can be resent. A
+    /// 401 to the resend drops its token too and is returned. Any other 401 is returned as is
+    /// and no token is dropped (docs/adapters.md: the rule every binding's adapter follows).
     /// </summary>
     /// <remarks>
     /// It asks the library whether a URL may carry the token, so the rule is the
@@ -183,6 +184,10 @@ namespace CloudAuth
             sent.Response.Dispose();
             sent = await SendFollowing(retry, HeaderFor(fresh), content, contentHeaders, cancellationToken)
                 .ConfigureAwait(false);
+            if (sent.Response.StatusCode == HttpStatusCode.Unauthorized && sent.CarriedToken)
+            {
+                session.Invalidate(fresh); // not resent again, but that token is dropped too
+            }
             return sent.Response;
         }
 

@@ -1057,6 +1057,32 @@ namespace CloudAuth.Tests
         }
 
         [Test]
+        public static void HandlerBuffersAOneShotStreamSoA401IsAlwaysResentOnce()
+        {
+            // The handler has no unreplayable body: even a one-shot stream is buffered first. A
+            // 401 to the resend is returned, and the token it rejected is dropped as well.
+            byte[] payload = Encoding.UTF8.GetBytes("once");
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                session.GetToken();
+                standin.Configure("{\"api_script\": [{\"status\": 401}, {\"status\": 401}]}");
+                StreamContent content = new StreamContent(new OneShotStream(payload));
+                using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo", content).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(401, (int)r.StatusCode, "the resend's 401, returned");
+                }
+                Assert.Equal(2, standin.Stat("api_requests"), "sent, resent once, no more");
+                Assert.Equal(2, standin.Stat("token_requests"), "one new token for the resend");
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/headers").GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "the next request");
+                }
+                Assert.Equal(3, standin.Stat("token_requests"), "the resend's rejected token was dropped too");
+            }
+        }
+
+        [Test]
         public static void HandlerConcurrent401sAllRecover()
         {
             using (Session session = NewSession())

@@ -5,9 +5,10 @@
 //   base_url: session.origin, from the library), on every redirect hop too: a hop leaving the origin carries no token;
 // - a 401 counts as "the server rejected our token" only when the request that got it (the
 //   final hop) carried the Authorization header with the token the adapter added. Then the
-//   adapter calls invalidateToken with exactly that token and resends once when the body can
-//   be replayed (a stream cannot); otherwise the 401 is returned unchanged and no token is
-//   dropped.
+//   adapter always calls invalidateToken with exactly that token, and resends once when the
+//   body can be replayed; a stream cannot, so its 401 is returned unchanged (the token still
+//   dropped). A 401 to the resend drops its token too and is returned. Any other 401 is
+//   returned unchanged and drops nothing.
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 20;
@@ -103,9 +104,9 @@ function fetch(session, options = {}) {
         url = next;
         continue;
       }
-      if (res.status === 401 && token !== null && !retried) {
-        await session.invalidateToken(token);
-        if (replayableFetchBody(body)) {
+      if (res.status === 401 && token !== null) {
+        await session.invalidateToken(token); // always, the resend's 401 too
+        if (!retried && replayableFetchBody(body)) {
           retried = true;
           await res.body?.cancel().catch(() => {});
           hops -= 1;

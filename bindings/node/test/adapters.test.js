@@ -137,7 +137,23 @@ for (const [name, send] of Object.entries(adapters)) {
     const r = await send(sa, 'POST', `${srv.url}/echo`, { body: stream });
     assert.equal(r.status, 401);
     assert.equal((await srv.stats()).api_requests, 1, 'not resent');
-    assert.notEqual(await sa.token(), t1, 'the rejected token was dropped');
+    assert.equal((await srv.stats()).token_requests, 1, 'no token fetched for a resend');
+    // The rejected token is gone: the next request through the adapter fetches a new one.
+    const next = await send(sa, 'GET', `${srv.url}/headers`);
+    assert.equal(next.status, 200);
+    assert.notEqual(JSON.parse(next.text).headers.authorization, `Bearer ${t1}`);
+    assert.equal((await srv.stats()).token_requests, 2);
+  });
+
+  test(`${name}: the resend's 401 drops its token too`, async () => {
+    await sa.token();
+    await srv.config({ api_script: [{ status: 401 }, { status: 401 }] });
+    const r = await send(sa, 'GET', `${srv.url}/echo`);
+    assert.equal(r.status, 401);
+    assert.equal((await srv.stats()).api_requests, 2, 'sent twice, not more');
+    assert.equal((await srv.stats()).token_requests, 2);
+    assert.equal((await send(sa, 'GET', `${srv.url}/headers`)).status, 200);
+    assert.equal((await srv.stats()).token_requests, 3, 'a new token after the resend was refused');
   });
 }
 

@@ -74,6 +74,53 @@ def test_a_401_that_persists_is_returned_after_one_resend(
         r = http.get(server.url + "/headers")
     assert r.status_code == 401
     assert server.stats()["api_requests"] == 2 and server.stats()["token_requests"] == 2
+    # The resend's 401 answered the fresh token: dropped too.
+    session.token()
+    assert server.stats()["token_requests"] == 3
+
+
+def _chunks() -> Iterator[bytes]:
+    yield from (b"part", b"part")  # a stream httpx reads once
+
+
+def test_a_stream_body_is_not_resent_but_its_rejected_token_is_dropped(
+    server: Standin, session: cloudauth.Session
+) -> None:
+    first = session.token()
+    server.configure(api_script=[{"status": 401}])
+    with client(auth=cloudauth.HttpxAuth(session)) as http:
+        r = http.post(server.url + "/echo", content=_chunks())
+        assert r.status_code == 401 and r.history == []
+        stats = server.stats()
+        assert (stats["api_requests"], stats["token_requests"]) == (1, 1), "not resent"
+        # The token that 401 answered is gone: the next request fetches a new one.
+        r = http.get(server.url + "/headers")
+        assert r.status_code == 200
+        assert r.json()["headers"]["authorization"] == "Bearer " + session.token() != "Bearer " + first
+    assert server.stats()["token_requests"] == 2
+
+
+def test_async_a_stream_body_is_not_resent_but_its_rejected_token_is_dropped(
+    server: Standin,
+) -> None:
+    async def chunks() -> Any:
+        yield b"part"
+
+    async def main() -> None:
+        async with make_async(server) as s, async_client(auth=cloudauth.HttpxAuth(s)) as http:
+            first = await s.token()
+            server.configure(api_script=[{"status": 401}])
+            r = await http.post(server.url + "/echo", content=chunks())
+            assert r.status_code == 401 and r.history == []
+            stats = server.stats()
+            assert (stats["api_requests"], stats["token_requests"]) == (1, 1), "not resent"
+            r = await http.get(server.url + "/headers")
+            assert r.status_code == 200
+            assert r.json()["headers"]["authorization"] == "Bearer " + await s.token()
+            assert await s.token() != first
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    assert server.stats()["token_requests"] == 2
 
 
 def test_async_client_with_a_revoked_token(server: Standin) -> None:

@@ -83,6 +83,9 @@ def test_a_persistent_401_is_retried_only_once(
     assert r.status_code == 401
     assert len(r.history) == 1
     assert server.stats()["token_requests"] == 2
+    # The resend's 401 answered the fresh token: dropped too.
+    auth.session.token()
+    assert server.stats()["token_requests"] == 3
 
 
 def test_token_errors_surface_from_requests(server: Standin, http: requests.Session) -> None:
@@ -272,3 +275,20 @@ def test_a_redirect_leaving_the_origin_strips_the_token(
     r = http.get(other.url + "/public/redirect", params={"to": back}, auth=auth, timeout=30)
     assert r.status_code == 200 and r.url == back
     assert "authorization" not in r.json()["headers"]
+
+
+def test_a_stream_body_is_not_resent_but_its_rejected_token_is_dropped(
+    http: requests.Session, auth: cloudauth.BearerAuth, session: cloudauth.Session, server: Standin
+) -> None:
+    first = session.token()
+    server.configure(api_script=[{"status": 401}])
+    # A generator: sent chunked, consumed once, cannot be sent again.
+    r = http.post(server.url + "/echo", data=(b"part" for _ in range(3)), auth=auth, timeout=30)
+    assert r.status_code == 401 and r.history == []
+    stats = server.stats()
+    assert (stats["api_requests"], stats["token_requests"]) == (1, 1), "not resent"
+    # The token that 401 answered is gone: the next request fetches a new one.
+    r = http.get(server.url + "/headers", auth=auth, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["headers"]["authorization"] == "Bearer " + session.token() != "Bearer " + first
+    assert server.stats()["token_requests"] == 2

@@ -28,8 +28,9 @@ class HttpxAuth(httpx.Auth):
     taken without blocking the event loop (at once when cached, else fetched on the
     library's threads). The rules are the session's own:
 
-    - a 401 from the origin that received the token drops that token (unless another caller
-      already replaced it) and resends the request once with a fresh one;
+    - a 401 to a request that carried the token always drops that token (unless another
+      caller already replaced it), then resends the request once with a fresh one when the
+      body can be replayed;
     - the token goes only to the session's origin (scheme, host and port of its
       ``base_url``, :attr:`Session.origin`): a request for another origin is sent without
       it; httpx follows redirects inside one step of this flow and strips ``Authorization``
@@ -39,7 +40,8 @@ class HttpxAuth(httpx.Auth):
       session was made with ``allow_insecure_http=True``: the library's own check.
 
     A request with a streaming body that cannot be replayed is not resent: its 401 is
-    returned as it is (a multipart upload of seekable files, e.g. ``io.BytesIO``, is resent).
+    returned as it is, the rejected token still dropped, so the next request fetches a new
+    one (a multipart upload of seekable files, e.g. ``io.BytesIO``, is resent).
     The rule is the one every binding's adapter follows: docs/adapters.md.
     """
 
@@ -104,11 +106,17 @@ class HttpxAuth(httpx.Auth):
         sent = "Bearer " + session.token()
         request.headers["Authorization"] = sent
         response = yield request
-        if not self._rejected(response, sent) or not self._replayable(request):
+        if not self._rejected(response, sent):
             return
+        # Dropped always (only if still current), resent only when the body can go again.
         session.invalidate(sent[len("Bearer ") :])
-        request.headers["Authorization"] = "Bearer " + session.token()
-        yield request
+        if not self._replayable(request):
+            return
+        sent = "Bearer " + session.token()
+        request.headers["Authorization"] = sent
+        response = yield request
+        if self._rejected(response, sent):
+            session.invalidate(sent[len("Bearer ") :])  # not resent again, but dropped too
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -123,11 +131,17 @@ class HttpxAuth(httpx.Auth):
         sent = "Bearer " + await ops.token()
         request.headers["Authorization"] = sent
         response = yield request
-        if not self._rejected(response, sent) or not self._replayable(request):
+        if not self._rejected(response, sent):
             return
+        # Dropped always (only if still current), resent only when the body can go again.
         ops.session.invalidate(sent[len("Bearer ") :])
-        request.headers["Authorization"] = "Bearer " + await ops.token()
-        yield request
+        if not self._replayable(request):
+            return
+        sent = "Bearer " + await ops.token()
+        request.headers["Authorization"] = sent
+        response = yield request
+        if self._rejected(response, sent):
+            ops.session.invalidate(sent[len("Bearer ") :])  # not resent again, but dropped too
 
 
 __all__ = ["HttpxAuth"]

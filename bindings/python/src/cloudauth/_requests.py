@@ -37,7 +37,8 @@ class BearerAuth(AuthBase):
     allow_insecure_http): :class:`cloudauth.InsecureUrl` otherwise, before anything is sent.
     A 401 from another origin (after a redirect) is returned as is: it says nothing about the
     token, so the token is kept and nothing is resent. A request whose body is a stream that
-    cannot be rewound is not retried either. The rule every binding's adapter follows:
+    cannot be rewound is not resent: its 401 is returned as is, but the token it carried is
+    dropped all the same, so the next request fetches a new one. The rule every binding's adapter follows:
     docs/adapters.md.
     """
 
@@ -75,25 +76,15 @@ class BearerAuth(AuthBase):
         if r.is_redirect:
             self._strip_off_origin(r)
             return r
-        if r.status_code != 401 or getattr(request, _RETRIED, False):
-            return r
-        # Only a 401 to a request that carried our token, to the origin it was attached to,
-        # rejects the token; any other 401 neither drops it nor gets it sent.
-        if origin_of(request.url) != origin:
-            return r
-        if request.headers.get("Authorization") != sent:
+        if not self._rejected(r, origin, sent) or getattr(request, _RETRIED, False):
             return r
         body = request.body
         if body is not None and not isinstance(body, (bytes, str)):
             pos = getattr(request, _BODY_POS, None)
             seek = getattr(body, "seek", None)
             if pos is None or seek is None:
-                return r  # a consumed stream cannot be sent again
+                return r  # a consumed stream cannot go again (its token is dropped all the same)
             seek(pos)
-
-        # Drop the token only if it is still the session's current one (atomically, in the
-        # library): when several threads get a 401 at once, one new token serves them all.
-        self.session.invalidate(sent[len("Bearer ") :])
 
         # Release the connection before reusing it, as requests' own digest auth does.
         _ = r.content
@@ -105,11 +96,27 @@ class BearerAuth(AuthBase):
             retry._cookies, request, r.raw  # type: ignore[attr-defined, arg-type, unused-ignore]
         )
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined, arg-type, unused-ignore]
-        retry.headers["Authorization"] = "Bearer " + self.session.token()
+        fresh = "Bearer " + self.session.token()
+        retry.headers["Authorization"] = fresh
         again = r.connection.send(retry, **kwargs)
         again.history.append(r)
         again.request = retry
+        self._rejected(again, origin, fresh)  # not resent again, but that token is dropped too
         return again
+
+    def _rejected(self, r: requests.Response, origin: Origin, sent: str) -> bool:
+        """Whether ``r`` is a 401 to a request that carried our token ``sent`` at ``origin``:
+        then that token is dropped, always, whether or not the request can be sent again. Any
+        other 401 neither drops it nor gets it sent. Dropped only if still the session's current
+        one (atomically, in the library): when several threads get a 401 at once, one new
+        token serves them all."""
+        request = r.request
+        if r.status_code != 401 or origin_of(request.url) != origin:
+            return False
+        if request.headers.get("Authorization") != sent:
+            return False
+        self.session.invalidate(sent[len("Bearer ") :])
+        return True
 
     def _strip_off_origin(self, r: requests.Response) -> None:
         """Before requests follows a redirect that leaves the session's origin, takes the

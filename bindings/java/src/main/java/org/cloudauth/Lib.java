@@ -152,6 +152,8 @@ final class Lib {
 
     static native int cloudauth_session_check_url(long s, byte[] url);
 
+    static native long cloudauth_session_origin(long s);
+
     static native int cloudauth_session_request(long s, byte[] method, byte[] url, long headers, long nHeaders,
             byte[] body, long bodyLen, long[] out);
 

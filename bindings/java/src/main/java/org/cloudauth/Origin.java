@@ -51,15 +51,18 @@ public final class Origin {
         return new Origin(scheme.toLowerCase(Locale.ROOT), normalHost(host), port);
     }
 
-    /** The origin of the session's base_url; IllegalArgumentException when it has none. */
+    /**
+     * The session's origin, as the library reports it ({@link Session#origin()}): base_url
+     * from the environment and the default count the same as one set through Config.
+     */
     public static Origin ofSession(Session session) {
-        String base = session.baseUrl();
-        Origin origin = of(base);
+        String own = session.origin();
+        Origin origin = of(own);
         if (origin == null) {
-            throw new IllegalArgumentException("the session has no absolute http(s) base_url: an adapter sends the token "
-                    + "only to base_url's origin (set it with Config.Builder.baseUrl)");
+            throw new IllegalArgumentException("the session has no http(s) origin (" + own + "): an adapter sends the "
+                    + "token only to base_url's origin (set it with Config.Builder.baseUrl)");
         }
-        session.checkUrl(base); // the library's rule: https, loopback http, or allow_insecure_http
+        session.checkUrl(own); // the library's rule: https, loopback http, or allow_insecure_http
         return origin;
     }
 

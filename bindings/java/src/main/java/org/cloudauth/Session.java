@@ -37,6 +37,7 @@ public final class Session implements AutoCloseable {
     private final SessionHandle handle;
     private final Cleaner.Cleanable cleanable;
     private final String baseUrl;
+    private final String origin;
 
     /** The last token handed out: while the library's bytes are unchanged, the same String. */
     private volatile Decoded last;
@@ -103,6 +104,10 @@ public final class Session implements AutoCloseable {
                 throw CloudAuthException.last(rc);
             }
             handle = new SessionHandle(out[0], tag);
+            // Fixed for the session's life; the library's (base_url from the environment or
+            // the default counts), not this binding's copy of the options.
+            long o = Lib.cloudauth_session_origin(out[0]);
+            origin = o == 0 ? null : Lib.string(o);
         } catch (RuntimeException | Error e) {
             if (tag != 0) {
                 Delivery.removeListener(tag);
@@ -413,6 +418,15 @@ public final class Session implements AutoCloseable {
         if (rc != Lib.OK) {
             throw CloudAuthException.last(rc);
         }
+    }
+
+    /**
+     * The session's origin as the library sees it, {@code "scheme://host[:port]"} of base_url
+     * (the default when none was set): the only origin the adapters send the token to
+     * (docs/adapters.md).
+     */
+    public String origin() {
+        return origin;
     }
 
     /** base_url as configured through this binding (or the environment), or null. */

@@ -112,15 +112,48 @@ abstract class AdapterContract {
         assertEquals(401, r.status);
         assertEquals("denied auth=valid", r.body, "the resend carried a fresh, valid token");
         assertEquals(2, session.stats().tokenRequests(), "one new token, one resend, no more");
+        // The resend's 401 carried our token too: that token was dropped as well.
+        session.token();
+        assertEquals(3, session.stats().tokenRequests());
     }
 
     @Test
-    void aNonReplayableBodyIsNotResentAndTheTokenIsKept() throws Exception {
-        String before = session.token();
-        Result r = client.post(main + "/401_once?nonce=" + getClass().getSimpleName() + "-oneshot", "once", false);
-        assertEquals(401, r.status, r.toString());
-        assertSame(before, session.token());
-        assertEquals(1, session.stats().tokenRequests());
+    void aNonReplayableBodyIsNotResentButTheRejectedTokenIsDropped() throws Exception {
+        // The stand-in counts token and API requests itself; its next API answer is a 401.
+        Servers.reset();
+        try (Session s = new Session(Servers.standinConfig().build()); Client c = client(s)) {
+            assertEquals(200, c.get(Servers.standin() + "/headers").status);
+            Servers.configure("{\"api_script\": [{\"status\": 401}]}");
+            long api = Servers.apiRequests();
+            Result r = c.post(Servers.standin() + "/echo", "once", false);
+            assertEquals(401, r.status, r.toString());
+            assertEquals(api + 1, Servers.apiRequests(), "not resent");
+            assertEquals(1, Servers.tokenRequests(), "no token fetched for a resend");
+            // The rejected token is gone: the next request fetches a new one and gets through.
+            assertEquals(200, c.get(Servers.standin() + "/headers").status);
+            assertEquals(2, Servers.tokenRequests());
+        }
+    }
+
+    @Test
+    void theOriginIsTheLibrarysBaseUrlFromTheEnvironment() throws Exception {
+        // Set where the library reads it (libc's environment); System.getenv keeps its copy from
+        // the JVM's start, so only the library's origin knows this base_url.
+        String prefix = "CLOUDAUTH_ADAPTER_TEST_";
+        LibC.INSTANCE.setenv(prefix + "BASE_URL", Servers.standin(), 1);
+        Servers.reset();
+        try (Recorder other = new Recorder();
+                Session s = new Session(Config.builder().clientId("demo-client").clientSecret("demo-secret")
+                        .tokenUrl(Servers.standin() + "/connect/token").fromEnv(prefix).build());
+                Client c = client(s)) {
+            assertEquals(Servers.standin(), s.origin());
+            assertEquals(200, c.get(Servers.standin() + "/headers").status, "the token went to the origin");
+            assertEquals(200, c.get(other.url + "/x").status);
+            assertEquals("none", other.authorization.get(), "no token to another origin");
+            assertEquals(1, Servers.tokenRequests());
+        } finally {
+            LibC.INSTANCE.unsetenv(prefix + "BASE_URL");
+        }
     }
 
     @Test
@@ -178,15 +211,54 @@ abstract class AdapterContract {
     }
 
     @Test
-    void theSessionMustHaveASafeBaseUrl() {
-        try (Session none = new Session(Config.builder().clientId("a").clientSecret("b")
-                .tokenUrl(main + "/ok").build())) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> construct(none));
-            assertTrue(e.getMessage().contains("base_url"), e.getMessage());
+    void theSessionMustHaveASafeBaseUrl() throws Exception {
+        // No base_url: the library's default is the origin; a request elsewhere gets no token.
+        try (Recorder other = new Recorder();
+                Session none = new Session(Config.builder().clientId("a").clientSecret("b").tokenUrl(main + "/ok").build());
+                Client c = client(none)) {
+            assertEquals("https://api.aspose.cloud", none.origin());
+            assertEquals(200, c.get(other.url + "/x").status);
+            assertEquals("none", other.authorization.get());
+            assertEquals(0, none.stats().tokenRequests());
         }
         try (Session insecure = new Session(Config.builder().clientId("a").clientSecret("b")
                 .tokenUrl(main + "/ok").baseUrl("http://api.example.com").build())) {
             assertThrows(InsecureUrlException.class, () -> construct(insecure));
+        }
+    }
+
+    /** libc's environment, which the library reads (cloudauth_config_from_env). */
+    interface LibC extends com.sun.jna.Library {
+        LibC INSTANCE = com.sun.jna.Native.load("c", LibC.class);
+
+        int setenv(String name, String value, int overwrite);
+
+        int unsetenv(String name);
+    }
+
+    /** A second server on 127.0.0.1: answers 200 and records the last Authorization header. */
+    static final class Recorder implements AutoCloseable {
+        final com.sun.net.httpserver.HttpServer server;
+        final String url;
+        final AtomicReference<String> authorization = new AtomicReference<>();
+
+        Recorder() throws java.io.IOException {
+            server = com.sun.net.httpserver.HttpServer.create(
+                    new java.net.InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), 0);
+            server.createContext("/", exchange -> {
+                String auth = exchange.getRequestHeaders().getFirst("Authorization");
+                authorization.set(auth == null ? "none" : auth);
+                exchange.getRequestBody().readAllBytes();
+                exchange.sendResponseHeaders(200, -1);
+                exchange.close();
+            });
+            server.start();
+            url = "http://127.0.0.1:" + server.getAddress().getPort();
+        }
+
+        @Override
+        public void close() {
+            server.stop(0);
         }
     }
 }

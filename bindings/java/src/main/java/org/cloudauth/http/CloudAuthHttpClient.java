@@ -29,10 +29,11 @@ import org.cloudauth.Session;
  *       (never https to http) or ALWAYS, at most 5 hops; 303, and 301/302 after a POST, become
  *       a GET without a body; 307/308 keep method and body, when the body can be replayed.
  *   <li>A 401 to a hop that carried our token (as {@code response.request()} reports the
- *       request): {@code invalidate_token} with exactly that token
- *       (dropped only if still current), then the hop is sent once more with a fresh token,
- *       if its body can be replayed (none, or BodyPublishers.ofString/ofByteArray/ofFile/noBody).
- *       Otherwise the 401 is returned unchanged and no token is dropped.
+ *       request): always {@code invalidate_token} with exactly that token (dropped only if
+ *       still current); then the hop is sent once more with a fresh token if its body can be
+ *       replayed (none, or BodyPublishers.ofString/ofByteArray/ofFile/noBody), else the 401 is
+ *       returned unchanged (the token still dropped). Any other 401 is returned unchanged and
+ *       drops nothing.
  * </ul>
  *
  * <p>The session is not owned: close it after the last request.
@@ -142,7 +143,7 @@ public final class CloudAuthHttpClient {
         /** What follows a response with this status and these headers: a hop, or null (the end). No side effects. */
         Plan plan(int status, HttpHeaders headers) {
             if (status == 401) {
-                return token != null && !resent && replayable(current) ? Plan.RESEND : null;
+                return token != null ? Plan.REJECTED : null;
             }
             if (redirects == HttpClient.Redirect.NEVER || hops >= MAX_REDIRECTS || !isRedirect(status)) {
                 return null;
@@ -167,12 +168,16 @@ public final class CloudAuthHttpClient {
             if (p == null) {
                 return null;
             }
-            if (p == Plan.RESEND) {
+            if (p == Plan.REJECTED) {
                 if (!carried(response)) {
                     return null;
                 }
-                closeBody(response);
+                // Always, even when the hop cannot go again: the next call gets a new token.
                 session.invalidate(token); // only if it is still the session's current token
+                if (resent || !replayable(current)) {
+                    return null;
+                }
+                closeBody(response);
                 resent = true;
                 return copy(current, current.uri(), current.method(), current.bodyPublisher(), null);
             }
@@ -226,7 +231,7 @@ public final class CloudAuthHttpClient {
     }
 
     private enum Plan {
-        RESEND,
+        REJECTED,
         REDIRECT
     }
 

@@ -24,10 +24,11 @@ import org.cloudauth.Session;
  *       Authorization header from any hop of an origin call that leaves the origin (OkHttp
  *       itself also drops it on a hop to another host); no hop gets the token added.
  *   <li>A 401 counts as "the server rejected our token" only when the final hop, as it went on
- *       the wire, carried exactly the header this interceptor added. Then the token is dropped
- *       with {@code invalidate_token} (only if still current) and the request is sent once more
- *       with a fresh token, if its body can be replayed (no body, or not one-shot/duplex).
- *       Otherwise the 401 is returned unchanged and no token is dropped.
+ *       the wire, carried exactly the header this interceptor added. Then that token is always
+ *       dropped with {@code invalidate_token} (only if still current), and the request is sent
+ *       once more with a fresh token if its body can be replayed (no body, or not
+ *       one-shot/duplex); a one-shot body's 401 is returned unchanged, the token still dropped.
+ *       Any other 401 is returned unchanged and drops nothing.
  * </ul>
  *
  * <pre>{@code
@@ -91,15 +92,31 @@ public final class CloudAuthInterceptor implements Interceptor {
         Bearer used = bearer(token());
         Request sent = request.newBuilder().header(AUTHORIZATION, used.header).build();
         Response response = chain.proceed(sent);
-        if (response.code() != 401 || !carried(response, used.header) || !replayable(sent.body())) {
+        if (!rejected(response, used)) {
             return response;
         }
-        // Drops the token only if it is still the current one (atomically, in the library):
-        // when many requests get a 401 at once, one new token serves them all.
-        session.invalidate(used.token);
+        if (!replayable(sent.body())) {
+            return response; // a one-shot body cannot go again; the next call gets a new token
+        }
         response.close();
         Bearer fresh = bearer(token());
-        return chain.proceed(sent.newBuilder().header(AUTHORIZATION, fresh.header).build());
+        Response again = chain.proceed(sent.newBuilder().header(AUTHORIZATION, fresh.header).build());
+        rejected(again, fresh); // not resent again, but that token is dropped too
+        return again;
+    }
+
+    /**
+     * Whether {@code response} is a 401 to a hop that carried {@code used}: then that token is
+     * dropped, always, whether or not the request can be resent. Only if it is still the
+     * current one (atomically, in the library): when many requests get a 401 at once, one new
+     * token serves them all.
+     */
+    private boolean rejected(Response response, Bearer used) {
+        if (response.code() != 401 || !carried(response, used.header)) {
+            return false;
+        }
+        session.invalidate(used.token);
+        return true;
     }
 
     /**
