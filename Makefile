@@ -23,7 +23,7 @@ build:
 
 # The main job: a C program gets a token and makes authorized OCR calls against the local stand-in.
 demo: deps-demo build
-	tests/run_demo.sh
+	tests/run/demo.sh
 
 # Every suite, in order of what builds on what. Stops at the first failure.
 test: deps build test-header test-lint test-rust test-standin test-c test-c-valgrind test-cpp test-cpp-valgrind \
@@ -35,11 +35,11 @@ test: deps build test-header test-lint test-rust test-standin test-c test-c-valg
 # `make test` with two CPU hogs beside it (`yes >/dev/null`, stopped at the end): every timing
 # test must hold on a loaded 2-vCPU machine.
 test-loaded:
-	tests/with_cpu_hogs.sh $(MAKE) test
+	tests/run/with_cpu_hogs.sh $(MAKE) test
 
 test-header: build
-	tests/check_header.sh
-	tests/check_std.sh
+	tests/run/check_header.sh
+	tests/run/check_std.sh
 
 test-lint:
 	$(CARGO) fmt --all -- --check
@@ -57,75 +57,75 @@ test-standin:
 	python3 tests/standin/test_server.py
 
 test-c: build
-	tests/run_c.sh
+	tests/run/c.sh
 
 test-c-valgrind: build
-	tests/run_c.sh --valgrind
+	tests/run/c.sh --valgrind
 
 test-cpp: build
-	tests/run_cpp.sh
+	tests/run/cpp.sh
 
 test-cpp-valgrind: build
-	tests/run_cpp.sh --valgrind
+	tests/run/cpp.sh --valgrind
 
 # A misbehaving server and a careless caller: every case's code, time bound and message.
 test-hostile: build
-	tests/run_hostile.sh
+	tests/run/hostile.sh
 
 test-hostile-valgrind: build
-	tests/run_hostile.sh --valgrind
+	tests/run/hostile.sh --valgrind
 
 # The C, C++ and hostile suites built with -fsanitize=address,undefined (gcc), the library
 # linked as it ships; LeakSanitizer at exit. Any report fails.
 test-sanitize: build
-	tests/run_c.sh --sanitize
-	tests/run_cpp.sh --sanitize
-	tests/run_hostile.sh --sanitize
+	tests/run/c.sh --sanitize
+	tests/run/cpp.sh --sanitize
+	tests/run/hostile.sh --sanitize
 
 # The Rust side under AddressSanitizer (nightly -Zsanitizer=address, target/asan): the unit
 # tests, the C ABI contract, the fuzz corpora and end-to-end requests. Not in `make test`: a
 # second build of every dependency (~3 CPU minutes the first time).
 test-sanitize-rust:
-	tests/run_rust_asan.sh
+	tests/run/rust_asan.sh
 
 # Coverage-guided fuzzing (fuzz/, cargo fuzz on nightly, installed when missing): every target
 # for FUZZ_SECONDS each; the smoke pass of `make test` runs each for FUZZ_SMOKE_SECONDS.
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 4
 fuzz:
-	tests/run_fuzz.sh $(FUZZ_SECONDS)
+	tests/run/fuzz.sh $(FUZZ_SECONDS)
 
 test-fuzz:
-	tests/run_fuzz.sh $(FUZZ_SMOKE_SECONDS)
+	tests/run/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 test-python: build
-	tests/run_python.sh
+	tests/run/python.sh
 
 test-dotnet: build
-	tests/run_dotnet.sh
-	tests/check_dotnet_pack.sh
+	tests/run/dotnet.sh
+	tests/run/check_dotnet_pack.sh
 
 # The Java binding (bindings/java): mvn verify (JUnit 5 against the stand-in, the hostile server
 # and nginx), the OkHttp interceptor on OkHttp 5, and examples/java against the stand-in.
 test-java: build
-	tests/run_java.sh
+	tests/run/java.sh
 
 test-install: build
-	tests/run_install.sh
+	tests/run/install.sh
 
 # The command-line tool (target/release/cloudauth) against the stand-in.
 test-cli: build
-	tests/run_cli.sh
+	tests/run/cli.sh
 
 # Every client-authentication method, DPoP, discovery and resource indicators against
 # oidc-provider (npm) and a resource server that verifies each token's binding.
 test-oidc: build
-	tests/run_oidc.sh
+	tests/run/oidc.sh
 
 # The Node.js binding (bindings/node): npm ci, tsc on the types and examples, node --test against
 # the stand-in, the hostile server and nginx, the examples.
 test-node: build
-	tests/run_node.sh
+	tests/run/node.sh
 
 # Installs the shared library (with soname), the static library, the headers, cloudauth.pc,
 # the CMake package and the command-line tool (bin/cloudauth) into $(PREFIX).

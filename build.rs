@@ -37,6 +37,6 @@ fn main() {
         .generate()
         .expect("cbindgen could not generate the header");
     // Written only when it changed, so builds don't churn the checked-in file's mtime.
-    // CI (tests/check_header.sh) fails if the result differs from what is committed.
+    // CI (tests/run/check_header.sh) fails if the result differs from what is committed.
     header.write_to_file(Path::new(&crate_dir).join("include/cloudauth.h"));
 }

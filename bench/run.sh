@@ -145,7 +145,7 @@ step pyasync "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight
 
 # Node.js (bindings/node, bench/node/bench.mjs): session.request vs undici.request and fetch with
 # a fixed Authorization header, and cloudauth.fetch vs fetch; sequential on CPU 0 with nginx,
-# 64 in flight unpinned. Needs bindings/node/node_modules (tests/run_node.sh or npm ci there).
+# 64 in flight unpinned. Needs bindings/node/node_modules (tests/run/node.sh or npm ci there).
 if wanted node && command -v node >/dev/null; then
   if [[ ! -d $ROOT/bindings/node/node_modules/undici ]]; then
     (cd "$ROOT/bindings/node" && npm ci --no-audit --no-fund --loglevel=error)

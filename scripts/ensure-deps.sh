@@ -49,15 +49,15 @@ want /usr/lib/mono/4.5/System.Net.Http.dll libmono-system-net-http4.0-cil
 want openssl openssl
 want redis-server redis-server
 want curl curl
-want node nodejs   # tests/run_oidc.sh: oidc-provider needs Node.js 20.19 or newer
+want node nodejs   # tests/run/oidc.sh: oidc-provider needs Node.js 20.19 or newer
 want npm npm
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-want /usr/sbin/nginx nginx-light   # tests/run_node.sh: a Bearer-checking nginx
+want /usr/sbin/nginx nginx-light   # tests/run/node.sh: a Bearer-checking nginx
 # tests/netfault (network namespaces, veth, tc) and its libcurl baseline client.
 want ip iproute2
 want tc iproute2
 want /usr/include/x86_64-linux-gnu/curl/curl.h libcurl4-openssl-dev
-# tests/run_java.sh: a JDK 11+, Maven (which fetches the Java dependencies into ~/.m2) and nginx.
+# tests/run/java.sh: a JDK 11+, Maven (which fetches the Java dependencies into ~/.m2) and nginx.
 want javac default-jdk-headless
 want mvn maven
 want /usr/sbin/nginx nginx-light

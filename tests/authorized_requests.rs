@@ -1,6 +1,7 @@
 //! Authorized requests against the stand-in: the Bearer header, 401 refresh-and-retry,
 //! redirects, binary bodies, keep-alive, caps and timeouts.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::Code;

@@ -2,6 +2,7 @@
 //! the library sent is verified here with ring from the `jwk` in its own header, and checked
 //! for typ, htm, htu, iat, jti, ath and nonce; nonces are learned and the resend is bounded.
 
+#[path = "support/idp/mod.rs"]
 mod idp_support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -10,6 +10,7 @@
 //!
 //! The calls go through the real exports against the stand-in on 127.0.0.1.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::ffi::testing::{panic_in_next_boundary, panic_still_armed};

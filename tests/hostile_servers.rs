@@ -1,6 +1,7 @@
 //! Servers that misbehave below HTTP: garbage instead of a status line, a body cut short, a
 //! connection held open without a word. Each gives a clear error, never a hang or a crash.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::Code;

@@ -2,6 +2,7 @@
 //! recording server on 127.0.0.1 (tests/support/idp_server.py): each assertion the library
 //! sent is verified here with ring, from the public key openssl derives.
 
+#[path = "support/idp/mod.rs"]
 mod idp_support;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -9,6 +9,7 @@ use cloudauth::Code;
 use ring::signature;
 use serde_json::Value;
 
+#[path = "support/idp/mod.rs"]
 mod idp_support;
 use idp_support::{make_key, openssl, Dir};
 

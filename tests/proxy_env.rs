@@ -2,6 +2,7 @@
 //! requests to the session's own origin go through it too, the direct path standing aside.
 //! Alone in its file, as the environment belongs to the whole process.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use common::*;

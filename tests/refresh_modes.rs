@@ -1,6 +1,7 @@
 //! The production token lifecycle against the stand-in: background and eager refresh, secret
 //! rotation, counters and events (issue 8).
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::events::{Event, EventKind};

@@ -2,6 +2,7 @@
 //! bytes that really arrived may. A counting global allocator records the largest single
 //! allocation while a response declaring ~1 GB (under a 1 GiB cap) delivers 10 bytes.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::Code;

@@ -3,7 +3,9 @@
 //! cache that never makes a call fail (corrupt, foreign, truncated or symlinked files, a dead,
 //! stopped, full or password-protected Redis, another client secret).
 
+#[path = "support/common/mod.rs"]
 mod common;
+#[path = "support/idp/mod.rs"]
 mod idp_support;
 
 use cloudauth::token::shared::{CacheReport, SharedCache};

@@ -1,5 +1,6 @@
 //! TLS: verification is always on, and `ca_file` adds a private root to the system's.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::Code;

@@ -1,6 +1,7 @@
 //! The token lifecycle against the stand-in: caching, refresh ahead of expiry, single flight,
 //! the grant's encodings, lenient parsing, retries and errors.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::Code;

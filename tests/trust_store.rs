@@ -3,6 +3,7 @@
 //! Alone in its binary: it sets SSL_CERT_FILE and SSL_CERT_DIR, and no other test may load the
 //! store first.
 
+#[path = "support/common/mod.rs"]
 mod common;
 
 use cloudauth::tls::roots;

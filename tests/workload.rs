@@ -3,6 +3,7 @@
 //! assertions, and that every attempt (a retry too) reads the token files anew and signs a new
 //! assertion. Assertions are verified here with ring, not with the library's code.
 
+#[path = "support/idp/mod.rs"]
 mod idp_support;
 
 use cloudauth::{Code, Session};

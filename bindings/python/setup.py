@@ -4,7 +4,7 @@ The package has no extension module: it loads its bundled libcloudauth.so with c
 wheel serves every Python 3 on a platform. Two things would tie it to one CPython: the file
 name (an extension suffix such as .cpython-311-x86_64-linux-gnu.so) and the tag bdist_wheel
 gives an "impure" wheel (cp311-cp311). Here the library is plain libcloudauth.so and the tag
-py3-none-<platform>; tests/run_python.sh turns the platform tag into manylinux (auditwheel).
+py3-none-<platform>; tests/run/python.sh turns the platform tag into manylinux (auditwheel).
 """
 
 import os

@@ -18,7 +18,7 @@
  * CLOUDAUTH_OK, cloudauth_last_error() says why, on the calling thread.
  *
  * Build:  cc -std=c99 -Iinclude examples/c/demo.c -Ltarget/release -lcloudauth
- * Run:    STANDIN_URL=http://127.0.0.1:<port> ./demo     (tests/run_demo.sh does both)
+ * Run:    STANDIN_URL=http://127.0.0.1:<port> ./demo     (tests/run/demo.sh does both)
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 
@@ -324,7 +324,7 @@ int main(void)
     int exit_code = 1;
 
     if (standin == NULL || standin[0] == '\0') {
-        fprintf(stderr, "demo: STANDIN_URL is not set; run it with tests/run_demo.sh "
+        fprintf(stderr, "demo: STANDIN_URL is not set; run it with tests/run/demo.sh "
                         "(or `make demo`), which starts the local stand-in\n");
         return 2;
     }

@@ -14,7 +14,7 @@
 // token by itself, and retries once with a fresh one after a 401.
 //
 // Build:  g++ -std=c++17 -Iinclude -Ibindings/cpp examples/cpp/ocr_demo.cpp -Ltarget/release -lcloudauth
-// Run:    STANDIN_URL=http://127.0.0.1:<port> ./ocr_demo      (tests/run_cpp.sh does both)
+// Run:    STANDIN_URL=http://127.0.0.1:<port> ./ocr_demo      (tests/run/cpp.sh does both)
 #include <cloudauth.hpp>
 
 #include <chrono>
@@ -156,7 +156,7 @@ std::string wait_for_task(const cloudauth::Session& session, const std::string& 
 int main() {
     const char* standin = std::getenv("STANDIN_URL");
     if (standin == nullptr || *standin == '\0') {
-        std::cerr << "ocr_demo: STANDIN_URL is not set; run it with tests/run_cpp.sh, which starts the local stand-in"
+        std::cerr << "ocr_demo: STANDIN_URL is not set; run it with tests/run/cpp.sh, which starts the local stand-in"
                   << std::endl;
         return 2;
     }

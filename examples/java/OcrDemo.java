@@ -2,7 +2,7 @@
 //
 // The same flow as examples/c/demo.c, against the Aspose-compatible API at $STANDIN_URL (the
 // local stand-in, tests/standin/server.py). Prints the token's length, never the token.
-// tests/run_java.sh runs it with the jar built by bindings/java and JNA on the class path:
+// tests/run/java.sh runs it with the jar built by bindings/java and JNA on the class path:
 //
 //   java -cp cloudauth-0.1.0.jar:jna-5.17.0.jar examples/java/OcrDemo.java
 //

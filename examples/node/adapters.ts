@@ -1,4 +1,4 @@
-// The adapters, type-checked (tsc --noEmit) and run against the stand-in by tests/run_node.sh:
+// The adapters, type-checked (tsc --noEmit) and run against the stand-in by tests/run/node.sh:
 // fetch, an undici dispatcher, axios and the Aspose Words SDK, each adding the session's token.
 import * as cloudauth from 'cloudauth';
 import { Agent, fetch as undiciFetch } from 'undici';

@@ -1,5 +1,5 @@
 // The demo's flow (token, OCR submit, poll) in plain JavaScript (ESM) against the stand-in.
-// Run by tests/run_node.sh: tests/standin/with_server.sh node examples/node/ocr_demo.mjs
+// Run by tests/run/node.sh: tests/standin/with_server.sh node examples/node/ocr_demo.mjs
 import { Session } from 'cloudauth';
 
 const base = process.env.STANDIN_URL;

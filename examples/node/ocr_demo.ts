@@ -1,5 +1,5 @@
 // The demo's flow in TypeScript with the Node.js binding: a token, an OCR task submitted, its
-// result polled, all against the local stand-in (tests/standin). Run by tests/run_node.sh:
+// result polled, all against the local stand-in (tests/standin). Run by tests/run/node.sh:
 //   node --experimental-strip-types examples/node/ocr_demo.ts   (or the .mjs twin below)
 // Environment: STANDIN_URL (set by tests/standin/with_server.sh).
 import { Session, type Response } from 'cloudauth';

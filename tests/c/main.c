@@ -1,5 +1,5 @@
 /*
- * Runs the cloudauth C tests against the stand-in (run them with tests/run_c.sh).
+ * Runs the cloudauth C tests against the stand-in (run them with tests/run/c.sh).
  *
  *   cloudauth_ctests            every test
  *   cloudauth_ctests WORD...    only the tests whose name contains one of the words
@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (getenv("STANDIN_URL") == NULL || standin_port() == 0) {
         fprintf(stderr, "STANDIN_URL and STANDIN_PORT are not set: run this under "
-                        "tests/standin/with_server.sh (tests/run_c.sh does)\n");
+                        "tests/standin/with_server.sh (tests/run/c.sh does)\n");
         return 2;
     }
     printf("cloudauth %s, stand-in at %s, time factor %ld\n", cloudauth_version(),

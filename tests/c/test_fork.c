@@ -2,7 +2,7 @@
  * fork() after use, as a pre-fork server (gunicorn, uwsgi, php-fpm) does it: the parent has
  * used blocking and async calls (per-thread runtime and clients, the library runtime and its
  * clients), then forks; each child uses the library and leaves with _exit, running no
- * destructor. Natively every child must exit 0. Under valgrind (tests/run_c.sh --valgrind:
+ * destructor. Natively every child must exit 0. Under valgrind (tests/run/c.sh --valgrind:
  * --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99) a child that lost
  * memory exits 99 instead: what it inherited and abandoned must stay reachable (src/fork.rs).
  */

@@ -9,7 +9,7 @@
  *
  *   hostile [FILTER]     runs the cases whose "group/name" contains FILTER
  *
- * Environment: HOSTILE_PORTS="<main> <other>" (set by tests/run_hostile.sh);
+ * Environment: HOSTILE_PORTS="<main> <other>" (set by tests/run/hostile.sh);
  * CLOUDAUTH_TEST_TIME_FACTOR stretches timeouts and time bounds (valgrind).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -2220,7 +2220,7 @@ int main(int argc, char **argv) {
     size_t i;
     int total = 0, passed = 0, g;
     if (!ports || sscanf(ports, "%d %d", &main_port, &other_port) != 2) {
-        fprintf(stderr, "hostile: HOSTILE_PORTS is not set; run tests/run_hostile.sh\n");
+        fprintf(stderr, "hostile: HOSTILE_PORTS is not set; run tests/run/hostile.sh\n");
         return 2;
     }
     if (tf && atoi(tf) > 1) time_factor = atoi(tf);

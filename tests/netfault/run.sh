@@ -13,7 +13,7 @@
 # qdiscs, routes, processes) is removed on every exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source tests/lib.sh
+source tests/run/lib.sh
 require_library
 
 out=target/netfault

@@ -12,7 +12,7 @@
 #   SOAK_SECONDS=600 tests/soak/run.sh        SOAK_PAUSE_US: pause between a thread's requests
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-source tests/lib.sh
+source tests/run/lib.sh
 require_library
 
 seconds=${SOAK_SECONDS:-600}

@@ -1,5 +1,5 @@
 // Tests of the C++ binding (bindings/cpp/cloudauth.hpp) against the local stand-in server
-// (tests/standin/server.py). Run by tests/run_cpp.sh, which starts the stand-in and sets
+// (tests/standin/server.py). Run by tests/run/cpp.sh, which starts the stand-in and sets
 // STANDIN_URL / STANDIN_PORT.
 //
 //   test_cpp [FILTER...]     every test, or those whose name contains a FILTER
@@ -1368,7 +1368,7 @@ const TestCase kTests[] = {
 
 int main(int argc, char** argv) {
     if (standin_port() == 0) {
-        std::cerr << "test_cpp: STANDIN_PORT is not set; run it through tests/run_cpp.sh" << std::endl;
+        std::cerr << "test_cpp: STANDIN_PORT is not set; run it through tests/run/cpp.sh" << std::endl;
         return 2;
     }
     int passed = 0, failed = 0;

@@ -158,7 +158,7 @@ test('a process exits promptly, with code 0, with sessions and operations open',
 
 test('nginx: requests to a Bearer-checking nginx', async () => {
   const base = process.env.NGINX_BASE;
-  assert.ok(base, 'NGINX_BASE is not set: run tests/run_node.sh, which starts nginx');
+  assert.ok(base, 'NGINX_BASE is not set: run tests/run/node.sh, which starts nginx');
   const s = new Session({ clientId: 'c', clientSecret: 's', tokenUrl: `${base}/connect/token`, baseUrl: base });
   try {
     const rs = await Promise.all(Array.from({ length: 200 }, () => s.get('/api/ping')));

@@ -1,5 +1,5 @@
 """cloudauth.openapi.authorize with the official Aspose OCR SDK (aspose-ocr-cloud from PyPI,
-installed by tests/run_python.sh): the SDK's RecognizeImage flow against the stand-in, every
+installed by tests/run/python.sh): the SDK's RecognizeImage flow against the stand-in, every
 call carrying the session's token, a revoked token replaced transparently."""
 
 from __future__ import annotations

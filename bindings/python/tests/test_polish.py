@@ -203,7 +203,7 @@ def test_the_package_passes_mypy_strict(tmp_path: Path) -> None:
 
 
 def test_wheel_is_pure_python_tagged_for_the_platform() -> None:
-    # Installed from the repaired wheel (tests/run_python.sh): py3-none-manylinux_*.
+    # Installed from the repaired wheel (tests/run/python.sh): py3-none-manylinux_*.
     dist = Path(cloudauth.__file__).parent.parent / f"cloudauth-{cloudauth.__version__}.dist-info"
     wheel = (dist / "WHEEL").read_text()
     tags = re.findall(r"^Tag: (\S+)$", wheel, re.M)

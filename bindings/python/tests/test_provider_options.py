@@ -1,7 +1,7 @@
 """The identity-provider options (v2 keys): typed, documented, and turned into the C keys.
 
 Against the stand-in, which logs each token request's form; the same options against a real
-provider are tested by tests/oidc (tests/run_oidc.sh).
+provider are tested by tests/oidc (tests/run/oidc.sh).
 """
 
 from __future__ import annotations

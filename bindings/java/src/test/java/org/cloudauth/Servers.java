@@ -134,7 +134,7 @@ final class Servers {
         if (nginx == null) {
             Path bin = Paths.get("/usr/sbin/nginx");
             if (!Files.isExecutable(bin)) {
-                throw new AssertionError("nginx is missing (apt-get install nginx-light; tests/run_java.sh installs it)");
+                throw new AssertionError("nginx is missing (apt-get install nginx-light; tests/run/java.sh installs it)");
             }
             Path dir = tempDir("nginx");
             int port = freePort();

@@ -30,7 +30,7 @@ class SessionTest {
 
     @Test
     void tokenCallsUseFfmOnJdk22AndJnaBefore() {
-        // tests/run_java.sh runs this class on JDK 17 and, where installed, on Temurin 25.
+        // tests/run/java.sh runs this class on JDK 17 and, where installed, on Temurin 25.
         String expected = Runtime.version().feature() >= 22 ? "ffm" : "jna";
         assertEquals(expected, CloudAuth.nativeAccess(), "on Java " + Runtime.version());
     }

@@ -3,7 +3,7 @@
 # #error naming C99, cloudauth.hpp under C++14 with one naming C++17 (the first error a user
 # sees), and both compile cleanly at the levels they support.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf '#include "cloudauth.h"\nint main(void) { return cloudauth_version()[0] == 0; }\n' >"$tmp/c.c"

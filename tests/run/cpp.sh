@@ -3,16 +3,16 @@
 # (examples/cpp/ocr_demo.cpp) against target/release/libcloudauth.so, into target/cpptests/, and
 # runs both against the local stand-in.
 #
-#   tests/run_cpp.sh [FILTER...]             every test, or those whose name contains a FILTER
-#   tests/run_cpp.sh --valgrind [FILTER...]  the same under valgrind memcheck: fails unless it
+#   tests/run/cpp.sh [FILTER...]             every test, or those whose name contains a FILTER
+#   tests/run/cpp.sh --valgrind [FILTER...]  the same under valgrind memcheck: fails unless it
 #                                            reports 0 errors and no definitely lost bytes
-#   tests/run_cpp.sh --sanitize [FILTER...]  the same built with -fsanitize=address,undefined
-#                                            (tests/lib.sh says how): fails on any report
+#   tests/run/cpp.sh --sanitize [FILTER...]  the same built with -fsanitize=address,undefined
+#                                            (tests/run/lib.sh says how): fails on any report
 #
 # Needs: g++ (C++17), python3 (the stand-in), valgrind for --valgrind.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source tests/lib.sh
+cd "$(dirname "$0")/../.."
+source tests/run/lib.sh
 require_library
 [[ -f include/cloudauth.h ]] || { echo "run_cpp.sh: include/cloudauth.h is missing" >&2; exit 1; }
 

@@ -3,8 +3,8 @@
 # 2, one per vCPU of the CI machine), stopped when the command ends, however it ends. The
 # timing tests must hold on a loaded machine (`make test-loaded` runs `make test` this way).
 #
-#   tests/with_cpu_hogs.sh make test
-#   HOGS=4 tests/with_cpu_hogs.sh tests/run_c.sh
+#   tests/run/with_cpu_hogs.sh make test
+#   HOGS=4 tests/run/with_cpu_hogs.sh tests/run/c.sh
 set -uo pipefail
 if (($# == 0)); then
   echo "usage: $0 COMMAND [ARG...]" >&2

@@ -7,9 +7,9 @@
 # Needs: target/release/libcloudauth.so (make build), mono-mcs, mono-runtime,
 # libmono-system-net-http4.0-cil, python3 (for the stand-in).
 # Extra arguments go to the test program: a case-insensitive filter on test names, e.g.
-#   tests/run_dotnet.sh Handler
+#   tests/run/dotnet.sh Handler
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 out=$root/target/dotnet
 lib=$root/target/release/libcloudauth.so

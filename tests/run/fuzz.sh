@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The coverage-guided fuzz targets (fuzz/, cargo fuzz + libFuzzer), each for a set time.
 #
-#   tests/run_fuzz.sh SECONDS [TARGET...]   every target (or those named) for SECONDS each
+#   tests/run/fuzz.sh SECONDS [TARGET...]   every target (or those named) for SECONDS each
 #
 # Builds all targets once (nightly, `cargo fuzz build`, reused by later runs), then runs each
 # binary on target/fuzz-corpus/<target> (what it learns, kept between runs) plus the committed
@@ -14,9 +14,9 @@
 # `cargo install cargo-fuzz` from crates.io). FUZZ_SANITIZER (default none; address works and
 # rebuilds everything) is passed to cargo fuzz.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
-seconds=${1:?usage: tests/run_fuzz.sh SECONDS [TARGET...]}
+seconds=${1:?usage: tests/run/fuzz.sh SECONDS [TARGET...]}
 shift
 sanitizer=${FUZZ_SANITIZER:-none}
 all=$(sed -n 's/^name = "\(.*\)"/\1/p' fuzz/Cargo.toml | grep -v '^cloudauth-fuzz$')

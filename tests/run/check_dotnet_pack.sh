@@ -16,17 +16,17 @@
 # `dotnet restore` picks runtimes/linux-x64/native/ for a linux-x64 app (NuGet's RID asset
 # selection) - both need the .NET SDK.
 #
-# Needs: target/release/libcloudauth.so, target/dotnet/CloudAuth.dll (tests/run_dotnet.sh),
+# Needs: target/release/libcloudauth.so, target/dotnet/CloudAuth.dll (tests/run/dotnet.sh),
 # nuget (apt: nuget), mcs, mono, python3.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 csproj=bindings/dotnet/CloudAuth.csproj
 dll=target/dotnet/CloudAuth.dll
 for tool in nuget mcs mono python3; do
   command -v "$tool" >/dev/null || { echo "check_dotnet_pack: $tool not found (make deps)" >&2; exit 1; }
 done
-[[ -f $dll ]] || { echo "check_dotnet_pack: $dll is missing; run tests/run_dotnet.sh first" >&2; exit 1; }
+[[ -f $dll ]] || { echo "check_dotnet_pack: $dll is missing; run tests/run/dotnet.sh first" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -5,12 +5,12 @@
 # output. Every invocation is bounded by `timeout`; each test gets a reset stand-in and an
 # empty cache directory (XDG_CACHE_HOME).
 #
-#   tests/run_cli.sh [FILTER]     every test, or those whose name contains FILTER
+#   tests/run/cli.sh [FILTER]     every test, or those whose name contains FILTER
 #
 # Needs: python3 (the stand-in, JSON checks), curl (the `curl` subcommand and control calls),
 # bash (completion syntax check).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if [[ -z ${STANDIN_URL:-} ]]; then exec tests/standin/with_server.sh "$0" "$@"; fi
 
 B=$PWD/target/release/cloudauth

@@ -16,7 +16,7 @@
 #
 # Needs: cc, c++, pkg-config, cmake (>= 3.13), make, binutils (readelf), python3 (the stand-in).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 unset LD_LIBRARY_PATH
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}

@@ -7,12 +7,12 @@
 # requests end to end against the stand-in (responses, async and queued operations, stale
 # connections, DPoP).
 #
-#   tests/run_rust_asan.sh [CARGO TEST ARGS...]
+#   tests/run/rust_asan.sh [CARGO TEST ARGS...]
 #
 # Needs the nightly toolchain (installed with rustup when missing). About 3 CPU minutes to build
 # the first time; later runs reuse target/asan.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if ! cargo +nightly --version >/dev/null 2>&1; then
   rustup toolchain install nightly --profile minimal ||
     { echo "run_rust_asan: no nightly toolchain and rustup could not install it" >&2; exit 1; }

@@ -2,16 +2,16 @@
 # Builds the C tests (tests/c/) against target/release/libcloudauth.so and runs them against
 # the local stand-in.
 #
-#   tests/run_c.sh [FILTER...]             every test, or those whose name contains a FILTER
-#   tests/run_c.sh --valgrind [FILTER...]  the same under valgrind memcheck: fails unless it
+#   tests/run/c.sh [FILTER...]             every test, or those whose name contains a FILTER
+#   tests/run/c.sh --valgrind [FILTER...]  the same under valgrind memcheck: fails unless it
 #                                          reports 0 errors and no definitely lost bytes
-#   tests/run_c.sh --sanitize [FILTER...]  the same built with -fsanitize=address,undefined
-#                                          (tests/lib.sh says how): fails on any report
+#   tests/run/c.sh --sanitize [FILTER...]  the same built with -fsanitize=address,undefined
+#                                          (tests/run/lib.sh says how): fails on any report
 #
 # Needs: a C compiler (cc), python3 (the stand-in), valgrind for --valgrind.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source tests/lib.sh
+cd "$(dirname "$0")/../.."
+source tests/run/lib.sh
 require_library
 
 valgrind=0 sanitize=()

@@ -7,7 +7,7 @@
 #
 # Needs: node >= 20.19 and npm, openssl, python3 with venv, the release build (make build).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
 oidc=$root/tests/oidc
 unset PYTHONPATH

@@ -9,12 +9,12 @@
 # Needs: a JDK 11+ (javac), Maven, nginx, python3, and target/release/libcloudauth.so (make
 # build). Installs the first three with apt when missing; Maven fetches the Java dependencies
 # from Maven Central into ~/.m2 on first use.
-# Extra arguments go to Maven, e.g. tests/run_java.sh -Dtest=SessionTest
+# Extra arguments go to Maven, e.g. tests/run/java.sh -Dtest=SessionTest
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$PWD
-# shellcheck source=tests/lib.sh
-source tests/lib.sh
+# shellcheck source=tests/run/lib.sh
+source tests/run/lib.sh
 require_library
 unset CLOUDAUTH_LIBRARY
 

@@ -8,9 +8,9 @@
 #
 # Needs: node >= 20.18 and npm, python3, nginx (nginx-light; scripts/ensure-deps.sh installs
 # it), the release build (make build). Extra arguments go to node --test, e.g.
-#   tests/run_node.sh --test-name-pattern=axios
+#   tests/run/node.sh --test-name-pattern=axios
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 pkg=$ROOT/bindings/node
 unset CLOUDAUTH_LIBRARY
