@@ -46,8 +46,8 @@ log=$out/valgrind.log
 set +e
 # Fork children leave with _exit and report by exit status; their own leaks are not the
 # parent's (--child-silent-after-fork).
-valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
-  --child-silent-after-fork=yes --num-callers=30 --log-file="$log" "$out/hostile" "$@"
+valgrind --suppressions=tests/valgrind/threads-after-fork.supp --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+  --child-silent-after-fork=${HOSTILE_CHILD_SILENT:-yes} --num-callers=30 --log-file="$log" "$out/hostile" "$@"
 rc=$?
 set -e
 summary=$(grep -E 'ERROR SUMMARY' "$log" | tail -1 | sed 's/^==[0-9]*== //')
