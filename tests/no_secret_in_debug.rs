@@ -117,7 +117,9 @@ fn harmless(name: &str, ty: &str) -> bool {
         .iter()
         .any(|t| ty.contains(t));
     !text
-        || ["_file", "_url", "_supported", "_endpoint"]
+        // Paths, URLs, type URNs (`subject_token_type`) and the names of who an assertion is
+        // from or about (`assertion_issuer`): what a credential is, never one.
+        || ["_file", "_url", "_supported", "_endpoint", "_type", "_issuer", "_subject"]
             .iter()
             .any(|s| name.ends_with(s))
 }

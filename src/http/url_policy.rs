@@ -272,7 +272,7 @@ mod tests {
         let e = through_proxy(e, Some("http://u:hush@127.0.0.1:9"));
         assert_eq!(
             e.message,
-            "token request x failed (through proxy 'http://127.0.0.1:9')"
+            "token request x failed (through proxy 'http://127.0.0.1:9/')"
         );
         let e = Error::new(Code::CLOUDAUTH_ERR_TOO_LARGE, "big");
         assert_eq!(through_proxy(e, Some("http://p:1")).message, "big");
