@@ -11,6 +11,7 @@ pub mod ffi;
 pub mod fork;
 pub mod http;
 pub mod jose;
+pub mod oauth;
 pub mod ops;
 pub mod runtime;
 pub mod secret;
