@@ -217,3 +217,29 @@ impl WorkloadSettings {
         self.subject_token_type.as_deref().unwrap_or(TYPE_JWT)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grant_type_values() {
+        let mut s = WorkloadSettings::default();
+        s.set("grant_type", JWT_BEARER).unwrap();
+        assert_eq!(s.grant, GrantKind::JwtBearer);
+        s.set("grant_type", "token_exchange").unwrap();
+        assert_eq!(s.grant, GrantKind::TokenExchange);
+        let err = s.set("grant_type", "password").unwrap_err();
+        assert!(
+            err.message.starts_with("grant_type: 'password'"),
+            "{}",
+            err.message
+        );
+        let err = s.set("scope_in_assertion", "maybe").unwrap_err();
+        assert!(
+            err.message.starts_with("scope_in_assertion"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -463,31 +463,9 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::JWT_BEARER;
 
     fn cfg(pairs: &[(&str, &str)]) -> EndpointSettings {
         crate::session::settings_of(pairs).0
-    }
-
-    #[test]
-    fn grant_type_values() {
-        let mut s = WorkloadSettings::default();
-        s.set("grant_type", JWT_BEARER).unwrap();
-        assert_eq!(s.grant, GrantKind::JwtBearer);
-        s.set("grant_type", "token_exchange").unwrap();
-        assert_eq!(s.grant, GrantKind::TokenExchange);
-        let err = s.set("grant_type", "password").unwrap_err();
-        assert!(
-            err.message.starts_with("grant_type: 'password'"),
-            "{}",
-            err.message
-        );
-        let err = s.set("scope_in_assertion", "maybe").unwrap_err();
-        assert!(
-            err.message.starts_with("scope_in_assertion"),
-            "{}",
-            err.message
-        );
     }
 
     #[test]
