@@ -4,70 +4,15 @@ use crate::error::{Error, Result};
 use crate::events::Events;
 use crate::http::url_policy::parse_http_url;
 use crate::jose::Alg;
+use crate::oauth::WorkloadSettings;
+pub use crate::oauth::{AuthMethod, TokenCacheKind, DEFAULT_TOKEN_URL};
 use crate::secret::Secret;
 use std::time::Duration;
 
-pub const DEFAULT_TOKEN_URL: &str = "https://api.aspose.cloud/connect/token";
 pub const DEFAULT_BASE_URL: &str = "https://api.aspose.cloud";
 /// The highest `max_response_bytes`: a whole response is held in memory, so the cap must be
 /// one the process can actually allocate.
 pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 1 << 30;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// id and secret in the form body (RFC 6749 §2.3.1, the Aspose default).
-    ClientSecretPost,
-    /// HTTP Basic with the form-encoded id and secret.
-    ClientSecretBasic,
-    /// A JWT signed with `client_key_file` (RFC 7523 §2.2).
-    PrivateKeyJwt,
-    /// A JWT signed HS256 with the client secret (RFC 7523 §2.2).
-    ClientSecretJwt,
-    /// Mutual TLS with a CA-issued certificate (RFC 8705 §2.1): no secret, the TLS handshake
-    /// presents `client_cert_file`.
-    TlsClientAuth,
-    /// Mutual TLS with a self-signed certificate the server knows (RFC 8705 §2.2).
-    SelfSignedTlsClientAuth,
-    /// A JWT the platform writes to `client_assertion_file` (a federated credential), read at
-    /// every attempt; no secret (src/token/grant.rs).
-    ClientAssertion,
-    /// No client authentication (the JWT-bearer grant's assertion, or a public client).
-    None,
-}
-
-impl AuthMethod {
-    pub fn name(self) -> &'static str {
-        match self {
-            AuthMethod::ClientSecretPost => "client_secret_post",
-            AuthMethod::ClientSecretBasic => "client_secret_basic",
-            AuthMethod::PrivateKeyJwt => "private_key_jwt",
-            AuthMethod::ClientSecretJwt => "client_secret_jwt",
-            AuthMethod::TlsClientAuth => "tls_client_auth",
-            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
-            AuthMethod::ClientAssertion => "client_assertion",
-            AuthMethod::None => "none",
-        }
-    }
-
-    /// Whether the token request authenticates with a TLS client certificate (RFC 8705), so
-    /// discovery's `mtls_endpoint_aliases` apply.
-    pub fn presents_certificate(self) -> bool {
-        matches!(
-            self,
-            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
-        )
-    }
-}
-
-/// Where tokens are kept besides the session's memory (README.md, "Shared token caches").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenCacheKind {
-    Memory,
-    /// Shared by this user's processes on this host, in `token_cache_dir`.
-    File,
-    /// Shared by every host that reaches `redis_url`.
-    Redis,
-}
 
 /// How a token due for refresh is refreshed (`refresh_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,7 +37,8 @@ pub struct Config {
     pub token_url: Option<String>,
     pub base_url: String,
     pub scope: Option<String>,
-    pub auth_method: AuthMethod,
+    /// `None` until set (the session picks the default: src/session.rs).
+    pub auth_method: Option<AuthMethod>,
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub refresh_skew: Duration,
@@ -132,10 +78,8 @@ pub struct Config {
     pub resource: Vec<String>,
     /// `token_param.NAME=VALUE`: extra form fields of the token request, in the order set.
     pub token_params: Vec<(String, String)>,
-    /// Whether `auth_method` was set (workload grants default to `none` otherwise).
-    pub auth_method_set: bool,
     /// Workload identity: grant_type, assertion and token files (src/token/grant.rs).
-    pub workload: crate::token::grant::Settings,
+    pub workload: WorkloadSettings,
     pub events: Events,
 }
 
@@ -147,7 +91,7 @@ impl Default for Config {
             token_url: None,
             base_url: DEFAULT_BASE_URL.into(),
             scope: None,
-            auth_method: AuthMethod::ClientSecretPost,
+            auth_method: None,
             timeout: Duration::from_millis(30_000),
             connect_timeout: Duration::from_millis(10_000),
             refresh_skew: Duration::from_secs(60),
@@ -175,7 +119,6 @@ impl Default for Config {
             audience: None,
             resource: Vec::new(),
             token_params: Vec::new(),
-            auth_method_set: false,
             workload: Default::default(),
             events: Events::default(),
         }
@@ -278,7 +221,7 @@ impl Config {
             "base_url" => self.base_url = parse_http_url(key, value)?.into(),
             "scope" => self.scope = (!value.is_empty()).then(|| value.to_owned()),
             "auth_method" => {
-                self.auth_method = match value {
+                self.auth_method = Some(match value {
                     "client_secret_post" => AuthMethod::ClientSecretPost,
                     "client_secret_basic" => AuthMethod::ClientSecretBasic,
                     "private_key_jwt" => AuthMethod::PrivateKeyJwt,
@@ -296,8 +239,7 @@ impl Config {
                              client_assertion or none",
                         ))
                     }
-                };
-                self.auth_method_set = true;
+                });
             }
             "timeout_ms" => self.timeout = millis(key, value)?,
             "connect_timeout_ms" => self.connect_timeout = millis(key, value)?,
@@ -377,7 +319,7 @@ impl Config {
                     .collect::<Result<_>>()?
             }
             _ if key.starts_with(TOKEN_PARAM_PREFIX) => self.set_token_param(key, value)?,
-            _ if crate::token::grant::Settings::has_key(key) => self.workload.set(key, value)?,
+            _ if WorkloadSettings::has_key(key) => self.workload.set(key, value)?,
             _ => {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
@@ -644,7 +586,7 @@ mod tests {
         c.set("allow_insecure_http", "TRUE").unwrap();
         c.set("client_secret", "s").unwrap();
         assert_eq!(c.timeout, Duration::from_millis(1500));
-        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.auth_method, Some(AuthMethod::ClientSecretBasic));
         assert!(c.allow_insecure_http);
         assert!(!format!("{c:?}").contains("client_secret: Some(s"));
     }
@@ -699,7 +641,7 @@ mod tests {
         );
         assert_eq!(c.token_url(), "http://127.0.0.1:9/connect/token");
         assert_eq!(c.timeout, Duration::from_millis(1234));
-        assert_eq!(c.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(c.auth_method, Some(AuthMethod::ClientSecretBasic));
 
         let mut d = Config::default();
         d.set_from_vars(
@@ -727,7 +669,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.auth_method, AuthMethod::PrivateKeyJwt);
+        assert_eq!(c.auth_method, Some(AuthMethod::PrivateKeyJwt));
         assert_eq!(c.client_key_file.as_deref(), Some("/k.pem"));
         assert_eq!(c.client_assertion_alg, Some(Alg::PS256));
         assert!(c.dpop);

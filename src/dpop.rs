@@ -6,9 +6,9 @@
 //! generated key is useless to any other process, so such tokens never go to a shared cache.
 
 use crate::error::{Error, Result};
+use crate::http::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use crate::jose::{b64url, jwk, random_id, unix_now, Alg, SigningKey};
 use arc_swap::ArcSwap;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use url::Url;
 
 pub static DPOP: HeaderName = HeaderName::from_static("dpop");

@@ -13,6 +13,7 @@ pub mod fork;
 pub mod fuzzing;
 pub mod http;
 pub mod jose;
+pub mod oauth;
 pub mod ops;
 pub mod runtime;
 pub mod secret;

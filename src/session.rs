@@ -18,6 +18,7 @@ use crate::http::request::{resolve, ApiRequest, Response};
 use crate::http::transport::{HttpSettings, Transport};
 use crate::http::url_policy::{check_secure, parse_http_url};
 use crate::http::{Method, StatusCode};
+use crate::oauth::{AuthMethod, GrantKind};
 use crate::runtime;
 use crate::secret::{Scrubber, Secret};
 use crate::stats::{Counters, Stats};
@@ -25,8 +26,8 @@ use crate::token::cache::{Source, TokenCache};
 use crate::token::endpoint::{Credentials, SecretSource, Target, TokenEndpoint};
 use crate::token::refresh;
 use crate::token::shared::seal_key::SealKey;
-use crate::token::shared::{CacheReport, Reporter, SharedCache};
-use crate::token::Token;
+use crate::token::shared::{CacheReport, CacheSettings, Reporter, SharedCache};
+use crate::token::{EndpointSettings, Token};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -66,11 +67,12 @@ impl Session {
     /// Checks the config (credentials present, token URL safe) and builds the clients. Nothing
     /// is sent yet: the first token is fetched on first use.
     pub fn new(cfg: &Config) -> Result<Session> {
-        // Workload keys checked for fitting together, defaults filled (src/token/grant.rs).
-        let cfg = &crate::token::grant::resolve(cfg)?;
+        // Each layer below gets settings of its own, built here; the keys that must fit
+        // together are checked here too (the workload keys in src/token/grant.rs).
+        let token = crate::token::grant::resolve(&endpoint_settings(cfg))?;
         let counters = Arc::new(Counters::default());
-        let cert = client_cert(cfg)?;
-        let credentials = Credentials::from_config(cfg, cert.as_ref())?;
+        let cert = client_cert(&token)?;
+        let credentials = Credentials::from_settings(&token, cert.as_ref())?;
         let dpop = match (cfg.dpop, &cfg.dpop_key_file) {
             (true, key_file) => Some(Arc::new(Dpop::new(key_file.as_deref())?)),
             (false, Some(_)) => {
@@ -88,20 +90,21 @@ impl Session {
             Some(d) if !d.pinned() => None,
             d => {
                 // Without a stable credential, a key of its own seals (token_cache_key_file).
-                seal_key = SealKey::resolve(cfg, credentials.secret.seals())?;
+                let cache = cache_settings(cfg, &token);
+                seal_key = SealKey::resolve(&cache, credentials.secret.seals())?;
                 let sealing = match &seal_key {
                     Some(key) => key.read()?,
                     None => credentials.secret.read()?,
                 };
                 SharedCache::new(
-                    cfg,
+                    &cache,
                     d.map(Dpop::thumbprint),
                     sealing.expose().as_bytes(),
                     shared_reporter(&counters, &cfg.events),
                 )?
             }
         };
-        let target = Target::from_config(cfg)?;
+        let target = Target::from_settings(&token)?;
         let base_url = parse_http_url("base_url", &cfg.base_url)?;
         let origin = CString::new(base_url.origin().ascii_serialization())
             .map_err(|_| Error::invalid("base_url contains NUL"))?;
@@ -115,7 +118,7 @@ impl Session {
             base_url,
         };
         let (token_transport, api) = Transport::for_token_and_api(&http, cert, &counters)?;
-        let endpoint = TokenEndpoint::new(cfg, token_transport, target, credentials)
+        let endpoint = TokenEndpoint::new(&token, token_transport, target, credentials)
             .with_dpop(dpop.clone())
             .with_seal_key(seal_key);
         let inner = Arc::new_cyclic(|this| Inner {
@@ -581,9 +584,70 @@ impl Source for Inner {
     }
 }
 
+/// The token endpoint's settings, as set. `auth_method` unset is `client_secret_post`, except
+/// for a workload grant without a client secret: `none`.
+pub fn endpoint_settings(cfg: &Config) -> EndpointSettings {
+    let has_secret = cfg.client_secret.is_some() || cfg.client_secret_file.is_some();
+    let auth_method = cfg.auth_method.unwrap_or(
+        match cfg.workload.grant != GrantKind::ClientCredentials && !has_secret {
+            true => AuthMethod::None,
+            false => AuthMethod::ClientSecretPost,
+        },
+    );
+    EndpointSettings {
+        client_id: cfg.client_id.clone(),
+        client_secret: cfg.client_secret.clone(),
+        client_secret_file: cfg.client_secret_file.clone(),
+        token_url: cfg.token_url.clone(),
+        issuer: cfg.issuer.clone(),
+        scope: cfg.scope.clone(),
+        auth_method,
+        client_key_file: cfg.client_key_file.clone(),
+        client_key_id: cfg.client_key_id.clone(),
+        client_assertion_alg: cfg.client_assertion_alg,
+        client_cert_file: cfg.client_cert_file.clone(),
+        audience: cfg.audience.clone(),
+        resource: cfg.resource.clone(),
+        token_params: cfg.token_params.clone(),
+        allow_insecure_http: cfg.allow_insecure_http,
+        max_retries: cfg.max_retries,
+        max_retry_wait: cfg.max_retry_wait,
+        refresh_skew: cfg.refresh_skew,
+        default_expires_in: cfg.default_expires_in,
+        workload: cfg.workload.clone(),
+        events: cfg.events.clone(),
+    }
+}
+
+/// The shared cache's settings, for the token request `endpoint` (as the session resolved it).
+pub fn cache_settings(cfg: &Config, endpoint: &EndpointSettings) -> CacheSettings {
+    CacheSettings {
+        token_cache: cfg.token_cache,
+        token_cache_dir: cfg.token_cache_dir.clone(),
+        redis_url: cfg.redis_url.clone(),
+        token_cache_timeout: cfg.token_cache_timeout,
+        ca_file: cfg.ca_file.clone(),
+        dpop: cfg.dpop,
+        timeout: cfg.timeout,
+        endpoint: endpoint.clone(),
+    }
+}
+
+/// Both settings from keys set on a default `Config` (for the token layer's unit tests).
+#[cfg(test)]
+pub(crate) fn settings_of(pairs: &[(&str, &str)]) -> (EndpointSettings, CacheSettings) {
+    let mut c = Config::default();
+    for (k, v) in pairs {
+        c.set(k, v).unwrap();
+    }
+    let endpoint = endpoint_settings(&c);
+    let cache = cache_settings(&c, &endpoint);
+    (endpoint, cache)
+}
+
 /// `None` unless `auth_method` is one of the two mTLS methods; then both files must be set,
 /// readable and hold a certificate and the key that matches it, and `token_url` be https.
-fn client_cert(cfg: &Config) -> Result<Option<Arc<ClientCert>>> {
+fn client_cert(cfg: &EndpointSettings) -> Result<Option<Arc<ClientCert>>> {
     if !cfg.auth_method.presents_certificate() {
         return Ok(None);
     }
@@ -649,7 +713,7 @@ mod tests {
             ("auth_method", "client_secret_post"),
             ("client_cert_file", "/nonexistent.pem"),
         ]);
-        assert!(client_cert(&c).unwrap().is_none());
+        assert!(client_cert(&endpoint_settings(&c)).unwrap().is_none());
     }
 
     #[test]
@@ -682,7 +746,7 @@ mod tests {
                 "client_cert_file: cannot read '/nonexistent/c.pem'",
             ),
         ] {
-            let err = client_cert(&cfg(&pairs)).err().unwrap();
+            let err = client_cert(&endpoint_settings(&cfg(&pairs))).err().unwrap();
             assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
             assert!(err.message.starts_with(starts), "{}", err.message);
         }

@@ -225,7 +225,9 @@ impl Case {
     fn with_secret(server: &StandIn, extra: &[(&str, &str)], secret: &str) -> Case {
         let cfg = server.config(extra);
         let reports = Reports::default();
-        let cache = SharedCache::new(&cfg, None, secret.as_bytes(), reports.reporter())
+        let endpoint = cloudauth::session::endpoint_settings(&cfg);
+        let settings = cloudauth::session::cache_settings(&cfg, &endpoint);
+        let cache = SharedCache::new(&settings, None, secret.as_bytes(), reports.reporter())
             .unwrap()
             .expect("a shared cache");
         Case {

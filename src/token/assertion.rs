@@ -3,13 +3,13 @@
 //! `client_key_file` (read at every token request, so replacing the file rotates the key),
 //! client_secret_jwt with the client secret (HS256). Each token request gets a fresh one.
 
-use crate::config::{AuthMethod, Config};
 use crate::error::{Error, Result};
 use crate::jose::{jwk, random_id, unix_now, Alg, SigningKey};
+use crate::oauth::AuthMethod;
 use crate::secret::Secret;
+use crate::token::EndpointSettings;
 use serde_json::json;
 
-pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// `exp` is this far after `iat`: short, since an assertion seen in transit could be replayed
 /// until then, and well inside the 5 minutes servers allow.
 const LIFETIME_S: u64 = 120;
@@ -25,7 +25,7 @@ pub struct AssertionConfig {
 
 impl AssertionConfig {
     /// The settings for the JWT auth methods (no I/O); `None` for the others.
-    pub fn settings(cfg: &Config) -> Option<AssertionConfig> {
+    pub fn settings(cfg: &EndpointSettings) -> Option<AssertionConfig> {
         matches!(
             cfg.auth_method,
             AuthMethod::PrivateKeyJwt | AuthMethod::ClientSecretJwt
@@ -40,7 +40,7 @@ impl AssertionConfig {
 
     /// Checks the settings now (the key parses, fits the algorithm and matches the
     /// certificate), so a bad file is found at session_new.
-    pub fn check(cfg: &Config) -> Result<()> {
+    pub fn check(cfg: &EndpointSettings) -> Result<()> {
         let Some(this) = AssertionConfig::settings(cfg) else {
             return Ok(());
         };

@@ -1,7 +1,6 @@
 //! The client-credentials grant (RFC 6749 §4.4) against the token endpoint, with bounded retries
 //! of transient failures.
 
-use crate::config::{AuthMethod, Config};
 use crate::dpop::{Dpop, DPOP};
 use crate::error::{one_line, quote_prefix, Code, Error, Result};
 use crate::events::{Event, EventKind, Events};
@@ -15,12 +14,15 @@ use crate::http::request::ApiRequest;
 use crate::http::transport::Transport;
 use crate::http::url_policy::{check_secure, parse_http_url, redact};
 use crate::http::{Method, StatusCode};
+use crate::oauth::{AuthMethod, GrantKind, ASSERTION_TYPE};
 use crate::secret::{Scrubber, Secret};
-use crate::token::assertion::{AssertionConfig, Signer, ASSERTION_TYPE};
+use crate::token::assertion::{AssertionConfig, Signer};
 use crate::token::discovery::Discovery;
 use crate::token::grant::{Grant, Prepared};
 use crate::token::shared::seal_key::SealKey;
-use crate::token::{oauth_error_text, parse_grant, printable, Token, MAX_TOKEN_RESPONSE_BYTES};
+use crate::token::{
+    oauth_error_text, parse_grant, printable, EndpointSettings, Token, MAX_TOKEN_RESPONSE_BYTES,
+};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -64,7 +66,7 @@ pub enum Target {
 
 impl Target {
     /// An explicit `token_url` wins over `issuer`.
-    pub fn from_config(cfg: &Config) -> Result<Target> {
+    pub fn from_settings(cfg: &EndpointSettings) -> Result<Target> {
         match &cfg.issuer {
             Some(issuer) if cfg.token_url.is_none() => Ok(Target::Discovered(Discovery::new(
                 issuer,
@@ -142,7 +144,10 @@ struct Failure {
 impl Credentials {
     /// From the configuration: exactly one of client_secret and client_secret_file, or with
     /// mutual TLS (`cert`) neither.
-    pub fn from_config(cfg: &Config, cert: Option<&Arc<ClientCert>>) -> Result<Credentials> {
+    pub fn from_settings(
+        cfg: &EndpointSettings,
+        cert: Option<&Arc<ClientCert>>,
+    ) -> Result<Credentials> {
         let client_id = match cfg.auth_method {
             AuthMethod::None => cfg.client_id.clone().unwrap_or_default(),
             _ => cfg
@@ -168,9 +173,7 @@ impl Credentials {
         ) {
             let secret = match (&cfg.workload.credentials_file, &cfg.client_key_file) {
                 (Some(path), _) => SecretSource::ServiceAccount(path.clone()),
-                (None, Some(path))
-                    if cfg.workload.grant == crate::token::grant::Kind::JwtBearer =>
-                {
+                (None, Some(path)) if cfg.workload.grant == GrantKind::JwtBearer => {
                     SecretSource::KeyFile(path.clone())
                 }
                 _ => SecretSource::Nothing,
@@ -255,7 +258,7 @@ impl SecretSource {
 
 impl TokenEndpoint {
     pub fn new(
-        cfg: &Config,
+        cfg: &EndpointSettings,
         transport: Transport,
         target: Target,
         credentials: Credentials,

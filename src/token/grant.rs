@@ -9,174 +9,21 @@
 //! (`Prepared::append`): a retry never resends an old assertion and always sends the files'
 //! current content.
 
-use crate::config::{AuthMethod, Config};
 use crate::error::{quote_prefix, Code, Error, Result};
 use crate::jose::{random_id, unix_now, SigningKey};
+use crate::oauth::{Audience, AuthMethod, GrantKind, WorkloadSettings, TYPE_JWT};
 use crate::secret::{Scrubber, Secret};
 use crate::token::assertion::Signer;
 use crate::token::credential_file::ServiceAccount;
 use crate::token::token_file::TokenFile;
+use crate::token::EndpointSettings;
 use serde_json::json;
 use std::sync::Arc;
 
-pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-pub const TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// The JWT-bearer grant's assertions live this long: within the hour RFC 7523 servers (Google)
 /// allow, short enough that one seen in transit is soon useless.
 const JWT_BEARER_LIFETIME_S: u64 = 300;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Kind {
-    #[default]
-    ClientCredentials,
-    JwtBearer,
-    TokenExchange,
-}
-
-impl Kind {
-    fn form_value(self) -> &'static str {
-        match self {
-            Kind::ClientCredentials => "client_credentials",
-            Kind::JwtBearer => JWT_BEARER,
-            Kind::TokenExchange => TOKEN_EXCHANGE,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::ClientCredentials => "client_credentials",
-            Kind::JwtBearer => "jwt_bearer",
-            Kind::TokenExchange => "token_exchange",
-        }
-    }
-}
-
-/// `client_assertion_aud`: the `aud` of the assertions cloudauth signs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Audience {
-    /// The token endpoint URL actually used (configured or discovered).
-    #[default]
-    TokenEndpoint,
-    /// The authorization server's issuer identifier (`issuer`), as draft-ietf-oauth-rfc7523bis
-    /// and FAPI 2 ask.
-    Issuer,
-    Explicit(String),
-}
-
-/// The workload-identity keys as set (`Config::workload`).
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    pub grant: Kind,
-    pub client_assertion_file: Option<String>,
-    pub client_assertion_type: Option<String>,
-    pub client_assertion_aud: Audience,
-    pub assertion_issuer: Option<String>,
-    pub assertion_subject: Option<String>,
-    pub scope_in_assertion: Option<bool>,
-    pub credentials_file: Option<String>,
-    pub subject_token_file: Option<String>,
-    pub subject_token_type: Option<String>,
-    pub requested_token_type: Option<String>,
-    pub actor_token_file: Option<String>,
-    pub actor_token_type: Option<String>,
-    pub token_cache_key_file: Option<String>,
-}
-
-const SETTINGS_KEYS: &[&str] = &[
-    "grant_type",
-    "client_assertion_file",
-    "client_assertion_type",
-    "client_assertion_aud",
-    "assertion_issuer",
-    "assertion_subject",
-    "scope_in_assertion",
-    "credentials_file",
-    "subject_token_file",
-    "subject_token_type",
-    "requested_token_type",
-    "actor_token_file",
-    "actor_token_type",
-    "token_cache_key_file",
-];
-
-impl Settings {
-    pub fn has_key(key: &str) -> bool {
-        SETTINGS_KEYS.contains(&key)
-    }
-
-    /// One key; an empty value unsets it (back to its default).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let optional = |v: &str| -> Result<Option<String>> {
-            if v.bytes().any(|b| b.is_ascii_control()) {
-                return Err(Error::invalid(format!(
-                    "{key} must not contain control characters"
-                )));
-            }
-            Ok((!v.is_empty()).then(|| v.to_owned()))
-        };
-        match key {
-            "grant_type" => {
-                self.grant = match value {
-                    "" | "client_credentials" => Kind::ClientCredentials,
-                    "jwt_bearer" | JWT_BEARER => Kind::JwtBearer,
-                    "token_exchange" | TOKEN_EXCHANGE => Kind::TokenExchange,
-                    _ => {
-                        return Err(Error::invalid(format!(
-                            "grant_type: '{}' is not valid; expected client_credentials, \
-                             jwt_bearer or token_exchange",
-                            quote_prefix(value, 40)
-                        )))
-                    }
-                }
-            }
-            "client_assertion_file" => self.client_assertion_file = optional(value)?,
-            "client_assertion_type" => self.client_assertion_type = optional(value)?,
-            "client_assertion_aud" => {
-                self.client_assertion_aud = match value {
-                    "" | "token_endpoint" => Audience::TokenEndpoint,
-                    "issuer" => Audience::Issuer,
-                    _ => Audience::Explicit(optional(value)?.unwrap_or_default()),
-                }
-            }
-            "assertion_issuer" => self.assertion_issuer = optional(value)?,
-            "assertion_subject" => self.assertion_subject = optional(value)?,
-            "scope_in_assertion" => {
-                self.scope_in_assertion = match value.to_ascii_lowercase().as_str() {
-                    "" => None,
-                    "true" | "1" | "yes" | "on" => Some(true),
-                    "false" | "0" | "no" | "off" => Some(false),
-                    _ => {
-                        return Err(Error::invalid(format!(
-                            "scope_in_assertion: '{}' is not valid; expected true or false",
-                            quote_prefix(value, 10)
-                        )))
-                    }
-                }
-            }
-            "credentials_file" => self.credentials_file = optional(value)?,
-            "subject_token_file" => self.subject_token_file = optional(value)?,
-            "subject_token_type" => self.subject_token_type = optional(value)?,
-            "requested_token_type" => self.requested_token_type = optional(value)?,
-            "actor_token_file" => self.actor_token_file = optional(value)?,
-            "actor_token_type" => self.actor_token_type = optional(value)?,
-            "token_cache_key_file" => self.token_cache_key_file = optional(value)?,
-            _ => return Err(Error::invalid(format!("{key}: not a workload key"))),
-        }
-        Ok(())
-    }
-
-    pub fn client_assertion_type(&self) -> &str {
-        self.client_assertion_type
-            .as_deref()
-            .unwrap_or(crate::token::assertion::ASSERTION_TYPE)
-    }
-
-    fn subject_token_type(&self) -> &str {
-        self.subject_token_type.as_deref().unwrap_or(TYPE_JWT)
-    }
-}
 
 /// Whether a token of this type is a JWT (so its file must hold one): the JWT and ID-token
 /// types, and the JWT client-assertion types (jwt-bearer, jwt-spiffe).
@@ -186,16 +33,13 @@ fn holds_jwt(token_type: &str) -> bool {
         || token_type.starts_with("urn:ietf:params:oauth:client-assertion-type:jwt")
 }
 
-/// The configuration as a session uses it: the keys checked for fitting together, the
-/// workload grants' client authentication defaulted to `none`, and a `credentials_file`'s
-/// `client_email` and `token_uri` filled in where `client_id` and `token_url` are not set.
-pub fn resolve(cfg: &Config) -> Result<Config> {
+/// The settings as a session uses them: the keys checked for fitting together, and a
+/// `credentials_file`'s `client_email` and `token_uri` filled in where `client_id` and
+/// `token_url` are not set. (The workload grants' client authentication was defaulted to
+/// `none` when the settings were built, src/session.rs.)
+pub fn resolve(cfg: &EndpointSettings) -> Result<EndpointSettings> {
     let s = &cfg.workload;
     let mut cfg = cfg.clone();
-    let has_secret = cfg.client_secret.is_some() || cfg.client_secret_file.is_some();
-    if s.grant != Kind::ClientCredentials && !cfg.auth_method_set && !has_secret {
-        cfg.auth_method = AuthMethod::None;
-    }
     check_fit(&cfg)?;
     if let Some(path) = &s.credentials_file {
         let account = ServiceAccount::load(path, cfg.client_assertion_alg)?;
@@ -210,7 +54,7 @@ pub fn resolve(cfg: &Config) -> Result<Config> {
 }
 
 /// Keys that do not fit together are INVALID_ARGUMENT naming the key.
-fn check_fit(cfg: &Config) -> Result<()> {
+fn check_fit(cfg: &EndpointSettings) -> Result<()> {
     let s = &cfg.workload;
     let method = cfg.auth_method;
     let has_secret = cfg.client_secret.is_some() || cfg.client_secret_file.is_some();
@@ -222,7 +66,7 @@ fn check_fit(cfg: &Config) -> Result<()> {
             false => Ok(()),
         }
     };
-    let without_exchange = |set: bool| set && s.grant != Kind::TokenExchange;
+    let without_exchange = |set: bool| set && s.grant != GrantKind::TokenExchange;
     only(
         "client_assertion_file",
         s.client_assertion_file.is_some() && method != AuthMethod::ClientAssertion,
@@ -250,7 +94,7 @@ fn check_fit(cfg: &Config) -> Result<()> {
     ] {
         only(
             key,
-            set && s.grant != Kind::JwtBearer,
+            set && s.grant != GrantKind::JwtBearer,
             "grant_type=jwt_bearer",
         )?;
     }
@@ -296,8 +140,8 @@ fn check_fit(cfg: &Config) -> Result<()> {
         ));
     }
     match s.grant {
-        Kind::ClientCredentials => {}
-        Kind::JwtBearer => match (&cfg.client_key_file, &s.credentials_file) {
+        GrantKind::ClientCredentials => {}
+        GrantKind::JwtBearer => match (&cfg.client_key_file, &s.credentials_file) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
                     "credentials_file and client_key_file are both set; the JWT-bearer grant \
@@ -321,7 +165,7 @@ fn check_fit(cfg: &Config) -> Result<()> {
             }
             (None, Some(_)) => {} // loaded by `resolve`
         },
-        Kind::TokenExchange => {
+        GrantKind::TokenExchange => {
             let Some(path) = &s.subject_token_file else {
                 return Err(Error::invalid(
                     "subject_token_file is not set; grant_type=token_exchange sends it",
@@ -336,12 +180,12 @@ fn check_fit(cfg: &Config) -> Result<()> {
     Ok(())
 }
 
-fn assertion_file(s: &Settings, path: &str) -> TokenFile {
+fn assertion_file(s: &WorkloadSettings, path: &str) -> TokenFile {
     let jwt = holds_jwt(s.client_assertion_type());
     TokenFile::new("client_assertion_file", path, jwt)
 }
 
-fn subject_file(s: &Settings, path: &str) -> TokenFile {
+fn subject_file(s: &WorkloadSettings, path: &str) -> TokenFile {
     TokenFile::new(
         "subject_token_file",
         path,
@@ -349,14 +193,14 @@ fn subject_file(s: &Settings, path: &str) -> TokenFile {
     )
 }
 
-fn actor_file(s: &Settings, path: &str) -> TokenFile {
+fn actor_file(s: &WorkloadSettings, path: &str) -> TokenFile {
     let jwt = holds_jwt(s.actor_token_type.as_deref().unwrap_or(TYPE_JWT));
     TokenFile::new("actor_token_file", path, jwt)
 }
 
 /// A session's grant: what every token request sends besides the client authentication.
 pub struct Grant {
-    kind: Kind,
+    kind: GrantKind,
     auth_method: AuthMethod,
     audience: Audience,
     issuer: Option<String>,
@@ -380,9 +224,9 @@ pub struct Grant {
 
 impl Grant {
     /// From a configuration [`resolve`] returned.
-    pub fn new(cfg: &Config) -> Arc<Grant> {
+    pub fn new(cfg: &EndpointSettings) -> Arc<Grant> {
         let s = &cfg.workload;
-        let jwt_bearer = s.grant == Kind::JwtBearer;
+        let jwt_bearer = s.grant == GrantKind::JwtBearer;
         Arc::new(Grant {
             kind: s.grant,
             auth_method: cfg.auth_method,
@@ -408,7 +252,7 @@ impl Grant {
                 })
                 .flatten(),
             client_assertion_type: s.client_assertion_type().to_owned(),
-            subject: (s.grant == Kind::TokenExchange)
+            subject: (s.grant == GrantKind::TokenExchange)
                 .then(|| s.subject_token_file.as_deref().map(|p| subject_file(s, p)))
                 .flatten(),
             subject_token_type: s.subject_token_type().to_owned(),
@@ -418,7 +262,7 @@ impl Grant {
         })
     }
 
-    pub fn kind(&self) -> Kind {
+    pub fn kind(&self) -> GrantKind {
         self.kind
     }
 
@@ -430,7 +274,7 @@ impl Grant {
     /// Whether the body names the client: not under the JWT-bearer grant without client
     /// authentication (the assertion is the client's identity, as Google wants it).
     pub fn sends_client_id(&self) -> bool {
-        !(self.auth_method == AuthMethod::None && self.kind == Kind::JwtBearer)
+        !(self.auth_method == AuthMethod::None && self.kind == GrantKind::JwtBearer)
     }
 
     /// The `aud` of the assertions cloudauth signs, for a request to `token_endpoint`.
@@ -446,7 +290,7 @@ impl Grant {
     /// under client_assertion its type.
     pub fn static_fields(&self, form: &mut form_urlencoded::Serializer<String>) {
         form.append_pair("grant_type", self.kind.form_value());
-        if self.kind == Kind::TokenExchange {
+        if self.kind == GrantKind::TokenExchange {
             form.append_pair("subject_token_type", &self.subject_token_type);
             if let Some(requested) = &self.requested_token_type {
                 form.append_pair("requested_token_type", requested);
@@ -481,7 +325,7 @@ impl Grant {
     /// the service-account file, read now so replacing the file rotates it).
     pub fn prepare(self: &Arc<Grant>) -> Result<Prepared> {
         let mut signer = None;
-        if self.kind == Kind::JwtBearer {
+        if self.kind == GrantKind::JwtBearer {
             let (key, kid, iss) = match (&self.credentials_file, &self.key_file) {
                 (Some(path), _) => {
                     let account = ServiceAccount::load(path, self.alg)?;
@@ -520,7 +364,7 @@ impl Grant {
     /// BAD_TOKEN_RESPONSE. RFC 8693's `token_type=N_A` (the issued token is not an access
     /// token, such as a requested JWT or ID token) is read as Bearer: that is how it is used.
     pub fn check_answer(&self, body: Vec<u8>) -> Result<Vec<u8>> {
-        if self.kind != Kind::TokenExchange {
+        if self.kind != GrantKind::TokenExchange {
             return Ok(body);
         }
         let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_slice(&body) else {
@@ -620,33 +464,8 @@ impl Prepared {
 mod tests {
     use super::*;
 
-    fn cfg(pairs: &[(&str, &str)]) -> Config {
-        let mut c = Config::default();
-        for (k, v) in pairs {
-            c.set(k, v).unwrap();
-        }
-        c
-    }
-
-    #[test]
-    fn grant_type_values() {
-        let mut s = Settings::default();
-        s.set("grant_type", JWT_BEARER).unwrap();
-        assert_eq!(s.grant, Kind::JwtBearer);
-        s.set("grant_type", "token_exchange").unwrap();
-        assert_eq!(s.grant, Kind::TokenExchange);
-        let err = s.set("grant_type", "password").unwrap_err();
-        assert!(
-            err.message.starts_with("grant_type: 'password'"),
-            "{}",
-            err.message
-        );
-        let err = s.set("scope_in_assertion", "maybe").unwrap_err();
-        assert!(
-            err.message.starts_with("scope_in_assertion"),
-            "{}",
-            err.message
-        );
+    fn cfg(pairs: &[(&str, &str)]) -> EndpointSettings {
+        crate::session::settings_of(pairs).0
     }
 
     #[test]

@@ -9,10 +9,12 @@ pub mod discovery;
 pub mod endpoint;
 pub mod grant;
 pub mod refresh;
+pub mod settings;
 pub mod shared;
 pub mod snapshot;
 pub mod token_file;
 
+pub use self::settings::EndpointSettings;
 use crate::error::{Code, Error, Result};
 use crate::http::header::HeaderValue;
 use serde_json::Value;

@@ -12,10 +12,10 @@ pub mod seal;
 pub mod seal_key;
 
 use self::seal::{now_ms, Entry, Sealer};
-use crate::config::{Config, TokenCacheKind};
 use crate::error::{Error, Result};
+use crate::oauth::{AuthMethod, GrantKind, TokenCacheKind};
 use crate::secret::Secret;
-use crate::token::Token;
+use crate::token::{EndpointSettings, Token};
 use arc_swap::ArcSwap;
 use ring::digest::{digest, SHA256};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +37,25 @@ pub enum CacheReport {
 }
 
 pub type Reporter = Arc<dyn Fn(CacheReport) + Send + Sync>;
+
+/// What the shared cache is told of the configuration; the session builds it (src/session.rs).
+#[derive(Clone, Debug)]
+pub struct CacheSettings {
+    pub token_cache: TokenCacheKind,
+    /// `None`: `$XDG_CACHE_HOME/cloudauth`, else `~/.cache/cloudauth`, resolved when used.
+    pub token_cache_dir: Option<String>,
+    /// Holds the password, if any: shown only through `redact`.
+    pub redis_url: Option<Secret>,
+    pub token_cache_timeout: Duration,
+    /// For Redis over TLS.
+    pub ca_file: Option<String>,
+    /// Under DPoP only DPoP-bound tokens are shared.
+    pub dpop: bool,
+    /// One token request's `timeout_ms`.
+    pub timeout: Duration,
+    /// The token request the entries are for (it names them), with `token_cache_key_file`.
+    pub endpoint: EndpointSettings,
+}
 
 /// One storage place for one cache key: read, write and compare-and-delete the sealed entry,
 /// and a lock that at most one process holds (`try_lock` never waits).
@@ -71,7 +90,7 @@ pub struct SharedCache {
     /// The store and sealer for the current client id and secret; replaced when they change.
     keyed: ArcSwap<Keyed>,
     /// Where the store lives and what names the entry (besides the client id).
-    cfg: Config,
+    cfg: CacheSettings,
     /// With a pinned DPoP key: its thumbprint, part of the entry's name.
     dpop_jkt: Option<String>,
     report: Reporter,
@@ -96,7 +115,7 @@ impl SharedCache {
     /// redis_url) is an error; a cache that is merely unreachable is not (it is reported
     /// when used, and the calls go on). `secret` is the client secret as of now.
     pub fn new(
-        cfg: &Config,
+        cfg: &CacheSettings,
         dpop_jkt: Option<&str>,
         secret: &[u8],
         report: Reporter,
@@ -104,12 +123,12 @@ impl SharedCache {
         if cfg.token_cache == TokenCacheKind::Memory {
             return Ok(None);
         }
-        let client_id = cfg.client_id.clone().unwrap_or_default();
+        let client_id = cfg.endpoint.client_id.clone().unwrap_or_default();
         let store = Arc::new(open_store(cfg, dpop_jkt, &client_id)?);
         let keyed = Keyed::new(cfg, dpop_jkt, client_id, secret, store);
         let mut cfg = cfg.clone();
-        cfg.client_secret = None; // not needed here: the sealer holds what it derived
-        let attempts = cfg.max_retries + 1;
+        cfg.endpoint.client_secret = None; // not needed here: the sealer holds what it derived
+        let attempts = cfg.endpoint.max_retries + 1;
         Ok(Some(SharedCache {
             keyed: ArcSwap::from_pointee(keyed),
             fetch_bound: cfg.timeout.saturating_mul(attempts),
@@ -309,13 +328,13 @@ impl SharedCache {
 
 impl Keyed {
     fn new(
-        cfg: &Config,
+        cfg: &CacheSettings,
         dpop_jkt: Option<&str>,
         client_id: String,
         secret: &[u8],
         store: Arc<Store>,
     ) -> Keyed {
-        let key = cache_key(cfg, dpop_jkt, &client_id);
+        let key = cache_key(&cfg.endpoint, dpop_jkt, &client_id);
         Keyed {
             sealer: Sealer::new(secret, &key),
             secret: Secret::new(&String::from_utf8_lossy(secret)),
@@ -325,8 +344,8 @@ impl Keyed {
     }
 }
 
-fn open_store(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> Result<Store> {
-    let key = cache_key(cfg, dpop_jkt, client_id);
+fn open_store(cfg: &CacheSettings, dpop_jkt: Option<&str>, client_id: &str) -> Result<Store> {
+    let key = cache_key(&cfg.endpoint, dpop_jkt, client_id);
     Ok(match cfg.token_cache {
         // (memory has no store: `SharedCache::new` returned before)
         TokenCacheKind::Memory | TokenCacheKind::File => Store::File(file::FileCache::new(
@@ -403,7 +422,7 @@ fn jitter(pause: Duration) -> Duration {
 }
 
 /// The entry's name: SHA-256 over what identifies the token, never the secret.
-pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> String {
+pub fn cache_key(cfg: &EndpointSettings, dpop_jkt: Option<&str>, client_id: &str) -> String {
     let mut text = String::from("cloudauth token v1");
     for part in [
         cfg.token_url(),
@@ -446,10 +465,10 @@ pub fn cache_key(cfg: &Config, dpop_jkt: Option<&str>, client_id: &str) -> Strin
     }
     // Workload identity: what the token stands for, never a token or a file's content.
     let w = &cfg.workload;
-    if w.grant != crate::token::grant::Kind::ClientCredentials {
+    if w.grant != GrantKind::ClientCredentials {
         extra("grant", w.grant.name());
     }
-    if cfg.auth_method == crate::config::AuthMethod::ClientAssertion {
+    if cfg.auth_method == AuthMethod::ClientAssertion {
         extra("assertion_type", w.client_assertion_type());
     }
     for (tag, value) in [
@@ -487,12 +506,10 @@ mod tests {
 
     #[test]
     fn key_names_the_token_not_the_secret() {
-        let mut a = Config::default();
-        a.set("client_id", "id").unwrap();
-        a.set("client_secret", "one").unwrap();
-        let mut b = a.clone();
-        b.set("client_secret", "two").unwrap();
-        let key = |c: &Config| cache_key(c, None, c.client_id.as_deref().unwrap());
+        let base = [("client_id", "id"), ("client_secret", "one")];
+        let a = crate::session::settings_of(&base).0;
+        let b = crate::session::settings_of(&[base[0], base[1], ("client_secret", "two")]).0;
+        let key = |c: &EndpointSettings| cache_key(c, None, c.client_id.as_deref().unwrap());
         assert_eq!(key(&a), key(&b));
         assert_eq!(key(&a).len(), 64);
         for (k, v) in [
@@ -521,17 +538,13 @@ mod tests {
             ("assertion_subject", "user@example.com"),
             ("auth_method", "client_assertion"),
         ] {
-            let mut c = a.clone();
-            c.set(k, v).unwrap();
+            let c = crate::session::settings_of(&[base[0], base[1], (k, v)]).0;
             assert_ne!(key(&a), key(&c), "{k}");
         }
         // Each input is delimited: moving text from one field to the next changes the key.
         let with = |pairs: &[(&str, &str)]| {
-            let mut c = a.clone();
-            for (k, v) in pairs {
-                c.set(k, v).unwrap();
-            }
-            key(&c)
+            let all: Vec<_> = base.iter().chain(pairs).copied().collect();
+            key(&crate::session::settings_of(&all).0)
         };
         assert_ne!(
             with(&[("token_param.a", "b=c")]),
@@ -559,14 +572,13 @@ mod tests {
 
     #[test]
     fn redis_needs_a_url() {
-        let mut c = Config::default();
-        c.set("token_cache", "redis").unwrap();
+        let mut c = crate::session::settings_of(&[("token_cache", "redis")]).1;
         let err = SharedCache::new(&c, None, b"s", Arc::new(|_| {}))
             .err()
             .unwrap();
         assert_eq!(err.code, crate::error::Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
         assert!(err.message.contains("redis_url"));
-        c.set("token_cache", "memory").unwrap();
+        c.token_cache = TokenCacheKind::Memory;
         assert!(SharedCache::new(&c, None, b"s", Arc::new(|_| {}))
             .unwrap()
             .is_none());

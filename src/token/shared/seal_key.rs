@@ -4,9 +4,10 @@
 //! the deployment shares (required for `redis`); for `file` without one, a per-user key is
 //! made once, 0600, in the cache directory (every process of the user reads the same one).
 
-use crate::config::{Config, TokenCacheKind};
 use crate::error::{quote_prefix, Error, Result};
+use crate::oauth::TokenCacheKind;
 use crate::secret::Secret;
+use crate::token::shared::CacheSettings;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -29,11 +30,11 @@ impl SealKey {
     /// The key for this configuration, or `None` when the credential seals (`stable`: a
     /// client secret, a private key, a certificate, a service-account file) and no
     /// `token_cache_key_file` is given, or no shared cache is used.
-    pub fn resolve(cfg: &Config, stable: bool) -> Result<Option<SealKey>> {
+    pub fn resolve(cfg: &CacheSettings, stable: bool) -> Result<Option<SealKey>> {
         if cfg.token_cache == TokenCacheKind::Memory {
             return Ok(None);
         }
-        if let Some(path) = &cfg.workload.token_cache_key_file {
+        if let Some(path) = &cfg.endpoint.workload.token_cache_key_file {
             let key = SealKey { path: path.into() };
             key.read()?;
             return Ok(Some(key));
@@ -148,12 +149,8 @@ mod tests {
         d
     }
 
-    fn cfg(pairs: &[(&str, &str)]) -> Config {
-        let mut c = Config::default();
-        for (k, v) in pairs {
-            c.set(k, v).unwrap();
-        }
-        c
+    fn cfg(pairs: &[(&str, &str)]) -> CacheSettings {
+        crate::session::settings_of(pairs).1
     }
 
     #[test]
@@ -204,8 +201,7 @@ mod tests {
             std::fs::write(&path, content).unwrap();
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
             let mut c = c.clone();
-            c.set("token_cache_key_file", path.to_str().unwrap())
-                .unwrap();
+            c.endpoint.workload.token_cache_key_file = Some(path.to_str().unwrap().into());
             let err = SealKey::resolve(&c, false).unwrap_err();
             assert!(
                 err.message.starts_with("token_cache_key_file: '"),
@@ -217,8 +213,7 @@ mod tests {
         }
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let mut c = c.clone();
-        c.set("token_cache_key_file", path.to_str().unwrap())
-            .unwrap();
+        c.endpoint.workload.token_cache_key_file = Some(path.to_str().unwrap().into());
         let key = SealKey::resolve(&c, true).unwrap().unwrap();
         assert_eq!(key.read().unwrap().expose(), "0123456789abcdef0123");
     }
