@@ -523,7 +523,6 @@ impl std::fmt::Debug for Config {
             .field("audience", &self.audience)
             .field("resource", &self.resource)
             .field("token_param_names", &names)
-            .field("auth_method_set", &self.auth_method_set)
             .field("workload", &self.workload)
             .field("events", &self.events)
             .finish()
