@@ -67,7 +67,7 @@ fn proxy_values_are_checked_when_set_and_a_failing_proxy_is_named() {
     );
     assert!(
         e.message
-            .ends_with(&format!("(through proxy 'http://127.0.0.1:{port}')")),
+            .ends_with(&format!("(through proxy 'http://127.0.0.1:{port}/')")),
         "{}",
         e.message
     );

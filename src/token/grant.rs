@@ -530,7 +530,9 @@ mod tests {
                 "actor_token_type",
             ),
         ] {
-            let err = resolve(&cfg(&pairs)).unwrap_err();
+            let Err(err) = resolve(&cfg(&pairs)) else {
+                panic!("{key}: accepted")
+            };
             assert_eq!(err.code, Code::CLOUDAUTH_ERR_INVALID_ARGUMENT);
             assert!(err.message.starts_with(key), "{key}: {}", err.message);
         }

@@ -8,7 +8,7 @@ use crate::oauth::{AuthMethod, WorkloadSettings, DEFAULT_TOKEN_URL};
 use crate::secret::Secret;
 use std::time::Duration;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EndpointSettings {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,

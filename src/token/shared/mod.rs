@@ -39,7 +39,7 @@ pub enum CacheReport {
 pub type Reporter = Arc<dyn Fn(CacheReport) + Send + Sync>;
 
 /// What the shared cache is told of the configuration; the session builds it (src/session.rs).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CacheSettings {
     pub token_cache: TokenCacheKind,
     /// `None`: `$XDG_CACHE_HOME/cloudauth`, else `~/.cache/cloudauth`, resolved when used.
