@@ -125,7 +125,7 @@ impl Default for Config {
     }
 }
 
-/// Every key `set` accepts, for the "unknown key" message.
+/// The keys `set` accepts besides the workload identity keys (see [`keys`]).
 pub const KEYS: &[&str] = &[
     "client_id",
     "client_secret",
@@ -159,22 +159,13 @@ pub const KEYS: &[&str] = &[
     "issuer",
     "audience",
     "resource",
-    // Workload identity (src/token/grant.rs).
-    "grant_type",
-    "client_assertion_file",
-    "client_assertion_type",
-    "client_assertion_aud",
-    "assertion_issuer",
-    "assertion_subject",
-    "scope_in_assertion",
-    "credentials_file",
-    "subject_token_file",
-    "subject_token_type",
-    "requested_token_type",
-    "actor_token_file",
-    "actor_token_type",
-    "token_cache_key_file",
 ];
+
+/// Every key `set` accepts: [`KEYS`], then the workload identity keys
+/// ([`WorkloadSettings::KEYS`]), for the "unknown key" message and `from_env`.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    KEYS.iter().chain(WorkloadSettings::KEYS).copied()
+}
 
 /// `token_param.NAME` sets the form field NAME (not read from the environment: a variable
 /// name cannot carry every field name).
@@ -324,7 +315,7 @@ impl Config {
                 return Err(Error::invalid(format!(
                     "unknown configuration key '{}'; known keys: {}",
                     crate::error::quote_prefix(key, 40),
-                    KEYS.join(", ")
+                    keys().collect::<Vec<_>>().join(", ")
                 )))
             }
         }
@@ -367,7 +358,7 @@ impl Config {
         Ok(cfg)
     }
 
-    /// For every key K in [`KEYS`], sets K from the variable `<prefix><K upper-cased>` when it
+    /// For every key K of [`keys`], sets K from the variable `<prefix><K upper-cased>` when it
     /// is present (prefix `None` means `CLOUDAUTH_`), with `set`'s rules. Other variables are
     /// never read. On failure nothing is changed and the message names the variable.
     pub fn set_from_env(&mut self, prefix: Option<&str>) -> Result<()> {
@@ -389,7 +380,7 @@ impl Config {
         }
         // Applied to a copy so that a bad variable leaves the config as it was.
         let mut next = self.clone();
-        for key in KEYS {
+        for key in keys() {
             let var = format!("{prefix}{}", key.to_ascii_uppercase());
             let Some(value) = lookup(&var) else { continue };
             let value = value.to_str().ok_or_else(|| {
@@ -694,10 +685,7 @@ mod tests {
                 None
             })
             .unwrap();
-        let want: Vec<String> = KEYS
-            .iter()
-            .map(|k| format!("P_{}", k.to_uppercase()))
-            .collect();
+        let want: Vec<String> = keys().map(|k| format!("P_{}", k.to_uppercase())).collect();
         assert_eq!(*asked.lock().unwrap(), want);
     }
 

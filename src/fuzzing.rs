@@ -5,7 +5,7 @@
 //! `cargo test` (tests/fuzz_corpus.rs) replays every committed corpus and crash input through
 //! the same checks on stable Rust. Not an API: hidden from the docs, may change at any time.
 
-use crate::config::{Config, KEYS, TOKEN_PARAM_PREFIX};
+use crate::config::{keys, Config, TOKEN_PARAM_PREFIX};
 use crate::dpop::{self, Dpop};
 use crate::http::request::ApiRequest;
 use crate::jose::{jwk, Alg, SigningKey};
@@ -310,11 +310,12 @@ pub fn config_value(data: &[u8]) {
     let Ok(value) = std::str::from_utf8(rest) else {
         return;
     };
+    let keys: Vec<&str> = keys().collect();
     let (name, value) = match value.split_once('\u{0}') {
-        Some((n, v)) if pick as usize % (KEYS.len() + 1) == KEYS.len() => {
+        Some((n, v)) if pick as usize % (keys.len() + 1) == keys.len() => {
             (format!("{TOKEN_PARAM_PREFIX}{n}"), v)
         }
-        _ => (KEYS[pick as usize % KEYS.len()].to_owned(), value),
+        _ => (keys[pick as usize % keys.len()].to_owned(), value),
     };
     let mut cfg = Config::default();
     let before = format!("{cfg:?}");

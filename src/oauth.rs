@@ -124,26 +124,27 @@ pub struct WorkloadSettings {
     pub token_cache_key_file: Option<String>,
 }
 
-const SETTINGS_KEYS: &[&str] = &[
-    "grant_type",
-    "client_assertion_file",
-    "client_assertion_type",
-    "client_assertion_aud",
-    "assertion_issuer",
-    "assertion_subject",
-    "scope_in_assertion",
-    "credentials_file",
-    "subject_token_file",
-    "subject_token_type",
-    "requested_token_type",
-    "actor_token_file",
-    "actor_token_type",
-    "token_cache_key_file",
-];
-
 impl WorkloadSettings {
+    /// The keys these settings take (`cloudauth_config_set`, `CLOUDAUTH_*`).
+    pub const KEYS: &'static [&'static str] = &[
+        "grant_type",
+        "client_assertion_file",
+        "client_assertion_type",
+        "client_assertion_aud",
+        "assertion_issuer",
+        "assertion_subject",
+        "scope_in_assertion",
+        "credentials_file",
+        "subject_token_file",
+        "subject_token_type",
+        "requested_token_type",
+        "actor_token_file",
+        "actor_token_type",
+        "token_cache_key_file",
+    ];
+
     pub fn has_key(key: &str) -> bool {
-        SETTINGS_KEYS.contains(&key)
+        Self::KEYS.contains(&key)
     }
 
     /// One key; an empty value unsets it (back to its default).

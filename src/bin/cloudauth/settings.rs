@@ -3,7 +3,7 @@
 
 use crate::exit::Failure;
 use clap::Args;
-use cloudauth::config::KEYS;
+use cloudauth::config::keys;
 use cloudauth::Config;
 use std::io::{BufRead, IsTerminal, Read};
 use zeroize::Zeroizing;
@@ -56,7 +56,7 @@ impl Settings {
         // Successive invocations share one token. The key arrives with the shared caches;
         // until the library knows it, the tool runs with the in-memory cache.
         if let Err(e) = cfg.set("token_cache", "file") {
-            if KEYS.contains(&"token_cache") {
+            if keys().any(|k| k == "token_cache") {
                 return Err(e.into());
             }
         }
