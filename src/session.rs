@@ -383,7 +383,7 @@ impl Inner {
         match sent {
             Ok(Step::Done(reply)) => Ok(Some(Response {
                 status: reply.status.as_u16(),
-                headers: Response::c_headers(&reply.headers),
+                headers: reply.headers,
                 body: reply.body,
             })),
             Ok(Step::Rejected) => Ok(None),

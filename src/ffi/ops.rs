@@ -70,7 +70,7 @@ pub(super) fn response_outcome(
     let (code, response, error) = match result {
         Ok(r) => (
             Code::CLOUDAUTH_OK,
-            Box::into_raw(Box::new(cloudauth_response { inner: r })),
+            Box::into_raw(Box::new(cloudauth_response::new(r))),
             None,
         ),
         Err(e) => (e.code, std::ptr::null_mut(), Some(e)),

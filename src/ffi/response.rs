@@ -1,7 +1,8 @@
 use super::{arg_out, arg_ref, arg_str, boundary, boundary_value};
 use crate::error::{cloudauth_result, Error};
 use crate::http::request::Response;
-use std::ffi::c_char;
+use std::ffi::{c_char, CString};
+use std::sync::OnceLock;
 
 /// A complete HTTP response: status, headers and body, all in memory.
 ///
@@ -10,6 +11,35 @@ use std::ffi::c_char;
 /// `cloudauth_response_free`. Pointers obtained from it are valid until then.
 pub struct cloudauth_response {
     pub(super) inner: Response,
+    /// The headers as C strings, made on the first header call (most callers read only the
+    /// status and body) and kept until the response is freed: the pointers handed out point
+    /// into them.
+    c_headers: OnceLock<Vec<(CString, CString)>>,
+}
+
+impl cloudauth_response {
+    pub(super) fn new(inner: Response) -> cloudauth_response {
+        cloudauth_response {
+            inner,
+            c_headers: OnceLock::new(),
+        }
+    }
+
+    fn c_headers(&self) -> &[(CString, CString)] {
+        self.c_headers.get_or_init(|| {
+            self.inner
+                .headers
+                .iter()
+                // Header values cannot hold NUL (hyper refuses them), so this never drops one.
+                .filter_map(|(n, v)| {
+                    Some((
+                        CString::new(n.as_str()).ok()?,
+                        CString::new(v.as_bytes()).ok()?,
+                    ))
+                })
+                .collect()
+        })
+    }
 }
 
 /// The HTTP status code, e.g. 200 or 404. 0 for NULL (with a message in `cloudauth_last_error`).
@@ -56,9 +86,10 @@ pub unsafe extern "C" fn cloudauth_response_header(
     boundary_value(std::ptr::null(), || {
         let r = arg_ref(r, "response")?;
         let name = arg_str(name, "name")?;
-        Ok(r.inner
-            .header(name)
-            .map_or(std::ptr::null(), |v| v.as_ptr()))
+        Ok(r.c_headers()
+            .iter()
+            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map_or(std::ptr::null(), |(_, v)| v.as_ptr()))
     })
 }
 
@@ -69,7 +100,7 @@ pub unsafe extern "C" fn cloudauth_response_header(
 /// `r` is NULL or a live response.
 #[no_mangle]
 pub unsafe extern "C" fn cloudauth_response_header_count(r: *const cloudauth_response) -> usize {
-    boundary_value(0, || Ok(arg_ref(r, "response")?.inner.headers.len()))
+    boundary_value(0, || Ok(arg_ref(r, "response")?.c_headers().len()))
 }
 
 /// The header at `index` (0-based, in the order received): its lower-case name in `*name` and
@@ -91,7 +122,7 @@ pub unsafe extern "C" fn cloudauth_response_header_at(
         let r = arg_ref(r, "response")?;
         let name = arg_out(name, "name")?;
         let value = arg_out(value, "value")?;
-        let headers = &r.inner.headers;
+        let headers = r.c_headers();
         let (n, v) = headers.get(index).ok_or_else(|| {
             Error::invalid(format!(
                 "header index {index} is out of range (the response has {})",

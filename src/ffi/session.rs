@@ -302,7 +302,7 @@ pub unsafe extern "C" fn cloudauth_session_request(
         let a = request_args(method, url, headers, n_headers, body, body_len)?;
         let out = arg_out(out, "out")?;
         let response = s.inner.request(a.method, a.url, a.headers, a.body)?;
-        *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
+        *out = Box::into_raw(Box::new(cloudauth_response::new(response)));
         Ok(())
     })
 }

@@ -81,7 +81,7 @@ pub unsafe extern "C" fn cloudauth_session_request_stream(
         let response = s
             .inner
             .request_stream(a.method, a.url, a.headers, a.body, &mut to)?;
-        *out = Box::into_raw(Box::new(cloudauth_response { inner: response }));
+        *out = Box::into_raw(Box::new(cloudauth_response::new(response)));
         Ok(())
     })
 }
@@ -110,13 +110,11 @@ impl BodySink for CSink {
         let Some(head) = self.head else {
             return Ok(());
         };
-        let shown = cloudauth_response {
-            inner: Response {
-                status: status.as_u16(),
-                headers: Response::c_headers(headers),
-                body: Vec::new(),
-            },
-        };
+        let shown = cloudauth_response::new(Response {
+            status: status.as_u16(),
+            headers: headers.clone(),
+            body: Vec::new(),
+        });
         match unsafe { head(self.user_data, &shown) } {
             0 => Ok(()),
             rc => Err(stopped("head", rc)),

@@ -5,7 +5,6 @@ use crate::http::url_policy::{check_secure, parse_http_url, MAX_URL_BYTES};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
 use std::cell::RefCell;
-use std::ffi::CString;
 use url::Url;
 
 /// Longer methods are refused: the longest registered one (`UPDATEREDIRECTREF`) has 17.
@@ -171,36 +170,19 @@ fn parse_header(line: &str) -> Result<(HeaderName, HeaderValue)> {
     Ok((name, value))
 }
 
-/// A complete response: status, headers (lower-case names and values, NUL-terminated for C)
-/// and the whole body.
+/// A complete response: status, headers (lower-case names, in the order received) and the
+/// whole body.
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(CString, CString)>,
+    pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Response {
-    /// The headers as C strings, taken before the body is read (which consumes the response).
-    pub fn c_headers(headers: &HeaderMap) -> Vec<(CString, CString)> {
-        headers
-            .iter()
-            // Header values cannot hold NUL (hyper refuses them), so this never drops one.
-            .filter_map(|(n, v)| {
-                Some((
-                    CString::new(n.as_str()).ok()?,
-                    CString::new(v.as_bytes()).ok()?,
-                ))
-            })
-            .collect()
-    }
-
     /// The first value of `name`, matched case-insensitively.
-    pub fn header(&self, name: &str) -> Option<&CString> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-            .map(|(_, v)| v)
+    pub fn header(&self, name: &str) -> Option<&HeaderValue> {
+        self.headers.get(name)
     }
 }
 

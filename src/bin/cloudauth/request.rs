@@ -72,7 +72,7 @@ pub fn run(session: &Session, args: &Args, stdin_taken: bool) -> Result<u8, Fail
     if args.verbose {
         eprintln!("< HTTP {}", response.status);
         for (name, value) in &response.headers {
-            eprintln!("< {}: {}", name.to_string_lossy(), value.to_string_lossy());
+            eprintln!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
         }
         if let Ok(left) = session.token_expires_in() {
             eprintln!("* token expires in {} s", left.as_secs());
