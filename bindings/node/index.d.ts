@@ -157,11 +157,11 @@ export function errorFor(result: number, message?: string): CloudAuthError;
 /** A fetch-compatible function that adds the session's token (docs/adapters.md). */
 export function fetch(session: Session, options?: { fetch?: typeof globalThis.fetch }): typeof globalThis.fetch;
 
-/** An undici interceptor: `new Agent().compose(interceptor(session))`. */
-export function interceptor(session: Session): (dispatch: (opts: any, handler: any) => boolean) => (opts: any, handler: any) => boolean;
+/** An undici interceptor: `new Agent().compose(undiciInterceptor(session))`. */
+export function undiciInterceptor(session: Session): (dispatch: (opts: any, handler: any) => boolean) => (opts: any, handler: any) => boolean;
 
 /** Installs the request and 401 response interceptors on an axios instance; returns a remover. */
-export function axios(session: Session, instance: {
+export function axiosInterceptors(session: Session, instance: {
   interceptors: { request: { use(...a: any[]): number; eject(id: number): void }; response: { use(...a: any[]): number; eject(id: number): void } };
   getUri(config?: any): string;
   request(config: any): Promise<any>;

@@ -11,12 +11,12 @@ async function main(): Promise<void> {
   const authFetch = cloudauth.fetch(session);
   console.log('fetch:', (await authFetch(`${base}/echo`, { method: 'POST', body: 'hi' })).status);
 
-  const dispatcher = new Agent().compose(cloudauth.interceptor(session));
+  const dispatcher = new Agent().compose(cloudauth.undiciInterceptor(session));
   console.log('undici:', (await undiciFetch(`${base}/echo`, { dispatcher })).status);
   await dispatcher.close();
 
   const client = axios.create({ baseURL: base });
-  cloudauth.axios(session, client);
+  cloudauth.axiosInterceptors(session, client);
   console.log('axios:', (await client.get('/echo')).status);
   console.log('token requests:', session.stats().tokenRequests);
 }

@@ -145,11 +145,11 @@ function replayableDispatchBody(body) {
 }
 
 /**
- * An undici interceptor: `new Agent().compose(cloudauth.interceptor(session))`, then
+ * An undici interceptor: `new Agent().compose(cloudauth.undiciInterceptor(session))`, then
  * `fetch(url, { dispatcher })` or `request(url, { dispatcher })`. Every dispatch (every
  * redirect hop) for the session's origin gets the token; others pass untouched.
  */
-function interceptor(session) {
+function undiciInterceptor(session) {
   const origin = sessionOrigin(session);
   return (dispatch) => function cloudauthDispatch(opts, handler) {
     if (originOf(String(opts.origin)) !== origin || hasAuthorization(opts.headers)) return dispatch(opts, handler);
@@ -225,9 +225,9 @@ function replayableAxiosData(data) {
  * `beforeRedirect`) and a 401 response interceptor to an axios instance. Returns a function
  * that removes both.
  */
-function axios(session, instance) {
+function axiosInterceptors(session, instance) {
   const origin = sessionOrigin(session);
-  if (!instance || !instance.interceptors) throw new TypeError('cloudauth.axios: pass an axios instance (axios or axios.create())');
+  if (!instance || !instance.interceptors) throw new TypeError('cloudauth.axiosInterceptors: pass an axios instance (axios or axios.create())');
   const req = instance.interceptors.request.use(async (config) => {
     const url = instance.getUri(config);
     const own = config.headers && config.headers.has && config.headers.has('Authorization');
@@ -355,4 +355,4 @@ function asposeAuthentication(session) {
   };
 }
 
-module.exports = { fetch, interceptor, axios, asposeAuthentication };
+module.exports = { fetch, undiciInterceptor, axiosInterceptors, asposeAuthentication };

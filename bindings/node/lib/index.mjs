@@ -8,6 +8,6 @@ export default cloudauth;
 export const {
   Session, Response, CloudAuthError, InvalidArgumentError, BufferTooSmallError, InsecureUrlError,
   NetworkError, TimeoutError, AuthRejectedError, TokenEndpointError, BadTokenResponseError,
-  TooLargeError, InternalError, CancelledError, WouldBlockError, errorFor, fetch, interceptor, axios,
+  TooLargeError, InternalError, CancelledError, WouldBlockError, errorFor, fetch, undiciInterceptor, axiosInterceptors,
   asposeAuthentication, libraryVersion, libraryPath,
 } = cloudauth;

@@ -37,7 +37,7 @@ const adapters = {
     return { status: r.status, text: await r.text() };
   },
   async undici(session, method, url, opts = {}) {
-    const dispatcher = new undici.Agent().compose(cloudauth.interceptor(session));
+    const dispatcher = new undici.Agent().compose(cloudauth.undiciInterceptor(session));
     const init = { method, headers: opts.headers, body: opts.body, dispatcher };
     if (opts.body instanceof ReadableStream) init.duplex = 'half';
     try {
@@ -50,7 +50,7 @@ const adapters = {
   async 'undici.request'(session, method, url, opts = {}) {
     // cloudauth's interceptor first (innermost): the redirect interceptor above it sends each
     // hop through it, so that every hop is checked on its own.
-    const dispatcher = new undici.Agent().compose(cloudauth.interceptor(session), undici.interceptors.redirect({ maxRedirections: 5 }));
+    const dispatcher = new undici.Agent().compose(cloudauth.undiciInterceptor(session), undici.interceptors.redirect({ maxRedirections: 5 }));
     try {
       const body = opts.body instanceof ReadableStream ? Readable.fromWeb(opts.body) : opts.body;
       const r = await undici.request(url, { method, headers: opts.headers, body, dispatcher });
@@ -61,7 +61,7 @@ const adapters = {
   },
   async axios(session, method, url, opts = {}) {
     const instance = axiosLib.create({ validateStatus: () => true, responseType: 'text', transformResponse: (x) => x });
-    cloudauth.axios(session, instance);
+    cloudauth.axiosInterceptors(session, instance);
     const data = opts.body instanceof ReadableStream ? Readable.fromWeb(opts.body) : opts.body;
     const r = await instance.request({ method, url, data, headers: opts.headers });
     return { status: r.status, text: String(r.data) };
@@ -169,7 +169,7 @@ test('undici interceptor under fetch: a 401 to a request with a body drops the t
 test('axios: no token in util.inspect of an error', async () => {
   const t = await sa.token();
   const instance = axiosLib.create();
-  cloudauth.axios(sa, instance);
+  cloudauth.axiosInterceptors(sa, instance);
   const e = await instance.get(`${srv.url}/status/500`).catch((x) => x);
   assert.equal(e.response.status, 500);
   const text = require('node:util').inspect(e, { depth: 6 });
