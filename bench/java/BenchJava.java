@@ -29,10 +29,10 @@ import okhttp3.OkHttpClient;
 import okhttp3.Protocol;
 import okhttp3.Request;
 import okhttp3.ResponseBody;
-import org.cloudauth.Config;
-import org.cloudauth.Response;
-import org.cloudauth.Session;
-import org.cloudauth.okhttp.CloudAuthInterceptor;
+import dev.cloudauth.Config;
+import dev.cloudauth.Response;
+import dev.cloudauth.Session;
+import dev.cloudauth.CloudAuthInterceptor;
 
 public class BenchJava {
     static final boolean QUICK = "1".equals(System.getenv("BENCH_QUICK"));
@@ -207,7 +207,7 @@ public class BenchJava {
         }
         // The token calls go through JNA, or FFM on JDK 22+ (bench/java/run.sh runs this part
         // once more on such a JDK when one is installed).
-        String mode = org.cloudauth.CloudAuth.nativeAccess();
+        String mode = dev.cloudauth.CloudAuth.nativeAccess();
         report("java.token" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_call", token);
         report("java.field" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_read", read);
     }

@@ -14,11 +14,11 @@ import java.util.Base64;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import org.cloudauth.CloudAuth;
-import org.cloudauth.CloudAuthException;
-import org.cloudauth.Config;
-import org.cloudauth.Response;
-import org.cloudauth.Session;
+import dev.cloudauth.CloudAuth;
+import dev.cloudauth.CloudAuthException;
+import dev.cloudauth.Config;
+import dev.cloudauth.Response;
+import dev.cloudauth.Session;
 
 public class OcrDemo {
     // A 1x1 transparent PNG: the stand-in only counts its bytes.
