@@ -75,7 +75,14 @@ pub fn check_proxy(key: &str, value: &str) -> Result<()> {
         return Ok(());
     }
     let shown = redact_str(value);
-    let Some((scheme, _)) = value.split_once("://") else {
+    // Only a real scheme (RFC 3986 §3.1) is quoted back: text before "://" may hold user info
+    // (found by fuzz/config_value: `http:c user:secret@…://…`).
+    let scheme = value.split_once("://").map(|(s, _)| s).filter(|s| {
+        s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    let Some(scheme) = scheme else {
         return Err(Error::invalid(format!(
             "{key} '{shown}' is not a proxy URL: give http://host:port or https://host:port \
              (or none for no proxy)"
@@ -263,6 +270,13 @@ mod tests {
         }
         let e = check_proxy("proxy", "socks5://u:hush@p:1").unwrap_err();
         assert!(!e.message.contains("hush"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_proxy_value_whose_scheme_is_not_one_never_shows_what_follows() {
+        let e = check_proxy("proxy", "http:c\u{0}user:S3cretPasswo@o.0.1tp://u1328").unwrap_err();
+        assert!(!e.message.contains("S3cr"), "{}", e.message);
+        assert!(e.message.contains("is not a proxy URL"), "{}", e.message);
     }
 
     #[test]
