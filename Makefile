@@ -96,7 +96,7 @@ fuzz:
 	tests/run/fuzz.sh $(FUZZ_SECONDS)
 
 test-fuzz:
-	tests/run/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+	FUZZ_SEED=1 tests/run/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 test-python: build
 	tests/run/python.sh

@@ -12,7 +12,9 @@
 #
 # Needs the nightly toolchain and cargo-fuzz: both are installed when missing (rustup, then
 # `cargo install cargo-fuzz` from crates.io). FUZZ_SANITIZER (default none; address works and
-# rebuilds everything) is passed to cargo fuzz.
+# rebuilds everything) is passed to cargo fuzz. FUZZ_SEED fixes libFuzzer's seed: the smoke pass of
+# `make test` uses 1, so a fresh clone explores the same inputs every time (what it finds is
+# the same on every machine; `make fuzz` explores anew).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -54,6 +56,7 @@ for t in "${targets[@]}"; do
   log=target/fuzz-artifacts/$t.log
   set +e
   "$bin/$t" "target/fuzz-corpus/$t" "fuzz/seeds/$t" -max_total_time="$seconds" -max_len=8192 \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
     -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="target/fuzz-artifacts/$t/" >"$log" 2>&1
   rc=$?

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -29,6 +29,15 @@ def test_http_error_messages_drop_user_info(server: Standin, session: cloudauth.
     message = str(e.value)
     assert "hunter2" not in message and "user" not in message and "s3" not in message, message
     assert f"http://127.0.0.1:{port}/status/404" in message, message
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_raises() -> Iterator[None]:
+    # A test run started in the background by a non-interactive shell inherits SIGINT ignored
+    # (POSIX job control); Python then never raises KeyboardInterrupt. Restore its handler.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
 
 
 def _interrupt_after(seconds: float) -> threading.Timer:
