@@ -11,6 +11,7 @@ use crate::http::request::Response;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use std::ffi::{c_char, c_int, c_void};
+use std::mem::MaybeUninit;
 
 /// Called once per streamed request, with the final answer's status and headers, before any
 /// byte of its body (redirects that were followed and a 401 that was resent never reach it).
@@ -217,8 +218,9 @@ impl BodySource for CSource {
         self.length
     }
 
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        match unsafe { (self.read)(self.user_data, buf.as_mut_ptr(), buf.len()) } {
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize> {
+        // The callback only writes (its contract): no byte of `buf` is read before it does.
+        match unsafe { (self.read)(self.user_data, buf.as_mut_ptr().cast(), buf.len()) } {
             CLOUDAUTH_READ_FAILED => Err(Error::new(
                 Code::CLOUDAUTH_ERR_CANCELLED,
                 "the read callback failed the request (it returned CLOUDAUTH_READ_FAILED)",
