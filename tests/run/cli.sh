@@ -227,6 +227,18 @@ t_request() {
   check_eq "-o: nothing on stdout" "$OUT" ""
   STDIN=from-stdin cli 0 request -d @- /echo
   check_eq "-d @-: stdin (with its newline)" "$OUT" "from-stdin"
+  head -c $((6 << 20)) /dev/urandom >"$work/big"
+  cli 0 request -v -X PUT -d "@$work/big" -o "$work/big.back" /echo
+  check "-d @FILE streams a 6 MiB file with its length, -o gets it back" cmp -s "$work/big" "$work/big.back"
+  check "-v: the file's length" contains "$ERR" "> ($((6 << 20)) body bytes)"
+  ctl /_control/config '{"api_script": [{"status": 401, "body": "scripted"}]}'
+  cli 0 request -d "@$work/blob" /echo -o "$work/back2"
+  check "-d @FILE after a 401: the file is read again and resent" cmp -s "$work/blob" "$work/back2"
+  ctl /_control/config '{"api_script": [{"status": 401, "body": "scripted"}]}'
+  STDIN=once cli 0 request -v -d @- /echo
+  check_eq "-d @- after a 401: stdin cannot be read again, the 401 is the answer" "$OUT" "scripted"
+  check "-v: stdin goes chunked" contains "$ERR" "> (body of unknown length, sent chunked)"
+  check "-v: the 401 on stderr" contains "$ERR" "< HTTP 401"
   cli 1 request -d "@$work/no-such-file" /echo
   check "-d @missing names the file" contains "$ERR" "no-such-file"
   cli 1 request -o "$work/no-dir/out" /headers

@@ -2,9 +2,14 @@
 //! timeouts and URL rules included), with curl's most used options.
 
 use crate::exit::{Failure, OK};
+use cloudauth::http::body::BodySource;
+use cloudauth::http::header::HeaderMap;
+use cloudauth::http::pipeline::BodySink;
 use cloudauth::http::url_policy::redact_str;
+use cloudauth::http::StatusCode;
 use cloudauth::Session;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::mem::MaybeUninit;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -45,6 +50,10 @@ impl Args {
 }
 
 /// `stdin_taken`: --secret-stdin already read stdin, so `-d @-` cannot.
+///
+/// Both bodies stream: `-d @FILE` and `-d @-` are read while the request is written (a file
+/// is rewound for a resend after a 401 or a 307; stdin cannot be, so its 401 is the answer),
+/// and the answer goes to stdout or `-o FILE` piece by piece as it arrives.
 pub fn run(session: &Session, args: &Args, stdin_taken: bool) -> Result<u8, Failure> {
     let body = read_body(args.data.as_deref(), stdin_taken)?;
     let method = match (&args.method, &args.data) {
@@ -59,41 +68,62 @@ pub fn run(session: &Session, args: &Args, stdin_taken: bool) -> Result<u8, Fail
             eprintln!("> {}", shown_header(h));
         }
         eprintln!("> authorization: Bearer (hidden)");
-        if !body.is_empty() {
-            eprintln!("> ({} body bytes)", body.len());
+        match &body {
+            Body::Bytes(b) if b.is_empty() => {}
+            Body::Bytes(b) => eprintln!("> ({} body bytes)", b.len()),
+            Body::Source(s) => match s.length() {
+                Some(n) => eprintln!("> ({n} body bytes)"),
+                None => eprintln!("> (body of unknown length, sent chunked)"),
+            },
         }
     }
-    let response = session.request(
-        method,
-        &args.url,
-        args.headers.iter().map(String::as_str),
-        &body,
-    )?;
+    let mut out = Out {
+        verbose: args.verbose,
+        fail: args.fail,
+        path: args.output.as_ref(),
+        to: None,
+        failed: None,
+        refused: None,
+        gone: false,
+    };
+    let headers = args.headers.iter().map(String::as_str);
+    let sent = match body {
+        Body::Bytes(b) => session.request_stream(method, &args.url, headers, &b, &mut out),
+        Body::Source(s) => session.request_source(method, &args.url, headers, s, Some(&mut out)),
+    };
+    if let Some(failure) = out.failed.take() {
+        return Err(failure);
+    }
+    if out.gone {
+        return Ok(OK);
+    }
+    sent?;
     if args.verbose {
-        eprintln!("< HTTP {}", response.status);
-        for (name, value) in &response.headers {
-            eprintln!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
-        }
         if let Ok(left) = session.token_expires_in() {
             eprintln!("* token expires in {} s", left.as_secs());
         }
     }
-    if args.fail && response.status >= 400 {
+    if let Some(status) = out.refused {
         return Err(Failure::Http(format!(
-            "HTTP {} from {method} {shown_url}",
-            response.status
+            "HTTP {status} from {method} {shown_url}"
         )));
     }
-    write_body(args.output.as_ref(), &response.body)?;
+    out.finish()?;
     Ok(OK)
 }
 
-fn read_body(data: Option<&str>, stdin_taken: bool) -> Result<Vec<u8>, Failure> {
+/// A request body: given on the command line, or read from a file or stdin as it is sent.
+enum Body {
+    Bytes(Vec<u8>),
+    Source(Box<dyn BodySource>),
+}
+
+fn read_body(data: Option<&str>, stdin_taken: bool) -> Result<Body, Failure> {
     let Some(data) = data else {
-        return Ok(Vec::new());
+        return Ok(Body::Bytes(Vec::new()));
     };
     let Some(path) = data.strip_prefix('@') else {
-        return Ok(data.as_bytes().to_vec());
+        return Ok(Body::Bytes(data.as_bytes().to_vec()));
     };
     if path == "-" {
         if stdin_taken {
@@ -101,22 +131,153 @@ fn read_body(data: Option<&str>, stdin_taken: bool) -> Result<Vec<u8>, Failure> 
                 "-d @- and --secret-stdin both want stdin; give the secret another way".into(),
             ));
         }
-        let mut body = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut body)
-            .map_err(|e| Failure::Local(format!("-d @-: cannot read stdin: {e}")))?;
-        return Ok(body);
+        return Ok(Body::Source(Box::new(Reader {
+            from: From::Stdin(std::io::stdin()),
+            what: "-d @-".into(),
+            length: None,
+        })));
     }
-    std::fs::read(path)
-        .map_err(|e| Failure::Local(format!("-d @{path}: cannot read the file: {e}")))
+    let file = std::fs::File::open(path)
+        .map_err(|e| Failure::Local(format!("-d @{path}: cannot read the file: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| Failure::Local(format!("-d @{path}: cannot read the file: {e}")))?;
+    // A regular file has a length and can be read again; a pipe or a device cannot.
+    let length = meta.is_file().then_some(meta.len());
+    Ok(Body::Source(Box::new(Reader {
+        from: From::File(file),
+        what: format!("-d @{path}"),
+        length,
+    })))
 }
 
-fn write_body(output: Option<&PathBuf>, body: &[u8]) -> Result<(), Failure> {
-    let result = match output {
-        Some(path) => std::fs::write(path, body).map_err(|e| (path.display().to_string(), e)),
-        None => return crate::exit::write_stdout(body, "the body").map(|_| ()),
-    };
-    result.map_err(|(to, e)| Failure::Local(format!("cannot write the body to {to}: {e}")))
+/// A body read from a file or stdin.
+struct Reader {
+    from: From,
+    what: String,
+    /// A regular file's: sent as Content-Length, and the file can be rewound.
+    length: Option<u64>,
+}
+
+enum From {
+    File(std::fs::File),
+    Stdin(std::io::Stdin),
+}
+
+impl BodySource for Reader {
+    fn length(&self) -> Option<u64> {
+        self.length
+    }
+
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>]) -> cloudauth::Result<usize> {
+        // Zeroed here: `Read` takes initialized bytes.
+        buf.fill(MaybeUninit::new(0));
+        // SAFETY: every byte was just initialized.
+        let buf = unsafe { &mut *(buf as *mut [MaybeUninit<u8>] as *mut [u8]) };
+        loop {
+            let read = match &mut self.from {
+                From::File(f) => f.read(buf),
+                From::Stdin(s) => s.read(buf),
+            };
+            match read {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(cloudauth::Error::new(
+                        cloudauth::Code::CLOUDAUTH_ERR_CANCELLED,
+                        format!("{}: cannot read the body: {e}", self.what),
+                    ))
+                }
+                Ok(n) => return Ok(n),
+            }
+        }
+    }
+
+    fn rewind(&mut self) -> bool {
+        match &mut self.from {
+            From::File(f) => self.length.is_some() && f.seek(SeekFrom::Start(0)).is_ok(),
+            From::Stdin(_) => false,
+        }
+    }
+}
+
+/// Where the answer goes: its head to stderr with -v, its body to stdout or -o FILE (opened
+/// at the head: with --fail and a status of 400 or more, nothing is written).
+struct Out<'a> {
+    verbose: bool,
+    fail: bool,
+    path: Option<&'a PathBuf>,
+    to: Option<Box<dyn Write + Send>>,
+    /// What went wrong on our side (the file, stdout), told in place of the request's error.
+    failed: Option<Failure>,
+    /// --fail: the status that made the body unwanted.
+    refused: Option<u16>,
+    /// stdout's reader went away (`| head`): the request stops quietly, as curl's does.
+    gone: bool,
+}
+
+impl Out<'_> {
+    fn stop(&mut self, failure: Failure) -> cloudauth::Error {
+        self.failed = Some(failure);
+        cloudauth::Error::new(cloudauth::Code::CLOUDAUTH_ERR_CANCELLED, "stopped")
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        match self.to.as_mut().map(|to| to.flush()) {
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(self.write_failed(e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn write_failed(&self, e: std::io::Error) -> Failure {
+        let to = self
+            .path
+            .map_or("stdout".into(), |p| p.display().to_string());
+        Failure::Local(format!("cannot write the body to {to}: {e}"))
+    }
+}
+
+impl BodySink for Out<'_> {
+    fn head(&mut self, status: StatusCode, headers: &HeaderMap) -> cloudauth::Result<()> {
+        if self.verbose {
+            eprintln!("< HTTP {}", status.as_u16());
+            for (name, value) in headers {
+                eprintln!("< {name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            }
+        }
+        if self.fail && status.as_u16() >= 400 {
+            self.refused = Some(status.as_u16());
+            return Ok(());
+        }
+        self.to = Some(match self.path {
+            None => Box::new(std::io::stdout()),
+            Some(path) => match std::fs::File::create(path) {
+                Ok(file) => Box::new(std::io::BufWriter::with_capacity(256 << 10, file)),
+                Err(e) => return Err(self.stop(self.write_failed(e))),
+            },
+        });
+        Ok(())
+    }
+
+    fn data(&mut self, piece: &[u8]) -> cloudauth::Result<()> {
+        let Some(to) = self.to.as_mut() else {
+            return Ok(()); // --fail: the body is not wanted
+        };
+        match to.write_all(piece) {
+            Ok(()) => Ok(()),
+            // The reader went away (`| head`): stop quietly, as curl does.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.gone = true;
+                Err(cloudauth::Error::new(
+                    cloudauth::Code::CLOUDAUTH_ERR_CANCELLED,
+                    "stdout closed",
+                ))
+            }
+            Err(e) => {
+                let failure = self.write_failed(e);
+                Err(self.stop(failure))
+            }
+        }
+    }
 }
 
 /// A user-given Authorization header is the user's own secret: not echoed by -v.
