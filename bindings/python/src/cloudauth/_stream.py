@@ -69,7 +69,7 @@ class _Exchange:
         self._timeout = timeout
         self.deadline = math.inf if timeout is None else time.monotonic() + timeout
         self._want_pieces = pieces
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition(threading.RLock())  # _timed_out stops within it
         self._pieces: Deque[bytes] = deque()
         self.high_water = 0  # the most pieces ever queued at once (tests check the bound)
         self.head: Optional[Response] = None
@@ -240,6 +240,8 @@ class _Exchange:
         is the next piece, or None at the end (the head, with ``want_head``)."""
         if self.closed:
             raise ClosedError("the streamed response is closed")
+        if self.stopped == "timeout" or time.monotonic() >= self.deadline:
+            raise self._timed_out()  # what is still queued came too late
         if want_head:
             if self.head is not None:
                 return True, None
