@@ -26,7 +26,7 @@ import sys
 import threading
 import weakref
 from ctypes import byref
-from typing import TYPE_CHECKING, Any, Dict, Generator, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Generator, Optional, Tuple, TypeVar, Union, cast
 
 from . import _ffi, _stream
 from ._body import is_source
@@ -389,10 +389,12 @@ class AsyncSession(LifecycleMixin):
         ``asyncio.wait_for`` would, which also works). ``data`` may be a binary file object or
         an iterable of bytes, as for :meth:`Session.stream` (read on a worker thread)."""
         if is_source(data):
-            return await self._exchange(
+            response: Response = await self._exchange(
                 method, url, params, headers, data, json, timeout, pieces=False
             )
-        call = self._ops.request(method, _with_params(url, params), headers, data, json)
+            return response
+        body = cast(BodyArg, data)  # not a source: bytes, str or None
+        call = self._ops.request(method, _with_params(url, params), headers, body, json)
         if timeout is None:
             return await call
         timeout = _check_timeout(timeout)

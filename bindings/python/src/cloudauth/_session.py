@@ -544,7 +544,8 @@ class Session(LifecycleMixin):
             timeout = _check_timeout(timeout)
         args, source = _prepare(method, url, headers, data, json)
         if stream or source is not None:
-            return self._streamed(method, url, args, source, timeout, stream)
+            streamed: Response = self._streamed(method, url, args, source, timeout, stream)
+            return streamed
         lib = self._lib
         handle = self._acquire()
         try:

@@ -415,12 +415,13 @@ class StreamedResponse(_Streamed):
 
     def read(self) -> bytes:
         """The rest of the body, whole (``max_response_bytes`` bounds it)."""
-        if self._content is None:
-            self._content = b"".join(self._pieces())
-        return self._content
+        content = self._content
+        if content is None:
+            content = self._content = b"".join(self._pieces())
+        return content
 
-    @property  # type: ignore[override]
-    def content(self) -> bytes:
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
         """The whole body, read on first use (:meth:`read`)."""
         return self.read()
 
@@ -447,8 +448,8 @@ class AsyncStreamedResponse(_Streamed):
         """As :meth:`StreamedResponse.iter_bytes`, without blocking the loop."""
         size = self._chunk_size(chunk_size)
         if self._content is not None:
-            for piece in _rechunk(iter((self._content,)), size):
-                yield piece
+            for chunk in _rechunk(iter((self._content,)), size):
+                yield chunk
             return
         buffer = bytearray()
         exchange = self._exchange
@@ -469,12 +470,13 @@ class AsyncStreamedResponse(_Streamed):
 
     async def aread(self) -> bytes:
         """The rest of the body, whole."""
-        if self._content is None:
-            self._content = b"".join([piece async for piece in self.aiter_bytes()])
-        return self._content
+        content = self._content
+        if content is None:
+            content = self._content = b"".join([piece async for piece in self.aiter_bytes()])
+        return content
 
-    @property  # type: ignore[override]
-    def content(self) -> bytes:
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
         """The body read by :meth:`aread` (InvalidArgument before that)."""
         if self._content is None:
             raise InvalidArgument("the body has not been read: await response.aread() first")
