@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import time
 import tracemalloc
 from typing import List
@@ -204,3 +206,20 @@ def test_async_stream(make: SessionFactory, server: Standin) -> None:
             assert ticks > 10
 
     asyncio.run(main())
+
+
+def test_a_process_exits_with_a_stream_left_open(server: Standin) -> None:
+    program = f"""
+import cloudauth
+s = cloudauth.Session("demo-client", "demo-secret", token_url={server.token_url!r},
+                      base_url={server.url!r}, proxy="none", max_response_bytes=1 << 30)
+r = s.stream("GET", "/big?bytes=1073741824")
+assert next(r.iter_bytes())
+print("left open", flush=True)
+"""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=20
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "left open\n", "")
+    assert time.monotonic() - started < 5
