@@ -201,9 +201,22 @@ def test_async_stream(make: SessionFactory, server: Standin) -> None:
 
             ticker = asyncio.ensure_future(tick())
             with pytest.raises(cloudauth.Timeout):
-                await a.stream("GET", "/delay/1000", timeout=0.3)
+                await a.stream("GET", "/delay/500", timeout=0.2)
             ticker.cancel()
-            assert ticks > 10
+            assert ticks > 5
+
+            # aclose() with a stream still being read by another task: both end.
+            r = await a.stream("GET", "/big", params={"bytes": 1 << 30})
+
+            async def reader() -> None:
+                async for _ in r.aiter_bytes():
+                    await asyncio.sleep(0.01)
+
+            task = asyncio.ensure_future(reader())
+            await asyncio.sleep(0.05)
+            await asyncio.wait_for(a.aclose(), 5)
+            with pytest.raises(cloudauth.ClosedError):
+                await asyncio.wait_for(task, 5)
 
     asyncio.run(main())
 

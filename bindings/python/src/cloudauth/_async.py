@@ -293,6 +293,12 @@ class _Ops:
     async def aclose(self) -> None:
         if not self.closing:
             self.closing = True
+            # Streams first, without blocking the loop: close() below would wait for them.
+            streams = list(self.session._streams)
+            for exchange in streams:
+                exchange.stop()
+            for exchange in streams:
+                await exchange.ajoin()
             # Frees the handle; operations in flight finish with CANCELLED (ClosedError).
             self.session.close()
         _forget_closed_loops()

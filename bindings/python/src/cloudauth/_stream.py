@@ -79,7 +79,9 @@ class _Exchange:
         self.stopped: Optional[str] = None  # "closed" or "timeout": the consumer stopped it
         self.closed = False  # close() was called: reading on is an error
         self._raised: List[BaseException] = []  # from our callbacks or the body source
-        self._waiter: Optional[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = None
+        # Event loops' futures waiting for the next change (an aiter_bytes and an aclose may
+        # wait at once).
+        self._waiters: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]] = []
         self._thread = threading.Thread(target=self._work, name="cloudauth-stream", daemon=False)
 
     def start(self) -> None:
@@ -209,9 +211,8 @@ class _Exchange:
     def _notify(self) -> None:
         """Wakes the consumer (called with the lock held)."""
         self._cond.notify_all()
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            loop, future = waiter
+        waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
             try:
                 loop.call_soon_threadsafe(_set_done, future)
             except RuntimeError:  # that loop is closed
@@ -226,7 +227,7 @@ class _Exchange:
                 self.stopped = why
             self.closed = self.closed or why == "closed"
             self._pieces.clear()
-            self._cond.notify_all()
+            self._notify()
 
     def _timed_out(self) -> Timeout:
         self.stop("timeout")
@@ -277,7 +278,7 @@ class _Exchange:
                 if ready:
                     return piece
                 future: "asyncio.Future[None]" = loop.create_future()
-                self._waiter = (loop, future)
+                self._waiters.append((loop, future))
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise self._timed_out()
@@ -298,7 +299,7 @@ class _Exchange:
                 if self.done:
                     return
                 future: "asyncio.Future[None]" = loop.create_future()
-                self._waiter = (loop, future)
+                self._waiters.append((loop, future))
             try:
                 await asyncio.wait_for(future, max(0.0, end - time.monotonic()))
             except asyncio.TimeoutError:
