@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import threading
 import time
 from typing import Any, Dict, Iterator, List
 
@@ -198,3 +199,32 @@ def test_async_uploads(server: Standin) -> None:
                 assert b"".join([p async for p in s.aiter_bytes()]) == PAYLOAD
 
     asyncio.run(main())
+
+
+def test_uploads_from_another_thread_are_made_on_that_thread(
+    session: cloudauth.Session, server: Standin
+) -> None:
+    # Off the main thread and without timeout= the call is made right there, no worker.
+    threads: List[str] = []
+
+    def pieces() -> Iterator[bytes]:
+        threads.append(threading.current_thread().name)
+        yield from _pieces()
+
+    results: List[Any] = []
+
+    def run() -> None:
+        try:
+            session.token()
+            server.revoke()
+            results.append(session.post("/echo", data=io.BytesIO(PAYLOAD)))  # rewound after a 401
+            results.append(session.post("/echo", data=pieces()))
+        except BaseException as e:  # noqa: BLE001 - checked below
+            results.append(e)
+
+    t = threading.Thread(target=run, name="uploader")
+    t.start()
+    t.join(30)
+    assert [(r.status, r.content) for r in results] == [(200, PAYLOAD)] * 2
+    assert threads == ["uploader"]
+    assert server.stats()["unauthorized"] == 1
