@@ -616,6 +616,16 @@ static int ca_blob_write(void *user, const uint8_t *data, size_t len) {
     return blob_write((char *)data, 1, len, user) == len ? 0 : 1;
 }
 
+/* cloudauth_session_request_stream_body's read callback: the same copy as blob_read. */
+static size_t ca_blob_read(void *user, uint8_t *buf, size_t cap) {
+    return blob_read((char *)buf, 1, cap, user);
+}
+
+static int ca_blob_rewind(void *user) {
+    ((blob_io *)user)->off = 0;
+    return 0;
+}
+
 static size_t curl_discard(char *data, size_t size, size_t n, void *user) {
     (void)data, (void)user;
     return size * n;
@@ -656,12 +666,15 @@ static void mode_bodies(void) {
         curl_easy_setopt(*h, CURLOPT_PROXY, "");
     }
     /* cloudauth up, curl up, cloudauth down (whole body in the response), curl down,
-       cloudauth down streamed to a write callback (the same copy as libcurl's) */
-    double mibs[5][32], cpu[5][32];
-    static const char *names[5] = {"up.cloudauth", "up.curl", "down.cloudauth", "down.curl", "down.stream"};
+       cloudauth down streamed to a write callback (the same copy as libcurl's), cloudauth up
+       from a read callback (the same copy as libcurl's) */
+    double mibs[6][32], cpu[6][32];
+    static const char *names[6] = {"up.cloudauth", "up.curl", "down.cloudauth", "down.curl", "down.stream",
+                                   "up.stream"};
     cloudauth_body_sink sink = {NULL, ca_blob_write, &io};
+    cloudauth_body_source source = {ca_blob_read, ca_blob_rewind, &io, (int64_t)len};
     for (int r = -1; r < rounds; r++) { /* round -1: warm-up and the checks */
-        for (int j = 0; j < 5; j++) {
+        for (int j = 0; j < 6; j++) {
             /* Who goes first alternates; in the warm-up libcurl does, so cloudauth's download
                can be checked against its bytes. */
             int w = j < 4 && (r < 0 || r % 2) ? j ^ 1 : j;
@@ -669,7 +682,15 @@ static void mode_bodies(void) {
             double c0 = cpu_us();
             for (int i = 0; i < reps; i++) {
                 long status = 0;
-                if (w == 4) {
+                if (w == 5) {
+                    cloudauth_response *resp = NULL;
+                    io.off = 0;
+                    ca_check(cloudauth_session_request_stream_body(s, "POST", upload_url, ct, 1, &source, NULL, &resp),
+                             "session_request_stream_body (bodies)");
+                    status = cloudauth_response_status(resp);
+                    if (io.off != len) die("cloudauth streamed upload: %zu bytes read", io.off);
+                    cloudauth_response_free(resp);
+                } else if (w == 4) {
                     cloudauth_response *resp = NULL;
                     if (r < 0) { /* keep libcurl's bytes to check against (the upload's from now) */
                         memcpy(data, down, len);
@@ -710,13 +731,13 @@ static void mode_bodies(void) {
             }
         }
         if (r >= 0)
-            fprintf(stderr, "bodies round %d: up %.0f vs %.0f MiB/s (%.0f vs %.0f us CPU/MiB), "
+            fprintf(stderr, "bodies round %d: up %.0f (streamed %.0f) vs %.0f MiB/s (%.0f (%.0f) vs %.0f us CPU/MiB), "
                             "down %.0f (streamed %.0f) vs %.0f MiB/s (%.0f (%.0f) vs %.0f us CPU/MiB) (cloudauth vs libcurl)\n",
-                    r + 1, mibs[0][r], mibs[1][r], cpu[0][r], cpu[1][r], mibs[2][r], mibs[4][r], mibs[3][r],
-                    cpu[2][r], cpu[4][r], cpu[3][r]);
+                    r + 1, mibs[0][r], mibs[5][r], mibs[1][r], cpu[0][r], cpu[5][r], cpu[1][r], mibs[2][r], mibs[4][r],
+                    mibs[3][r], cpu[2][r], cpu[4][r], cpu[3][r]);
     }
     char key[64];
-    for (int w = 0; w < 5; w++) {
+    for (int w = 0; w < 6; w++) {
         snprintf(key, sizeof key, "bodies.%s.mib_s", names[w]);
         report(key, mibs[w], rounds);
         snprintf(key, sizeof key, "bodies.%s.cpu_us_per_mib", names[w]);

@@ -191,12 +191,14 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
     if r.count("bodies.mib"):
         mib = int(r.num("bodies.mib"))
         streamed = r.count("bodies.down.stream.mib_s") > 0
-        cases = (("up", "cloudauth", "upload (POST, the body from one buffer)", True),
+        up_streamed = r.count("bodies.up.stream.mib_s") > 0
+        cases = (("up", "stream", "upload (POST, the body from a read callback)", up_streamed),
+                 ("up", "cloudauth", "upload (POST, the body from one buffer)", not up_streamed),
                  ("down", "stream" if streamed else "cloudauth",
                   "download (GET" + (", streamed to a write callback)" if streamed else ")"), True),
                  ("down", "cloudauth", "download (GET, the whole body in the response)", False))
         for way, ours, what, goal in cases:
-            if not goal and not streamed:
+            if not r.count(f"bodies.{way}.{ours}.mib_s") or (not goal and ours == "cloudauth" and way == "down" and not streamed):
                 continue
             a, b = r.num(f"bodies.{way}.{ours}.mib_s"), r.num(f"bodies.{way}.curl.mib_s")
             ac, bc = r.num(f"bodies.{way}.{ours}.cpu_us_per_mib"), r.num(f"bodies.{way}.curl.cpu_us_per_mib")

@@ -650,6 +650,93 @@ unsafe fn check(f: &str, x: &Fixture) -> bool {
             });
             assert_eq!(rc, INTERNAL);
         }
+        "cloudauth_session_request_stream_body" => {
+            unsafe extern "C" fn read_two(at: *mut c_void, buf: *mut u8, cap: usize) -> usize {
+                let at = &mut *(at as *mut usize);
+                let n = (2 - *at).min(cap);
+                std::ptr::write_bytes(buf, b'x', n);
+                *at += n;
+                n
+            }
+            unsafe extern "C" fn sink_write(_: *mut c_void, _: *const u8, _: usize) -> i32 {
+                0
+            }
+            let mut at = 0usize;
+            let source = cloudauth_body_source {
+                read: Some(read_two),
+                rewind: None,
+                user_data: &mut at as *mut usize as *mut c_void,
+                length: 2,
+            };
+            let no_read = cloudauth_body_source {
+                read: None,
+                ..source
+            };
+            let no_write = cloudauth_body_sink {
+                head: None,
+                write: None,
+                user_data: null_mut(),
+            };
+            let sink = cloudauth_body_sink {
+                head: None,
+                write: Some(sink_write),
+                user_data: null_mut(),
+            };
+            let post = cstr("POST");
+            let mut r = null_mut();
+            let req = |s,
+                       m: *const c_char,
+                       u: *const c_char,
+                       b: *const cloudauth_body_source,
+                       k: *const cloudauth_body_sink,
+                       out| {
+                cloudauth_session_request_stream_body(s, m, u, null(), 0, b, k, out)
+            };
+            let p = path.as_ptr();
+            assert_eq!(
+                req(null_mut(), post.as_ptr(), p, &source, null(), &mut r),
+                INVALID
+            );
+            null_message(f, "session");
+            assert_eq!(req(x.session, null(), p, &source, null(), &mut r), INVALID);
+            null_message(f, "method");
+            assert_eq!(
+                req(x.session, post.as_ptr(), null(), &source, null(), &mut r),
+                INVALID
+            );
+            null_message(f, "url");
+            assert_eq!(
+                req(x.session, post.as_ptr(), p, &no_read, null(), &mut r),
+                INVALID
+            );
+            null_message(f, "read");
+            assert_eq!(
+                req(x.session, post.as_ptr(), p, &source, &no_write, &mut r),
+                INVALID
+            );
+            null_message(f, "write");
+            assert_eq!(
+                req(x.session, post.as_ptr(), p, &source, null(), null_mut()),
+                INVALID
+            );
+            null_message(f, "out");
+            assert!(r.is_null(), "{f}: *out touched on failure");
+            fail_first();
+            assert_eq!(
+                req(x.session, post.as_ptr(), p, &source, null(), &mut r),
+                OK
+            );
+            cleared(f);
+            assert_eq!(at, 2, "{f}: the source was read to its end");
+            cloudauth_response_free(r);
+            // No body, the response streamed: as `cloudauth_session_request_stream`.
+            assert_eq!(req(x.session, get.as_ptr(), p, null(), &sink, &mut r), OK);
+            cloudauth_response_free(r);
+            let rc = with_panic(f, || {
+                req(x.session, post.as_ptr(), p, &source, null(), &mut r)
+            });
+            assert_eq!(rc, INTERNAL);
+        }
         "cloudauth_session_set_credentials" => {
             let id = cstr(common::CLIENT_ID);
             let secret = cstr(common::SECRET);

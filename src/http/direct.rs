@@ -516,6 +516,7 @@ mod tests {
             direct: direct("http://127.0.0.1:9/").map(Arc::new),
         };
         let url: Url = "http://127.0.0.1:9/x".parse().unwrap();
+        let body = crate::http::body::Payload::empty();
         let sending = clients.send_hop(
             crate::http::clients::Route {
                 role: crate::http::clients::Role::Api,
@@ -524,7 +525,7 @@ mod tests {
             &Method::GET,
             &url,
             HeaderMap::new(),
-            Bytes::new(),
+            &body,
             Instant::now(),
         );
         let size = std::mem::size_of_val(&sending);
