@@ -259,6 +259,23 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
         f"httpx {fmt(yx, 'req/s')} ({r.num('pyasync.httpx.cpu_us'):.0f} µs CPU/req)",
         f"{ya / best:.2f}× {best_name}", "≥ 1.5× the faster", ya / best >= 1.5,
     ))
+    if r.count("pystream.down.cloudauth.mib_s"):
+        for way, what in (("down", "1 GiB download read piece by piece (Session.stream().iter_bytes())"),
+                          ("up", f"{r.num('pystream.up.mib'):.0f} MiB upload from an open file (data=file)")):
+            a, ac = r.num(f"pystream.{way}.cloudauth.mib_s"), r.num(f"pystream.{way}.cloudauth.cpu_us_per_mib")
+            bn = max(("requests", "httpx"), key=lambda n: r.num(f"pystream.{way}.{n}.mib_s"))
+            b, bc = r.num(f"pystream.{way}.{bn}.mib_s"), r.num(f"pystream.{way}.{bn}.cpu_us_per_mib")
+            rows.append((
+                f"4. Python: {what} vs the faster of requests / httpx, over loopback nginx: throughput (process CPU per MiB)",
+                f"{fmt(a, 'MiB/s')} ({ac:.0f} µs/MiB)", f"{fmt(b, 'MiB/s')} ({bc:.0f} µs/MiB) ({bn})",
+                f"{a / b:.2f}× (CPU {ac / bc:.2f}×)", "(reported)", None,
+            ))
+        growth = r.num("pystream.peak_after_kib") - r.num("pystream.peak_before_kib")
+        rows.append((
+            "4. Python: growth of the peak RSS over a 1 GiB Session.stream() download",
+            f"{growth / 1024:+.1f} MiB", f"peak {r.num('pystream.peak_before_kib') / 1024:.1f} MiB before",
+            "", "≤ 16 MiB", growth <= 16 * 1024,
+        ))
     if "dotnet.handler.us_per_req" in r.raw:
         dh, db = r.num("dotnet.handler.us_per_req"), r.num("dotnet.bare.us_per_req")
         rows.append((

@@ -10,7 +10,7 @@
 #                          report goes to bench/work/, not over the committed results
 #   bench/run.sh --only token,callgrind,threads
 #                          only the named parts (token callgrind seq floor bodies bigdown threads herd rss
-#                          newthread async refresh cold cli python pyasync node dotnet java fleet idp); prints their R lines
+#                          newthread async refresh cold cli python pyasync pystream node dotnet java fleet idp); prints their R lines
 #                          (bench/work/results.txt) instead of writing a report
 #
 # Needs nginx (Debian nginx-light), libcurl's headers, cc and python3 (scripts/ensure-deps.sh
@@ -43,7 +43,7 @@ build_bench
 # Python: a venv of our own with requests, aiohttp and httpx; the binding comes from the source
 # tree (installing it would run cargo) and loads the library built above.
 VENV=$WORK/venv
-if { wanted python || wanted pyasync; } && ! "$VENV/bin/python" -c 'import requests, aiohttp, httpx' 2>/dev/null; then
+if { wanted python || wanted pyasync || wanted pystream; } && ! "$VENV/bin/python" -c 'import requests, aiohttp, httpx' 2>/dev/null; then
   say "creating $VENV with requests, aiohttp and httpx"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
@@ -142,6 +142,11 @@ step python "4. Python: cloudauth.Session vs requests.Session (client and nginx 
 step pyasync "4. Python asyncio: AsyncSession vs aiohttp and httpx, 64 in flight" \
   env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
   "$VENV/bin/python" "$BENCH/bench_async_python.py"
+# Streamed bodies: 1 GiB down, 16 MiB up from a file (the library's runtime thread, the
+# binding's worker thread and nginx: not pinned).
+step pystream "4. Python streamed bodies: Session.stream / data=file vs requests and httpx" \
+  env CLOUDAUTH_LIBRARY="$LIB" PYTHONPATH="$ROOT/bindings/python/src" \
+  BENCH_BLOB_FILE="$WORK/nginx/html/api/blob" "$VENV/bin/python" "$BENCH/bench_python_stream.py"
 
 # Node.js (bindings/node, bench/node/bench.mjs): session.request vs undici.request and fetch with
 # a fixed Authorization header, and cloudauth.fetch vs fetch; sequential on CPU 0 with nginx,

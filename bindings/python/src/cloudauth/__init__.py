@@ -41,6 +41,7 @@ from ._errors import (
 from ._events import Event, EventHandler, Stats, log_event
 from ._options import Options
 from ._session import Headers, Response, Session
+from ._stream import AsyncStreamedResponse, StreamedResponse
 
 if TYPE_CHECKING:
     from ._httpx import HttpxAuth
@@ -50,6 +51,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncSession",
+    "AsyncStreamedResponse",
     "AuthRejected",
     "BadTokenResponse",
     "BearerAuth",
@@ -72,6 +74,7 @@ __all__ = [
     "Result",
     "Session",
     "Stats",
+    "StreamedResponse",
     "Timeout",
     "TokenEndpointError",
     "TooLarge",

@@ -26,21 +26,25 @@ import sys
 import threading
 import weakref
 from ctypes import byref
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Generator, Optional, Tuple, TypeVar, Union, cast
 
-from . import _ffi
+from . import _ffi, _stream
+from ._body import is_source
 from ._errors import ClosedError, InternalError, Result, Timeout, error_for_code
 from ._events import EventHandler
 from ._lifecycle import LifecycleMixin
 from ._options import Options
 from ._session import (
     BodyArg,
+    DataArg,
     HeadersArg,
     ParamsArg,
     Response,
     Session,
     _read_response,
     _check_timeout,
+    _need_body_source,
+    _prepare,
     _request_args,
     _token_buffers,
     _with_params,
@@ -289,6 +293,12 @@ class _Ops:
     async def aclose(self) -> None:
         if not self.closing:
             self.closing = True
+            # Streams first, without blocking the loop: close() below would wait for them.
+            streams = list(self.session._streams)
+            for exchange in streams:
+                exchange.stop()
+            for exchange in streams:
+                await exchange.ajoin()
             # Frees the handle; operations in flight finish with CANCELLED (ClosedError).
             self.session.close()
         _forget_closed_loops()
@@ -376,14 +386,21 @@ class AsyncSession(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
         """As :meth:`Session.request`, awaited. ``timeout`` (seconds) bounds the call as a
         whole: past it the operation is cancelled and :class:`Timeout` raised (as
-        ``asyncio.wait_for`` would, which also works)."""
-        call = self._ops.request(method, _with_params(url, params), headers, data, json)
+        ``asyncio.wait_for`` would, which also works). ``data`` may be a binary file object or
+        an iterable of bytes, as for :meth:`Session.stream` (read on a worker thread)."""
+        if is_source(data):
+            response: Response = await self._exchange(
+                method, url, params, headers, data, json, timeout, pieces=False
+            )
+            return response
+        body = cast(BodyArg, data)  # not a source: bytes, str or None
+        call = self._ops.request(method, _with_params(url, params), headers, body, json)
         if timeout is None:
             return await call
         timeout = _check_timeout(timeout)
@@ -394,6 +411,53 @@ class AsyncSession(LifecycleMixin):
                 f"{method} {_without_query(url)}: no response within timeout={timeout:g} s; "
                 "the request was cancelled"
             ) from None
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: DataArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
+    ) -> "_StreamOpener":
+        """:meth:`Session.stream` for asyncio: the response once its status and headers are
+        in, its body to read with ``async for piece in r.aiter_bytes()``::
+
+            async with session.stream("GET", "/storage/file/big.pdf") as r:
+                async for piece in r.aiter_bytes():
+                    ...
+
+        (or ``r = await session.stream(...)``, then ``await r.aclose()``). The request runs on
+        a worker thread; the loop only waits for its pieces, a few at a time. Leaving the block
+        early stops the request."""
+        return _StreamOpener(
+            self._exchange(method, url, params, headers, data, json, timeout, pieces=True)
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        params: ParamsArg,
+        headers: HeadersArg,
+        data: DataArg,
+        json: Any,
+        timeout: Optional[float],
+        pieces: bool,
+    ) -> Any:
+        url = _with_params(url, params)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
+        args, source = _prepare(method, url, headers, data, json)
+        if source is not None:
+            _need_body_source()
+        exchange = _stream._Exchange(self.session, method, url, args, source, timeout, pieces)
+        if pieces:
+            return await _stream.aopen_stream(exchange)
+        return await _stream.arun(exchange)
 
     async def get(
         self,
@@ -411,7 +475,7 @@ class AsyncSession(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -425,7 +489,7 @@ class AsyncSession(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -439,7 +503,7 @@ class AsyncSession(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -456,6 +520,28 @@ class AsyncSession(LifecycleMixin):
         timeout: Optional[float] = None,
     ) -> Response:
         return await self.request("DELETE", url, params=params, headers=headers, timeout=timeout)
+
+
+class _StreamOpener:
+    """What :meth:`AsyncSession.stream` returns: ``async with`` it, or await it."""
+
+    __slots__ = ("_opening", "_response")
+
+    def __init__(self, opening: Any) -> None:
+        self._opening = opening
+        self._response: Optional[_stream.AsyncStreamedResponse] = None
+
+    def __await__(self) -> Generator[Any, None, _stream.AsyncStreamedResponse]:
+        response: _stream.AsyncStreamedResponse = yield from self._opening.__await__()
+        return response
+
+    async def __aenter__(self) -> _stream.AsyncStreamedResponse:
+        self._response = await self._opening
+        return self._response
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._response is not None:
+            await self._response.aclose()
 
 
 def ops_for(session: Union[Session, AsyncSession]) -> _Ops:

@@ -136,6 +136,24 @@ class BodySink(Structure):
     _fields_ = [("head", HEAD_FN), ("write", WRITE_FN), ("user_data", c_void_p)]
 
 
+# cloudauth_read_fn and cloudauth_rewind_fn (cloudauth_body_source): called on the caller's
+# (Python) thread, during cloudauth_session_request_stream_body.
+READ_FN = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, c_size_t)
+REWIND_FN = ctypes.CFUNCTYPE(c_int, c_void_p)
+READ_FAILED = ctypes.c_size_t(-1).value  # CLOUDAUTH_READ_FAILED
+
+
+class BodySource(Structure):
+    """``cloudauth_body_source``; ``length`` -1: unknown (sent chunked)."""
+
+    _fields_ = [
+        ("read", READ_FN),
+        ("rewind", REWIND_FN),
+        ("user_data", c_void_p),
+        ("length", c_int64),
+    ]
+
+
 # cloudauth_event_fn: runs only on the caller's (Python) thread, during a blocking call (the
 # events of library threads come through the event queue).
 EVENT_FN = ctypes.CFUNCTYPE(None, c_void_p, POINTER(Event))
@@ -290,6 +308,21 @@ FUNCTIONS: Tuple[_Decl, ...] = (
 OPTIONAL_FUNCTIONS: Tuple[_Decl, ...] = (
     ("cloudauth_config_from_env", (ConfigPtr, c_char_p), c_int, "result"),
     ("cloudauth_stop_event_callbacks", (), None, None),
+    (
+        "cloudauth_session_request_stream_body",
+        (
+            SessionPtr,
+            c_char_p,  # method
+            c_char_p,  # url
+            POINTER(c_char_p),  # headers
+            c_size_t,  # n_headers
+            POINTER(BodySource),  # NULL: no body
+            POINTER(BodySink),  # NULL: the whole response in *out
+            POINTER(ResponsePtr),
+        ),
+        c_int,
+        "result",
+    ),
 )
 
 

@@ -11,20 +11,25 @@ import time
 import urllib.parse
 from ctypes import byref, c_char_p, c_size_t, c_uint64
 from typing import (
+    IO,
     TYPE_CHECKING,
     Any,
     Dict,
     Iterable,
     Iterator,
     List,
+    Literal,
     Mapping,
     Optional,
     Sequence,
+    Set,
     Tuple,
     Union,
+    overload,
 )
 
 from . import _config, _events, _ffi
+from ._body import Source, is_source
 from ._errors import (
     BufferTooSmall,
     ClosedError,
@@ -45,9 +50,14 @@ if sys.version_info >= (3, 11):
     from typing import Unpack
 elif TYPE_CHECKING:  # only for type checkers: no run-time dependency on typing_extensions
     from typing_extensions import Unpack
+if TYPE_CHECKING:
+    from ._stream import StreamedResponse
 
 HeadersArg = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 BodyArg = Union[bytes, bytearray, memoryview, str, None]
+# A body sent whole, or one pulled while it is sent: a binary file object or an iterable of
+# bytes (see _body).
+DataArg = Union[BodyArg, IO[bytes], Iterable[bytes]]
 ParamValue = Union[str, int, float, bool]
 ParamsArg = Union[
     Mapping[str, Union[ParamValue, Sequence[ParamValue]]],
@@ -118,6 +128,17 @@ def _request_args(
     lines = [_encode(f"header {name!r}", f"{name}: {value}") for name, value in pairs]
     header_array = (c_char_p * len(lines))(*lines) if lines else None
     return (method_b, url_b, header_array, len(lines), body if body else None, len(body))
+
+
+def _prepare(
+    method: str, url: str, headers: HeadersArg, data: DataArg, json: Any
+) -> Tuple[Tuple[bytes, bytes, Any, int, Optional[bytes], int], Optional[Source]]:
+    """The C arguments, and the body source when ``data`` is a file object or an iterator."""
+    if is_source(data):
+        if json is not None:
+            raise TypeError("pass data or json, not both")
+        return _request_args(method, url, headers, None, None), Source(data)
+    return _request_args(method, url, headers, data, json), None  # type: ignore[arg-type]
 
 
 def _body_bytes(data: BodyArg) -> bytes:
@@ -271,6 +292,8 @@ class Session(LifecycleMixin):
         # Calls take the plain lock (cheaper than entering the Condition); close() waits on it.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
+        # Streamed calls in flight on worker threads (see _stream): close() stops them.
+        self._streams: Set[Any] = set()
         lib = _ffi.lib()
         self._lib = lib  # kept so that __del__ works during interpreter shutdown
         self._ptr, self._events_key = _config.new_session(
@@ -292,6 +315,14 @@ class Session(LifecycleMixin):
             if self._active == 0 and self._closed:  # only close() ever waits
                 self._cond.notify_all()
 
+    def _track(self, exchange: Any) -> None:
+        with self._lock:
+            self._streams.add(exchange)
+
+    def _untrack(self, exchange: Any) -> None:
+        with self._lock:
+            self._streams.discard(exchange)
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -305,6 +336,10 @@ class Session(LifecycleMixin):
             if self._closed:
                 return
             self._closed = True
+            streams = list(self._streams)
+        for exchange in streams:  # a stream nobody reads would hold its call forever
+            exchange.stop()
+        with self._cond:
             while self._active:
                 self._cond.wait()
             handle, self._ptr = self._ptr, None
@@ -436,6 +471,7 @@ class Session(LifecycleMixin):
 
     # -- requests ---------------------------------------------------------------------------
 
+    @overload
     def request(
         self,
         method: str,
@@ -443,25 +479,73 @@ class Session(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
+        stream: Literal[False] = False,
+    ) -> Response: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: DataArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
+        stream: Literal[True],
+    ) -> "StreamedResponse": ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: DataArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
+        stream: bool,
+    ) -> Response: ...
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: DataArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
+        stream: bool = False,
     ) -> Response:
         """Sends an authorized request and returns the whole response.
 
         ``url`` is absolute or a path joined to ``base_url``. ``params`` (a mapping, whose
         values may be lists, or (name, value) pairs, or a ready query string) is URL-encoded
         and appended to the query. ``headers`` is a mapping or (name, value) pairs. ``data`` is
-        the body (str is sent as UTF-8); ``json`` is encoded as JSON with
+        the body (str is sent as UTF-8), or a binary file object or an iterable of bytes read
+        while the request is sent (see :meth:`stream`); ``json`` is encoded as JSON with
         ``Content-Type: application/json`` unless headers set one. ``timeout`` (seconds)
         bounds this call as a whole, token fetch included, on top of the session's
         ``timeout_ms``: past it the request is cancelled and :class:`Timeout` raised. Any HTTP
         status is a :class:`Response`; failures to get one raise :class:`Error` subclasses.
+        ``stream=True`` returns as soon as the status and headers are in: a
+        :class:`StreamedResponse` (as :meth:`stream`).
         """
         url = _with_params(url, params)
         if timeout is not None:
             timeout = _check_timeout(timeout)
-        args = _request_args(method, url, headers, data, json)
+        args, source = _prepare(method, url, headers, data, json)
+        if stream or source is not None:
+            streamed: Response = self._streamed(method, url, args, source, timeout, stream)
+            return streamed
         lib = self._lib
         handle = self._acquire()
         try:
@@ -479,6 +563,67 @@ class Session(LifecycleMixin):
         finally:
             lib.cloudauth_response_free(out)
 
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: ParamsArg = None,
+        headers: HeadersArg = None,
+        data: DataArg = None,
+        json: Any = None,
+        timeout: Optional[float] = None,
+    ) -> "StreamedResponse":
+        """Sends an authorized request and returns once the final answer's status and headers
+        are in, with the body still to read, piece by piece as it arrives::
+
+            with session.stream("GET", "/storage/file/big.pdf") as r:
+                r.raise_for_status()
+                for piece in r.iter_bytes():
+                    out.write(piece)
+
+        Arguments as for :meth:`request`. The request runs on a worker thread and hands its
+        pieces over a few at a time: while the reader does not take them the download waits,
+        so a body of any size holds a few pieces of memory (``max_response_bytes`` still caps
+        it). Leaving the ``with`` block (or ``close()``, or dropping the response) before the
+        end stops the request; the session stays usable. A failure while the body arrives is
+        raised from the iteration; ``timeout`` bounds the whole exchange, reading included.
+
+        ``data`` may be a binary file object: a seekable one is sent with its length from
+        where it stands and seeked back there for a resend (after a 401 to our token, or a
+        307/308); one that cannot seek, or an iterable of bytes (a generator), is sent chunked
+        and never twice (the 401 or the 3xx is then the answer). An exception from its
+        ``read`` or the iterator stops the request and is raised.
+        """
+        url = _with_params(url, params)
+        if timeout is not None:
+            timeout = _check_timeout(timeout)
+        args, source = _prepare(method, url, headers, data, json)
+        response: "StreamedResponse" = self._streamed(method, url, args, source, timeout, True)
+        return response
+
+    def _streamed(
+        self,
+        method: str,
+        url: str,
+        args: Tuple[Any, ...],
+        source: Optional[Source],
+        timeout: Optional[float],
+        pieces: bool,
+    ) -> Any:
+        """A call through the streaming C functions: with ``pieces`` a StreamedResponse, else
+        (a body source) the whole response."""
+        from . import _stream  # it builds on this module
+
+        if source is not None:
+            _need_body_source()
+        exchange = _stream._Exchange(self, method, url, args, source, timeout, pieces)
+        if pieces:
+            return _stream.open_stream(exchange)
+        if timeout is None and not _on_main_thread():
+            return exchange.call_here()  # nothing to wait for but the call: no worker
+        return _stream.run(exchange)
+
     def download(
         self,
         method: str,
@@ -487,7 +632,7 @@ class Session(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
     ) -> Response:
         """Sends an authorized request and writes the response body to ``file`` (anything with
@@ -497,10 +642,12 @@ class Session(LifecycleMixin):
         the whole exchange, ``max_response_bytes`` for the whole body). Returns the final
         answer's status and headers with an empty ``content``. An exception raised by
         ``file.write`` stops the request and is raised from here; on any failure ``file`` may
-        hold part of the body.
+        hold part of the body. ``data`` as for :meth:`stream`.
         """
         url = _with_params(url, params)
-        args = _request_args(method, url, headers, data, json)
+        args, source = _prepare(method, url, headers, data, json)
+        if source is not None:
+            _need_body_source()
         lib = self._lib
         raised: List[BaseException] = []
 
@@ -517,7 +664,13 @@ class Session(LifecycleMixin):
         out = _ffi.ResponsePtr()
         try:
             try:
-                lib.cloudauth_session_request_stream(handle, *args, byref(sink), byref(out))
+                if source is None:
+                    lib.cloudauth_session_request_stream(handle, *args, byref(sink), byref(out))
+                else:
+                    body = source.struct(lambda: False, raised)
+                    lib.cloudauth_session_request_stream_body(
+                        handle, *args[:4], byref(body), byref(sink), byref(out)
+                    )
             except Error:
                 if raised:
                     raise raised[0] from None
@@ -546,7 +699,7 @@ class Session(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -561,7 +714,7 @@ class Session(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -576,7 +729,7 @@ class Session(LifecycleMixin):
         *,
         params: ParamsArg = None,
         headers: HeadersArg = None,
-        data: BodyArg = None,
+        data: DataArg = None,
         json: Any = None,
         timeout: Optional[float] = None,
     ) -> Response:
@@ -599,6 +752,14 @@ class Session(LifecycleMixin):
 
 # The options table in help(Session), from the one list in _options.
 Session.__doc__ = (Session.__doc__ or "") + _options_doc()
+
+
+def _need_body_source() -> None:
+    if not _ffi.has("cloudauth_session_request_stream_body"):
+        raise InvalidArgument(
+            "this libcloudauth cannot send a body from a file or an iterator "
+            "(it has no cloudauth_session_request_stream_body): pass bytes"
+        )
 
 
 def _without_query(url: str) -> str:
@@ -764,4 +925,4 @@ def _read_response(lib: ctypes.CDLL, handle: Any, method: str, url: str) -> Resp
     return Response(status, Headers(pairs), content, method, url)
 
 
-__all__ = ["Headers", "HTTPError", "Options", "Response", "Session"]
+__all__ = ["DataArg", "Headers", "HTTPError", "Options", "Response", "Session"]
