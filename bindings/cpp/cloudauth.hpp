@@ -47,8 +47,9 @@
 
 #include <cloudauth.h>
 
-#include <chrono>
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
@@ -323,6 +324,23 @@ private:
     std::unique_ptr<cloudauth_config, detail::ConfigDeleter> cfg_;
 };
 
+namespace detail {
+
+inline Headers response_headers(const cloudauth_response* r) {
+    Headers out;
+    std::size_t n = cloudauth_response_header_count(r);
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const char* name = nullptr;
+        const char* value = nullptr;
+        check(cloudauth_response_header_at(r, i, &name, &value));
+        out.emplace_back(name, value);
+    }
+    return out;
+}
+
+}  // namespace detail
+
 // The answer to a request: status, headers and body, all in memory. Move-only, immutable.
 class Response {
 public:
@@ -363,19 +381,7 @@ public:
     }
 
     // Every header in the order received (names lower-case; a repeated header once per value).
-    Headers headers() const {
-        const cloudauth_response* r = ptr();
-        Headers out;
-        std::size_t n = cloudauth_response_header_count(r);
-        out.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const char* name = nullptr;
-            const char* value = nullptr;
-            detail::check(cloudauth_response_header_at(r, i, &name, &value));
-            out.emplace_back(name, value);
-        }
-        return out;
-    }
+    Headers headers() const { return detail::response_headers(ptr()); }
 
     explicit operator bool() const noexcept { return static_cast<bool>(r_); }
     // The C handle, still owned by this object (nullptr after a move).
@@ -456,6 +462,90 @@ public:
 private:
     std::unique_ptr<cloudauth_op, detail::OpDeleter> op_;
 };
+
+// ---- streamed bodies (docs/streaming.md) -------------------------------------------------
+
+// The status and headers of a streamed answer, given to a head callback before any body byte.
+struct ResponseHead {
+    int status = 0;
+    Headers headers;  // in the order received, names lower-case
+
+    // The first value of header `name`, matched case-insensitively; std::nullopt when absent.
+    std::optional<std::string> header(std::string_view name) const {
+        for (const auto& h : headers) {
+            if (h.first.size() == name.size() &&
+                std::equal(name.begin(), name.end(), h.first.begin(), [](char a, char b) {
+                    return (a >= 'A' && a <= 'Z' ? a + ('a' - 'A') : a) == b;
+                })) {
+                return h.second;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+// Gets each piece of a response body in order, on the calling thread; `data` is valid during
+// the call only. Return true to go on, false to stop the request (it then throws
+// CLOUDAUTH_ERR_CANCELLED and the connection is closed, not reused).
+using BodySink = std::function<bool(const std::uint8_t* data, std::size_t len)>;
+// Gets the final answer's status and headers once, before any body byte (redirects followed and
+// a 401 that was resent never reach it). Return false to stop the request, as for BodySink.
+using HeadCallback = std::function<bool(const ResponseHead& head)>;
+
+namespace detail {
+
+// What the C callbacks of one streamed call reach through user_data. A callable's exception is
+// caught here (it must not unwind into C), stops the request, and is rethrown by finish() once
+// the C call has returned.
+struct StreamCall {
+    const BodySink* sink = nullptr;
+    const HeadCallback* head = nullptr;
+    std::exception_ptr error;
+
+    static int on_head(void* user_data, const cloudauth_response* r) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            ResponseHead h;
+            h.status = cloudauth_response_status(r);
+            h.headers = response_headers(r);
+            return (*call->head)(h) ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    static int on_write(void* user_data, const std::uint8_t* data, std::size_t len) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            return (*call->sink)(data, len) ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    cloudauth_body_sink c_sink() {
+        cloudauth_body_sink s{};
+        s.head = head != nullptr && *head ? &StreamCall::on_head : nullptr;
+        s.write = &StreamCall::on_write;
+        s.user_data = this;
+        return s;
+    }
+
+    // The outcome of the C call: the callable's own exception first (the library only saw
+    // "stopped"), then the library's error, else the response.
+    cloudauth_response* finish(cloudauth_result rc, cloudauth_response* out) {
+        std::unique_ptr<cloudauth_response, ResponseDeleter> owned(out);
+        if (error) {
+            std::rethrow_exception(error);
+        }
+        check(rc);
+        return owned.release();
+    }
+};
+
+}  // namespace detail
 
 // Credentials, the cached token and a connection pool. Thread-safe: share one across threads
 // (its methods are const). Move-only; destroy it only once no other thread uses it.
@@ -549,6 +639,34 @@ public:
                                                 body.size() > 0 ? body.data() : nullptr,
                                                 body.size(), &out));
         return Response(out);
+    }
+
+    // request() with the response body streamed to `sink` piece by piece instead of held in
+    // memory (a download of any size in the memory of one piece); `on_head`, if given, gets the
+    // status and headers first. The Response returned has the status and headers and an empty
+    // body. max_response_bytes caps the body (CLOUDAUTH_ERR_TOO_LARGE, no byte past the cap
+    // reaches `sink`); timeout_ms bounds the whole exchange, the callables' time included. On an
+    // Error the caller discards what `sink` got. An exception thrown by `sink` or `on_head`
+    // stops the request and is rethrown from here, unchanged.
+    Response request(std::string_view method, std::string_view url, const Headers& headers, Body body,
+                     const BodySink& sink, const HeadCallback& on_head = {}) const {
+        cloudauth_session* s = ptr();
+        if (!sink) {
+            detail::invalid("the body sink is empty");
+        }
+        std::string m = detail::c_string(method, "method");
+        std::string u = detail::c_string(url, "url");
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
+        detail::StreamCall call;
+        call.sink = &sink;
+        call.head = &on_head;
+        cloudauth_body_sink c_sink = call.c_sink();
+        cloudauth_response* out = nullptr;
+        cloudauth_result rc = cloudauth_session_request_stream(
+            s, m.c_str(), u.c_str(), ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(),
+            body.size() > 0 ? body.data() : nullptr, body.size(), &c_sink, &out);
+        return Response(call.finish(rc, out));
     }
 
     // The same with headers from any range of name/value pairs, e.g. a std::map.

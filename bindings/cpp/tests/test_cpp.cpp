@@ -26,7 +26,9 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -1322,6 +1324,146 @@ void test_token_cached() {
     CHECK_EQ(STAT("token_requests"), 1L);
 }
 
+// ---- streamed bodies ------------------------------------------------------------------------
+
+// `n` bytes that are not all alike (a piece out of order or lost shows).
+std::string pattern_bytes(std::size_t n) {
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<char>((i * 7 + i / 251) & 0xff);
+    return out;
+}
+
+void test_stream_download_in_order_head_first() {
+    const cloudauth::Session session = standin_session();
+    const std::string sent = pattern_bytes(300 * 1024);
+    std::string got, order;
+    std::size_t pieces = 0;
+    int head_status = 0;
+    std::optional<std::string> head_type;
+    cloudauth::Response r = session.request(
+        "POST", "/echo", {{"Content-Type", "application/octet-stream"}}, sent,
+        [&](const std::uint8_t* data, std::size_t len) {
+            if (order.empty() || order.back() != 'b') order += 'b';
+            got.append(reinterpret_cast<const char*>(data), len);
+            ++pieces;
+            return true;
+        },
+        [&](const cloudauth::ResponseHead& head) {
+            order += 'h';
+            head_status = head.status;
+            head_type = head.header("CONTENT-TYPE");
+            return true;
+        });
+    CHECK_EQ(order, std::string("hb"));  // the head once, before every body piece
+    CHECK_EQ(head_status, 200);
+    CHECK(head_type == std::optional<std::string>("application/octet-stream"));
+    CHECK(got == sent);  // every byte, in order
+    CHECK(pieces >= 2);  // streamed, not handed over whole
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body().empty());
+    CHECK(r.header("x-echo-method") == std::optional<std::string>("POST"));
+
+    // no head callback; any status is an answer (the 404's body streams too)
+    std::string body404;
+    r = session.request("GET", "/nowhere", {}, {}, [&](const std::uint8_t* d, std::size_t n) {
+        body404.append(reinterpret_cast<const char*>(d), n);
+        return true;
+    });
+    CHECK_EQ(r.status(), 404);
+    CHECK_CONTAINS(body404, "not_found");
+
+    // an empty sink is bad input, not a crash
+    CHECK_THROWS(session.request("GET", "/big?bytes=10", {}, {}, cloudauth::BodySink()), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+}
+
+void test_stream_stop_early_then_session_works() {
+    const cloudauth::Session session = standin_session();
+    std::size_t got = 0;
+    int calls = 0;
+    Caught c = CHECK_THROWS(session.request("GET", "/big?bytes=4000000", {}, {},
+                                            [&](const std::uint8_t*, std::size_t len) {
+                                                got += len;
+                                                return ++calls < 2;  // stop at the second piece
+                                            }),
+                            CLOUDAUTH_ERR_CANCELLED);
+    CHECK_EQ(calls, 2);
+    CHECK(got < 4000000);
+    // a head callback that says no: the body never starts
+    calls = 0;
+    CHECK_THROWS(session.request(
+                     "GET", "/big?bytes=1000", {}, {},
+                     [&](const std::uint8_t*, std::size_t) { return ++calls > 0; },
+                     [](const cloudauth::ResponseHead& h) { return h.status != 200; }),
+                 CLOUDAUTH_ERR_CANCELLED);
+    CHECK_EQ(calls, 0);
+    // the session goes on: streamed and whole requests both work
+    std::size_t total = 0;
+    cloudauth::Response r = session.request("GET", "/big?bytes=70000", {}, {}, [&](const std::uint8_t*, std::size_t n) {
+        total += n;
+        return true;
+    });
+    CHECK_EQ(r.status(), 200);
+    CHECK_EQ(total, std::size_t(70000));
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_stream_callable_that_throws() {
+    const cloudauth::Session session = standin_session();
+    int calls = 0;
+    bool caught = false;
+    try {
+        session.request("GET", "/big?bytes=200000", {}, {}, [&](const std::uint8_t*, std::size_t) -> bool {
+            ++calls;
+            throw std::logic_error("sink says Zq9-no");
+        });
+    } catch (const std::logic_error& e) {  // the callable's own exception, not a cloudauth::Error
+        caught = std::string(e.what()) == "sink says Zq9-no";
+    }
+    CHECK(caught);
+    CHECK_EQ(calls, 1);  // the request stopped at once
+    caught = false;
+    try {
+        session.request(
+            "GET", "/headers", {}, {}, [](const std::uint8_t*, std::size_t) { return true; },
+            [](const cloudauth::ResponseHead&) -> bool { throw 42; });
+    } catch (int v) {
+        caught = v == 42;
+    }
+    CHECK(caught);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_stream_cap_and_deadline() {
+    {
+        const cloudauth::Session session = standin_session({{"max_response_bytes", "100000"}});
+        std::size_t got = 0;
+        CHECK_THROWS(session.request("GET", "/big?bytes=500000", {}, {},
+                                     [&](const std::uint8_t*, std::size_t n) {
+                                         got += n;
+                                         return true;
+                                     }),
+                     CLOUDAUTH_ERR_TOO_LARGE);
+        CHECK(got <= 100000);  // nothing past the cap reached the sink
+    }
+    long t = 400 * time_factor();
+    const cloudauth::Session session = standin_session({{"timeout_ms", std::to_string(t)}});
+    CHECK(!session.token().empty());
+    int pieces = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    // a slow sink: the body arrives, but the exchange outlives timeout_ms mid-stream
+    CHECK_THROWS(session.request("GET", "/big?bytes=3000000", {}, {},
+                                 [&](const std::uint8_t*, std::size_t) {
+                                     ++pieces;
+                                     std::this_thread::sleep_for(std::chrono::milliseconds(40));
+                                     return true;
+                                 }),
+                 CLOUDAUTH_ERR_TIMEOUT);
+    CHECK(pieces >= 1);
+    double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(spent < 3.0 * static_cast<double>(t) / 1000.0 + 1.0);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
 struct TestCase {
     const char* name;
     void (*fn)();
@@ -1362,6 +1504,10 @@ const TestCase kTests[] = {
     {"async_cancel", test_async_cancel},
     {"async_session_destroyed_in_flight", test_async_session_destroyed_in_flight},
     {"token_cached", test_token_cached},
+    {"stream_download_in_order_head_first", test_stream_download_in_order_head_first},
+    {"stream_stop_early_then_session_works", test_stream_stop_early_then_session_works},
+    {"stream_callable_that_throws", test_stream_callable_that_throws},
+    {"stream_cap_and_deadline", test_stream_cap_and_deadline},
 };
 
 }  // namespace
