@@ -17,7 +17,7 @@ namespace CloudAuth.Tests
     /// The CloudAuth .NET binding against the real library and the local stand-in server
     /// (STANDIN_URL, see tests/standin/PROTOCOL.md). Run: mono CloudAuth.Tests.exe [name-filter]
     /// </summary>
-    public static class Tests
+    public static partial class Tests
     {
         private const string ClientId = "demo-client";
         private const string Secret = "demo-secret";
