@@ -25,12 +25,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Idle connections kept per pool (one origin, one runtime); more in flight at once are closed
-// when they finish. As many as the largest burst the benchmarks run (256 in flight).
-#define MAX_IDLE 256
+// What a cloudauth_read_fn returns to fail the request (CLOUDAUTH_ERR_CANCELLED).
+#define CLOUDAUTH_READ_FAILED ((size_t)-1)
 
-// Requests one redirect chain may send (resends of a hop not counted), on every carrier.
-#define MAX_HOPS 10
+
 
 // The outcome of a cloudauth call. The values are ABI: never renumbered, never reused.
 typedef enum cloudauth_result {
@@ -242,6 +240,28 @@ typedef struct cloudauth_body_sink {
   cloudauth_write_fn write;
   void *user_data;
 } cloudauth_body_sink;
+
+// Copies up to `cap` bytes of the request body, from where the last call stopped, into `buf`;
+// returns how many (0 at the end), or CLOUDAUTH_READ_FAILED to fail the request. Called on the
+// thread that made the request, during the call only; the time it takes counts in
+// `timeout_ms`.
+typedef size_t (*cloudauth_read_fn)(void *user_data, uint8_t *buf, size_t cap);
+
+// Puts the body back at its start, for a resend; returns 0 when done. NULL, or non-zero,
+// means the body cannot be sent again (the answer or failure that would have caused the
+// resend is then the caller's).
+typedef int (*cloudauth_rewind_fn)(void *user_data);
+
+// Where a request body comes from. `read` is required; `rewind` may be NULL. `length` is the
+// body's size in bytes (sent as Content-Length; a source that ends before it or gives more
+// fails the request with CLOUDAUTH_ERR_INVALID_ARGUMENT, before the last byte is sent), or -1:
+// unknown, sent chunked.
+typedef struct cloudauth_body_source {
+  cloudauth_read_fn read;
+  cloudauth_rewind_fn rewind;
+  void *user_data;
+  int64_t length;
+} cloudauth_body_source;
 
 #ifdef __cplusplus
 extern "C" {
@@ -819,6 +839,34 @@ enum cloudauth_result cloudauth_session_request_stream(struct cloudauth_session 
                                                        size_t body_len,
                                                        const struct cloudauth_body_sink *sink,
                                                        struct cloudauth_response **out);
+
+// `cloudauth_session_request`, with the request body read from `body` while the request is
+// written, and the response streamed to `sink` (as for `cloudauth_session_request_stream`)
+// or, when `sink` is NULL, held whole in `*out`.
+//
+// - `body`: NULL for no body. A resend (a 401 to a hop that carried the token, a 307 or 308,
+//   a connection that failed under the request, a DPoP nonce challenge) first calls `rewind`
+//   when any byte was read; without `rewind`, or when it returns non-zero, nothing is sent
+//   again: the 401 or the 3xx is the answer, or the connection's failure the error. A 301 or
+//   302 to a POST, or a 303, makes the next hop a GET without a body.
+// - `timeout_ms` bounds the whole exchange, `read` included; `max_response_bytes` caps the
+//   response body.
+//
+// Errors: those of `cloudauth_session_request_stream`; CLOUDAUTH_ERR_CANCELLED when `read`
+// returned CLOUDAUTH_READ_FAILED; CLOUDAUTH_ERR_INVALID_ARGUMENT when the source gave fewer or
+// more bytes than `length`, or `length` is below -1.
+//
+// # Safety
+// As for `cloudauth_session_request_stream`; `body` is NULL or points to a source whose
+// callbacks may be called with its `user_data` until this call returns, never after.
+enum cloudauth_result cloudauth_session_request_stream_body(struct cloudauth_session *s,
+                                                            const char *method,
+                                                            const char *url,
+                                                            const char *const *headers,
+                                                            size_t n_headers,
+                                                            const struct cloudauth_body_source *body,
+                                                            const struct cloudauth_body_sink *sink,
+                                                            struct cloudauth_response **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,6 +10,7 @@ use crate::dpop::{self, Dpop, DPOP};
 use crate::error::{Code, Error, Result};
 use crate::events::{Event, EventKind, Events, Reason};
 use crate::fork;
+use crate::http::body::{BodySource, Payload, Streamed};
 use crate::http::client_cert::ClientCert;
 use crate::http::clients::{Clients, Role};
 use crate::http::header::{HeaderMap, HeaderValue, AUTHORIZATION};
@@ -281,21 +282,53 @@ impl Session {
         body: &[u8],
         sink: &mut dyn BodySink,
     ) -> Result<Response> {
+        let request = self.inner.api_request(method, target, headers, body)?;
+        self.send_request(&request, Some(sink))
+    }
+
+    /// [`Session::request`] with the body read from `source` while the request is written
+    /// (`Content-Length` when it knows its length, chunked when not), and the answer streamed
+    /// to `sink` when there is one. A resend (a 401 to the token, a 307/308, a connection
+    /// that failed under the request) rewinds the source first; one that cannot be rewound is
+    /// sent once, and that answer (or error) is the caller's. The source is let go of before
+    /// this returns.
+    pub fn request_source<'a>(
+        &self,
+        method: &str,
+        target: &str,
+        headers: impl IntoIterator<Item = &'a str>,
+        source: Box<dyn BodySource>,
+        sink: Option<&mut dyn BodySink>,
+    ) -> Result<Response> {
+        let mut request = self.inner.api_request(method, target, headers, &[])?;
+        let streamed = Streamed::new(source);
+        request.body = Payload::Streamed(streamed.clone());
+        let result = self.send_request(&request, sink);
+        streamed.close();
+        result
+    }
+
+    /// Sends `request` with the token, and once more after a 401 to it (see [`Session::request`]).
+    fn send_request(
+        &self,
+        request: &ApiRequest,
+        mut sink: Option<&mut dyn BodySink>,
+    ) -> Result<Response> {
         let inner = &*self.inner;
-        let request = inner.api_request(method, target, headers, body)?;
         inner.ensure_refresher();
-        let mut exchange = inner.exchange(&request);
+        let mut exchange = inner.exchange(request);
         let token = inner.cache.with_token(inner, Arc::clone)?;
-        let sent = inner
-            .api
-            .run(|client| inner.send_to(client, &mut exchange, &token, true, Some(&mut *sink)))?;
+        let sent = inner.api.run(|client| {
+            let sink = sink.as_mut().map(|s| &mut **s as &mut dyn BodySink);
+            inner.send_to(client, &mut exchange, &token, true, sink)
+        })?;
         if let Some(response) = sent {
             return Ok(response);
         }
         let fresh = inner.cache.with_token(inner, Arc::clone)?;
         inner
             .api
-            .run(|client| inner.send_to(client, &mut exchange, &fresh, false, Some(sink)))?
+            .run(|client| inner.send_to(client, &mut exchange, &fresh, false, sink))?
             .ok_or_else(|| Error::new(Code::CLOUDAUTH_ERR_INTERNAL, "a second 401 resend"))
     }
 }
@@ -386,7 +419,10 @@ impl Inner {
                 headers: reply.headers,
                 body: reply.body,
             })),
-            Ok(Step::Rejected) => Ok(None),
+            Ok(Step::Rejected) => {
+                self.resending();
+                Ok(None)
+            }
             Err(mut e) => {
                 let mut scrubber = Scrubber::for_token(token.value());
                 for proof in &hooks.proofs {
@@ -398,21 +434,26 @@ impl Inner {
         }
     }
 
-    /// After a 401 to `token`: drops it (if still current), counts and reports the resend.
+    /// After a 401 to `token`: drops it (if still current), here and in the shared cache,
+    /// whether or not the request can be sent again.
     fn reject(&self, token: &Token) -> bool {
         self.cache
             .invalidate_if(Reason::Unauthorized, |current| std::ptr::eq(current, token));
         self.reject_shared(token.value());
-        Counters::bump(&self.counters.unauthorized_resends);
         self.events.emit(&Event {
             kind: EventKind::Unauthorized,
             reason: None,
             result: Code::CLOUDAUTH_OK,
             http_status: 401,
             duration: Duration::ZERO,
-            message: "the API answered 401; the token was dropped and the request resent",
+            message: "the API answered 401; the token was dropped",
         });
         true
+    }
+
+    /// The refused hop goes again with a fresh token.
+    fn resending(&self) {
+        Counters::bump(&self.counters.unauthorized_resends);
     }
 
     /// Drops `rejected` from the shared cache too, so other processes stop using it. May block

@@ -11,6 +11,7 @@
 //!
 //! None of them follows a redirect: each sends one request and hands back its answer.
 
+use crate::http::body::Payload;
 use crate::http::direct::{self, Direct};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, Response, StatusCode};
@@ -130,12 +131,13 @@ impl Clients {
         method: &Method,
         url: &Url,
         headers: HeaderMap,
-        body: bytes::Bytes,
+        body: &Payload,
         deadline: Instant,
     ) -> Result<Answer, SendError> {
         if let Some(direct) = self.direct.as_ref().filter(|d| d.serves(url)) {
             // Boxed (one allocation, as reqwest makes for its own request future): the caller's
             // future, moved whole into the runtime, stays small.
+            let body = body.outgoing(deadline);
             let answer = Box::pin(direct.send(method.clone(), url, headers, body, deadline))
                 .await
                 .map_err(SendError::Direct)?;
@@ -152,6 +154,10 @@ impl Clients {
             _ => &self.any,
         };
         let left_time = deadline.saturating_duration_since(Instant::now());
+        let body = match body {
+            Payload::Bytes(bytes) => reqwest::Body::from(bytes.clone()),
+            streamed => reqwest::Body::wrap(streamed.outgoing(deadline)),
+        };
         let send = client
             .request(method.clone(), url.clone())
             .headers(headers)

@@ -11,8 +11,8 @@
 //! `pipeline`, which hands every other hop (other origins, proxies, mutual TLS, the token
 //! endpoint) to reqwest (`clients`).
 
+use crate::http::body::Outgoing;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -67,12 +67,12 @@ pub struct Setup<'a> {
     pub keep_idle: bool,
 }
 
-type Conn = Connection<TokioIo<Stream>, Full<Bytes>>;
+type Conn = Connection<TokioIo<Stream>, Outgoing>;
 
 /// One connection: the handle requests go in by, and the connection itself, which the
 /// request's task polls alongside it.
 struct Link {
-    send: SendRequest<Full<Bytes>>,
+    send: SendRequest<Outgoing>,
     conn: Conn,
     /// The connection future has finished (closed, or failed): it must not be polled again.
     ended: bool,
@@ -159,7 +159,7 @@ impl Direct {
         method: Method,
         url: &Url,
         mut headers: HeaderMap,
-        body: Bytes,
+        body: Outgoing,
         deadline: Instant,
     ) -> Result<Answer, Failure> {
         let mut deadline = Box::pin(tokio::time::sleep_until(deadline.into()));
@@ -177,7 +177,7 @@ impl Direct {
         if !headers.contains_key(ACCEPT) {
             headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
         }
-        let mut request = hyper::Request::new(Full::new(body));
+        let mut request = hyper::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
@@ -306,7 +306,7 @@ impl Link {
     async fn drive<T>(
         &mut self,
         deadline: &mut Pin<Box<Sleep>>,
-        mut step: impl FnMut(&mut Context<'_>, &mut SendRequest<Full<Bytes>>) -> Poll<T>,
+        mut step: impl FnMut(&mut Context<'_>, &mut SendRequest<Outgoing>) -> Poll<T>,
     ) -> Result<T, Failure> {
         poll_fn(|cx| {
             if !self.ended && Pin::new(&mut self.conn).poll(cx).is_ready() {
@@ -516,6 +516,7 @@ mod tests {
             direct: direct("http://127.0.0.1:9/").map(Arc::new),
         };
         let url: Url = "http://127.0.0.1:9/x".parse().unwrap();
+        let body = crate::http::body::Payload::empty();
         let sending = clients.send_hop(
             crate::http::clients::Route {
                 role: crate::http::clients::Role::Api,
@@ -524,7 +525,7 @@ mod tests {
             &Method::GET,
             &url,
             HeaderMap::new(),
-            Bytes::new(),
+            &body,
             Instant::now(),
         );
         let size = std::mem::size_of_val(&sending);

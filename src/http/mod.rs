@@ -1,7 +1,8 @@
-//! Everything HTTP: the one send (`pipeline`), what carries a hop (`clients`, `direct`),
-//! the per-session clients (`transport`), API requests and the URL rules. The runtimes that
-//! drive it are the process's (`crate::runtime`).
+//! Everything HTTP: the one send (`pipeline`), what carries a hop (`clients`, `direct`), what a
+//! request carries (`body`), the per-session clients (`transport`), API requests and the URL
+//! rules. The runtimes that drive it are the process's (`crate::runtime`).
 
+pub mod body;
 pub mod client_cert;
 pub mod clients;
 pub mod direct;

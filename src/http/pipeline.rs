@@ -14,11 +14,14 @@
 //! - the resends: a hop whose connection failed under it is sent once more on a new
 //!   connection (idempotent methods, or when its bytes never left); a hop answered 401 after
 //!   it carried the token is sent again, itself and not the request that began the chain, once
-//!   the caller has a fresh token ([`Step::Rejected`]); a DPoP nonce challenge gets one resend;
+//!   the caller has a fresh token ([`Step::Rejected`]); a DPoP nonce challenge gets one resend.
+//!   A body read from the caller's source goes again only once rewound (`body`): one that
+//!   cannot be is sent once, and the 401, the 307/308 or the connection's failure is the answer;
 //! - the per-hop headers: [`Hooks::sign`] is asked before every send, so a DPoP proof or a
 //!   client assertion is never sent twice.
 
 use crate::error::{Code, Error, Result};
+use crate::http::body::Payload;
 use crate::http::clients::{Answer, Clients, Role, Route};
 use crate::http::request::ApiRequest;
 use crate::http::transport::{connection_failure, read_body, send_error, stream_body, Transport};
@@ -67,7 +70,7 @@ struct Hop {
     method: Method,
     url: Url,
     headers: HeaderMap,
-    body: Bytes,
+    body: Payload,
 }
 
 /// What the caller adds to each hop and makes of each answer.
@@ -190,7 +193,7 @@ impl<'a> Exchange<'a> {
             .map_or(&self.request.headers, |h| &h.headers)
     }
 
-    fn body(&self) -> &Bytes {
+    fn body(&self) -> &Payload {
         self.hop.as_ref().map_or(&self.request.body, |h| &h.body)
     }
 
@@ -247,7 +250,7 @@ impl<'a> Exchange<'a> {
                 headers.remove(name);
             }
             headers.remove(TRANSFER_ENCODING);
-            (Method::GET, Bytes::new())
+            (Method::GET, Payload::empty())
         } else {
             (method.clone(), self.body().clone())
         };
@@ -304,12 +307,14 @@ impl Transport {
                 answer.headers(),
             );
             match verdict {
-                Verdict::ResendHop if !nonce_resent => {
+                Verdict::ResendHop if !nonce_resent && exchange.body().ready_to_resend() => {
                     nonce_resent = true;
                     self.count_sent(exchange);
                     continue;
                 }
-                Verdict::Rejected => {
+                // Refused, and the hop can go again (a source that cannot be rewound makes the
+                // 401 the answer).
+                Verdict::Rejected if exchange.body().ready_to_resend() => {
                     exchange.remaining =
                         exchange.deadline.saturating_duration_since(Instant::now());
                     return Ok(Step::Rejected);
@@ -317,7 +322,10 @@ impl Transport {
                 _ => {}
             }
             if self.follows_redirects() {
-                if let Some(next) = exchange.redirect(&answer, self.allow_insecure_http())? {
+                let next = exchange.redirect(&answer, self.allow_insecure_http())?;
+                // A 307/308 sends the body again: a source must be rewound first, or the 3xx
+                // is the answer.
+                if let Some(next) = next.filter(|n| n.body.ready_to_resend()) {
                     // Read the (usually empty) body so that its connection is kept for the
                     // next hop; a large or failing one is dropped with its connection.
                     let _ =
@@ -371,9 +379,9 @@ impl Transport {
         loop {
             let (method, url) = (exchange.method(), exchange.url());
             let mut headers = exchange.headers().clone();
-            let body = hooks
-                .sign(method, url, !exchange.left, &mut headers)
-                .unwrap_or_else(|| exchange.body().clone());
+            let signed = hooks.sign(method, url, !exchange.left, &mut headers);
+            let signed = signed.map(Payload::Bytes);
+            let body = signed.as_ref().unwrap_or(exchange.body());
             let carrier = fresh.as_ref().unwrap_or(clients);
             let sent = carrier
                 .send_hop(
@@ -392,12 +400,25 @@ impl Transport {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
+            if let Some(mut failed) = body.failure() {
+                // The caller's source failed the send, not the connection.
+                failed.message = format!(
+                    "{} {}: {}",
+                    exchange.step,
+                    redact(&exchange.request.url),
+                    failed.message
+                );
+                return Err(failed);
+            }
             if fresh.is_none() {
-                if let Some(clients) = self.fresh_clients(
-                    connection_failure(&error),
-                    exchange.repeatable(),
-                    exchange.deadline,
-                ) {
+                if let Some(clients) = self
+                    .fresh_clients(
+                        connection_failure(&error),
+                        exchange.repeatable(),
+                        exchange.deadline,
+                    )
+                    .filter(|_| body.ready_to_resend())
+                {
                     Counters::bump(&self.counters().connection_resends);
                     self.count_sent(exchange);
                     fresh = Some(clients);
@@ -431,7 +452,7 @@ mod tests {
             method: Method::from_bytes(method.as_bytes()).unwrap(),
             url: "https://api.example/a".parse().unwrap(),
             headers,
-            body: Bytes::from_static(b"body"),
+            body: Payload::Bytes(Bytes::from_static(b"body")),
         }
     }
 
@@ -459,7 +480,7 @@ mod tests {
             let case = format!("{method} through {status}");
             assert_eq!(hop.method.as_str(), next, "{case}");
             assert_eq!(hop.url.as_str(), "https://api.example/b", "{case}");
-            assert_eq!(hop.body.is_empty(), !keeps_body, "{case}");
+            assert_eq!(hop.body.length() == Some(0), !keeps_body, "{case}");
             assert_eq!(hop.headers.contains_key(CONTENT_TYPE), keeps_body, "{case}");
             assert!(hop.headers.contains_key(COOKIE), "{case}: same origin");
         }
@@ -479,7 +500,7 @@ mod tests {
         for name in ["cookie", "proxy-authorization", "dpop"] {
             assert!(!hop.headers.contains_key(name), "{name}");
         }
-        assert_eq!(&hop.body[..], b"body");
+        assert_eq!(hop.body.length(), Some(4));
         let back_on_port = exchange
             .redirect(&answer(307, "https://api.example:8443/b"), false)
             .unwrap()

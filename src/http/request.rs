@@ -1,6 +1,7 @@
 //! An API request as the caller describes it, checked once, and the response handed back.
 
 use crate::error::{quote_prefix, Error, Result};
+use crate::http::body::Payload;
 use crate::http::url_policy::{check_secure, parse_http_url, MAX_URL_BYTES};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION};
 use reqwest::Method;
@@ -23,7 +24,7 @@ pub struct ApiRequest {
     pub url: Url,
     pub headers: HeaderMap,
     /// Shared, so sending it again after a 401 copies nothing.
-    pub body: bytes::Bytes,
+    pub body: Payload,
 }
 
 impl ApiRequest {
@@ -68,7 +69,7 @@ impl ApiRequest {
             method,
             url,
             headers,
-            body: bytes::Bytes::copy_from_slice(body),
+            body: Payload::Bytes(bytes::Bytes::copy_from_slice(body)),
         })
     }
 }
@@ -80,7 +81,7 @@ impl std::fmt::Debug for ApiRequest {
             .field("method", &self.method)
             .field("url", &crate::http::url_policy::redact(&self.url))
             .field("headers", &names)
-            .field("body_len", &self.body.len())
+            .field("body_len", &self.body.length())
             .finish()
     }
 }

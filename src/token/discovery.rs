@@ -189,7 +189,7 @@ fn get(transport: &Transport, url: &Url) -> Result<(StatusCode, Vec<u8>)> {
         method: Method::GET,
         url: url.clone(),
         headers,
-        body: bytes::Bytes::new(),
+        body: crate::http::body::Payload::empty(),
     };
     let mut exchange = Exchange::new(&request, Role::Other, STEP, transport.timeout());
     transport.run(|clients| async move {

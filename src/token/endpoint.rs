@@ -663,7 +663,7 @@ impl TokenEndpoint {
             method: Method::POST,
             url: wire.url.clone(),
             headers,
-            body: bytes::Bytes::new(),
+            body: crate::http::body::Payload::empty(),
         };
         let mut exchange = Exchange::new(
             &request,

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 {
     const struct test_case *suites[] = {api_tests,       token_tests,  request_tests, async_tests,
                                         queue_tests,     driven_tests, lifecycle_tests, shared_tests,
-                                        env_tests,       fork_tests,   stream_tests};
+                                        env_tests,       fork_tests,   stream_tests,  upload_tests};
     unsigned passed = 0, failed = 0;
     unsigned long checks_before;
     size_t i;

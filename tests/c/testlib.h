@@ -36,6 +36,7 @@ extern const struct test_case shared_tests[];
 extern const struct test_case env_tests[];
 extern const struct test_case fork_tests[];
 extern const struct test_case stream_tests[];
+extern const struct test_case upload_tests[];
 
 /* Records one check; returns cond so that REQUIRE can bail out. Thread-safe. */
 int t_check(int cond, const char *file, int line, const char *fmt, ...)
