@@ -56,6 +56,7 @@
 #include <functional>
 #include <future>
 #include <initializer_list>
+#include <istream>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -492,6 +493,71 @@ using BodySink = std::function<bool(const std::uint8_t* data, std::size_t len)>;
 // a 401 that was resent never reach it). Return false to stop the request, as for BodySink.
 using HeadCallback = std::function<bool(const ResponseHead& head)>;
 
+// Copies up to `cap` bytes of a request body, from where the last call stopped, into `buf`;
+// returns how many, 0 at the end. Called on the calling thread, during the request only. Throw
+// to fail the request (the exception is rethrown from request()).
+using BodyReader = std::function<std::size_t(std::uint8_t* buf, std::size_t cap)>;
+// Puts the body back at its start for a resend; returns true when done, false when it cannot.
+using BodyRewind = std::function<bool()>;
+
+// A request body read piece by piece while the request is written (an upload of any size in the
+// memory of one piece). It refers to its callables: it only has to outlive the request() call.
+//
+// - `length`: the body's size in bytes, sent as Content-Length (a reader that ends before it or
+//   gives more fails the request with CLOUDAUTH_ERR_INVALID_ARGUMENT), or unknown_length: sent
+//   chunked.
+// - `rewind`: called before a resend (a 401 to a request that carried the token, a 307 or 308, a
+//   connection that failed under the request). Without it, or when it returns false, nothing is
+//   sent again: the 401 or the redirect is the answer, a failed connection the Error.
+class BodySource {
+public:
+    static constexpr std::int64_t unknown_length = -1;
+
+    explicit BodySource(BodyReader read, std::int64_t length = unknown_length, BodyRewind rewind = {})
+        : read_(std::move(read)), rewind_(std::move(rewind)), length_(length) {}
+
+    // A source over a std::istream (a file, a stringstream, ...), read from where it stands.
+    // When the stream can tell its position it can be rewound to there; the length is then
+    // the rest of the stream unless given.
+    static BodySource from_stream(std::istream& in, std::int64_t length = unknown_length) {
+        std::istream::pos_type start = in.tellg();
+        bool seekable = start != std::istream::pos_type(-1);
+        if (seekable && length == unknown_length) {
+            in.seekg(0, std::ios::end);
+            std::istream::pos_type end = in.tellg();
+            in.seekg(start);
+            if (end != std::istream::pos_type(-1) && in.good()) {
+                length = static_cast<std::int64_t>(end - start);
+            }
+        }
+        BodyReader read = [&in](std::uint8_t* buf, std::size_t cap) -> std::size_t {
+            in.read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(cap));
+            if (in.bad()) {
+                throw Error(CLOUDAUTH_ERR_CANCELLED, "reading the request body from its std::istream failed");
+            }
+            return static_cast<std::size_t>(in.gcount());
+        };
+        BodyRewind rewind;
+        if (seekable) {
+            rewind = [&in, start] {
+                in.clear();
+                in.seekg(start);
+                return !in.fail();
+            };
+        }
+        return BodySource(std::move(read), length, std::move(rewind));
+    }
+
+    const BodyReader& reader() const noexcept { return read_; }
+    const BodyRewind& rewinder() const noexcept { return rewind_; }
+    std::int64_t length() const noexcept { return length_; }
+
+private:
+    BodyReader read_;
+    BodyRewind rewind_;
+    std::int64_t length_;
+};
+
 namespace detail {
 
 // What the C callbacks of one streamed call reach through user_data. A callable's exception is
@@ -500,7 +566,41 @@ namespace detail {
 struct StreamCall {
     const BodySink* sink = nullptr;
     const HeadCallback* head = nullptr;
+    const BodySource* source = nullptr;
     std::exception_ptr error;
+
+    static std::size_t on_read(void* user_data, std::uint8_t* buf, std::size_t cap) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            std::size_t n = call->source->reader()(buf, cap);
+            if (n > cap) {
+                invalid("the body reader returned more bytes than the buffer holds");
+            }
+            return n;
+        } catch (...) {
+            call->error = std::current_exception();
+            return CLOUDAUTH_READ_FAILED;
+        }
+    }
+
+    static int on_rewind(void* user_data) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            return call->source->rewinder()() ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    cloudauth_body_source c_source() {
+        cloudauth_body_source b{};
+        b.read = &StreamCall::on_read;
+        b.rewind = source->rewinder() ? &StreamCall::on_rewind : nullptr;
+        b.user_data = this;
+        b.length = source->length();
+        return b;
+    }
 
     static int on_head(void* user_data, const cloudauth_response* r) noexcept {
         auto* call = static_cast<StreamCall*>(user_data);
@@ -669,6 +769,23 @@ public:
         return Response(call.finish(rc, out));
     }
 
+    // request() with the request body read from `body` while the request is written (see
+    // BodySource), the response held whole. An exception thrown by the reader or the rewind
+    // callable stops the request and is rethrown from here, unchanged.
+    Response request(std::string_view method, std::string_view url, const Headers& headers,
+                     const BodySource& body) const {
+        return request_source(method, url, headers, body, nullptr, nullptr);
+    }
+
+    // Both streamed: the request body from `body`, the response body to `sink` (as above).
+    Response request(std::string_view method, std::string_view url, const Headers& headers,
+                     const BodySource& body, const BodySink& sink, const HeadCallback& on_head = {}) const {
+        if (!sink) {
+            detail::invalid("the body sink is empty");
+        }
+        return request_source(method, url, headers, body, &sink, &on_head);
+    }
+
     // The same with headers from any range of name/value pairs, e.g. a std::map.
     template <class HeaderRange,
               class = std::enable_if_t<!std::is_convertible<const HeaderRange&, const Headers&>::value>,
@@ -811,6 +928,32 @@ public:
 
 private:
     cloudauth_session* ptr() const { return detail::live(s_, "cloudauth::Session"); }
+
+    Response request_source(std::string_view method, std::string_view url, const Headers& headers,
+                            const BodySource& body, const BodySink* sink, const HeadCallback* on_head) const {
+        cloudauth_session* s = ptr();
+        if (!body.reader()) {
+            detail::invalid("the body source has no reader");
+        }
+        std::string m = detail::c_string(method, "method");
+        std::string u = detail::c_string(url, "url");
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
+        detail::StreamCall call;
+        call.source = &body;
+        call.sink = sink;
+        call.head = on_head;
+        cloudauth_body_source c_source = call.c_source();
+        cloudauth_body_sink c_sink{};
+        if (sink != nullptr) {
+            c_sink = call.c_sink();
+        }
+        cloudauth_response* out = nullptr;
+        cloudauth_result rc = cloudauth_session_request_stream_body(
+            s, m.c_str(), u.c_str(), ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(), &c_source,
+            sink != nullptr ? &c_sink : nullptr, &out);
+        return Response(call.finish(rc, out));
+    }
 
     // The cloudauth_response_fn of request_async: runs the callable once and frees it. The
     // response is owned from the first line, so it is freed whatever the callable does.
