@@ -147,6 +147,36 @@ namespace CloudAuth
             SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
             byte[] body, UIntPtr bodyLen, ref BodySink sink, out ResponseHandle response);
 
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate UIntPtr ReadFn(IntPtr userData, IntPtr buf, UIntPtr cap);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int RewindFn(IntPtr userData);
+
+        /// <summary><c>cloudauth_body_source</c>.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct BodySource
+        {
+            public IntPtr Read;
+            public IntPtr Rewind;
+            public IntPtr UserData;
+            public long Length; // bytes, or -1: unknown (sent chunked)
+        }
+
+        /// <summary>CLOUDAUTH_READ_FAILED, <c>(size_t)-1</c>.</summary>
+        internal static readonly UIntPtr ReadFailed = UIntPtr.Size == 8 ? new UIntPtr(ulong.MaxValue) : new UIntPtr(uint.MaxValue);
+
+        // `sink` by reference, or (the overload below) NULL for the whole response in `response`.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_stream_body(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            ref BodySource body, ref BodySink sink, out ResponseHandle response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_stream_body(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            ref BodySource body, IntPtr noSink, out ResponseHandle response);
+
         // --- response -------------------------------------------------------------------
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]

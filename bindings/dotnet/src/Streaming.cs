@@ -40,6 +40,49 @@ namespace CloudAuth
         }
 
         /// <summary>
+        /// <see cref="Send"/> with the request body read from <paramref name="body"/> piece by
+        /// piece while the request is written, never held whole (an upload of any size). Its
+        /// length is <paramref name="length"/> when given (-1: unknown), else the rest of the
+        /// stream when it can seek; a known length is sent as Content-Length, an unknown one
+        /// chunked. A resend (a 401 to a request that carried the token, a 307 or 308) puts a
+        /// seekable stream back where it stood (<c>Seek</c>) and sends it again; a stream that
+        /// cannot seek is not sent again: the 401 or the redirect is the answer. With
+        /// <paramref name="destination"/> the response body is written there as it arrives (as
+        /// <see cref="Download"/>), else it is held in the returned Response. An exception thrown
+        /// by either stream stops the request and is rethrown as it was.
+        /// </summary>
+        /// <exception cref="ArgumentNullException">method, url or body is null.</exception>
+        /// <exception cref="ArgumentException">body cannot be read, or destination written.</exception>
+        /// <exception cref="InvalidArgumentException">the stream gave fewer or more bytes than its length.</exception>
+        /// <exception cref="CloudAuthException">as for <see cref="Send"/>.</exception>
+        public Response Upload(string method, string url, Stream body, IDictionary<string, string> headers = null,
+            long? length = null, Stream destination = null)
+        {
+            if (body == null)
+            {
+                throw new ArgumentNullException("body");
+            }
+            if (!body.CanRead)
+            {
+                throw new ArgumentException("the body stream cannot be read", "body");
+            }
+            if (destination != null && !destination.CanWrite)
+            {
+                throw new ArgumentException("the destination stream cannot be written", "destination");
+            }
+            if (length.HasValue && length.Value < -1)
+            {
+                throw new ArgumentOutOfRangeException("length", "a length is a byte count, or -1 for unknown");
+            }
+            StreamCall call = new StreamCall(new NativeRequest(this, method, url, headers, null));
+            call.Source = body;
+            call.SourceStart = body.CanSeek ? body.Position : 0;
+            call.SourceLength = length ?? (body.CanSeek ? body.Length - call.SourceStart : -1);
+            call.Destination = destination;
+            return call.Run();
+        }
+
+        /// <summary>
         /// Sends an authorized request and returns as soon as the final answer's status and
         /// headers have come (after any 401 resend and redirects); its <see cref="StreamedResponse.Body"/>
         /// is a read-only <see cref="Stream"/> fed piece by piece while the request runs on a worker
@@ -219,14 +262,21 @@ namespace CloudAuth
     {
         private static readonly NativeMethods.HeadFn HeadCallback = OnHeadNative;
         private static readonly NativeMethods.WriteFn WriteCallback = OnWriteNative;
+        private static readonly NativeMethods.ReadFn ReadCallback = OnReadNative;
+        private static readonly NativeMethods.RewindFn RewindCallback = OnRewindNative;
         private static readonly IntPtr HeadPointer = Marshal.GetFunctionPointerForDelegate(HeadCallback);
         private static readonly IntPtr WritePointer = Marshal.GetFunctionPointerForDelegate(WriteCallback);
+        private static readonly IntPtr ReadPointer = Marshal.GetFunctionPointerForDelegate(ReadCallback);
+        private static readonly IntPtr RewindPointer = Marshal.GetFunctionPointerForDelegate(RewindCallback);
 
         private readonly Session.NativeRequest request;
         private ExceptionDispatchInfo failure;
         private byte[] buffer;
 
-        internal Stream Destination;      // Download: each piece is written here
+        internal Stream Source;           // Upload: the request body is read from here
+        internal long SourceStart;        // where a rewind puts it
+        internal long SourceLength;       // bytes, or -1: unknown
+        internal Stream Destination;      // Download (or Upload to a stream): each piece is written here
         internal PieceStream Pieces;      // Open: each piece is queued here
         internal Action<Response> OnHead; // null: no head callback
 
@@ -250,15 +300,37 @@ namespace CloudAuth
                         UserData = GCHandle.ToIntPtr(self),
                     };
                     ResponseHandle response;
-                    int result = NativeMethods.cloudauth_session_request_stream(
-                        request.Handle, request.Method, request.Url, pointers, (UIntPtr)request.Headers.Count,
-                        request.Body, (UIntPtr)(request.Body != null ? request.Body.Length : 0), ref sink, out response);
+                    int result;
+                    string function;
+                    if (Source == null)
+                    {
+                        function = "cloudauth_session_request_stream";
+                        result = NativeMethods.cloudauth_session_request_stream(
+                            request.Handle, request.Method, request.Url, pointers, (UIntPtr)request.Headers.Count,
+                            request.Body, (UIntPtr)(request.Body != null ? request.Body.Length : 0), ref sink, out response);
+                    }
+                    else
+                    {
+                        function = "cloudauth_session_request_stream_body";
+                        NativeMethods.BodySource source = new NativeMethods.BodySource
+                        {
+                            Read = ReadPointer,
+                            Rewind = Source.CanSeek ? RewindPointer : IntPtr.Zero,
+                            UserData = sink.UserData,
+                            Length = SourceLength,
+                        };
+                        result = Destination != null || Pieces != null
+                            ? NativeMethods.cloudauth_session_request_stream_body(
+                                request.Handle, request.Method, request.Url, pointers, (UIntPtr)request.Headers.Count,
+                                ref source, ref sink, out response)
+                            : NativeMethods.cloudauth_session_request_stream_body(
+                                request.Handle, request.Method, request.Url, pointers, (UIntPtr)request.Headers.Count,
+                                ref source, IntPtr.Zero, out response);
+                    }
                     using (response)
                     {
                         // The message is the thread's last error: read before anything else runs.
-                        CloudAuthException error = result != (int)ResultCode.Ok
-                            ? Ensure.Error(result, "cloudauth_session_request_stream")
-                            : null;
+                        CloudAuthException error = result != (int)ResultCode.Ok ? Ensure.Error(result, function) : null;
                         if (failure != null)
                         {
                             failure.Throw(); // the callback's own exception: the library saw only "stop"
@@ -275,6 +347,8 @@ namespace CloudAuth
                     self.Free();
                     GC.KeepAlive(HeadCallback);
                     GC.KeepAlive(WriteCallback);
+                    GC.KeepAlive(ReadCallback);
+                    GC.KeepAlive(RewindCallback);
                 }
             });
         }
@@ -286,6 +360,54 @@ namespace CloudAuth
             {
                 call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
                 call.OnHead(Response.ReadHead(head));
+                return 0;
+            }
+            catch (Exception e)
+            {
+                if (call != null)
+                {
+                    call.failure = ExceptionDispatchInfo.Capture(e);
+                }
+                return 1;
+            }
+        }
+
+        private static UIntPtr OnReadNative(IntPtr userData, IntPtr buf, UIntPtr cap)
+        {
+            StreamCall call = null;
+            try
+            {
+                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
+                int room = (int)Math.Min(cap.ToUInt64(), 64 * 1024);
+                if (call.buffer == null || call.buffer.Length < room)
+                {
+                    call.buffer = new byte[64 * 1024];
+                }
+                int n = call.Source.Read(call.buffer, 0, room);
+                if (n < 0 || n > room)
+                {
+                    throw new InvalidOperationException("the body stream's Read returned " + n + " for a buffer of " + room);
+                }
+                Marshal.Copy(call.buffer, 0, buf, n);
+                return (UIntPtr)n;
+            }
+            catch (Exception e)
+            {
+                if (call != null)
+                {
+                    call.failure = ExceptionDispatchInfo.Capture(e);
+                }
+                return NativeMethods.ReadFailed;
+            }
+        }
+
+        private static int OnRewindNative(IntPtr userData)
+        {
+            StreamCall call = null;
+            try
+            {
+                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
+                call.Source.Seek(call.SourceStart, SeekOrigin.Begin);
                 return 0;
             }
             catch (Exception e)

@@ -152,6 +152,110 @@ namespace CloudAuth.Tests
             }
         }
 
+        /// <summary>A readable stream whose Read throws.</summary>
+        private sealed class FailingStream : MemoryStream
+        {
+            public FailingStream() : base(new byte[100])
+            {
+            }
+
+            public override int Read(byte[] buffer, int offset, int count)
+            {
+                throw new EndOfStreamException("source says Zq9-no");
+            }
+        }
+
+        [Test]
+        public static void UploadOfKnownAndUnknownLength()
+        {
+            byte[] payload = Pattern(200 * 1024);
+            using (Session session = NewSession())
+            {
+                Response r = session.Upload("PUT", "/echo", new MemoryStream(payload));
+                Assert.Equal(200, r.Status, "status");
+                Assert.Bytes(payload, r.Body, "the server got every byte, in order");
+                List<Dictionary<string, object>> log = ApiLog();
+                Assert.Equal("204800", (string)((Dictionary<string, object>)log[0]["headers"])["content-length"], "Content-Length from the stream");
+
+                r = session.Upload("POST", "/echo", new OneShotStream(payload));
+                Assert.Bytes(payload, r.Body, "a stream that cannot seek, sent chunked");
+                Assert.Equal("chunked", (string)((Dictionary<string, object>)ApiLog()[1]["headers"])["transfer-encoding"], "chunked");
+
+                // from where the stream stands; with the response written to a stream as well
+                MemoryStream source = new MemoryStream(payload);
+                source.Position = 1000;
+                MemoryStream sink = new MemoryStream();
+                r = session.Upload("POST", "/echo", source, null, null, sink);
+                Assert.Equal(0, r.Body.Length, "the body went to the destination");
+                byte[] rest = new byte[payload.Length - 1000];
+                Array.Copy(payload, 1000, rest, 0, rest.Length);
+                Assert.Bytes(rest, sink.ToArray(), "the rest of the stream, echoed into the destination");
+
+                CheckError(Assert.Throws<InvalidArgumentException>(
+                    () => session.Upload("POST", "/echo", new MemoryStream(new byte[10]), null, 100), "a length the stream does not have"),
+                    ResultCode.InvalidArgument);
+                Assert.Throws<ArgumentNullException>(() => session.Upload("POST", "/echo", null), "null body");
+                Assert.Equal(200, session.Send("GET", "/headers").Status, "the session goes on");
+            }
+        }
+
+        [Test]
+        public static void UploadOfASeekableStreamIsRewoundAfterA401AndA307()
+        {
+            byte[] payload = Pattern(50000);
+            using (Session session = NewSession())
+            {
+                session.GetToken();
+                standin.Revoke();
+                Response r = session.Upload("POST", "/echo", new MemoryStream(payload));
+                Assert.Equal(200, r.Status, "resent with a new token");
+                Assert.Bytes(payload, r.Body, "the whole body, again");
+                List<Dictionary<string, object>> log = ApiLog();
+                Assert.Equal(2, log.Count, "sent twice");
+                Assert.Equal(false, (bool)log[0]["authorized"], "first: the 401");
+                Assert.Equal("50000", (string)((Dictionary<string, object>)log[0]["headers"])["content-length"], "first send's body");
+                Assert.Equal("50000", (string)((Dictionary<string, object>)log[1]["headers"])["content-length"], "second send's body");
+
+                string redirect = "/redirect?code=307&to=" + Uri.EscapeDataString(standin.Url + "/echo");
+                r = session.Upload("POST", redirect, new MemoryStream(payload));
+                Assert.Equal(200, r.Status, "the 307 followed");
+                Assert.Bytes(payload, r.Body, "the whole body after the 307");
+                Assert.Equal(4, ApiLog().Count, "the redirect and the echo");
+            }
+        }
+
+        [Test]
+        public static void UploadOfAOneShotStreamIsNotResent()
+        {
+            byte[] payload = Pattern(5000);
+            using (Session session = NewSession())
+            {
+                session.GetToken();
+                standin.Revoke();
+                Response r = session.Upload("POST", "/echo", new OneShotStream(payload));
+                Assert.Equal(401, r.Status, "the 401 is the answer");
+                Assert.Equal(1, ApiLog().Count, "one request sent");
+                Assert.Equal(1, standin.Stat("token_requests"), "no token fetched for a resend");
+                Assert.Equal(200, session.Send("GET", "/headers").Status, "the next request, with a new token");
+                Assert.Equal(2, standin.Stat("token_requests"), "the rejected token was dropped");
+
+                string redirect = "/redirect?code=307&to=" + Uri.EscapeDataString(standin.Url + "/echo");
+                Assert.Equal(307, session.Upload("POST", redirect, new OneShotStream(payload)).Status, "the 307 is the answer");
+            }
+        }
+
+        [Test]
+        public static void UploadFromAThrowingStreamRethrowsIt()
+        {
+            using (Session session = NewSession())
+            {
+                EndOfStreamException e = Assert.Throws<EndOfStreamException>(
+                    () => session.Upload("POST", "/echo", new FailingStream()), "Upload");
+                Assert.Equal("source says Zq9-no", e.Message, "the stream's own exception");
+                Assert.Equal(200, session.Send("GET", "/headers").Status, "the session goes on");
+            }
+        }
+
         private static int ReadFully(Stream s, byte[] buffer)
         {
             int total = 0;
