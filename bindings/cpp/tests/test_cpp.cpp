@@ -1451,11 +1451,12 @@ void test_stream_cap_and_deadline() {
     CHECK(!session.token().empty());
     int pieces = 0;
     auto t0 = std::chrono::steady_clock::now();
-    // a slow sink: the body arrives, but the exchange outlives timeout_ms mid-stream
+    // a slow sink: the body arrives, but the exchange outlives timeout_ms mid-stream (pieces
+    // are at most 64 KiB: 3 MB takes over 45 of them, over 4.5 timeouts' worth of sleeping)
     CHECK_THROWS(session.request("GET", "/big?bytes=3000000", {}, {},
                                  [&](const std::uint8_t*, std::size_t) {
                                      ++pieces;
-                                     std::this_thread::sleep_for(std::chrono::milliseconds(40));
+                                     std::this_thread::sleep_for(std::chrono::milliseconds(40 * time_factor()));
                                      return true;
                                  }),
                  CLOUDAUTH_ERR_TIMEOUT);
