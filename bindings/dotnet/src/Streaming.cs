@@ -458,7 +458,7 @@ namespace CloudAuth
     /// </summary>
     internal sealed class PieceStream : Stream
     {
-        private const int Capacity = 8;
+        private const int Capacity = 4;
 
         private readonly BlockingCollection<byte[]> pieces = new BlockingCollection<byte[]>(new ConcurrentQueue<byte[]>(), Capacity);
         private readonly CancellationTokenSource closed = new CancellationTokenSource();
@@ -513,13 +513,16 @@ namespace CloudAuth
             while (current == null || position == current.Length)
             {
                 byte[] next;
-                if (!pieces.TryTake(out next, Timeout.Infinite))
+                bool more = pieces.TryTake(out next, Timeout.Infinite);
+                // A failure ends the body at once: pieces still queued belong to a body that
+                // will never be whole.
+                Exception error = failure;
+                if (error != null)
                 {
-                    Exception error = failure;
-                    if (error != null)
-                    {
-                        throw new IOException("the streamed response failed: " + error.Message, error);
-                    }
+                    throw new IOException("the streamed response failed: " + error.Message, error);
+                }
+                if (!more)
+                {
                     return 0;
                 }
                 current = next;

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Net.Http;
 using System.Threading;
@@ -139,6 +140,7 @@ namespace CloudAuth.Tests
                 {
                     Assert.Equal(200, r.Status, "the head came in time");
                     byte[] buffer = new byte[16384];
+                    Stopwatch clock = Stopwatch.StartNew();
                     IOException e = Assert.Throws<IOException>(() =>
                     {
                         while (r.Body.Read(buffer, 0, buffer.Length) > 0)
@@ -147,6 +149,8 @@ namespace CloudAuth.Tests
                         }
                     }, "reading slowly");
                     Assert.True(e.InnerException is CloudAuthTimeoutException, "the library's timeout inside: " + e.InnerException);
+                    // reading it all at this pace takes over 6 s: the deadline cut it short
+                    Assert.True(clock.ElapsedMilliseconds < 4000, "failed mid-stream, after " + clock.ElapsedMilliseconds + " ms");
                 }
                 Assert.Equal(200, session.Send("GET", "/headers").Status, "the session goes on");
             }
