@@ -1450,17 +1450,20 @@ void test_stream_cap_and_deadline() {
     const cloudauth::Session session = standin_session({{"timeout_ms", std::to_string(t)}});
     CHECK(!session.token().empty());
     int pieces = 0;
+    std::size_t bytes = 0;
     auto t0 = std::chrono::steady_clock::now();
     // a slow sink: the body arrives, but the exchange outlives timeout_ms mid-stream (pieces
     // are at most 64 KiB: 3 MB takes over 45 of them, over 4.5 timeouts' worth of sleeping)
     CHECK_THROWS(session.request("GET", "/big?bytes=3000000", {}, {},
-                                 [&](const std::uint8_t*, std::size_t) {
+                                 [&](const std::uint8_t*, std::size_t n) {
                                      ++pieces;
+                                     bytes += n;
                                      std::this_thread::sleep_for(std::chrono::milliseconds(40 * time_factor()));
                                      return true;
                                  }),
                  CLOUDAUTH_ERR_TIMEOUT);
     CHECK(pieces >= 1);
+    CHECK(bytes < 3000000);  // cut short mid-stream, not at the end
     double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     CHECK(spent < 3.0 * static_cast<double>(t) / 1000.0 + 1.0);
     CHECK_EQ(session.request("GET", "/headers").status(), 200);
