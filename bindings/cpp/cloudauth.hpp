@@ -32,6 +32,9 @@
 // - Callables given to the library (Config::on_event, the callback forms of request_async and
 //   token_async) run on library threads; an exception they throw is caught and dropped, it never
 //   unwinds into C. They are kept alive exactly as long as the library may call them.
+// - The callables of a streamed request (BodySink, HeadCallback, BodySource's reader and
+//   rewind) run on the calling thread during request(); an exception one throws is caught at
+//   the C boundary, stops the request, and is rethrown from request() unchanged.
 #ifndef CLOUDAUTH_HPP
 #define CLOUDAUTH_HPP
 
