@@ -353,14 +353,17 @@ namespace CloudAuth
             });
         }
 
-        private static int OnHeadNative(IntPtr userData, IntPtr head)
+        /// <summary>
+        /// Runs a callback's work for the call behind <paramref name="userData"/>; an exception
+        /// is kept for Run to rethrow, and the native side gets <paramref name="failed"/> (stop).
+        /// </summary>
+        private static T Guarded<T>(IntPtr userData, Func<StreamCall, T> work, T failed)
         {
             StreamCall call = null;
             try
             {
                 call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
-                call.OnHead(Response.ReadHead(head));
-                return 0;
+                return work(call);
             }
             catch (Exception e)
             {
@@ -368,87 +371,71 @@ namespace CloudAuth
                 {
                     call.failure = ExceptionDispatchInfo.Capture(e);
                 }
-                return 1;
+                return failed;
             }
+        }
+
+        private static int OnHeadNative(IntPtr userData, IntPtr head)
+        {
+            return Guarded(userData, call =>
+            {
+                call.OnHead(Response.ReadHead(head));
+                return 0;
+            }, 1);
         }
 
         private static UIntPtr OnReadNative(IntPtr userData, IntPtr buf, UIntPtr cap)
         {
-            StreamCall call = null;
-            try
-            {
-                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
-                int room = (int)Math.Min(cap.ToUInt64(), 64 * 1024);
-                if (call.buffer == null || call.buffer.Length < room)
-                {
-                    call.buffer = new byte[64 * 1024];
-                }
-                int n = call.Source.Read(call.buffer, 0, room);
-                if (n < 0 || n > room)
-                {
-                    throw new InvalidOperationException("the body stream's Read returned " + n + " for a buffer of " + room);
-                }
-                Marshal.Copy(call.buffer, 0, buf, n);
-                return (UIntPtr)n;
-            }
-            catch (Exception e)
-            {
-                if (call != null)
-                {
-                    call.failure = ExceptionDispatchInfo.Capture(e);
-                }
-                return NativeMethods.ReadFailed;
-            }
+            return Guarded(userData, call => call.Read(buf, cap), NativeMethods.ReadFailed);
         }
 
         private static int OnRewindNative(IntPtr userData)
         {
-            StreamCall call = null;
-            try
+            return Guarded(userData, call =>
             {
-                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
                 call.Source.Seek(call.SourceStart, SeekOrigin.Begin);
                 return 0;
-            }
-            catch (Exception e)
-            {
-                if (call != null)
-                {
-                    call.failure = ExceptionDispatchInfo.Capture(e);
-                }
-                return 1;
-            }
+            }, 1);
         }
 
         private static int OnWriteNative(IntPtr userData, IntPtr data, UIntPtr len)
         {
-            StreamCall call = null;
-            try
+            return Guarded(userData, call => call.Write(data, len) ? 0 : 1, 1);
+        }
+
+        private UIntPtr Read(IntPtr buf, UIntPtr cap)
+        {
+            int room = (int)Math.Min(cap.ToUInt64(), 64 * 1024);
+            if (buffer == null || buffer.Length < room)
             {
-                call = (StreamCall)GCHandle.FromIntPtr(userData).Target;
-                int n = checked((int)len.ToUInt64());
-                if (call.Pieces != null)
-                {
-                    byte[] piece = new byte[n]; // handed over to the reader: one array per piece
-                    Marshal.Copy(data, piece, 0, n);
-                    return call.Pieces.Put(piece) ? 0 : 1;
-                }
-                if (call.buffer == null || call.buffer.Length < n)
-                {
-                    call.buffer = new byte[Math.Max(n, 64 * 1024)];
-                }
-                Marshal.Copy(data, call.buffer, 0, n);
-                call.Destination.Write(call.buffer, 0, n);
-                return 0;
+                buffer = new byte[64 * 1024];
             }
-            catch (Exception e)
+            int n = Source.Read(buffer, 0, room);
+            if (n < 0 || n > room)
             {
-                if (call != null)
-                {
-                    call.failure = ExceptionDispatchInfo.Capture(e);
-                }
-                return 1;
+                throw new InvalidOperationException("the body stream's Read returned " + n + " for a buffer of " + room);
             }
+            Marshal.Copy(buffer, 0, buf, n);
+            return (UIntPtr)n;
+        }
+
+        /// <summary>One piece of the response body; false stops the request (the reader has gone).</summary>
+        private bool Write(IntPtr data, UIntPtr len)
+        {
+            int n = checked((int)len.ToUInt64());
+            if (Pieces != null)
+            {
+                byte[] piece = new byte[n]; // handed over to the reader: one array per piece
+                Marshal.Copy(data, piece, 0, n);
+                return Pieces.Put(piece);
+            }
+            if (buffer == null || buffer.Length < n)
+            {
+                buffer = new byte[Math.Max(n, 64 * 1024)];
+            }
+            Marshal.Copy(data, buffer, 0, n);
+            Destination.Write(buffer, 0, n);
+            return true;
         }
     }
 
