@@ -32,6 +32,9 @@
 // - Callables given to the library (Config::on_event, the callback forms of request_async and
 //   token_async) run on library threads; an exception they throw is caught and dropped, it never
 //   unwinds into C. They are kept alive exactly as long as the library may call them.
+// - The callables of a streamed request (BodySink, HeadCallback, BodySource's reader and
+//   rewind) run on the calling thread during request(); an exception one throws is caught at
+//   the C boundary, stops the request, and is rethrown from request() unchanged.
 #ifndef CLOUDAUTH_HPP
 #define CLOUDAUTH_HPP
 
@@ -47,14 +50,16 @@
 
 #include <cloudauth.h>
 
-#include <chrono>
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <functional>
 #include <future>
 #include <initializer_list>
+#include <istream>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -323,6 +328,23 @@ private:
     std::unique_ptr<cloudauth_config, detail::ConfigDeleter> cfg_;
 };
 
+namespace detail {
+
+inline Headers response_headers(const cloudauth_response* r) {
+    Headers out;
+    std::size_t n = cloudauth_response_header_count(r);
+    out.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        const char* name = nullptr;
+        const char* value = nullptr;
+        check(cloudauth_response_header_at(r, i, &name, &value));
+        out.emplace_back(name, value);
+    }
+    return out;
+}
+
+}  // namespace detail
+
 // The answer to a request: status, headers and body, all in memory. Move-only, immutable.
 class Response {
 public:
@@ -363,19 +385,7 @@ public:
     }
 
     // Every header in the order received (names lower-case; a repeated header once per value).
-    Headers headers() const {
-        const cloudauth_response* r = ptr();
-        Headers out;
-        std::size_t n = cloudauth_response_header_count(r);
-        out.reserve(n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const char* name = nullptr;
-            const char* value = nullptr;
-            detail::check(cloudauth_response_header_at(r, i, &name, &value));
-            out.emplace_back(name, value);
-        }
-        return out;
-    }
+    Headers headers() const { return detail::response_headers(ptr()); }
 
     explicit operator bool() const noexcept { return static_cast<bool>(r_); }
     // The C handle, still owned by this object (nullptr after a move).
@@ -456,6 +466,189 @@ public:
 private:
     std::unique_ptr<cloudauth_op, detail::OpDeleter> op_;
 };
+
+// ---- streamed bodies (docs/streaming.md) -------------------------------------------------
+
+// The status and headers of a streamed answer, given to a head callback before any body byte.
+struct ResponseHead {
+    int status = 0;
+    Headers headers;  // in the order received, names lower-case
+
+    // The first value of header `name`, matched case-insensitively; std::nullopt when absent.
+    std::optional<std::string> header(std::string_view name) const {
+        for (const auto& h : headers) {
+            if (h.first.size() == name.size() &&
+                std::equal(name.begin(), name.end(), h.first.begin(), [](char a, char b) {
+                    return (a >= 'A' && a <= 'Z' ? a + ('a' - 'A') : a) == b;
+                })) {
+                return h.second;
+            }
+        }
+        return std::nullopt;
+    }
+};
+
+// Gets each piece of a response body in order, on the calling thread; `data` is valid during
+// the call only. Return true to go on, false to stop the request (it then throws
+// CLOUDAUTH_ERR_CANCELLED and the connection is closed, not reused).
+using BodySink = std::function<bool(const std::uint8_t* data, std::size_t len)>;
+// Gets the final answer's status and headers once, before any body byte (redirects followed and
+// a 401 that was resent never reach it). Return false to stop the request, as for BodySink.
+using HeadCallback = std::function<bool(const ResponseHead& head)>;
+
+// Copies up to `cap` bytes of a request body, from where the last call stopped, into `buf`;
+// returns how many, 0 at the end. Called on the calling thread, during the request only. Throw
+// to fail the request (the exception is rethrown from request()).
+using BodyReader = std::function<std::size_t(std::uint8_t* buf, std::size_t cap)>;
+// Puts the body back at its start for a resend; returns true when done, false when it cannot.
+using BodyRewind = std::function<bool()>;
+
+// A request body read piece by piece while the request is written (an upload of any size in the
+// memory of one piece). It refers to its callables: it only has to outlive the request() call.
+//
+// - `length`: the body's size in bytes, sent as Content-Length (a reader that ends before it or
+//   gives more fails the request with CLOUDAUTH_ERR_INVALID_ARGUMENT), or unknown_length: sent
+//   chunked.
+// - `rewind`: called before a resend (a 401 to a request that carried the token, a 307 or 308, a
+//   connection that failed under the request). Without it, or when it returns false, nothing is
+//   sent again: the 401 or the redirect is the answer, a failed connection the Error.
+class BodySource {
+public:
+    static constexpr std::int64_t unknown_length = -1;
+
+    explicit BodySource(BodyReader read, std::int64_t length = unknown_length, BodyRewind rewind = {})
+        : read_(std::move(read)), rewind_(std::move(rewind)), length_(length) {}
+
+    // A source over a std::istream (a file, a stringstream, ...), read from where it stands.
+    // When the stream can tell its position it can be rewound to there; the length is then
+    // the rest of the stream unless given.
+    static BodySource from_stream(std::istream& in, std::int64_t length = unknown_length) {
+        std::istream::pos_type start = in.tellg();
+        bool seekable = start != std::istream::pos_type(-1);
+        if (seekable && length == unknown_length) {
+            in.seekg(0, std::ios::end);
+            std::istream::pos_type end = in.tellg();
+            in.seekg(start);
+            if (end != std::istream::pos_type(-1) && in.good()) {
+                length = static_cast<std::int64_t>(end - start);
+            }
+        }
+        BodyReader read = [&in](std::uint8_t* buf, std::size_t cap) -> std::size_t {
+            in.read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(cap));
+            if (in.bad()) {
+                throw Error(CLOUDAUTH_ERR_CANCELLED, "reading the request body from its std::istream failed");
+            }
+            return static_cast<std::size_t>(in.gcount());
+        };
+        BodyRewind rewind;
+        if (seekable) {
+            rewind = [&in, start] {
+                in.clear();
+                in.seekg(start);
+                return !in.fail();
+            };
+        }
+        return BodySource(std::move(read), length, std::move(rewind));
+    }
+
+    const BodyReader& reader() const noexcept { return read_; }
+    const BodyRewind& rewinder() const noexcept { return rewind_; }
+    std::int64_t length() const noexcept { return length_; }
+
+private:
+    BodyReader read_;
+    BodyRewind rewind_;
+    std::int64_t length_;
+};
+
+namespace detail {
+
+// What the C callbacks of one streamed call reach through user_data. A callable's exception is
+// caught here (it must not unwind into C), stops the request, and is rethrown by finish() once
+// the C call has returned.
+struct StreamCall {
+    const BodySink* sink = nullptr;
+    const HeadCallback* head = nullptr;
+    const BodySource* source = nullptr;
+    std::exception_ptr error;
+
+    static std::size_t on_read(void* user_data, std::uint8_t* buf, std::size_t cap) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            std::size_t n = call->source->reader()(buf, cap);
+            if (n > cap) {
+                invalid("the body reader returned more bytes than the buffer holds");
+            }
+            return n;
+        } catch (...) {
+            call->error = std::current_exception();
+            return CLOUDAUTH_READ_FAILED;
+        }
+    }
+
+    static int on_rewind(void* user_data) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            return call->source->rewinder()() ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    cloudauth_body_source c_source() {
+        cloudauth_body_source b{};
+        b.read = &StreamCall::on_read;
+        b.rewind = source->rewinder() ? &StreamCall::on_rewind : nullptr;
+        b.user_data = this;
+        b.length = source->length();
+        return b;
+    }
+
+    static int on_head(void* user_data, const cloudauth_response* r) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            ResponseHead h;
+            h.status = cloudauth_response_status(r);
+            h.headers = response_headers(r);
+            return (*call->head)(h) ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    static int on_write(void* user_data, const std::uint8_t* data, std::size_t len) noexcept {
+        auto* call = static_cast<StreamCall*>(user_data);
+        try {
+            return (*call->sink)(data, len) ? 0 : 1;
+        } catch (...) {
+            call->error = std::current_exception();
+            return 1;
+        }
+    }
+
+    cloudauth_body_sink c_sink() {
+        cloudauth_body_sink s{};
+        s.head = head != nullptr && *head ? &StreamCall::on_head : nullptr;
+        s.write = &StreamCall::on_write;
+        s.user_data = this;
+        return s;
+    }
+
+    // The outcome of the C call: the callable's own exception first (the library only saw
+    // "stopped"), then the library's error, else the response.
+    cloudauth_response* finish(cloudauth_result rc, cloudauth_response* out) {
+        std::unique_ptr<cloudauth_response, ResponseDeleter> owned(out);
+        if (error) {
+            std::rethrow_exception(error);
+        }
+        check(rc);
+        return owned.release();
+    }
+};
+
+}  // namespace detail
 
 // Credentials, the cached token and a connection pool. Thread-safe: share one across threads
 // (its methods are const). Move-only; destroy it only once no other thread uses it.
@@ -549,6 +742,51 @@ public:
                                                 body.size() > 0 ? body.data() : nullptr,
                                                 body.size(), &out));
         return Response(out);
+    }
+
+    // request() with the response body streamed to `sink` piece by piece instead of held in
+    // memory (a download of any size in the memory of one piece); `on_head`, if given, gets the
+    // status and headers first. The Response returned has the status and headers and an empty
+    // body. max_response_bytes caps the body (CLOUDAUTH_ERR_TOO_LARGE, no byte past the cap
+    // reaches `sink`); timeout_ms bounds the whole exchange, the callables' time included. On an
+    // Error the caller discards what `sink` got. An exception thrown by `sink` or `on_head`
+    // stops the request and is rethrown from here, unchanged.
+    Response request(std::string_view method, std::string_view url, const Headers& headers, Body body,
+                     const BodySink& sink, const HeadCallback& on_head = {}) const {
+        cloudauth_session* s = ptr();
+        if (!sink) {
+            detail::invalid("the body sink is empty");
+        }
+        std::string m = detail::c_string(method, "method");
+        std::string u = detail::c_string(url, "url");
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
+        detail::StreamCall call;
+        call.sink = &sink;
+        call.head = &on_head;
+        cloudauth_body_sink c_sink = call.c_sink();
+        cloudauth_response* out = nullptr;
+        cloudauth_result rc = cloudauth_session_request_stream(
+            s, m.c_str(), u.c_str(), ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(),
+            body.size() > 0 ? body.data() : nullptr, body.size(), &c_sink, &out);
+        return Response(call.finish(rc, out));
+    }
+
+    // request() with the request body read from `body` while the request is written (see
+    // BodySource), the response held whole. An exception thrown by the reader or the rewind
+    // callable stops the request and is rethrown from here, unchanged.
+    Response request(std::string_view method, std::string_view url, const Headers& headers,
+                     const BodySource& body) const {
+        return request_source(method, url, headers, body, nullptr, nullptr);
+    }
+
+    // Both streamed: the request body from `body`, the response body to `sink` (as above).
+    Response request(std::string_view method, std::string_view url, const Headers& headers,
+                     const BodySource& body, const BodySink& sink, const HeadCallback& on_head = {}) const {
+        if (!sink) {
+            detail::invalid("the body sink is empty");
+        }
+        return request_source(method, url, headers, body, &sink, &on_head);
     }
 
     // The same with headers from any range of name/value pairs, e.g. a std::map.
@@ -693,6 +931,32 @@ public:
 
 private:
     cloudauth_session* ptr() const { return detail::live(s_, "cloudauth::Session"); }
+
+    Response request_source(std::string_view method, std::string_view url, const Headers& headers,
+                            const BodySource& body, const BodySink* sink, const HeadCallback* on_head) const {
+        cloudauth_session* s = ptr();
+        if (!body.reader()) {
+            detail::invalid("the body source has no reader");
+        }
+        std::string m = detail::c_string(method, "method");
+        std::string u = detail::c_string(url, "url");
+        std::vector<std::string> lines = header_lines(headers);
+        std::vector<const char*> ptrs = pointers(lines);
+        detail::StreamCall call;
+        call.source = &body;
+        call.sink = sink;
+        call.head = on_head;
+        cloudauth_body_source c_source = call.c_source();
+        cloudauth_body_sink c_sink{};
+        if (sink != nullptr) {
+            c_sink = call.c_sink();
+        }
+        cloudauth_response* out = nullptr;
+        cloudauth_result rc = cloudauth_session_request_stream_body(
+            s, m.c_str(), u.c_str(), ptrs.empty() ? nullptr : ptrs.data(), ptrs.size(), &c_source,
+            sink != nullptr ? &c_sink : nullptr, &out);
+        return Response(call.finish(rc, out));
+    }
 
     // The cloudauth_response_fn of request_async: runs the callable once and frees it. The
     // response is owned from the first line, so it is freed whatever the callable does.

@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -26,7 +27,9 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -1322,6 +1325,304 @@ void test_token_cached() {
     CHECK_EQ(STAT("token_requests"), 1L);
 }
 
+// ---- streamed bodies ------------------------------------------------------------------------
+
+// `n` bytes that are not all alike (a piece out of order or lost shows).
+std::string pattern_bytes(std::size_t n) {
+    std::string out(n, '\0');
+    for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<char>((i * 7 + i / 251) & 0xff);
+    return out;
+}
+
+void test_stream_download_in_order_head_first() {
+    const cloudauth::Session session = standin_session();
+    const std::string sent = pattern_bytes(300 * 1024);
+    std::string got, order;
+    std::size_t pieces = 0;
+    int head_status = 0;
+    std::optional<std::string> head_type;
+    cloudauth::Response r = session.request(
+        "POST", "/echo", {{"Content-Type", "application/octet-stream"}}, sent,
+        [&](const std::uint8_t* data, std::size_t len) {
+            if (order.empty() || order.back() != 'b') order += 'b';
+            got.append(reinterpret_cast<const char*>(data), len);
+            ++pieces;
+            return true;
+        },
+        [&](const cloudauth::ResponseHead& head) {
+            order += 'h';
+            head_status = head.status;
+            head_type = head.header("CONTENT-TYPE");
+            return true;
+        });
+    CHECK_EQ(order, std::string("hb"));  // the head once, before every body piece
+    CHECK_EQ(head_status, 200);
+    CHECK(head_type == std::optional<std::string>("application/octet-stream"));
+    CHECK(got == sent);  // every byte, in order
+    CHECK(pieces >= 2);  // streamed, not handed over whole
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body().empty());
+    CHECK(r.header("x-echo-method") == std::optional<std::string>("POST"));
+
+    // no head callback; any status is an answer (the 404's body streams too)
+    std::string body404;
+    r = session.request("GET", "/nowhere", {}, {}, [&](const std::uint8_t* d, std::size_t n) {
+        body404.append(reinterpret_cast<const char*>(d), n);
+        return true;
+    });
+    CHECK_EQ(r.status(), 404);
+    CHECK_CONTAINS(body404, "not_found");
+
+    // an empty sink is bad input, not a crash
+    CHECK_THROWS(session.request("GET", "/big?bytes=10", {}, {}, cloudauth::BodySink()), CLOUDAUTH_ERR_INVALID_ARGUMENT);
+}
+
+void test_stream_stop_early_then_session_works() {
+    const cloudauth::Session session = standin_session();
+    std::size_t got = 0;
+    int calls = 0;
+    Caught c = CHECK_THROWS(session.request("GET", "/big?bytes=4000000", {}, {},
+                                            [&](const std::uint8_t*, std::size_t len) {
+                                                got += len;
+                                                return ++calls < 2;  // stop at the second piece
+                                            }),
+                            CLOUDAUTH_ERR_CANCELLED);
+    CHECK_EQ(calls, 2);
+    CHECK(got < 4000000);
+    // a head callback that says no: the body never starts
+    calls = 0;
+    CHECK_THROWS(session.request(
+                     "GET", "/big?bytes=1000", {}, {},
+                     [&](const std::uint8_t*, std::size_t) { return ++calls > 0; },
+                     [](const cloudauth::ResponseHead& h) { return h.status != 200; }),
+                 CLOUDAUTH_ERR_CANCELLED);
+    CHECK_EQ(calls, 0);
+    // the session goes on: streamed and whole requests both work
+    std::size_t total = 0;
+    cloudauth::Response r = session.request("GET", "/big?bytes=70000", {}, {}, [&](const std::uint8_t*, std::size_t n) {
+        total += n;
+        return true;
+    });
+    CHECK_EQ(r.status(), 200);
+    CHECK_EQ(total, std::size_t(70000));
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_stream_callable_that_throws() {
+    const cloudauth::Session session = standin_session();
+    int calls = 0;
+    bool caught = false;
+    try {
+        session.request("GET", "/big?bytes=200000", {}, {}, [&](const std::uint8_t*, std::size_t) -> bool {
+            ++calls;
+            throw std::logic_error("sink says Zq9-no");
+        });
+    } catch (const std::logic_error& e) {  // the callable's own exception, not a cloudauth::Error
+        caught = std::string(e.what()) == "sink says Zq9-no";
+    }
+    CHECK(caught);
+    CHECK_EQ(calls, 1);  // the request stopped at once
+    caught = false;
+    try {
+        session.request(
+            "GET", "/headers", {}, {}, [](const std::uint8_t*, std::size_t) { return true; },
+            [](const cloudauth::ResponseHead&) -> bool { throw 42; });
+    } catch (int v) {
+        caught = v == 42;
+    }
+    CHECK(caught);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_stream_cap_and_deadline() {
+    {
+        const cloudauth::Session session = standin_session({{"max_response_bytes", "100000"}});
+        std::size_t got = 0;
+        CHECK_THROWS(session.request("GET", "/big?bytes=500000", {}, {},
+                                     [&](const std::uint8_t*, std::size_t n) {
+                                         got += n;
+                                         return true;
+                                     }),
+                     CLOUDAUTH_ERR_TOO_LARGE);
+        CHECK(got <= 100000);  // nothing past the cap reached the sink
+    }
+    long t = 400 * time_factor();
+    const cloudauth::Session session = standin_session({{"timeout_ms", std::to_string(t)}});
+    CHECK(!session.token().empty());
+    int pieces = 0;
+    std::size_t bytes = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    // a slow sink: the body arrives, but the exchange outlives timeout_ms mid-stream (pieces
+    // are at most 64 KiB: 3 MB takes over 45 of them, over 4.5 timeouts' worth of sleeping)
+    CHECK_THROWS(session.request("GET", "/big?bytes=3000000", {}, {},
+                                 [&](const std::uint8_t*, std::size_t n) {
+                                     ++pieces;
+                                     bytes += n;
+                                     std::this_thread::sleep_for(std::chrono::milliseconds(40 * time_factor()));
+                                     return true;
+                                 }),
+                 CLOUDAUTH_ERR_TIMEOUT);
+    CHECK(pieces >= 1);
+    CHECK(bytes < 3000000);  // cut short mid-stream, not at the end
+    double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CHECK(spent < 3.0 * static_cast<double>(t) / 1000.0 + 1.0);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+// A body reader over `data` that hands out at most `step` bytes a call and counts rewinds.
+struct Upload {
+    std::string data;
+    std::size_t step = 7000;
+    std::size_t pos = 0;
+    int rewinds = 0;
+
+    cloudauth::BodyReader reader() {
+        return [this](std::uint8_t* buf, std::size_t cap) {
+            std::size_t n = std::min({cap, step, data.size() - pos});
+            std::memcpy(buf, data.data() + pos, n);
+            pos += n;
+            return n;
+        };
+    }
+    cloudauth::BodyRewind rewinder() {
+        return [this] {
+            ++rewinds;
+            pos = 0;
+            return true;
+        };
+    }
+};
+
+void test_upload_known_and_unknown_length() {
+    const cloudauth::Session session = standin_session();
+    Upload up{pattern_bytes(200 * 1024)};
+    cloudauth::Response r = session.request("PUT", "/echo", {{"Content-Type", "application/octet-stream"}},
+                                            cloudauth::BodySource(up.reader(), static_cast<std::int64_t>(up.data.size())));
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body() == up.data);  // the server got every byte, in order
+    Json stats = STATS();
+    CHECK_EQ(stats.str("api_log.0.headers.content-length"), std::to_string(up.data.size()));
+    CHECK(stats.is_null("api_log.0.headers.transfer-encoding"));
+
+    Upload chunked{pattern_bytes(90 * 1024)};
+    r = session.request("POST", "/echo", {}, cloudauth::BodySource(chunked.reader()));
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body() == chunked.data);
+    stats = STATS();
+    CHECK_EQ(stats.str("api_log.1.headers.transfer-encoding"), std::string("chunked"));
+
+    // both sides streamed, and a std::istream as the source
+    std::istringstream in(std::string("from a std::istream"));
+    std::string echoed;
+    r = session.request("POST", "/echo", {}, cloudauth::BodySource::from_stream(in),
+                        [&](const std::uint8_t* d, std::size_t n) {
+                            echoed.append(reinterpret_cast<const char*>(d), n);
+                            return true;
+                        });
+    CHECK_EQ(r.status(), 200);
+    CHECK_EQ(echoed, std::string("from a std::istream"));
+    CHECK_EQ(STATS().str("api_log.2.headers.content-length"), std::string("19"));  // its length was known
+
+    // a length the reader does not keep to: a clear error, and the session goes on
+    Upload shorter{"short"};
+    Caught c = CHECK_THROWS(session.request("POST", "/echo", {}, cloudauth::BodySource(shorter.reader(), 100)),
+                            CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK(!c.message.empty());
+    CHECK_THROWS(session.request("POST", "/echo", {}, cloudauth::BodySource(cloudauth::BodyReader())),
+                 CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
+void test_upload_rewound_after_401_and_307() {
+    const cloudauth::Session session = standin_session();
+    CHECK(!session.token().empty());
+    CTL_REVOKE();  // the first send gets a 401: rewound, resent with a new token
+    Upload up{pattern_bytes(50 * 1000)};
+    cloudauth::Response r = session.request(
+        "POST", "/echo", {}, cloudauth::BodySource(up.reader(), static_cast<std::int64_t>(up.data.size()), up.rewinder()));
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body() == up.data);
+    CHECK_EQ(up.rewinds, 1);
+    Json stats = STATS();
+    CHECK_EQ(stats.num("unauthorized"), 1L);
+    CHECK_EQ(stats.str("api_log.0.headers.content-length"), std::string("50000"));  // sent whole twice
+    CHECK_EQ(stats.str("api_log.1.headers.content-length"), std::string("50000"));
+
+    // a 307 keeps the method and the body: rewound and sent again
+    Upload moved{pattern_bytes(30 * 1000)};
+    std::string to = standin_url("/echo");
+    r = session.request("POST", "/redirect?code=307&to=" + to, {},
+                        cloudauth::BodySource(moved.reader(), cloudauth::BodySource::unknown_length, moved.rewinder()));
+    CHECK_EQ(r.status(), 200);
+    CHECK(r.body() == moved.data);
+    CHECK_EQ(moved.rewinds, 1);
+    stats = STATS();
+    CHECK_EQ(stats.str("api_log.2.path").rfind("/redirect", 0), std::size_t(0));
+    CHECK_EQ(stats.str("api_log.3.path"), std::string("/echo"));
+    CHECK_EQ(stats.str("api_log.3.headers.transfer-encoding"), std::string("chunked"));
+}
+
+void test_upload_without_rewind_is_sent_once() {
+    const cloudauth::Session session = standin_session();
+    CHECK(!session.token().empty());
+    CTL_REVOKE();
+    Upload up{"one-shot body"};
+    cloudauth::Response r = session.request("POST", "/echo", {}, cloudauth::BodySource(up.reader(), 13));
+    CHECK_EQ(r.status(), 401);  // not sent again: the 401 is the answer
+    CHECK_EQ(STAT("unauthorized"), 1L);
+    CHECK_EQ(STAT("api_requests"), 0L);
+    CHECK_EQ(STAT("token_requests"), 1L);
+    // the rejected token is gone: the next request fetches a new one and works
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+    CHECK_EQ(STAT("token_requests"), 2L);
+
+    // a rewind that says no, or throws: the same, and the exception comes back
+    CTL_REVOKE();
+    Upload refused{"refused"};
+    r = session.request("POST", "/echo", {}, cloudauth::BodySource(refused.reader(), 7, [] { return false; }));
+    CHECK_EQ(r.status(), 401);
+    CHECK(!session.token().empty());  // a new token, then rejected again
+    CTL_REVOKE();
+    Upload throwing{"throwing"};
+    bool caught = false;
+    try {
+        session.request("POST", "/echo", {}, cloudauth::BodySource(throwing.reader(), 8, []() -> bool {
+                            throw std::runtime_error("rewind says Zq9-no");
+                        }));
+    } catch (const std::runtime_error& e) {
+        caught = std::string(e.what()) == "rewind says Zq9-no";
+    }
+    CHECK(caught);
+
+    // a 307 without a rewind: the redirect is the answer
+    std::string to = standin_url("/echo");
+    Upload moved{"moved"};
+    r = session.request("POST", "/redirect?code=307&to=" + to, {}, cloudauth::BodySource(moved.reader(), 5));
+    CHECK_EQ(r.status(), 307);
+}
+
+void test_upload_reader_that_throws() {
+    const cloudauth::Session session = standin_session();
+    int calls = 0;
+    bool caught = false;
+    try {
+        session.request("POST", "/echo", {},
+                        cloudauth::BodySource([&](std::uint8_t*, std::size_t) -> std::size_t {
+                            ++calls;
+                            throw std::out_of_range("reader says Zq9-no");
+                        }));
+    } catch (const std::out_of_range& e) {
+        caught = std::string(e.what()) == "reader says Zq9-no";
+    }
+    CHECK(caught);
+    CHECK_EQ(calls, 1);
+    // a reader that claims more than the room it got is a clear error, not an overrun
+    CHECK_THROWS(session.request("POST", "/echo", {},
+                                 cloudauth::BodySource([](std::uint8_t*, std::size_t cap) { return cap + 1; })),
+                 CLOUDAUTH_ERR_INVALID_ARGUMENT);
+    CHECK_EQ(session.request("GET", "/headers").status(), 200);
+}
+
 struct TestCase {
     const char* name;
     void (*fn)();
@@ -1362,6 +1663,14 @@ const TestCase kTests[] = {
     {"async_cancel", test_async_cancel},
     {"async_session_destroyed_in_flight", test_async_session_destroyed_in_flight},
     {"token_cached", test_token_cached},
+    {"stream_download_in_order_head_first", test_stream_download_in_order_head_first},
+    {"stream_stop_early_then_session_works", test_stream_stop_early_then_session_works},
+    {"stream_callable_that_throws", test_stream_callable_that_throws},
+    {"stream_cap_and_deadline", test_stream_cap_and_deadline},
+    {"upload_known_and_unknown_length", test_upload_known_and_unknown_length},
+    {"upload_rewound_after_401_and_307", test_upload_rewound_after_401_and_307},
+    {"upload_without_rewind_is_sent_once", test_upload_without_rewind_is_sent_once},
+    {"upload_reader_that_throws", test_upload_reader_that_throws},
 };
 
 }  // namespace

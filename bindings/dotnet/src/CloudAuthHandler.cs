@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.IO;
 using System.Net;
 using System.Net.Http;
 using System.Net.Http.Headers;
@@ -17,10 +18,15 @@ namespace CloudAuth
     /// sent as the caller made it, without the token (redirects still followed). A 401
     /// counts as the server rejecting the token only when the request that got it (the last hop)
     /// carried the token: then the handler always drops that token (unless another request
-    /// already replaced it), takes a fresh one and sends the request once more from its start;
-    /// the body, even a one-shot stream, is buffered first, so every request can be resent. A
-    /// 401 to the resend drops its token too and is returned. Any other 401 is returned as is
-    /// and no token is dropped (docs/adapters.md: the rule every binding's adapter follows).
+    /// already replaced it) and, when the body can be sent again, takes a fresh one and sends the
+    /// request once more from its start. A <see cref="StreamContent"/> body is streamed as it is
+    /// read, never held whole (chunked when its length is unknown), and rewound to where it
+    /// started for a resend (a 401, a 307/308) when its stream can seek; one that cannot seek is
+    /// not resent: the 401 (or the redirect) is the answer. Other content is buffered first, so it
+    /// can always be resent. A 401 to the resend drops its token too and is returned. Any other
+    /// 401 is returned as is and no token is dropped (docs/adapters.md: the rule every binding's
+    /// adapter follows). Response bodies are the inner handler's, untouched: with
+    /// <see cref="HttpCompletionOption.ResponseHeadersRead"/> the content streams.
     /// </summary>
     /// <remarks>
     /// It asks the library whether a URL may carry the token, so the rule is the
@@ -147,19 +153,12 @@ namespace CloudAuth
                 CheckSecure(target);
             }
 
-            // Buffer the body now: a stream can be read only once, and a retry needs it again.
-            byte[] content = null;
-            List<KeyValuePair<string, IEnumerable<string>>> contentHeaders = null;
-            if (request.Content != null)
-            {
-                content = await request.Content.ReadAsByteArrayAsync().ConfigureAwait(false);
-                contentHeaders = new List<KeyValuePair<string, IEnumerable<string>>>(request.Content.Headers);
-            }
+            RequestBody content = await RequestBody.Of(request).ConfigureAwait(false);
 
             if (!ours)
             {
                 // Another origin: no token, on this hop or any; its 401 is not about our token.
-                Sent plain = await SendFollowing(request, null, content, contentHeaders, cancellationToken)
+                Sent plain = await SendFollowing(request, null, content, cancellationToken)
                     .ConfigureAwait(false);
                 return plain.Response;
             }
@@ -168,7 +167,7 @@ namespace CloudAuth
             // fetch is awaited without blocking a thread, and the CancellationToken ends the wait.
             string used = session.TryGetCachedToken()
                 ?? await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            Sent sent = await SendFollowing(request, HeaderFor(used), content, contentHeaders, cancellationToken)
+            Sent sent = await SendFollowing(request, HeaderFor(used), content, cancellationToken)
                 .ConfigureAwait(false);
             if (sent.Response.StatusCode != HttpStatusCode.Unauthorized || !sent.CarriedToken)
             {
@@ -178,11 +177,16 @@ namespace CloudAuth
             // The request that got the 401 carried this token: the server rejected it. The
             // library drops the token only if it is still the rejected one (atomically), so
             // when several requests get a 401 at once only the first causes a token request.
+            // Dropped whether or not the request can be sent again.
             session.Invalidate(used);
+            if (content != null && !content.Rewind())
+            {
+                return sent.Response; // a stream that cannot seek: the 401 is the answer
+            }
             string fresh = await session.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            HttpRequestMessage retry = Clone(request, request.Method, target, content, contentHeaders);
+            HttpRequestMessage retry = Clone(request, request.Method, target, content);
             sent.Response.Dispose();
-            sent = await SendFollowing(retry, HeaderFor(fresh), content, contentHeaders, cancellationToken)
+            sent = await SendFollowing(retry, HeaderFor(fresh), content, cancellationToken)
                 .ConfigureAwait(false);
             if (sent.Response.StatusCode == HttpStatusCode.Unauthorized && sent.CarriedToken)
             {
@@ -205,8 +209,7 @@ namespace CloudAuth
         /// whether the last hop carried the token.
         /// </summary>
         private async Task<Sent> SendFollowing(
-            HttpRequestMessage first, AuthenticationHeaderValue bearer, byte[] content,
-            List<KeyValuePair<string, IEnumerable<string>>> contentHeaders, CancellationToken cancellationToken)
+            HttpRequestMessage first, AuthenticationHeaderValue bearer, RequestBody content, CancellationToken cancellationToken)
         {
             int hops = FollowedHops();
             HttpRequestMessage message = first;
@@ -232,8 +235,14 @@ namespace CloudAuth
                     };
                 }
                 HttpMethod method = RedirectMethod((int)response.StatusCode, message.Method);
-                bool keepBody = method == message.Method && message.Content != null;
-                message = Clone(message, method, next, keepBody ? content : null, contentHeaders);
+                bool keepBody = method == message.Method && message.Content != null && content != null;
+                if (keepBody && !content.Rewind())
+                {
+                    // A 307/308 keeps the body, and a stream that cannot seek cannot be sent
+                    // again: the redirect is the answer.
+                    return new Sent { Response = response, CarriedToken = false };
+                }
+                message = Clone(message, method, next, keepBody ? content : null);
                 // The token goes only to the session's origin (Clone dropped any other header).
                 message.Headers.Authorization = bearer != null && SameOrigin(Origin(), next) ? bearer : null;
                 response.Dispose();
@@ -367,15 +376,15 @@ namespace CloudAuth
                 && target.Port == other.Port; // Uri.Port fills in the scheme's default port
         }
 
-        private static HttpRequestMessage Clone(
-            HttpRequestMessage request, HttpMethod method, Uri target, byte[] content,
-            List<KeyValuePair<string, IEnumerable<string>>> contentHeaders)
+        private static HttpRequestMessage Clone(HttpRequestMessage request, HttpMethod method, Uri target, RequestBody content)
         {
             HttpRequestMessage clone = new HttpRequestMessage(method, target);
             clone.Version = request.Version;
             foreach (KeyValuePair<string, IEnumerable<string>> header in request.Headers)
             {
-                if (!string.Equals(header.Key, "Authorization", StringComparison.OrdinalIgnoreCase))
+                // Transfer-Encoding belongs to the body: set below when there is one.
+                if (!string.Equals(header.Key, "Authorization", StringComparison.OrdinalIgnoreCase)
+                    && !string.Equals(header.Key, "Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
                 {
                     clone.Headers.TryAddWithoutValidation(header.Key, header.Value);
                 }
@@ -384,19 +393,138 @@ namespace CloudAuth
             {
                 clone.Properties[property.Key] = property.Value;
             }
-            if (content != null && contentHeaders != null)
+            if (content != null)
             {
-                clone.Content = new ByteArrayContent(content);
-                foreach (KeyValuePair<string, IEnumerable<string>> header in contentHeaders)
-                {
-                    // ByteArrayContent computes its own Content-Length.
-                    if (!string.Equals(header.Key, "Content-Length", StringComparison.OrdinalIgnoreCase))
-                    {
-                        clone.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
-                    }
-                }
+                content.Attach(clone, false);
             }
             return clone;
+        }
+
+        /// <summary>
+        /// A request's body as the handler sends it, once or again: a <see cref="StreamContent"/>
+        /// is streamed from its stream as it is read (never held whole), rewound to where it
+        /// started for a resend when the stream can seek, and never resent when it cannot; any
+        /// other content is buffered first (as bytes it can always be sent again).
+        /// </summary>
+        private sealed class RequestBody
+        {
+            private readonly byte[] bytes;
+            private readonly HttpContent original;
+            private readonly Stream stream;
+            private readonly long start;
+            private readonly long? length;
+            private readonly List<KeyValuePair<string, IEnumerable<string>>> headers;
+            private bool started;
+
+            private RequestBody(byte[] bytes, HttpContent original, Stream stream, long? length)
+            {
+                this.bytes = bytes;
+                this.original = original;
+                this.stream = stream;
+                this.length = length;
+                headers = new List<KeyValuePair<string, IEnumerable<string>>>(original.Headers);
+                start = stream != null && stream.CanSeek ? stream.Position : 0;
+            }
+
+            /// <summary>
+            /// The body of <paramref name="request"/> (null: none). A StreamContent is replaced on
+            /// the request by one that reads the same stream and can be rewound; its length is
+            /// Content-Length when known (given, or the seekable stream's rest), else it goes chunked.
+            /// </summary>
+            internal static async Task<RequestBody> Of(HttpRequestMessage request)
+            {
+                HttpContent content = request.Content;
+                if (content == null)
+                {
+                    return null;
+                }
+                if (!(content is StreamContent))
+                {
+                    return new RequestBody(await content.ReadAsByteArrayAsync().ConfigureAwait(false), content, null, null);
+                }
+                long? length = content.Headers.ContentLength; // StreamContent computes it when the stream can seek
+                Stream stream = await content.ReadAsStreamAsync().ConfigureAwait(false);
+                RequestBody body = new RequestBody(null, content, stream, length);
+                body.Attach(request, true);
+                return body;
+            }
+
+            /// <summary>Puts the body back at its start for a resend; false when it cannot be sent again.</summary>
+            internal bool Rewind()
+            {
+                if (bytes != null || !started)
+                {
+                    return true;
+                }
+                if (!stream.CanSeek)
+                {
+                    return false;
+                }
+                try
+                {
+                    stream.Seek(start, SeekOrigin.Begin);
+                    return true;
+                }
+                catch (Exception e) when (e is IOException || e is NotSupportedException || e is ObjectDisposedException)
+                {
+                    return false;
+                }
+            }
+
+            /// <summary>Sets this body as <paramref name="message"/>'s content, with the original content headers.</summary>
+            internal void Attach(HttpRequestMessage message, bool ownsOriginal)
+            {
+                HttpContent content = bytes != null ? (HttpContent)new ByteArrayContent(bytes) : new SourceContent(this, ownsOriginal);
+                foreach (KeyValuePair<string, IEnumerable<string>> header in headers)
+                {
+                    // The new content gives its own Content-Length.
+                    if (!string.Equals(header.Key, "Content-Length", StringComparison.OrdinalIgnoreCase))
+                    {
+                        content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                    }
+                }
+                message.Content = content;
+                if (bytes == null && length == null)
+                {
+                    message.Headers.TransferEncodingChunked = true; // otherwise Mono would buffer it whole
+                }
+            }
+
+            /// <summary>The stream read from where it stands (the start, or where Rewind put it).</summary>
+            private sealed class SourceContent : HttpContent
+            {
+                private readonly RequestBody body;
+                private readonly bool ownsOriginal;
+
+                internal SourceContent(RequestBody body, bool ownsOriginal)
+                {
+                    this.body = body;
+                    this.ownsOriginal = ownsOriginal;
+                }
+
+                protected override Task SerializeToStreamAsync(Stream target, TransportContext context)
+                {
+                    body.started = true;
+                    return body.stream.CopyToAsync(target, 64 * 1024);
+                }
+
+                protected override bool TryComputeLength(out long length)
+                {
+                    length = body.length ?? 0;
+                    return body.length.HasValue;
+                }
+
+                protected override void Dispose(bool disposing)
+                {
+                    // The caller's request holds this one in place of its StreamContent: whoever
+                    // disposes the request's content (HttpClient does) disposes the original.
+                    if (disposing && ownsOriginal)
+                    {
+                        body.original.Dispose();
+                    }
+                    base.Dispose(disposing);
+                }
+            }
         }
     }
 }

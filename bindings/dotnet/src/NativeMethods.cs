@@ -124,6 +124,59 @@ namespace CloudAuth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void cloudauth_session_free(IntPtr session);
 
+        // --- streamed bodies (docs/streaming.md) -----------------------------------------
+        // The callbacks run on the thread that made the call, during the call only.
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int HeadFn(IntPtr userData, IntPtr head);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int WriteFn(IntPtr userData, IntPtr data, UIntPtr len);
+
+        /// <summary><c>cloudauth_body_sink</c>: function pointers and the caller's user_data.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct BodySink
+        {
+            public IntPtr Head;
+            public IntPtr Write;
+            public IntPtr UserData;
+        }
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_stream(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            byte[] body, UIntPtr bodyLen, ref BodySink sink, out ResponseHandle response);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate UIntPtr ReadFn(IntPtr userData, IntPtr buf, UIntPtr cap);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int RewindFn(IntPtr userData);
+
+        /// <summary><c>cloudauth_body_source</c>.</summary>
+        [StructLayout(LayoutKind.Sequential)]
+        internal struct BodySource
+        {
+            public IntPtr Read;
+            public IntPtr Rewind;
+            public IntPtr UserData;
+            public long Length; // bytes, or -1: unknown (sent chunked)
+        }
+
+        /// <summary>CLOUDAUTH_READ_FAILED, <c>(size_t)-1</c>.</summary>
+        internal static readonly UIntPtr ReadFailed = UIntPtr.Size == 8 ? new UIntPtr(ulong.MaxValue) : new UIntPtr(uint.MaxValue);
+
+        // `sink` by reference, or (the overload below) NULL for the whole response in `response`.
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_stream_body(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            ref BodySource body, ref BodySink sink, out ResponseHandle response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_session_request_stream_body(
+            SessionHandle session, byte[] method, byte[] url, IntPtr[] headers, UIntPtr nHeaders,
+            ref BodySource body, IntPtr noSink, out ResponseHandle response);
+
         // --- response -------------------------------------------------------------------
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
@@ -135,14 +188,20 @@ namespace CloudAuth
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern IntPtr cloudauth_response_header(ResponseHandle response, byte[] name);
 
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern UIntPtr cloudauth_response_header_count(ResponseHandle response);
-
-        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
-        internal static extern int cloudauth_response_header_at(
-            ResponseHandle response, UIntPtr index, out IntPtr name, out IntPtr value);
 
         [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
         internal static extern void cloudauth_response_free(IntPtr response);
+
+        // A response the library lends during a callback (a streamed answer's head).
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl, EntryPoint = "cloudauth_response_status")]
+        internal static extern ushort cloudauth_response_status_lent(IntPtr response);
+
+        // The header accessors take the bare pointer (a ResponseHandle is held by its caller).
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern UIntPtr cloudauth_response_header_count(IntPtr response);
+
+        [DllImport(Lib, CallingConvention = CallingConvention.Cdecl)]
+        internal static extern int cloudauth_response_header_at(
+            IntPtr response, UIntPtr index, out IntPtr name, out IntPtr value);
     }
 }

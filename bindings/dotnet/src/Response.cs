@@ -76,6 +76,29 @@ namespace CloudAuth
                 Marshal.Copy(data, body, 0, (int)count);
             }
 
+            bool added = false;
+            try
+            {
+                response.DangerousAddRef(ref added);
+                return new Response(status, body, ReadHeaders(response.DangerousGetHandle()));
+            }
+            finally
+            {
+                if (added)
+                {
+                    response.DangerousRelease();
+                }
+            }
+        }
+
+        /// <summary>The status and headers of a response the library lends to a head callback; the body is empty.</summary>
+        internal static Response ReadHead(IntPtr head)
+        {
+            return new Response(NativeMethods.cloudauth_response_status_lent(head), new byte[0], ReadHeaders(head));
+        }
+
+        private static ResponseHeaders ReadHeaders(IntPtr response)
+        {
             ulong n = NativeMethods.cloudauth_response_header_count(response).ToUInt64();
             List<KeyValuePair<string, string>> list = new List<KeyValuePair<string, string>>((int)Math.Min(n, 1024));
             for (ulong i = 0; i < n; i++)
@@ -87,7 +110,7 @@ namespace CloudAuth
                     "cloudauth_response_header_at");
                 list.Add(new KeyValuePair<string, string>(Utf8.FromNative(name), Utf8.FromNative(value)));
             }
-            return new Response(status, body, new ResponseHeaders(list));
+            return new ResponseHeaders(list);
         }
     }
 

@@ -17,7 +17,7 @@ namespace CloudAuth.Tests
     /// The CloudAuth .NET binding against the real library and the local stand-in server
     /// (STANDIN_URL, see tests/standin/PROTOCOL.md). Run: mono CloudAuth.Tests.exe [name-filter]
     /// </summary>
-    public static class Tests
+    public static partial class Tests
     {
         private const string ClientId = "demo-client";
         private const string Secret = "demo-secret";
@@ -1034,6 +1034,7 @@ namespace CloudAuth.Tests
         [Test]
         public static void HandlerRetriesOnceAfterRevocationAndResendsTheBody()
         {
+            // A seekable stream is streamed, rewound and sent again: the server sees it twice.
             byte[] payload = new byte[70000];
             new Random(7).NextBytes(payload);
             using (Session session = NewSession())
@@ -1041,7 +1042,7 @@ namespace CloudAuth.Tests
             {
                 string before = session.GetToken();
                 standin.Revoke();
-                StreamContent content = new StreamContent(new OneShotStream(payload));
+                StreamContent content = new StreamContent(new MemoryStream(payload));
                 content.Headers.TryAddWithoutValidation("Content-Type", "application/x-test");
                 using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo?retry=1", content).GetAwaiter().GetResult())
                 {
@@ -1053,21 +1054,67 @@ namespace CloudAuth.Tests
                 Assert.True(session.GetToken() != before, "a new token");
                 Assert.Equal(2, standin.Stat("token_requests"), "token requests");
                 Assert.Equal(1, standin.Stat("unauthorized"), "401s served");
+                List<Dictionary<string, object>> log = ApiLog();
+                Assert.Equal(2, log.Count, "sent twice");
+                foreach (Dictionary<string, object> entry in log)
+                {
+                    Dictionary<string, object> headers = (Dictionary<string, object>)entry["headers"];
+                    Assert.Equal("70000", headers.ContainsKey("content-length") ? (string)headers["content-length"] : null,
+                        "each send declared the whole body (the stream's length)");
+                    Assert.Equal("application/x-test", (string)headers["content-type"], "the content headers on each send");
+                }
             }
         }
 
         [Test]
-        public static void HandlerBuffersAOneShotStreamSoA401IsAlwaysResentOnce()
+        public static void HandlerDoesNotResendAOneShotStreamAfterA401()
         {
-            // The handler has no unreplayable body: even a one-shot stream is buffered first. A
-            // 401 to the resend is returned, and the token it rejected is dropped as well.
-            byte[] payload = Encoding.UTF8.GetBytes("once");
+            // A stream that cannot seek is streamed (chunked: no length known) and not buffered,
+            // so it cannot be sent again: the 401 is the answer, and its token is dropped.
+            byte[] payload = Encoding.UTF8.GetBytes("once, and only once");
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                session.GetToken();
+                standin.Revoke();
+                StreamContent content = new StreamContent(new OneShotStream(payload));
+                using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo", content).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(401, (int)r.StatusCode, "the 401, returned");
+                }
+                List<Dictionary<string, object>> log = ApiLog();
+                Assert.Equal(1, log.Count, "one request sent");
+                Dictionary<string, object> headers = (Dictionary<string, object>)log[0]["headers"];
+                Assert.Equal("chunked", headers.ContainsKey("transfer-encoding") ? (string)headers["transfer-encoding"] : null,
+                    "streamed chunked");
+                Assert.Equal(1, standin.Stat("token_requests"), "no new token for a resend");
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/headers").GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "the next request");
+                }
+                Assert.Equal(2, standin.Stat("token_requests"), "the rejected token was dropped");
+
+                // unknown length, no 401: the server gets every byte
+                using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo", new StreamContent(new OneShotStream(payload)))
+                    .GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "status");
+                    Assert.Bytes(payload, r.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult(), "echoed body");
+                }
+            }
+        }
+
+        [Test]
+        public static void HandlerResendsASeekableStreamOnceAfterTwo401s()
+        {
+            // A 401 to the resend is returned, and the token it rejected is dropped as well.
+            byte[] payload = Encoding.UTF8.GetBytes("twice at most");
             using (Session session = NewSession())
             using (HttpClient client = AuthorizedClient(session))
             {
                 session.GetToken();
                 standin.Configure("{\"api_script\": [{\"status\": 401}, {\"status\": 401}]}");
-                StreamContent content = new StreamContent(new OneShotStream(payload));
+                StreamContent content = new StreamContent(new MemoryStream(payload));
                 using (HttpResponseMessage r = client.PostAsync(standin.Url + "/echo", content).GetAwaiter().GetResult())
                 {
                     Assert.Equal(401, (int)r.StatusCode, "the resend's 401, returned");
@@ -1080,6 +1127,80 @@ namespace CloudAuth.Tests
                 }
                 Assert.Equal(3, standin.Stat("token_requests"), "the resend's rejected token was dropped too");
             }
+        }
+
+        [Test]
+        public static void HandlerFollowsA307WithASeekableStreamOnly()
+        {
+            byte[] payload = new byte[30000];
+            new Random(9).NextBytes(payload);
+            string redirect = standin.Url + "/redirect?code=307&to=" + Uri.EscapeDataString(standin.Url + "/echo");
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                using (HttpResponseMessage r = client.PostAsync(redirect, new StreamContent(new MemoryStream(payload))).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "followed");
+                    Assert.Bytes(payload, r.Content.ReadAsByteArrayAsync().GetAwaiter().GetResult(), "the whole body, rewound");
+                }
+                List<Dictionary<string, object>> log = ApiLog();
+                Assert.Equal(2, log.Count, "the redirect and the echo");
+                Assert.Equal("30000", (string)((Dictionary<string, object>)log[0]["headers"])["content-length"], "the first send's body");
+                Assert.Equal("30000", (string)((Dictionary<string, object>)log[1]["headers"])["content-length"], "the second send's body");
+
+                using (HttpResponseMessage r = client.PostAsync(redirect, new StreamContent(new OneShotStream(payload))).GetAwaiter().GetResult())
+                {
+                    Assert.Equal(307, (int)r.StatusCode, "a one-shot stream cannot follow: the 307 is the answer");
+                }
+                Assert.Equal(3, ApiLog().Count, "one more request sent");
+            }
+        }
+
+        [Test]
+        public static void HandlerResponseStreamsWithResponseHeadersRead()
+        {
+            byte[] payload = new byte[300 * 1024];
+            new Random(11).NextBytes(payload);
+            using (Session session = NewSession())
+            using (HttpClient client = AuthorizedClient(session))
+            {
+                HttpRequestMessage post = new HttpRequestMessage(HttpMethod.Post, standin.Url + "/echo") { Content = new ByteArrayContent(payload) };
+                using (HttpResponseMessage r = client.SendAsync(post, HttpCompletionOption.ResponseHeadersRead).GetAwaiter().GetResult())
+                using (Stream body = r.Content.ReadAsStreamAsync().GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "status");
+                    MemoryStream got = new MemoryStream();
+                    byte[] buffer = new byte[4096];
+                    int n;
+                    while ((n = body.Read(buffer, 0, buffer.Length)) > 0)
+                    {
+                        got.Write(buffer, 0, n);
+                    }
+                    Assert.Bytes(payload, got.ToArray(), "every byte, in order");
+                }
+                // stop early: dispose after the first bytes of a large body, then go on
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/big?bytes=50000000", HttpCompletionOption.ResponseHeadersRead)
+                    .GetAwaiter().GetResult())
+                using (Stream body = r.Content.ReadAsStreamAsync().GetAwaiter().GetResult())
+                {
+                    byte[] first = new byte[100];
+                    Assert.True(body.Read(first, 0, first.Length) > 0 && first[0] == (byte)'a', "the first bytes");
+                }
+                using (HttpResponseMessage r = client.GetAsync(standin.Url + "/headers").GetAwaiter().GetResult())
+                {
+                    Assert.Equal(200, (int)r.StatusCode, "the handler goes on");
+                }
+            }
+        }
+
+        private static List<Dictionary<string, object>> ApiLog()
+        {
+            List<Dictionary<string, object>> entries = new List<Dictionary<string, object>>();
+            foreach (object entry in (List<object>)standin.Stats()["api_log"])
+            {
+                entries.Add((Dictionary<string, object>)entry);
+            }
+            return entries;
         }
 
         [Test]
