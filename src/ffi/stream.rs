@@ -38,8 +38,8 @@ pub struct cloudauth_body_sink {
 }
 
 /// `cloudauth_session_request`, with the response body streamed to `sink` instead of held in
-/// the response: a download of any size in the memory of one piece (at most about 16 KiB to
-/// 64 KiB, whatever the network delivers at once).
+/// the response: a download of any size in the memory of one piece (whatever the connection
+/// delivers at once: from a few KiB to a few hundred KiB on loopback).
 ///
 /// - `method`, `url`, `headers`, `n_headers`, `body`, `body_len`: as for
 ///   `cloudauth_session_request` (401 handling, redirects and resends too).
