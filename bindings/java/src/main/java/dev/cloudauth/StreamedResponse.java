@@ -61,6 +61,8 @@ public final class StreamedResponse implements AutoCloseable {
         private static final Object END = new Object();
 
         final CompletableFuture<Response> head = new CompletableFuture<>();
+        /** Completes when the native call has returned: with null, or what ended it. */
+        final CompletableFuture<Throwable> finished = new CompletableFuture<>();
         private final BlockingQueue<Object> queue = new ArrayBlockingQueue<>(QUEUE_PIECES);
         private volatile boolean closed;
 
@@ -134,6 +136,7 @@ public final class StreamedResponse implements AutoCloseable {
             if (last != null) {
                 pipe.head.complete(last); // no head callback came (cannot happen with a sink; harmless)
             }
+            pipe.finished.complete(failure);
             pipe.end(failure);
         };
         try {
@@ -168,6 +171,16 @@ public final class StreamedResponse implements AutoCloseable {
         return new StreamedResponse(head, pipe);
     }
 
+    /** When the native call has returned, and what ended it (null: the whole body came). */
+    CompletableFuture<Throwable> finished() {
+        return pipe.finished;
+    }
+
+    /** Pieces the worker has queued ahead of the reader. */
+    int queued() {
+        return pipe.queue.size();
+    }
+
     /** The HTTP status of the final answer (after redirects and a 401 resend). */
     public int status() {
         return head.status();
@@ -191,6 +204,7 @@ public final class StreamedResponse implements AutoCloseable {
     /** Stops the download if it has not ended; idempotent. */
     @Override
     public void close() {
+        body.closed = true;
         cleanable.clean();
     }
 
@@ -205,7 +219,7 @@ public final class StreamedResponse implements AutoCloseable {
         private int at;
         private boolean ended;
         private IOException failed;
-        private boolean closed;
+        private volatile boolean closed;
 
         @Override
         public int read() throws IOException {
@@ -271,7 +285,6 @@ public final class StreamedResponse implements AutoCloseable {
 
         @Override
         public void close() {
-            closed = true;
             StreamedResponse.this.close();
         }
     }
