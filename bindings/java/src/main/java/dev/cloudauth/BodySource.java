@@ -90,6 +90,9 @@ public final class BodySource {
 
         /** Up to {@code len} bytes into {@code b}; 0 at the end of the body. */
         int read(byte[] b, int len) throws IOException {
+            if (len <= 0) {
+                throw new IOException("the library asked for " + len + " bytes of the body");
+            }
             if (current == null) {
                 current = open();
             }
