@@ -320,6 +320,17 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
                 f"{r.num('java.token.ffm.ns_per_call'):.0f} ns",
                 f"{r.num('java.field.ffm.ns_per_read'):.1f} ns (a plain field read)", "", "(reported)", None,
             ))
+    if r.count("java.bodies.down.session.mib_per_s"):
+        mib = int(r.num("java.bodies.mib"))
+        for way, what in (("down", "download to a discarding sink"), ("up", "upload from a one-shot InputStream")):
+            js, jh, jo = (r.num(f"java.bodies.{way}.{k}.mib_per_s") for k in ("session", "httpclient", "okhttp"))
+            best_name, best = ("OkHttp", jo) if jo >= jh else ("java.net.http", jh)
+            rows.append((
+                f"4. Java streamed {what} ({mib} MiB, JNA callbacks): Session.{'download' if way == 'down' else 'upload'} "
+                "vs java.net.http / OkHttp with a fixed Authorization header, 64 KiB pieces, MiB/s",
+                fmt(js, "MiB/s"), f"HttpClient {fmt(jh, 'MiB/s')}, OkHttp {fmt(jo, 'MiB/s')}",
+                f"{js / best:.2f}× {best_name}", "≥ 1.0× the faster", js / best >= 1.0,
+            ))
     herd_max = r.num("herd.token_requests_max")
     rows.append((
         f"5. thundering herd: {int(r.num('herd.threads'))} threads, no usable token; token requests per round (max over {len(r.rounds('herd.token_requests').split(','))} rounds)",

@@ -13,7 +13,13 @@
 //      header, each in front of an interceptor that answers at once (no network), µs/request
 //      (median of per-round differences);
 //   3. Session.token() on a cached token, ns/call, beside a plain field read (JNA; with
-//      BENCH_JAVA_PARTS=token on JDK 22+, the FFM path).
+//      BENCH_JAVA_PARTS=token on JDK 22+, the FFM path);
+//   4. streamed bodies, MiB/s: a download of /api/blob to a discarding sink (Session.download
+//      through JNA write callbacks vs HttpClient BodyHandlers.ofInputStream and OkHttp
+//      byteStream, each read in 64 KiB pieces) and an upload of the same size from a one-shot
+//      InputStream (Session.upload through JNA read callbacks vs BodyPublishers.ofInputStream
+//      and an OkHttp one-shot RequestBody copying the stream).
+// BENCH_JAVA_PARTS picks parts (default seq,canned,token,bodies).
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -53,7 +59,7 @@ public class BenchJava {
             if (!session.token().equals(token)) {
                 throw new IllegalStateException("nginx issued another token than BENCH_TOKEN");
             }
-            String parts = System.getenv().getOrDefault("BENCH_JAVA_PARTS", "seq,canned,token");
+            String parts = System.getenv().getOrDefault("BENCH_JAVA_PARTS", "seq,canned,token,bodies");
             if (parts.contains("seq")) {
                 seq(session, base, token, rounds);
             }
@@ -62,6 +68,9 @@ public class BenchJava {
             }
             if (parts.contains("token")) {
                 tokenCalls(session, rounds);
+            }
+            if (parts.contains("bodies")) {
+                bodies(session, base, token, rounds);
             }
         }
     }
@@ -210,6 +219,139 @@ public class BenchJava {
         String mode = dev.cloudauth.CloudAuth.nativeAccess();
         report("java.token" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_call", token);
         report("java.field" + (mode.equals("jna") ? "" : "." + mode) + ".ns_per_read", read);
+    }
+
+    // ---- 4. streamed bodies ------------------------------------------------------------------
+
+    interface Call {
+        void run() throws Exception;
+    }
+
+    static void bodies(Session session, String base, String token, int rounds) throws Exception {
+        int mib = Integer.parseInt(System.getenv().getOrDefault("BENCH_BLOB_MIB", "16"));
+        long size = (long) mib << 20;
+        byte[] payload = new byte[(int) size];
+        new java.util.Random(1).nextBytes(payload);
+        String bearer = "Bearer " + token;
+        URI blob = URI.create(base + "/api/blob");
+        URI upload = URI.create(base + "/api/upload");
+        HttpClient jdk = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        OkHttpClient ok = new OkHttpClient();
+        MediaType octets = MediaType.parse("application/octet-stream");
+        java.util.Map<String, String> ct = java.util.Map.of("Content-Type", "application/octet-stream");
+        byte[] buf = new byte[64 << 10];
+        long[] got = {0};
+        java.io.OutputStream discard = new java.io.OutputStream() {
+            @Override
+            public void write(int b) {
+                got[0]++;
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) {
+                got[0] += len;
+            }
+        };
+        Call downSession = () -> {
+            got[0] = 0;
+            Response r = session.download("GET", blob.toString(), discard);
+            checkSize(r.status(), got[0], size);
+        };
+        Call downJdk = () -> {
+            HttpResponse<java.io.InputStream> r = jdk.send(HttpRequest.newBuilder(blob).header("Authorization", bearer).build(),
+                    HttpResponse.BodyHandlers.ofInputStream());
+            checkSize(r.statusCode(), drain(r.body(), buf), size);
+        };
+        Call downOk = () -> {
+            try (okhttp3.Response r = ok.newCall(new Request.Builder().url(blob.toString()).header("Authorization", bearer).build())
+                    .execute()) {
+                checkSize(r.code(), drain(r.body().byteStream(), buf), size);
+            }
+        };
+        Call upSession = () -> {
+            Response r = session.upload("POST", upload.toString(), ct,
+                    dev.cloudauth.BodySource.of(new java.io.ByteArrayInputStream(payload), size));
+            check(r.status(), true);
+        };
+        Call upJdk = () -> {
+            HttpResponse<Void> r = jdk.send(HttpRequest.newBuilder(upload).header("Authorization", bearer)
+                    .header("Content-Type", "application/octet-stream")
+                    .POST(HttpRequest.BodyPublishers.fromPublisher(
+                            HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(payload)), size))
+                    .build(), HttpResponse.BodyHandlers.discarding());
+            check(r.statusCode(), true);
+        };
+        Call upOk = () -> {
+            java.io.InputStream in = new java.io.ByteArrayInputStream(payload);
+            okhttp3.RequestBody body = new okhttp3.RequestBody() {
+                @Override
+                public MediaType contentType() {
+                    return octets;
+                }
+
+                @Override
+                public long contentLength() {
+                    return size;
+                }
+
+                @Override
+                public void writeTo(okio.BufferedSink sink) throws java.io.IOException {
+                    sink.writeAll(okio.Okio.source(in));
+                }
+
+                @Override
+                public boolean isOneShot() {
+                    return true;
+                }
+            };
+            try (okhttp3.Response r = ok.newCall(new Request.Builder().url(upload.toString()).header("Authorization", bearer)
+                    .post(body).build()).execute()) {
+                check(r.code(), true);
+            }
+        };
+        String[] names = {"down.session", "down.httpclient", "down.okhttp", "up.session", "up.httpclient", "up.okhttp"};
+        Call[] calls = {downSession, downJdk, downOk, upSession, upJdk, upOk};
+        int n = QUICK ? 2 : 8;
+        for (Call c : calls) { // warm-up: JIT, connections
+            for (int i = 0; i < n; i++) {
+                c.run();
+            }
+        }
+        List<List<Double>> mibPerS = new ArrayList<>();
+        for (int k = 0; k < calls.length; k++) {
+            mibPerS.add(new ArrayList<>());
+        }
+        for (int round = 0; round < rounds; round++) {
+            for (int k = 0; k < calls.length; k++) {
+                long t0 = System.nanoTime();
+                for (int i = 0; i < n; i++) {
+                    calls[k].run();
+                }
+                mibPerS.get(k).add((double) n * mib / ((System.nanoTime() - t0) / 1e9));
+            }
+        }
+        for (int k = 0; k < calls.length; k++) {
+            report("java.bodies." + names[k] + ".mib_per_s", mibPerS.get(k));
+        }
+        System.out.println("R java.bodies.mib " + mib);
+        ok.dispatcher().executorService().shutdown();
+        ok.connectionPool().evictAll();
+    }
+
+    static long drain(java.io.InputStream in, byte[] buf) throws java.io.IOException {
+        long total = 0;
+        try (in) {
+            for (int n; (n = in.read(buf)) > 0; ) {
+                total += n;
+            }
+        }
+        return total;
+    }
+
+    static void checkSize(int status, long got, long size) {
+        if (status != 200 || got != size) {
+            throw new IllegalStateException("unexpected download: status " + status + ", " + got + " of " + size + " bytes");
+        }
     }
 
     static void report(String key, List<Double> values) {

@@ -41,11 +41,12 @@ echo "run_java: the OkHttp interceptor's tests on OkHttp 5"
 "${mvn[@]}" -Pokhttp5 surefire:test -Dtest=OkHttpInterceptorTest
 
 # On a JDK of 22 or newer the token calls go through FFM (java.lang.foreign): the session and
-# concurrency tests once more on such a JDK when the machine has one (Temurin 25 here).
+# concurrency tests once more on such a JDK when the machine has one (Temurin 25 here), and the
+# streamed-body tests (JNA callbacks on that JDK).
 jdk22=${JAVA22_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
 if [[ -x $jdk22/bin/java ]]; then
-  echo "run_java: SessionTest and ConcurrencyTest on $("$jdk22/bin/java" -version 2>&1 | head -1) (FFM token path)"
-  "${mvn[@]}" surefire:test -Djvm="$jdk22/bin/java" -Dtest='SessionTest,ConcurrencyTest' \
+  echo "run_java: SessionTest, ConcurrencyTest and StreamTest on $("$jdk22/bin/java" -version 2>&1 | head -1) (FFM token path)"
+  "${mvn[@]}" surefire:test -Djvm="$jdk22/bin/java" -Dtest='SessionTest,ConcurrencyTest,StreamTest' \
     -DargLine="-Xmx256m -XX:+UseSerialGC --enable-native-access=ALL-UNNAMED"
 else
   echo "run_java: no JDK 22+ at $jdk22 (set JAVA22_HOME): the FFM token path is not tested in this run"

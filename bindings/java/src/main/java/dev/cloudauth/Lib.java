@@ -157,6 +157,10 @@ final class Lib {
     static native int cloudauth_session_request(long s, byte[] method, byte[] url, long headers, long nHeaders,
             byte[] body, long bodyLen, long[] out);
 
+    /** {@code body} and {@code sink}: addresses of a cloudauth_body_source / cloudauth_body_sink, or 0. */
+    static native int cloudauth_session_request_stream_body(long s, byte[] method, byte[] url, long headers, long nHeaders,
+            long body, long sink, long[] out);
+
     static native int cloudauth_session_set_credentials(long s, byte[] clientId, byte[] clientSecret);
 
     static native int cloudauth_session_stats(long s, long out, long size);

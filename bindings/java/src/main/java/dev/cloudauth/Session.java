@@ -3,6 +3,8 @@ package dev.cloudauth;
 import com.sun.jna.Memory;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.lang.ref.Cleaner;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -345,6 +347,111 @@ public final class Session implements AutoCloseable {
     /** {@code requestAsync(method, url, no headers, no body)}. */
     public CompletableFuture<Response> requestAsync(String method, String url) {
         return requestAsync(method, url, Collections.emptyMap(), null);
+    }
+
+    /**
+     * {@link #request(String, String, Map, byte[])} with the body read from {@code body} while
+     * the request is written, never held whole in memory (docs/streaming.md). A 401 to our
+     * token drops that token always; the request is sent once more only when the body is
+     * {@linkplain BodySource#isReplayable() replayable} (reopened from its start), else the 401
+     * is the answer. The same holds for a 307/308.
+     *
+     * @param body the request body, or null for none
+     * @throws IOException what the body's stream (or its opener) threw, rethrown once the
+     *     native call has returned (the request was cancelled)
+     */
+    public Response upload(String method, String url, Map<String, String> headers, BodySource body) throws IOException {
+        return exchange(method, url, headers, body, null);
+    }
+
+    /** {@code download(method, url, no headers, no body, out)}. */
+    public Response download(String method, String url, OutputStream out) throws IOException {
+        return download(method, url, Collections.emptyMap(), null, out);
+    }
+
+    /**
+     * Sends the request (401 handling, redirects and resends as {@link #upload}) and writes the
+     * final answer's body to {@code out} piece by piece as it arrives, on this thread: a
+     * download of any size in the memory of one piece. The body of whatever answer came is
+     * written (a 404's too): check {@link Response#status()}. {@code out} is not closed. Returns
+     * the status and headers, with an empty body.
+     *
+     * <p>{@code timeout_ms} bounds the whole exchange, the time {@code out.write} takes included;
+     * {@code max_response_bytes} caps the body. On any failure {@code out} may hold part of the
+     * body: discard it.
+     *
+     * @throws IOException what {@code out} (or the body's stream) threw: the request is stopped
+     *     and the exception rethrown once the native call has returned
+     */
+    public Response download(String method, String url, Map<String, String> headers, BodySource body, OutputStream out)
+            throws IOException {
+        Objects.requireNonNull(out, "out");
+        return exchange(method, url, headers, body, new Streams.Sink() {
+            private byte[] buf;
+
+            @Override
+            public boolean head(Response head) {
+                return true;
+            }
+
+            @Override
+            public boolean write(long address, int len) throws IOException {
+                if (buf == null || buf.length < len) {
+                    buf = new byte[Math.max(len, 64 << 10)];
+                }
+                new Pointer(address).read(0, buf, 0, len);
+                out.write(buf, 0, len);
+                return true;
+            }
+        });
+    }
+
+    /** {@code stream(method, url, no headers, no body)}. */
+    public StreamedResponse stream(String method, String url) throws IOException {
+        return stream(method, url, Collections.emptyMap(), null);
+    }
+
+    /**
+     * Sends the request and returns once the final answer's status and headers are in, its body
+     * an {@link InputStream} that is filled while it is read (see {@link StreamedResponse}: a
+     * worker thread runs the native call, at most a few pieces ahead of the reader). Failures
+     * before the head are thrown here, as by {@link #request}; later ones by the body's
+     * {@code read}. Close the response.
+     *
+     * @param body the request body (read on the worker thread), or null
+     */
+    public StreamedResponse stream(String method, String url, Map<String, String> headers, BodySource body) throws IOException {
+        byte[] m = Text.c(method, "the method");
+        byte[] u = Text.c(url, "the url");
+        Memory lines = headerLines(headers);
+        int n = headers == null ? 0 : headers.size();
+        long s;
+        try {
+            s = handle.acquire();
+        } catch (IllegalStateException e) {
+            if (lines != null) {
+                lines.close();
+            }
+            throw e;
+        }
+        return StreamedResponse.start(s, m, u, lines, n, body, handle::release); // the worker releases
+    }
+
+    private Response exchange(String method, String url, Map<String, String> headers, BodySource body, Streams.Sink sink)
+            throws IOException {
+        byte[] m = Text.c(method, "the method");
+        byte[] u = Text.c(url, "the url");
+        Memory lines = headerLines(headers);
+        int n = headers == null ? 0 : headers.size();
+        long s = handle.acquire();
+        try {
+            return Streams.exchange(s, m, u, lines == null ? 0 : Memory.nativeValue(lines), n, body, sink);
+        } finally {
+            handle.release();
+            if (lines != null) {
+                lines.close();
+            }
+        }
     }
 
     private interface Starter {

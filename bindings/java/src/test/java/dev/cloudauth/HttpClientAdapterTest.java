@@ -58,6 +58,70 @@ class HttpClientAdapterTest extends AdapterContract {
         return new Result(r.statusCode(), r.body());
     }
 
+    /**
+     * The wrapper adds the header and hands the request to the HttpClient: a publisher over an
+     * InputStream (not replayable, sent chunked) and BodyHandlers.ofInputStream stream natively,
+     * in bounded memory, through it.
+     */
+    @Test
+    void largeBodiesStreamThroughTheWrapper() throws Exception {
+        long up = 32L << 20;
+        long down = 64L << 20;
+        Servers.reset();
+        try (Session s = new Session(Servers.standinConfig().build())) {
+            CloudAuthHttpClient http = new CloudAuthHttpClient(s);
+            long base = StreamTest.heapUsed();
+            long[] grew = {Long.MIN_VALUE, Long.MIN_VALUE};
+            java.io.InputStream generated = new java.io.InputStream() {
+                long sent;
+
+                @Override
+                public int read() {
+                    throw new UnsupportedOperationException("read in pieces");
+                }
+
+                @Override
+                public int read(byte[] b, int off, int len) {
+                    if (sent >= up) {
+                        return -1;
+                    }
+                    int n = (int) Math.min(len, up - sent);
+                    java.util.Arrays.fill(b, off, off + n, (byte) 'u');
+                    if (sent < up / 2 && sent + n >= up / 2) {
+                        grew[0] = StreamTest.heapUsed() - base;
+                    }
+                    sent += n;
+                    return n;
+                }
+            };
+            HttpRequest post = HttpRequest.newBuilder(URI.create(Servers.standin() + "/echo?jdk=up"))
+                    .POST(HttpRequest.BodyPublishers.ofInputStream(() -> generated)).build();
+            HttpResponse<java.io.InputStream> r = stream(http, post);
+            assertEquals(200, r.statusCode());
+            try (java.io.InputStream in = r.body()) {
+                assertEquals(up, OkHttpInterceptorTest.count(in, (byte) 'u', up, grew, 1, base));
+            }
+            String h = StreamTest.loggedHeaders("jdk=up");
+            assertTrue(h.contains("\"transfer-encoding\": \"chunked\"") && h.contains("Bearer "), h);
+            assertTrue(grew[0] != Long.MIN_VALUE && grew[0] < 8 << 20, "heap grew by " + grew[0] + " halfway through the upload");
+            assertTrue(grew[1] != Long.MIN_VALUE && grew[1] < 8 << 20, "heap grew by " + grew[1] + " halfway through the echo");
+
+            grew[1] = Long.MIN_VALUE;
+            r = stream(http, HttpRequest.newBuilder(URI.create(Servers.standin() + "/big?bytes=" + down)).build());
+            assertEquals(200, r.statusCode());
+            try (java.io.InputStream in = r.body()) {
+                assertEquals(down, OkHttpInterceptorTest.count(in, (byte) 'a', down, grew, 1, base));
+            }
+            assertTrue(grew[1] != Long.MIN_VALUE && grew[1] < 8 << 20, "heap grew by " + grew[1] + " halfway through the download");
+            assertEquals(1, Servers.tokenRequests());
+        }
+    }
+
+    private HttpResponse<java.io.InputStream> stream(CloudAuthHttpClient http, HttpRequest request) throws Exception {
+        return async() ? http.sendAsync(request, HttpResponse.BodyHandlers.ofInputStream()).get(20, TimeUnit.SECONDS)
+                : http.send(request, HttpResponse.BodyHandlers.ofInputStream());
+    }
+
     @Test
     void aClientThatFollowsRedirectsItselfIsRefused() {
         HttpClient following = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NORMAL).build();

@@ -1,5 +1,6 @@
 package dev.cloudauth;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -48,6 +49,83 @@ class OkHttpInterceptorTest extends AdapterContract {
             });
             assertTrue(failure.get(10, TimeUnit.SECONDS).getCause() instanceof AuthRejectedException);
         }
+    }
+
+    /**
+     * The interceptor only adds a header and lets OkHttp send: a one-shot body OkHttp writes as
+     * it goes (chunked) and a response body read as it arrives stream natively, in bounded
+     * memory, through the adapter.
+     */
+    @Test
+    void largeBodiesStreamThroughTheInterceptor() throws Exception {
+        long up = 32L << 20;
+        long down = 64L << 20;
+        Servers.reset();
+        try (Session s = new Session(Servers.standinConfig().build())) {
+            OkHttpClient http = CloudAuthInterceptor.install(new OkHttpClient.Builder(), s)
+                    .callTimeout(30, TimeUnit.SECONDS).build();
+            long base = StreamTest.heapUsed();
+            long[] grew = {Long.MIN_VALUE, Long.MIN_VALUE};
+            RequestBody generated = new RequestBody() {
+                @Override
+                public MediaType contentType() {
+                    return MediaType.parse("application/octet-stream");
+                }
+
+                @Override
+                public void writeTo(BufferedSink sink) throws IOException {
+                    byte[] piece = new byte[64 << 10];
+                    java.util.Arrays.fill(piece, (byte) 'u');
+                    for (long sent = 0; sent < up; sent += piece.length) {
+                        if (sent == up / 2) {
+                            grew[0] = StreamTest.heapUsed() - base;
+                        }
+                        sink.write(piece);
+                    }
+                }
+
+                @Override
+                public boolean isOneShot() {
+                    return true;
+                }
+            };
+            try (Response r = http.newCall(new Request.Builder().url(Servers.standin() + "/echo?okhttp=up").post(generated).build())
+                    .execute()) {
+                assertEquals(200, r.code());
+                assertEquals(up, count(r.body().byteStream(), (byte) 'u', up, grew, 1, base));
+            }
+            String h = StreamTest.loggedHeaders("okhttp=up");
+            assertTrue(h.contains("\"transfer-encoding\": \"chunked\"") && h.contains("Bearer "), h);
+            assertTrue(grew[0] != Long.MIN_VALUE && grew[0] < 8 << 20, "heap grew by " + grew[0] + " halfway through the upload");
+            assertTrue(grew[1] != Long.MIN_VALUE && grew[1] < 8 << 20, "heap grew by " + grew[1] + " halfway through the echo");
+
+            grew[1] = Long.MIN_VALUE;
+            try (Response r = http.newCall(new Request.Builder().url(Servers.standin() + "/big?bytes=" + down).build()).execute()) {
+                assertEquals(200, r.code());
+                assertEquals(down, count(r.body().byteStream(), (byte) 'a', down, grew, 1, base));
+            }
+            assertTrue(grew[1] != Long.MIN_VALUE && grew[1] < 8 << 20, "heap grew by " + grew[1] + " halfway through the download");
+            assertEquals(1, Servers.tokenRequests());
+            http.connectionPool().evictAll();
+        }
+    }
+
+    /** Reads {@code in} to its end checking every byte is {@code b}; the heap growth halfway goes to grew[slot]. */
+    static long count(java.io.InputStream in, byte b, long size, long[] grew, int slot, long base) throws IOException {
+        byte[] buf = new byte[100_000];
+        long total = 0;
+        for (int n; (n = in.read(buf)) > 0; ) {
+            for (int i = 0; i < n; i++) {
+                if (buf[i] != b) {
+                    throw new AssertionError("byte " + (total + i) + " is " + buf[i]);
+                }
+            }
+            if (total < size / 2 && total + n >= size / 2) {
+                grew[slot] = StreamTest.heapUsed() - base;
+            }
+            total += n;
+        }
+        return total;
     }
 
     @Override
