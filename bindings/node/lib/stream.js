@@ -23,11 +23,7 @@ const IDLE_WORKERS = 2;
 const idle = [];
 
 function spawn() {
-  const { port1, port2 } = new MessageChannel();
-  const w = new Worker(path.join(__dirname, 'stream_worker.js'), {
-    workerData: { port: port2, library: ffi.libraryPath }, transferList: [port2],
-  });
-  w.port = port1;
+  const w = new Worker(path.join(__dirname, 'stream_worker.js'), { workerData: { library: ffi.libraryPath } });
   w.job = null;
   // A worker that dies (it should not) fails its job; it is never reused.
   w.on('error', (e) => w.job && w.job.done({ t: 'done', rc: 10, error: `the streaming thread failed: ${e.message}` }));
@@ -132,12 +128,15 @@ class Source {
 function start(job, on) {
   const w = acquire();
   const ctl = new Int32Array(new SharedArrayBuffer(SIZE * 4));
+  // A channel per job: an answer that comes after its job ended never reaches the next one.
+  const { port1, port2 } = new MessageChannel();
   const wake = () => {
     Atomics.add(ctl, SIG, 1);
     Atomics.notify(ctl, SIG);
   };
   const answer = (m, transfer) => {
-    w.port.postMessage(m, transfer);
+    if (finished) return;
+    port1.postMessage(m, transfer);
     wake();
   };
   let finished = false;
@@ -167,16 +166,18 @@ function start(job, on) {
     done(m) {
       if (finished) return;
       finished = true;
+      port1.close();
       release(w);
-      const closing = source ? source.close().catch(() => {}) : Promise.resolve();
-      closing.then(() => on.end(m));
+      // Not awaited: an async generator's return() waits for its pending step.
+      if (source) source.close().catch(() => {});
+      on.end(m);
     },
   };
   w.postMessage({
     ptr: job.ptr, method: job.method, url: job.url, headers: job.headers, body: job.body || null,
     source: source ? { length: job.length, rewindable: source.rewindable } : null,
-    stream: job.stream, deadline: job.deadline, ctl: ctl.buffer,
-  });
+    stream: job.stream, deadline: job.deadline, ctl: ctl.buffer, port: port2,
+  }, [port2]);
   return {
     cancel() {
       if (finished) return;

@@ -13,11 +13,10 @@ const { SIG, CREDIT, CANCEL, WINDOW } = require('./stream_control');
 
 const api = ffi.stream();
 const { koffi } = ffi;
-const port = workerData.port; // the main thread's answers (pieces, rewinds)
 const READ_FAILED = 0xffffffffffffffffn; // CLOUDAUTH_READ_FAILED, (size_t)-1
 const STOP = 1;
 
-let job = null; // { ctl, deadline, rest, ended, timedOut }
+let job = null; // { ctl, port, deadline, rest, ended, timedOut }
 
 // Waits until `ready()` holds; false when the job was cancelled or its deadline passed.
 function waitFor(ready) {
@@ -40,7 +39,7 @@ function ask(what) {
   parentPort.postMessage({ t: what });
   let answer = null;
   return waitFor(() => {
-    const m = receiveMessageOnPort(port);
+    const m = receiveMessageOnPort(job.port); // the main thread's answer (a piece, a rewind)
     if (m) answer = m.message;
     return m !== undefined;
   }) ? answer : null;
@@ -109,7 +108,7 @@ function run(j) {
 }
 
 parentPort.on('message', (j) => {
-  job = { ctl: new Int32Array(j.ctl), deadline: j.deadline, rest: null, ended: false, timedOut: false };
+  job = { ctl: new Int32Array(j.ctl), port: j.port, deadline: j.deadline, rest: null, ended: false, timedOut: false };
   let msg;
   try {
     const [rc, r] = run(j);
@@ -125,6 +124,7 @@ parentPort.on('message', (j) => {
   } catch (e) {
     msg = { t: 'done', rc: 10, error: `the streaming thread failed: ${String(e && e.message).split('\n')[0]}`, timedOut: false };
   }
+  j.port.close();
   job = null;
   const body = msg.response && msg.response.body;
   parentPort.postMessage(msg, body && body.length ? [body.buffer] : []);
