@@ -255,7 +255,7 @@ test('abort: a signal stops a streamed upload and a streamed download', async ()
   async function* slow() {
     yield Buffer.from('a');
     ac.abort(new Error('user gave up'));
-    await sleep(5000);
+    await new Promise(() => {}); // never settles (and holds no timer)
   }
   await assert.rejects(s.post('/echo', { body: slow(), signal: ac.signal }), (e) => e instanceof cloudauth.CancelledError && /aborted/.test(e.message));
   const ac2 = new AbortController();
