@@ -50,7 +50,7 @@ function release(w) {
     w.unref();
     idle.push(w);
   } else {
-    w.terminate();
+    w.postMessage({ close: true }); // it frees its callbacks and ends
   }
 }
 

@@ -108,6 +108,11 @@ function run(j) {
 }
 
 parentPort.on('message', (j) => {
+  if (j.close) {
+    for (const c of Object.values(cb)) koffi.unregister(c);
+    parentPort.close();
+    return;
+  }
   job = { ctl: new Int32Array(j.ctl), port: j.port, deadline: j.deadline, rest: null, ended: false, timedOut: false };
   let msg;
   try {

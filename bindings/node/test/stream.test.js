@@ -268,6 +268,17 @@ test('abort: a signal stops a streamed upload and a streamed download', async ()
   assert.equal((await s.get('/echo')).status, 200);
 });
 
+test('concurrent streamed requests, twice (the workers of the first round reused or closed)', async () => {
+  const s = open();
+  const rounds = async () => {
+    const downs = [1, 2, 3, 4].map(async (i) => (await drain((await s.get(`/big?bytes=${i * 100_000}`, { stream: true })).body)).length);
+    const ups = [1, 2].map(async (i) => (await s.post('/echo', { body: () => pieces(i, 1000) })).body.length);
+    return Promise.all([...downs, ...ups]);
+  };
+  assert.deepEqual(await rounds(), [100_000, 200_000, 300_000, 400_000, 1000, 2000]);
+  assert.deepEqual(await rounds(), [100_000, 200_000, 300_000, 400_000, 1000, 2000]);
+});
+
 test('bad stream arguments are clear errors', async () => {
   const s = open();
   await assert.rejects(s.post('/echo', { body: 'x', contentLength: 1 }), /contentLength is for a stream body/);
