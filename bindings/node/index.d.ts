@@ -52,12 +52,44 @@ export type HeadersArg = Record<string, string | number | ReadonlyArray<string>>
   ReadonlyArray<readonly [string, string]>;
 export type BodyArg = string | Buffer | ArrayBufferView | ArrayBuffer | URLSearchParams | null;
 
+/** Pieces of a request body: Buffers, Uint8Arrays (any ArrayBufferView) or strings. */
+export type BodyPiece = Uint8Array | ArrayBufferView | ArrayBuffer | string;
+/**
+ * A body read while it is sent: a Readable, an async (or sync) iterable of pieces, a web
+ * ReadableStream, or a function returning one of those. Only a function makes it replayable:
+ * it is called again for a resend (after a 401 to the token, a 307/308); a stream given
+ * directly is sent once (a 401 is then the answer, its token dropped).
+ */
+export type StreamBodyArg = AsyncIterable<BodyPiece> | Iterable<BodyPiece> | ReadableStream<Uint8Array> |
+  (() => AsyncIterable<BodyPiece> | Iterable<BodyPiece> | ReadableStream<Uint8Array>);
+
 export interface RequestOptions {
   headers?: HeadersArg;
-  /** Sent as is; a stream cannot be sent (a request may be replayed after a 401). */
-  body?: BodyArg;
+  /** Bytes, sent as is (and again for a resend), or a stream body (see StreamBodyArg). */
+  body?: BodyArg | StreamBodyArg;
+  /** A stream body's size in bytes (sent as Content-Length); without it the body is sent chunked. */
+  contentLength?: number;
   /** Aborting cancels the request: it rejects with a CancelledError whose cause is the reason. */
   signal?: AbortSignal;
+}
+
+export interface StreamRequestOptions extends RequestOptions {
+  /** The response's body as a Readable, read as it arrives (status and headers first). */
+  stream: true;
+}
+
+/**
+ * A response whose body is a Readable. Back-pressure reaches the server; destroying the body
+ * stops the request. A failure after the head (cap, timeout, abort) is the body's 'error'.
+ */
+export class StreamedResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  readonly url: string;
+  readonly headers: Headers;
+  readonly rawHeaders: ReadonlyArray<[string, string]>;
+  readonly body: import('node:stream').Readable;
+  header(name: string): string | null;
 }
 
 export class Response {
@@ -103,6 +135,7 @@ export interface SharedSession {
   readonly refs: Int32Array;
   readonly claim: Int32Array;
   readonly baseUrl: string;
+  readonly timeoutMs: number;
 }
 
 export class Session extends EventEmitter {
@@ -119,8 +152,11 @@ export class Session extends EventEmitter {
   token(options?: { signal?: AbortSignal }): Promise<string>;
   /** The token if one is usable without I/O, else null (a fetch then starts in the background). */
   cachedToken(): string | null;
+  request(method: string, url: string | URL, options: StreamRequestOptions): Promise<StreamedResponse>;
   request(method: string, url: string | URL, options?: RequestOptions): Promise<Response>;
+  get(url: string | URL, options: StreamRequestOptions): Promise<StreamedResponse>;
   get(url: string | URL, options?: RequestOptions): Promise<Response>;
+  post(url: string | URL, options: StreamRequestOptions): Promise<StreamedResponse>;
   post(url: string | URL, options?: RequestOptions): Promise<Response>;
   invalidate(): Promise<void>;
   invalidateToken(token: string): Promise<void>;

@@ -191,6 +191,31 @@ function readResponse(r) {
   return { status, rawHeaders: raw, body };
 }
 
+// The streamed-body calls, declared by the thread that makes them (stream_worker.js).
+let streamApi = null;
+function stream() {
+  if (streamApi) return streamApi;
+  load();
+  const head = koffi.proto('int cloudauth_head_fn(void *user_data, cloudauth_response *head)');
+  const write = koffi.proto('int cloudauth_write_fn(void *user_data, void *data, size_t len)');
+  const read = koffi.proto('size_t cloudauth_read_fn(void *user_data, void *buf, size_t cap)');
+  const rewind = koffi.proto('int cloudauth_rewind_fn(void *user_data)');
+  koffi.struct('cloudauth_body_sink', { head: 'cloudauth_head_fn *', write: 'cloudauth_write_fn *', user_data: 'void *' });
+  koffi.struct('cloudauth_body_source', {
+    read: 'cloudauth_read_fn *', rewind: 'cloudauth_rewind_fn *', user_data: 'void *', length: 'int64_t',
+  });
+  streamApi = {
+    types: { head, write, read, rewind },
+    request: lib.func('int cloudauth_session_request_stream(cloudauth_session *s, const char *method, const char *url, ' +
+      'const char **headers, size_t n_headers, const uint8_t *body, size_t body_len, const cloudauth_body_sink *sink, ' +
+      '_Out_ cloudauth_response **out)'),
+    requestBody: lib.func('int cloudauth_session_request_stream_body(cloudauth_session *s, const char *method, ' +
+      'const char *url, const char **headers, size_t n_headers, const cloudauth_body_source *body, ' +
+      'const cloudauth_body_sink *sink, _Out_ cloudauth_response **out)'),
+  };
+  return streamApi;
+}
+
 function deliver(ptr) {
   let c;
   try {
@@ -268,7 +293,7 @@ function lastError() {
 
 module.exports = {
   koffi, fn, load, getQueue, newTag, expect, addEventSink, removeEventSink, listening,
-  drainReady, resultName, lastError,
+  drainReady, resultName, lastError, readResponse, stream,
   get Stats() { load(); return Stats; },
   get libraryPath() { load(); return libraryPath; },
 };

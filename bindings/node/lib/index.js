@@ -4,6 +4,7 @@ const ffi = require('./ffi');
 const errors = require('./errors');
 const { Session, Response } = require('./session');
 const adapters = require('./adapters');
+const { StreamedResponse } = require('./stream');
 
 /** The version of the loaded native library, e.g. "0.1.0". */
 function libraryVersion() {
@@ -19,6 +20,7 @@ function libraryPath() {
 module.exports = {
   Session,
   Response,
+  StreamedResponse,
   ...errors,
   fetch: adapters.fetch,
   undiciInterceptor: adapters.undiciInterceptor,

@@ -6,7 +6,7 @@ const cloudauth = require('./index.js');
 
 export default cloudauth;
 export const {
-  Session, Response, CloudAuthError, InvalidArgumentError, BufferTooSmallError, InsecureUrlError,
+  Session, Response, StreamedResponse, CloudAuthError, InvalidArgumentError, BufferTooSmallError, InsecureUrlError,
   NetworkError, TimeoutError, AuthRejectedError, TokenEndpointError, BadTokenResponseError,
   TooLargeError, InternalError, CancelledError, WouldBlockError, errorFor, fetch, undiciInterceptor, axiosInterceptors,
   asposeAuthentication, libraryVersion, libraryPath,

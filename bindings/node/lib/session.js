@@ -7,9 +7,12 @@ const { EventEmitter } = require('node:events');
 
 const ffi = require('./ffi');
 const errors = require('./errors');
+const streams = require('./stream');
 
 const OK = 0;
 const DEFAULT_BASE_URL = 'https://api.aspose.cloud';
+const DEFAULT_TIMEOUT_MS = 30000; // the library's timeout_ms default
+const CANCELLED = 11;
 const WOULD_BLOCK = 12;
 const BUFFER_TOO_SMALL = 2;
 
@@ -113,7 +116,7 @@ function bodyBytes(body) {
   if (ArrayBuffer.isView(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (body instanceof ArrayBuffer) return Buffer.from(body);
   if (body instanceof URLSearchParams) return Buffer.from(body.toString(), 'utf8');
-  throw new TypeError(`cloudauth: body must be a string, a Buffer, a typed array, an ArrayBuffer or URLSearchParams, not ${describe(body)} (a stream cannot be sent: the request may need to be replayed after a 401)`);
+  throw new TypeError(`cloudauth: body must be a string, a Buffer, a typed array, an ArrayBuffer or URLSearchParams, a stream (Readable, async iterable, ReadableStream) or a function returning one, not ${describe(body)}`);
 }
 
 class Response {
@@ -175,12 +178,18 @@ class Session extends EventEmitter {
       h.ptr = _shared.ptr;
       h.refs = _shared.refs;
       h.baseUrl = _shared.baseUrl;
+      h.timeoutMs = _shared.timeoutMs;
     } else {
       const pairs = expand(options === undefined && _fromEnvPrefix !== undefined ? {} : options);
       // The origin the adapters send the token to: base_url as the library will see it.
       const base = pairs.filter((p) => p[0] === 'base_url').pop();
       h.baseUrl = base ? base[1]
         : (_fromEnvPrefix !== undefined && process.env[`${_fromEnvPrefix}BASE_URL`]) || DEFAULT_BASE_URL;
+      // Bounds the waits of a streamed request's callbacks (stream.js), as timeout_ms bounds
+      // the library's: a source or a reader that stalls cannot hold a worker past it.
+      const timeout = pairs.filter((p) => p[0] === 'timeout_ms').pop();
+      h.timeoutMs = Number(timeout ? timeout[1]
+        : (_fromEnvPrefix !== undefined && process.env[`${_fromEnvPrefix}TIMEOUT_MS`]) || DEFAULT_TIMEOUT_MS) || DEFAULT_TIMEOUT_MS;
       const q = ffi.getQueue();
       const cfg = ffi.fn.cloudauth_config_new();
       try {
@@ -233,7 +242,7 @@ class Session extends EventEmitter {
   share() {
     const h = this.#live('share');
     Atomics.add(h.refs, 0, 1);
-    return { ptr: h.ptr, refs: h.refs, baseUrl: h.baseUrl, claim: new Int32Array(new SharedArrayBuffer(4)) };
+    return { ptr: h.ptr, refs: h.refs, baseUrl: h.baseUrl, timeoutMs: h.timeoutMs, claim: new Int32Array(new SharedArrayBuffer(4)) };
   }
 
   #live(what) {
@@ -349,16 +358,81 @@ class Session extends EventEmitter {
       checkString('url', url);
       if (options === null || typeof options !== 'object') throw new TypeError('cloudauth: request options must be an object');
       for (const k of Object.keys(options)) {
-        if (k !== 'headers' && k !== 'body' && k !== 'signal') throw new TypeError(`cloudauth: unknown request option '${k}' (headers, body, signal)`);
+        if (!REQUEST_OPTIONS.includes(k)) throw new TypeError(`cloudauth: unknown request option '${k}' (${REQUEST_OPTIONS.join(', ')})`);
       }
       const lines = headerLines(options.headers);
+      const what = () => `${method} ${redact(url)}`;
+      if (options.stream || streams.isStreamBody(options.body)) return this.#streamed(method, url, lines, options, what);
+      if (options.contentLength !== undefined) throw new TypeError('cloudauth: contentLength is for a stream body');
       const body = bodyBytes(options.body);
-      return this.#operation(() => `${method} ${redact(url)}`, (s, q, tag, out) => ffi.fn.cloudauth_session_request_queued(
+      return this.#operation(what, (s, q, tag, out) => ffi.fn.cloudauth_session_request_queued(
         s, method, url, lines.length ? lines : null, lines.length, body, body ? body.length : 0, q, tag, out),
       options.signal, (c) => new Response(c.response, url));
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  // A request with a stream body and/or a streamed response, run on a worker (stream.js).
+  #streamed(method, url, lines, options, what) {
+    const { signal, stream } = options;
+    if (stream !== undefined && typeof stream !== 'boolean') throw new TypeError('cloudauth: stream must be a boolean');
+    if (signal != null && (typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) throw new TypeError('cloudauth: signal must be an AbortSignal');
+    const source = streams.isStreamBody(options.body) ? new streams.Source(options.body) : null;
+    let length = -1;
+    if (options.contentLength !== undefined) {
+      if (!source) throw new TypeError('cloudauth: contentLength is for a stream body');
+      if (!Number.isSafeInteger(options.contentLength) || options.contentLength < 0) {
+        throw new TypeError(`cloudauth: contentLength must be a non-negative integer, not ${describe(options.contentLength)}`);
+      }
+      length = options.contentLength;
+    }
+    const body = source ? null : bodyBytes(options.body);
+    const h = this.#live(what);
+    if (signal && signal.aborted) throw abortError(signal, what());
+    const tag = ffi.newTag();
+    return new Promise((resolve, reject) => {
+      let res = null; // the StreamedResponse, once the head came
+      const onAbort = () => run.cancel();
+      const fail = (m) => {
+        if (source && source.error) {
+          const e = new errors.CancelledError(`cloudauth: ${what()}: the request body failed: ${oneLine(source.error)}`);
+          e.cause = source.error;
+          return e;
+        }
+        if (m.rc === CANCELLED && signal && signal.aborted) return abortError(signal, what());
+        if (m.timedOut) {
+          return new errors.TimeoutError(`cloudauth: ${what()}: timed out after ${h.timeoutMs} ms waiting for the ${source && !res ? 'request body' : 'reader'}`);
+        }
+        if (m.rc === CANCELLED && res && res.body.destroyed) return null;
+        return errors.errorFor(m.rc, `cloudauth: ${what()}: ${m.error || ffi.resultName(m.rc)}`);
+      };
+      const run = streams.start({
+        ptr: h.ptr, method, url, headers: lines, body, source, length, stream: Boolean(stream),
+        deadline: Date.now() + h.timeoutMs,
+      }, {
+        head(status, rawHeaders) {
+          res = new streams.StreamedResponse(status, rawHeaders, url, streams.responseBody(() => run), toHeaders);
+          resolve(res);
+        },
+        data(piece, n) { res.body.piece(piece, n); },
+        end: (m) => {
+          h.ops.delete(tag);
+          if (signal) signal.removeEventListener('abort', onAbort);
+          this.#maybeFree();
+          if (m.rc === OK) {
+            if (res) res.body.push(null);
+            else resolve(new Response(m.response, url));
+            return;
+          }
+          const err = fail(m);
+          if (!res) reject(err);
+          else if (err && !res.body.destroyed) res.body.destroy(err);
+        },
+      });
+      h.ops.set(tag, { cancel: () => run.cancel() });
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   get(url, options) { return this.request('GET', url, options); }
@@ -494,6 +568,13 @@ if (typeof Symbol.dispose === 'symbol') {
 }
 if (typeof Symbol.asyncDispose === 'symbol') {
   Session.prototype[Symbol.asyncDispose] = async function asyncDispose() { this.close(); };
+}
+
+const REQUEST_OPTIONS = ['headers', 'body', 'signal', 'stream', 'contentLength'];
+
+// An error's message as one bounded line.
+function oneLine(e) {
+  return String(e && e.message !== undefined ? e.message : e).split('\n')[0].slice(0, 200);
 }
 
 function abortError(signal, what) {

@@ -157,6 +157,76 @@ for (const [name, send] of Object.entries(adapters)) {
   });
 }
 
+// The adapters only add headers: undici and axios send and receive the bodies themselves, so
+// streams go through as they would without cloudauth (chunked upload, pieces as they come).
+async function* uploadPieces() {
+  for (let i = 0; i < 16; i++) {
+    yield Buffer.alloc(8192, 97 + i);
+    await new Promise((resolve) => { setImmediate(resolve); });
+  }
+}
+const uploaded = Buffer.concat([...Array(16).keys()].map((i) => Buffer.alloc(8192, 97 + i)));
+const BIG = 16 << 20;
+
+const streaming = {
+  // Each: (session, url, body stream) -> { status, echoed (Buffer) }, and (session, url) -> an async iterable of pieces.
+  fetch: {
+    up: async (session, url, body) => {
+      const r = await cloudauth.fetch(session)(url, { method: 'POST', body: ReadableStream.from(body), duplex: 'half' });
+      return { status: r.status, echoed: Buffer.from(await r.arrayBuffer()) };
+    },
+    down: async (session, url) => (await cloudauth.fetch(session)(url)).body,
+  },
+  'undici.request': {
+    up: async (session, url, body) => {
+      const dispatcher = new undici.Agent().compose(cloudauth.undiciInterceptor(session));
+      const r = await undici.request(url, { method: 'POST', body: Readable.from(body), dispatcher });
+      const echoed = Buffer.from(await r.body.arrayBuffer());
+      await dispatcher.close();
+      return { status: r.statusCode, echoed };
+    },
+    down: async (session, url) => {
+      const dispatcher = new undici.Agent().compose(cloudauth.undiciInterceptor(session));
+      const r = await undici.request(url, { dispatcher });
+      r.body.once('close', () => dispatcher.close());
+      return r.body;
+    },
+  },
+  axios: {
+    up: async (session, url, body) => {
+      const instance = axiosLib.create();
+      cloudauth.axiosInterceptors(session, instance);
+      const r = await instance.post(url, Readable.from(body), { responseType: 'arraybuffer', headers: { 'Content-Type': 'application/octet-stream' } });
+      return { status: r.status, echoed: Buffer.from(r.data) };
+    },
+    down: async (session, url) => {
+      const instance = axiosLib.create();
+      cloudauth.axiosInterceptors(session, instance);
+      return (await instance.get(url, { responseType: 'stream' })).data;
+    },
+  },
+};
+
+for (const [name, io] of Object.entries(streaming)) {
+  test(`${name}: a stream body goes out chunked, a response comes in pieces (undici/axios stream them)`, async () => {
+    const t = await sa.token();
+    const up = await io.up(sa, `${srv.url}/echo`, uploadPieces());
+    assert.equal(up.status, 200);
+    assert.deepEqual(up.echoed, uploaded);
+    const seen = (await srv.stats()).api_log.at(-1).headers;
+    assert.equal(seen['transfer-encoding'], 'chunked', 'sent as it was read, not buffered into a Content-Length body');
+    assert.equal(seen.authorization, `Bearer ${t}`);
+    let n = 0;
+    let pieces = 0;
+    for await (const c of await io.down(sa, `${srv.url}/big?bytes=${BIG}`)) {
+      n += c.length;
+      pieces += 1;
+    }
+    assert.equal(n, BIG);
+    assert.ok(pieces > 16, `${pieces} pieces`);
+  });
+}
+
 test('undici interceptor under fetch: a 401 to a request with a body drops the token, no resend', async () => {
   const t1 = await sa.token();
   await srv.config({ api_script: [{ status: 401 }] });
