@@ -18,6 +18,7 @@ pub mod ops;
 pub mod runtime;
 pub mod secret;
 pub mod session;
+pub mod sigpipe;
 pub mod stats;
 pub mod tls;
 pub mod token;

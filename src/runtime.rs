@@ -66,7 +66,8 @@ pub fn block_on<F: Future>(work: F) -> Result<F::Output> {
         }
         let guard = cell.borrow();
         let runtime = guard.as_ref().and_then(Owned::get).expect("built above");
-        Ok(runtime.block_on(work))
+        // A write on a connection the library cannot mark (reqwest's) blocks SIGPIPE until here.
+        Ok(crate::sigpipe::scope(|| runtime.block_on(work)))
     })
 }
 
@@ -83,7 +84,10 @@ pub fn library() -> Result<&'static Runtime> {
             .worker_threads(library_workers())
             .thread_name("cloudauth")
             .enable_all()
-            .on_thread_start(move || LIBRARY_THREAD.set(Some(generation)))
+            .on_thread_start(move || {
+                LIBRARY_THREAD.set(Some(generation));
+                crate::sigpipe::block_for_thread();
+            })
             .build()
             .map_err(|e| cannot_start("library threads", &e))?;
         let built = Box::into_raw(Box::new(Owned::new(runtime)));

@@ -153,6 +153,9 @@ impl Clients {
             }
             _ => &self.any,
         };
+        // reqwest's connections write with plain `write`: SIGPIPE stays blocked on this thread
+        // until the runtime's turn ends (`crate::sigpipe`).
+        crate::sigpipe::hold();
         let left_time = deadline.saturating_duration_since(Instant::now());
         let body = match body {
             Payload::Bytes(bytes) => reqwest::Body::from(bytes.clone()),

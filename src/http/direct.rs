@@ -12,6 +12,7 @@
 //! endpoint) to reqwest (`clients`).
 
 use crate::http::body::Outgoing;
+use crate::http::socket::Socket;
 use bytes::Bytes;
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::http1::{self, Connection, SendRequest};
@@ -266,10 +267,10 @@ impl Direct {
         tcp.set_nodelay(true)
             .map_err(|e| Failure::connecting("connect", e))?;
         let stream = match &self.tls {
-            None => Stream::Plain(tcp),
+            None => Stream::Plain(Socket(tcp)),
             Some((connector, name)) => Stream::Tls(Box::new(
                 connector
-                    .connect(name.clone(), tcp)
+                    .connect(name.clone(), Socket(tcp))
                     .await
                     .map_err(|e| Failure::connecting("TLS handshake", e))?,
             )),
@@ -439,8 +440,8 @@ impl std::error::Error for Failure {
 
 /// A connection's byte stream: plain TCP or TLS over it.
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(Socket),
+    Tls(Box<tokio_rustls::client::TlsStream<Socket>>),
 }
 
 impl AsyncRead for Stream {

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod direct;
 pub mod pipeline;
 pub mod request;
+pub mod socket;
 pub mod transport;
 pub mod url_policy;
 

@@ -88,38 +88,42 @@ impl Driver {
                 "a caller-driven queue cannot be waited on inside an async runtime or a cloudauth callback",
             ));
         }
-        Ok(state.runtime.block_on(async {
-            let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-            let mut turned = false;
-            loop {
-                for task in std::mem::take(&mut *lock(&self.started)) {
-                    tokio::spawn(task);
-                }
-                if let Some(item) = queue.pop() {
-                    return Some(item);
-                }
-                if timeout == Some(Duration::ZERO) {
-                    if turned {
-                        return None;
+        let turn = || {
+            state.runtime.block_on(async {
+                let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+                let mut turned = false;
+                loop {
+                    for task in std::mem::take(&mut *lock(&self.started)) {
+                        tokio::spawn(task);
                     }
-                    turned = true;
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                let until = async {
-                    match deadline {
-                        Some(d) => tokio::time::sleep_until(d).await,
-                        None => std::future::pending().await,
+                    if let Some(item) = queue.pop() {
+                        return Some(item);
                     }
-                };
-                tokio::select! {
-                    biased;
-                    _ = queue.pushed() => {}
-                    _ = self.wake.notified() => {}
-                    _ = until => return queue.pop(),
+                    if timeout == Some(Duration::ZERO) {
+                        if turned {
+                            return None;
+                        }
+                        turned = true;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    let until = async {
+                        match deadline {
+                            Some(d) => tokio::time::sleep_until(d).await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        biased;
+                        _ = queue.pushed() => {}
+                        _ = self.wake.notified() => {}
+                        _ = until => return queue.pop(),
+                    }
                 }
-            }
-        }))
+            })
+        };
+        // As for `runtime::block_on`: SIGPIPE blocked by a reqwest hop is restored here.
+        Ok(crate::sigpipe::scope(turn))
     }
 }
 

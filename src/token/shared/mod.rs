@@ -172,7 +172,8 @@ impl SharedCache {
         let k = self.keyed.load_full();
         match &*k.store {
             Store::File(b) => self.flight(b, &k.sealer, fetch),
-            Store::Redis(b) => self.flight(&**b, &k.sealer, fetch),
+            // Redis is written with plain `write`: SIGPIPE blocked meanwhile (`crate::sigpipe`).
+            Store::Redis(b) => crate::sigpipe::guarded(|| self.flight(&**b, &k.sealer, fetch)),
         }
     }
 
@@ -181,7 +182,9 @@ impl SharedCache {
         let k = self.keyed.load_full();
         match &*k.store {
             Store::File(b) => self.remove(b, &k.sealer, rejected_token),
-            Store::Redis(b) => self.remove(&**b, &k.sealer, rejected_token),
+            Store::Redis(b) => {
+                crate::sigpipe::guarded(|| self.remove(&**b, &k.sealer, rejected_token))
+            }
         }
     }
 
@@ -245,6 +248,7 @@ impl SharedCache {
             let keeper = std::thread::Builder::new()
                 .name("cloudauth-lock".into())
                 .spawn_scoped(scope, move || {
+                    crate::sigpipe::block_for_thread();
                     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(lease / 4) {
                         if Instant::now() >= until {
                             return;
