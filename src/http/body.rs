@@ -70,6 +70,7 @@ impl Payload {
                 shared: s.clone(),
                 left: s.length,
                 deadline,
+                spare: BytesMut::new(),
             }),
         }
     }
@@ -146,6 +147,10 @@ pub struct Reading {
     /// Of a known length, what is still to come.
     left: Option<u64>,
     deadline: Instant,
+    /// Where the pieces are read into: once hyper has written and dropped the pieces cut from
+    /// it, `reserve` takes the same memory back, so a long body reuses one buffer (a fresh
+    /// 256 KiB a piece cost page faults: 1.3× libcurl's CPU per MiB).
+    spare: BytesMut,
 }
 
 /// What hyper (and reqwest) are told when a source fails; the reason is kept for the caller
@@ -202,9 +207,10 @@ impl Reading {
             shared,
             left,
             deadline,
+            spare,
         } = self;
         let mut state = shared.state();
-        match read(&mut state, left, shared.length, *deadline) {
+        match read(&mut state, spare, left, shared.length, *deadline) {
             Ok(piece) => Ok(piece.map(Frame::data)),
             Err(e) => {
                 state.failed = Some(e);
@@ -217,6 +223,7 @@ impl Reading {
 /// The next piece from `state`'s source; `left` is what a known length still has to come.
 fn read(
     state: &mut State,
+    spare: &mut BytesMut,
     left: &mut Option<u64>,
     declared: Option<u64>,
     deadline: Instant,
@@ -238,16 +245,18 @@ fn read(
         ));
     };
     let want = left.map_or(PIECE, |left| left.min(PIECE as u64) as usize);
-    let mut piece = BytesMut::with_capacity(want);
-    let n = source.read(&mut piece.spare_capacity_mut()[..want])?;
+    spare.reserve(want);
+    let n = source.read(&mut spare.spare_capacity_mut()[..want])?;
     state.started = true;
     if n > want {
         return Err(Error::invalid(format!(
             "the request body's source said it wrote {n} bytes into a buffer of {want}"
         )));
     }
-    // SAFETY: the source wrote the first `n` bytes (its contract), and n <= want <= capacity.
-    unsafe { piece.set_len(n) };
+    // SAFETY: the source wrote the first `n` bytes (its contract), and n <= want <= capacity;
+    // `spare` is empty (every earlier piece was split off).
+    unsafe { spare.set_len(n) };
+    let piece = spare.split();
     let Some(left) = left.as_mut() else {
         // Unknown length: chunked, ended by the source.
         return Ok((n > 0).then(|| piece.freeze()));
