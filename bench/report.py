@@ -292,6 +292,17 @@ def build_rows(r: Results) -> List[Tuple[str, str, str, str, str, Optional[bool]
             f"{ch:.2f} µs", f"{cb:.2f} µs (bare HttpClient)",
             f"+{co:.2f} µs/request (median of per-round differences)", "≤ 5 µs", co <= 5.0,
         ))
+    # Node.js (bindings/node, bench/node/bench.mjs): ran in every full bench, shown since this stop.
+    for mode, what in (("seq", "one at a time (client and nginx on CPU 0)"), ("conc", "64 in flight")):
+        if not r.count(f"node.{mode}.cloudauth.per_s"):
+            continue
+        c, u, f = (r.num(f"node.{mode}.{k}.per_s") for k in ("cloudauth", "undici", "fetch"))
+        cc, uc = r.num(f"node.{mode}.cloudauth.cpu_us"), r.num(f"node.{mode}.undici.cpu_us")
+        rows.append((
+            f"4. Node.js: session.request vs undici.request / fetch with a fixed Authorization header, GETs {what}, req/s (CPU per request)",
+            f"{fmt(c, 'req/s')} ({cc:.0f} µs)", f"undici {fmt(u, 'req/s')} ({uc:.0f} µs), fetch {fmt(f, 'req/s')}",
+            f"{c / u:.2f}× undici", "≥ 1.0× undici", c / u >= 1.0,
+        ))
     # Java (bindings/java, bench/java/BenchJava.java).
     if r.count("java.seq.session.per_s"):
         js, jh, jo = (r.num(f"java.seq.{k}.per_s") for k in ("session", "httpclient", "okhttp"))
