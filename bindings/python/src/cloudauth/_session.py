@@ -899,6 +899,9 @@ def _request_within(
         lib.cloudauth_completion_free(done)
     finally:
         lib.cloudauth_queue_free(queue)
+    # A token fetch it waited for may have run on a library thread, whose events were queued
+    # before the request completed: delivered here, before this returns (as for the token).
+    _events.flush()
     if result == Result.OK and response:
         return ctypes.cast(response, _ffi.ResponsePtr)
     if timed_out:
